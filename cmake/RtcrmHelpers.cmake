@@ -1,0 +1,22 @@
+# Shared build helpers.
+
+# Warnings for rtcrm's own targets (not for consumers).
+function(rtcrm_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+                                           -Wold-style-cast -Wcast-align -Woverloaded-virtual)
+endfunction()
+
+# rtcrm_add_test(NAME name SOURCES a.cpp ... [LIBS ...] [LABELS unit|integration|e2e])
+# One GoogleTest executable per unit, registered with ctest under its labels.
+function(rtcrm_add_test)
+  cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE rtcrm::core GTest::gtest_main fmt::fmt ${T_LIBS})
+  target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  rtcrm_warnings(${T_NAME})
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  gtest_discover_tests(${T_NAME} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 60
+                       WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+endfunction()

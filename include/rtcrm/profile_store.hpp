@@ -1,0 +1,78 @@
+/// @file profile_store.hpp
+/// The pluggable home of player profiles, behind each shard's profile cache.
+///
+/// Shards never call the store per event when the profile is warm: each shard caches the
+/// profiles it owns, loads cold ones with `get` (batched), and writes dirty ones back with
+/// `write` in batches (group commit). A `write_batch` also carries the source positions
+/// that the written profiles include, so a durable backend stores both in one
+/// transaction and can say after a restart where to resume (`positions()`).
+///
+/// Backends: `memory_store` (store/memory_store.hpp) now; LMDB and Cassandra later. One
+/// conformance suite (tests/unit/profile_store_conformance_test.cpp) runs against each.
+///
+/// Caveats:
+/// - Every method may be called from several shard threads at once; backends synchronise.
+/// - Errors come back as `std::error_code` (category `rtcrm` / `errc::store_error`, or the
+///   backend's own); the shard keeps the profiles dirty and retries a failed write.
+#pragma once
+
+#include <rtcrm/player_key.hpp>
+#include <rtcrm/profile.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace rtcrm {
+
+/// A committed position of one source partition: every event at or below `offset` is
+/// fully processed.
+struct source_position {
+    std::string source;          ///< the source's name (stable across restarts)
+    std::int32_t partition = 0;  ///< partition within the source
+    std::int64_t offset = -1;    ///< highest fully processed offset
+    friend bool operator==(const source_position&, const source_position&) = default;
+};
+
+/// One group commit: profiles to write, keys to delete, and the positions they include.
+struct write_batch {
+    std::vector<profile> profiles;
+    std::vector<player_key> erased;
+    std::vector<source_position> positions;
+    [[nodiscard]] bool empty() const noexcept { return profiles.empty() && erased.empty() && positions.empty(); }
+};
+
+/// Called by `scan` with each stored profile; return false to stop the scan.
+using profile_visitor = std::function<bool(const profile&)>;
+
+/// The profile store interface. Implementations are thread-safe.
+class profile_store {
+public:
+    virtual ~profile_store() = default;
+
+    /// A short name for logs and metrics ("memory", "lmdb", ...).
+    [[nodiscard]] virtual std::string_view name() const noexcept = 0;
+
+    /// Loads profiles: `out[i]` receives the profile of `keys[i]`, or nullopt if the store
+    /// has none. `out.size()` must equal `keys.size()`.
+    virtual std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) = 0;
+
+    /// Applies a batch atomically where the backend can (all or nothing).
+    virtual std::error_code write(const write_batch& batch) = 0;
+
+    /// Visits every stored profile (in no particular order) until `visit` returns false.
+    /// Runs on the calling thread; sees a consistent snapshot where the backend has one.
+    virtual std::error_code scan(const profile_visitor& visit) = 0;
+
+    /// Makes everything written so far durable (a no-op for volatile backends).
+    virtual std::error_code flush() = 0;
+
+    /// The source positions stored by earlier writes (latest per source and partition).
+    [[nodiscard]] virtual std::vector<source_position> positions() = 0;
+};
+
+}  // namespace rtcrm

@@ -1,0 +1,75 @@
+/// @file runtime.hpp
+/// Runs a topology: a thread per source, a thread per shard, bounded queues between them.
+///
+/// Each source thread polls its source, parses records into events, runs the ingest
+/// bolts, and routes each event by its player key (murmur2, as Kafka's partitioner) to
+/// the shard that owns the player, so one player's events are processed in order. Each
+/// shard thread owns its bolts, its profile cache and its buffers: nothing on the
+/// per-event path takes a lock. Queues are bounded: a slow sink blocks its shard, the
+/// shard's queues fill, and the sources wait, so memory stays bounded.
+///
+/// Every event is tracked from the moment it is read until it is processed and every
+/// output it caused is acked by its sinks; sources are told the positions that are safe
+/// to commit (see source.hpp and ack.hpp).
+///
+/// Caveats:
+/// - Neither copyable nor movable; `start()` once. `stop()` (or the end of every
+///   source) drains: every event already read is processed and its outputs flushed.
+/// - The destructor calls `stop()`.
+///
+/// Example:
+/// @code
+///   rtcrm::runtime rt{std::move(topology)};
+///   rt.start();
+///   ...            // or rt.wait() until the sources end
+///   rt.stop();
+///   std::cerr << rt.stats().summary() << '\n';
+/// @endcode
+#pragma once
+
+#include <rtcrm/runtime_stats.hpp>
+#include <rtcrm/topology.hpp>
+
+#include <chrono>
+#include <memory>
+
+namespace rtcrm {
+
+/// A running topology. Thread-safe: `stop`, `wait`, `stats` may be called from any thread.
+class runtime {
+public:
+    /// Builds the stages (bolt instances, stores, queues) but starts no thread.
+    /// @throws rtcrm::error(errc::invalid_config) for a topology without sources or bad options,
+    ///         or whatever a bolt factory throws.
+    explicit runtime(topology topo);
+    ~runtime();
+    runtime(const runtime&) = delete;
+    runtime& operator=(const runtime&) = delete;
+    runtime(runtime&&) = delete;
+    runtime& operator=(runtime&&) = delete;
+
+    /// Opens the sources and starts the threads. @throws rtcrm::error if a source fails to open.
+    void start();
+    /// Asks the sources to stop, drains everything in flight, flushes sinks and the
+    /// store, commits the final positions, and joins the threads. Idempotent.
+    void stop();
+    /// Blocks until every source has ended and the pipeline has drained (or `stop()`).
+    void wait();
+    /// `wait()` with a limit; true if it finished.
+    bool wait_for(std::chrono::milliseconds timeout);
+    /// `start()` then `wait()`.
+    void run();
+
+    /// A snapshot of the counters.
+    [[nodiscard]] runtime_stats stats() const;
+    /// The number of shards.
+    [[nodiscard]] std::uint32_t shards() const noexcept;
+    /// The profile store.
+    [[nodiscard]] const std::shared_ptr<profile_store>& store() const noexcept;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace rtcrm

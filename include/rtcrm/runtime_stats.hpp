@@ -1,0 +1,40 @@
+/// @file runtime_stats.hpp
+/// Counters of a running topology, summed over its threads on demand.
+///
+/// Every input ends as exactly one of processed, dropped or dead-lettered, so after a
+/// drain `events_in == processed + dropped + dead_lettered`: nothing is lost silently.
+///
+/// Caveats: a snapshot taken while running is not atomic across counters (each is exact,
+/// their sum may lag by the events in flight).
+#pragma once
+
+#include <rtcrm/error.hpp>
+#include <rtcrm/output.hpp>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rtcrm {
+
+/// A snapshot of a topology's counters.
+struct runtime_stats {
+    std::uint64_t events_in = 0;      ///< records received from sources
+    std::uint64_t processed = 0;      ///< events that went through every shard bolt
+    std::uint64_t dropped = 0;        ///< events filtered out on purpose by a bolt
+    std::uint64_t dead_lettered = 0;  ///< events sent to the dead-letter stream
+    std::vector<std::pair<errc, std::uint64_t>> dead_lettered_by_reason;  ///< non-zero reasons only
+    std::array<std::uint64_t, stream_count> outputs{};  ///< outputs emitted, per stream
+    std::uint64_t nacked = 0;          ///< events whose ack failed (their positions are not committed)
+    std::uint64_t handler_errors = 0;  ///< exceptions caught around bolts
+    std::uint64_t store_errors = 0;    ///< failed store reads or writes
+    std::vector<std::size_t> queue_depth;  ///< batches waiting per shard (all source queues)
+    std::uint32_t shards = 0;
+
+    /// One line for logs: "in=.. processed=.. dropped=.. dead_lettered=.. outputs=..".
+    [[nodiscard]] std::string summary() const;
+};
+
+}  // namespace rtcrm

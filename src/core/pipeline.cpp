@@ -1,0 +1,51 @@
+#include "pipeline.hpp"
+
+#include <rtcrm/sink/ndjson_sink.hpp>
+#include <rtcrm/store/memory_store.hpp>
+
+#include <fmt/format.h>
+
+namespace rtcrm::detail {
+
+pipeline_parts::pipeline_parts(topology& topo, std::size_t source_count)
+    : options(topo.options()), shards(topo.options().resolved_shards()), store(topo.store()) {
+    options.validate();
+    if (!store) {
+        store = std::make_shared<memory_store>();
+    }
+    for (const auto& [s, snk] : topo.sinks()) {
+        sinks[static_cast<std::size_t>(s)].push_back(snk);
+    }
+    auto& dead = sinks[static_cast<std::size_t>(stream::dead_letter)];
+    if (dead.empty()) {
+        // Nothing is lost silently: without a configured dead-letter sink, dead letters
+        // are written to standard error.
+        dead.push_back(std::make_shared<ndjson_sink>(ndjson_sink_options{.path = "stderr"}));
+    }
+    for (std::size_t i = 0; i < source_count; ++i) {
+        source_names.emplace_back(i < topo.sources().size() ? std::string{topo.sources()[i]->name()} : fmt::format("source{}", i));
+    }
+}
+
+std::vector<std::unique_ptr<bolt>> pipeline_parts::make_bolts(const std::vector<bolt_factory>& factories,
+                                                              std::uint32_t worker, std::uint32_t workers) const {
+    std::vector<std::unique_ptr<bolt>> bolts;
+    for (const auto& f : factories) {
+        auto b = f(bolt_placement{worker, workers});
+        if (!b) {
+            throw error(errc::invalid_config, "topology: a bolt factory returned null");
+        }
+        bolts.push_back(std::move(b));
+    }
+    return bolts;
+}
+
+void pipeline_parts::finish_reasons(runtime_stats& s, const std::array<std::uint64_t, stage_counters::reasons>& reasons) {
+    for (std::size_t i = 1; i < reasons.size(); ++i) {
+        if (reasons[i] > 0) {
+            s.dead_lettered_by_reason.emplace_back(stage_counters::slot_codes[i], reasons[i]);
+        }
+    }
+}
+
+}  // namespace rtcrm::detail

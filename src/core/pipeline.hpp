@@ -1,0 +1,33 @@
+// Internal: what the runtime and the test driver both build from a topology.
+#pragma once
+
+#include "stage.hpp"
+
+#include <rtcrm/topology.hpp>
+
+namespace rtcrm::detail {
+
+// The parts of a topology resolved for running: options with the shard count fixed,
+// sinks per stream (with the default dead-letter sink), source names, the store.
+struct pipeline_parts {
+    runtime_options options;
+    std::uint32_t shards = 1;
+    sink_table sinks;
+    std::vector<std::string> source_names;
+    std::shared_ptr<profile_store> store;
+
+    explicit pipeline_parts(topology& topo, std::size_t source_count);
+
+    std::vector<std::unique_ptr<bolt>> make_bolts(const std::vector<bolt_factory>& factories, std::uint32_t worker,
+                                                  std::uint32_t workers) const;
+    // Sums the counters of the given stages.
+    template <typename Stages>
+    static void sum(const Stages& stages, runtime_stats& s, std::array<std::uint64_t, stage_counters::reasons>& reasons) {
+        for (const auto& st : stages) {
+            st->counters().add_to(s, reasons);
+        }
+    }
+    static void finish_reasons(runtime_stats& s, const std::array<std::uint64_t, stage_counters::reasons>& reasons);
+};
+
+}  // namespace rtcrm::detail

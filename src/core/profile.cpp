@@ -1,0 +1,261 @@
+#include <rtcrm/profile.hpp>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace rtcrm {
+namespace {
+
+template <typename Vec>
+auto find_named(Vec& vec, std::string_view name) noexcept {
+    return std::find_if(vec.begin(), vec.end(), [&](const auto& entry) { return entry.first == name; });
+}
+
+// Floor division, so a bucket start is correct for times before the epoch too.
+std::int64_t bucket_start(std::int64_t ts, std::int64_t width) noexcept {
+    const std::int64_t q = ts / width;
+    return (ts % width != 0 && ts < 0 ? q - 1 : q) * width;
+}
+
+void write_attribute(rapidjson::Writer<rapidjson::StringBuffer>& w, const attribute& value) {
+    std::visit(
+        [&](const auto& v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::monostate>) {
+                w.Null();
+            } else if constexpr (std::is_same_v<T, bool>) {
+                w.Bool(v);
+            } else if constexpr (std::is_same_v<T, std::int64_t>) {
+                w.Int64(v);
+            } else if constexpr (std::is_same_v<T, double>) {
+                w.Double(v);
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+            } else {
+                w.RawValue(v.text.data(), v.text.size(), rapidjson::kObjectType);
+            }
+        },
+        value);
+}
+
+void write_key(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view s) {
+    w.Key(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+}  // namespace
+
+const attribute* profile::get(std::string_view name) const noexcept {
+    const auto it = find_named(attributes_, name);
+    return it == attributes_.end() ? nullptr : &it->second;
+}
+
+void profile::set(std::string_view name, attribute value) {
+    auto it = find_named(attributes_, name);
+    if (it == attributes_.end()) {
+        attributes_.emplace_back(std::string{name}, std::move(value));
+    } else {
+        it->second = std::move(value);
+    }
+}
+
+bool profile::erase(std::string_view name) {
+    const auto it = find_named(attributes_, name);
+    if (it == attributes_.end()) {
+        return false;
+    }
+    attributes_.erase(it);
+    return true;
+}
+
+std::optional<double> profile::incr(std::string_view name, double delta) {
+    auto it = find_named(attributes_, name);
+    if (it == attributes_.end()) {
+        // Integral deltas keep integer attributes integers, as counters are expected to be.
+        if (std::trunc(delta) == delta && std::abs(delta) < 9.0e15) {
+            attributes_.emplace_back(std::string{name}, static_cast<std::int64_t>(delta));
+        } else {
+            attributes_.emplace_back(std::string{name}, delta);
+        }
+        return delta;
+    }
+    if (auto* i = std::get_if<std::int64_t>(&it->second)) {
+        if (std::trunc(delta) == delta && std::abs(delta) < 9.0e15) {
+            *i += static_cast<std::int64_t>(delta);
+            return static_cast<double>(*i);
+        }
+        const double sum = static_cast<double>(*i) + delta;
+        it->second = sum;
+        return sum;
+    }
+    if (auto* d = std::get_if<double>(&it->second)) {
+        *d += delta;
+        return *d;
+    }
+    return std::nullopt;
+}
+
+void profile::incr_windowed(std::string_view name, std::int64_t delta, std::int64_t ts, std::int64_t bucket_ms,
+                            const profile_limits& limits) {
+    auto it = find_named(counters_, name);
+    if (it == counters_.end()) {
+        counters_.emplace_back(std::string{name}, windowed_counter{0, bucket_ms > 0 ? bucket_ms : 1, {}});
+        it = std::prev(counters_.end());
+    }
+    windowed_counter& c = it->second;
+    c.total += delta;
+    const std::int64_t start = bucket_start(ts, c.bucket_ms);
+    auto& buckets = c.buckets;
+    // Events mostly arrive in time order, so the bucket is usually the last one.
+    auto pos = std::lower_bound(buckets.begin(), buckets.end(), start,
+                                [](const auto& bucket, std::int64_t value) { return bucket.first < value; });
+    if (pos != buckets.end() && pos->first == start) {
+        pos->second += delta;
+        return;
+    }
+    if (pos == buckets.begin() && buckets.size() >= limits.max_buckets) {
+        return;  // older than everything kept: counts toward the total only
+    }
+    buckets.insert(pos, {start, delta});
+    if (buckets.size() > limits.max_buckets) {
+        buckets.erase(buckets.begin(), buckets.begin() + static_cast<std::ptrdiff_t>(buckets.size() - limits.max_buckets));
+    }
+}
+
+std::int64_t profile::count(std::string_view name, std::int64_t window_ms, std::int64_t now_ms) const noexcept {
+    const auto it = find_named(counters_, name);
+    if (it == counters_.end()) {
+        return 0;
+    }
+    const windowed_counter& c = it->second;
+    if (window_ms <= 0) {
+        return c.total;
+    }
+    std::int64_t sum = 0;
+    for (const auto& [start, n] : c.buckets) {
+        // A bucket counts if it overlaps the window (now - window, now].
+        if (start + c.bucket_ms > now_ms - window_ms && start <= now_ms) {
+            sum += n;
+        }
+    }
+    return sum;
+}
+
+void profile::record_event(std::string_view type, std::int64_t ts, std::string_view id, const profile_limits& limits) {
+    touch(ts);
+    if (limits.recent_events == 0) {
+        return;
+    }
+    if (recent_.size() >= limits.recent_events) {
+        // Shift rather than keep a ring index: the ring is small and this keeps the
+        // encoding and the "oldest first" view trivial.
+        recent_.erase(recent_.begin(), recent_.begin() + static_cast<std::ptrdiff_t>(recent_.size() - limits.recent_events + 1));
+    }
+    recent_.push_back(recent_event{std::string{type}, ts, std::string{id}});
+}
+
+void profile::record_trigger(std::string_view campaign, std::int64_t ts, const profile_limits& limits) {
+    auto it = find_named(triggers_, campaign);
+    if (it == triggers_.end()) {
+        triggers_.emplace_back(std::string{campaign}, trigger_history{});
+        it = std::prev(triggers_.end());
+    }
+    auto& h = it->second;
+    ++h.total;
+    h.recent.push_back(ts);
+    if (h.recent.size() > limits.recent_triggers) {
+        h.recent.erase(h.recent.begin(), h.recent.begin() + static_cast<std::ptrdiff_t>(h.recent.size() - limits.recent_triggers));
+    }
+}
+
+const trigger_history* profile::triggers(std::string_view campaign) const noexcept {
+    const auto it = find_named(triggers_, campaign);
+    return it == triggers_.end() ? nullptr : &it->second;
+}
+
+std::int64_t profile::triggers_since(std::string_view campaign, std::int64_t since_ms) const noexcept {
+    const auto* h = triggers(campaign);
+    if (h == nullptr) {
+        return 0;
+    }
+    return static_cast<std::int64_t>(std::count_if(h->recent.begin(), h->recent.end(), [&](std::int64_t t) { return t >= since_ms; }));
+}
+
+std::string profile::to_json() const {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    write_key(w, "player_id");
+    if (auto i = key_.integer()) {
+        w.Int64(*i);
+    } else {
+        w.String(key_.text().data(), static_cast<rapidjson::SizeType>(key_.text().size()));
+    }
+    write_key(w, "attributes");
+    w.StartObject();
+    for (const auto& [name, value] : attributes_) {
+        write_key(w, name);
+        write_attribute(w, value);
+    }
+    w.EndObject();
+    write_key(w, "counters");
+    w.StartObject();
+    for (const auto& [name, c] : counters_) {
+        write_key(w, name);
+        w.StartObject();
+        write_key(w, "total");
+        w.Int64(c.total);
+        write_key(w, "bucket_ms");
+        w.Int64(c.bucket_ms);
+        write_key(w, "buckets");
+        w.StartArray();
+        for (const auto& [start, n] : c.buckets) {
+            w.StartArray();
+            w.Int64(start);
+            w.Int64(n);
+            w.EndArray();
+        }
+        w.EndArray();
+        w.EndObject();
+    }
+    w.EndObject();
+    write_key(w, "recent");
+    w.StartArray();
+    for (const auto& e : recent_) {
+        w.StartObject();
+        write_key(w, "type");
+        w.String(e.type.data(), static_cast<rapidjson::SizeType>(e.type.size()));
+        write_key(w, "ts");
+        w.Int64(e.ts);
+        if (!e.id.empty()) {
+            write_key(w, "id");
+            w.String(e.id.data(), static_cast<rapidjson::SizeType>(e.id.size()));
+        }
+        w.EndObject();
+    }
+    w.EndArray();
+    write_key(w, "triggers");
+    w.StartObject();
+    for (const auto& [campaign, h] : triggers_) {
+        write_key(w, campaign);
+        w.StartObject();
+        write_key(w, "total");
+        w.Int64(h.total);
+        write_key(w, "recent");
+        w.StartArray();
+        for (auto t : h.recent) {
+            w.Int64(t);
+        }
+        w.EndArray();
+        w.EndObject();
+    }
+    w.EndObject();
+    write_key(w, "last_event_ts");
+    w.Int64(last_event_ts_);
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+}
+
+}  // namespace rtcrm

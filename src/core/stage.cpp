@@ -1,0 +1,494 @@
+#include "stage.hpp"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <fmt/format.h>
+
+namespace rtcrm::detail {
+namespace {
+
+bool valid_utf8(std::string_view s) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* end = p + s.size();
+    while (p < end) {
+        const unsigned char c = *p;
+        std::size_t len = 0;
+        std::uint32_t cp = 0;
+        if (c < 0x80) {
+            ++p;
+            continue;
+        }
+        if ((c & 0xE0) == 0xC0) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (static_cast<std::size_t>(end - p) < len) {
+            return false;
+        }
+        for (std::size_t i = 1; i < len; ++i) {
+            if ((p[i] & 0xC0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF)) {
+            return false;
+        }
+        p += len;
+    }
+    return true;
+}
+
+std::string base64(std::string_view in) {
+    static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    const auto* d = reinterpret_cast<const unsigned char*>(in.data());
+    for (; i + 2 < in.size(); i += 3) {
+        const std::uint32_t v = (d[i] << 16) | (d[i + 1] << 8) | d[i + 2];
+        out += table[(v >> 18) & 63];
+        out += table[(v >> 12) & 63];
+        out += table[(v >> 6) & 63];
+        out += table[v & 63];
+    }
+    if (i < in.size()) {
+        std::uint32_t v = d[i] << 16;
+        if (i + 1 < in.size()) {
+            v |= d[i + 1] << 8;
+        }
+        out += table[(v >> 18) & 63];
+        out += table[(v >> 12) & 63];
+        out += i + 1 < in.size() ? table[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+}  // namespace
+
+void stage_counters::add_to(runtime_stats& s, std::array<std::uint64_t, reasons>& reasons_sum) const {
+    s.events_in += events_in.load(std::memory_order_relaxed);
+    s.processed += processed.load(std::memory_order_relaxed);
+    s.dropped += dropped.load(std::memory_order_relaxed);
+    s.dead_lettered += dead_lettered.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < reasons; ++i) {
+        reasons_sum[i] += by_reason[i].load(std::memory_order_relaxed);
+    }
+    for (std::size_t i = 0; i < stream_count; ++i) {
+        s.outputs[i] += outputs[i].load(std::memory_order_relaxed);
+    }
+    s.handler_errors += handler_errors.load(std::memory_order_relaxed);
+    s.store_errors += store_errors.load(std::memory_order_relaxed);
+}
+
+void output_buffer::dispatch() {
+    for (std::size_t s = 0; s < stream_count; ++s) {
+        auto& pending = pending_[s];
+        if (pending.empty()) {
+            continue;
+        }
+        const auto& sinks = (*sinks_)[s];
+        if (sinks.empty()) {
+            // Nobody listens on this stream: the outputs are done with.
+            for (auto& out : pending) {
+                out.ack.ack();
+            }
+            pending.clear();
+            continue;
+        }
+        // Every sink but the last gets copies with their own ack shares; the last takes
+        // the originals. An output is complete when every sink acked its copy.
+        for (std::size_t k = 0; k < sinks.size(); ++k) {
+            const bool last = k + 1 == sinks.size();
+            if (!last) {
+                copies_.clear();
+                copies_.reserve(pending.size());
+                for (const auto& out : pending) {
+                    copies_.push_back(output{out.stream, out.player, out.body, out.ack.share(), out.ingest_ns});
+                }
+            }
+            auto& batch = last ? pending : copies_;
+            try {
+                sinks[k]->consume(batch);
+            } catch (const std::exception& e) {
+                // Outputs the sink did not take are nacked when `batch` is cleared below,
+                // so their events are not committed; the pipeline goes on.
+                stage_counters::bump(counters_->handler_errors);
+                fmt::print(stderr, "rtcrm: sink {} failed: {}\n", sinks[k]->name(), e.what());
+            }
+            batch.clear();
+        }
+    }
+}
+
+std::string dead_letter_body(errc code, std::string_view reason, std::string_view source_name, const origin& where,
+                             std::string_view raw) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    auto str = [&](std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); };
+    w.StartObject();
+    w.Key("reason");
+    str(errc_name(code));
+    w.Key("detail");
+    str(reason);
+    w.Key("source");
+    str(source_name);
+    w.Key("partition");
+    w.Int(where.partition);
+    w.Key("offset");
+    w.Int64(where.offset);
+    if (valid_utf8(raw)) {
+        w.Key("raw");
+        str(raw);
+    } else {
+        w.Key("raw_base64");
+        str(base64(raw));
+    }
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+}
+
+void dead_letter_record(record& rec, const failure& why, ack_token ack, const std::vector<std::string>& source_names,
+                        output_buffer& outputs, stage_counters& counters) {
+    const auto code = static_cast<errc>(why.code.value());
+    const std::string_view source_name =
+        rec.origin.source < source_names.size() ? std::string_view{source_names[rec.origin.source]} : "";
+    outputs.add(output{stream::dead_letter, player_key{},
+                       dead_letter_body(code, why.reason, source_name, rec.origin, rec.bytes), std::move(ack),
+                       steady_now_ns()});
+    stage_counters::bump(counters.dead_lettered);
+    stage_counters::bump(counters.by_reason[stage_counters::reason_slot(code)]);
+    stage_counters::bump(counters.outputs[static_cast<std::size_t>(stream::dead_letter)]);
+}
+
+void stage_context::emit(event& cause, stream to, std::string body) {
+    outputs_->add(output{to, cause.player(), std::move(body), cause.ack().share(), cause.ingest_ns()});
+    stage_counters::bump(counters_->outputs[static_cast<std::size_t>(to)]);
+}
+
+void stage_context::reject(event& ev, errc code, std::string_view reason) {
+    if (current_ != nullptr) {
+        const auto i = index_of(ev);
+        if (i >= fates_.size() || fates_[i] != fate::live) {
+            return;  // not in this batch, or already rejected or dropped
+        }
+        fates_[i] = fate::rejected;
+        ++removed_;
+    }
+    const auto& names = *source_names_;
+    const std::string_view source_name = ev.origin().source < names.size() ? std::string_view{names[ev.origin().source]} : "";
+    outputs_->add(output{stream::dead_letter, ev.player(), dead_letter_body(code, reason, source_name, ev.origin(), ev.raw()),
+                         ev.ack().share(), ev.ingest_ns()});
+    stage_counters::bump(counters_->dead_lettered);
+    stage_counters::bump(counters_->by_reason[stage_counters::reason_slot(code)]);
+    stage_counters::bump(counters_->outputs[static_cast<std::size_t>(stream::dead_letter)]);
+    ev.ack().ack();
+}
+
+void stage_context::drop(event& ev) {
+    if (current_ != nullptr) {
+        const auto i = index_of(ev);
+        if (i >= fates_.size() || fates_[i] != fate::live) {
+            return;
+        }
+        fates_[i] = fate::dropped;
+        ++removed_;
+    }
+    stage_counters::bump(counters_->dropped);
+    ev.ack().ack();
+}
+
+void stage_context::run(std::vector<std::unique_ptr<bolt>>& bolts, std::vector<event>& batch) {
+    for (auto& b : bolts) {
+        if (batch.empty()) {
+            return;
+        }
+        current_ = batch.data();
+        fates_.assign(batch.size(), fate::live);
+        removed_ = 0;
+        try {
+            b->process(std::span<event>{batch}, *this);
+        } catch (const std::exception& e) {
+            stage_counters::bump(counters_->handler_errors);
+            const auto reason = fmt::format("bolt {} threw: {}", b->name(), e.what());
+            for (auto& ev : batch) {
+                reject(ev, errc::handler_failed, reason);
+            }
+        } catch (...) {
+            stage_counters::bump(counters_->handler_errors);
+            const auto reason = fmt::format("bolt {} threw a non-standard exception", b->name());
+            for (auto& ev : batch) {
+                reject(ev, errc::handler_failed, reason);
+            }
+        }
+        current_ = nullptr;
+        if (removed_ > 0) {
+            std::size_t kept = 0;
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                if (fates_[i] == fate::live) {
+                    if (kept != i) {
+                        batch[kept] = std::move(batch[i]);
+                    }
+                    ++kept;
+                }
+            }
+            batch.resize(kept);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+ingest_stage::ingest_stage(std::uint32_t source_index, const runtime_options& options,
+                           std::vector<std::unique_ptr<bolt>> bolts, const sink_table& sinks,
+                           const std::vector<std::string>& source_names, std::uint32_t shards)
+    : source_index_(source_index),
+      options_(&options),
+      bolts_(std::move(bolts)),
+      source_names_(&source_names),
+      shards_(shards),
+      outputs_(sinks, counters_),
+      context_(source_index, options, source_names, outputs_, counters_) {}
+
+std::size_t ingest_stage::process(std::vector<record>& records, std::size_t first,
+                                  std::vector<std::vector<event>>& per_shard) {
+    batch_.clear();
+    std::size_t i = first;
+    for (; i < records.size(); ++i) {
+        record& rec = records[i];
+        rec.origin.source = source_index_;
+        auto& part = partitions_[rec.origin.partition];
+        if (!part.tracker) {
+            part.tracker = std::make_unique<offset_tracker>(options_->max_in_flight);
+        }
+        // Sources without positions still get a sequence, so every event is tracked.
+        const std::int64_t offset = rec.origin.offset >= 0 ? rec.origin.offset : part.next_sequence;
+        auto token = part.tracker->track(offset);
+        if (!token) {
+            break;  // this partition has max_in_flight events in flight: let the caller wait
+        }
+        if (rec.origin.offset < 0) {
+            rec.origin.offset = offset;
+            ++part.next_sequence;
+        }
+        stage_counters::bump(counters_.events_in);
+        auto parsed = parse_event(std::move(rec), options_->parse);
+        if (!parsed) {
+            dead_letter_record(rec, parsed.error(), std::move(*token), *source_names_, outputs_, counters_);
+            continue;
+        }
+        parsed->set_ack(std::move(*token));
+        batch_.push_back(std::move(parsed).value());
+    }
+    context_.run(bolts_, batch_);
+    for (auto& ev : batch_) {
+        per_shard[ev.player().shard(shards_)].push_back(std::move(ev));
+    }
+    batch_.clear();
+    outputs_.dispatch();
+    return i;
+}
+
+std::vector<source_position> ingest_stage::advance() {
+    std::vector<source_position> moved;
+    std::uint64_t failed = 0;
+    for (auto& [partition, part] : partitions_) {
+        failed += part.tracker->failed();
+        const auto pos = part.tracker->advance();
+        if (pos && pos != part.reported) {
+            moved.push_back(source_position{(*source_names_)[source_index_], partition, *pos});
+            part.reported = pos;
+        }
+    }
+    counters_.nacked.store(failed, std::memory_order_relaxed);
+    return moved;
+}
+
+std::optional<std::int64_t> ingest_stage::position(std::int32_t partition) const {
+    const auto it = partitions_.find(partition);
+    return it == partitions_.end() ? std::nullopt : it->second.reported;
+}
+
+std::size_t ingest_stage::in_flight() const {
+    std::size_t n = 0;
+    for (const auto& [partition, part] : partitions_) {
+        n += part.tracker->in_flight();
+    }
+    return n;
+}
+
+
+void ingest_stage::tick() {
+    for (auto& b : bolts_) {
+        b->tick();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+class shard_stage::context final : public stage_context {
+public:
+    context(shard_stage& owner, const std::vector<std::string>& source_names)
+        : stage_context(owner.index_, *owner.options_, source_names, owner.outputs_, owner.counters_), owner_(&owner) {}
+
+    profile* profile_of(const event& ev) override {
+        const auto it = owner_->cache_.find(ev.player());
+        if (it == owner_->cache_.end()) {
+            return nullptr;  // not an event of this shard's batch
+        }
+        owner_->mark_dirty(it->second);
+        return &it->second.p;
+    }
+
+private:
+    shard_stage* owner_;
+};
+
+shard_stage::shard_stage(std::uint32_t index, const runtime_options& options, std::vector<std::unique_ptr<bolt>> bolts,
+                         const sink_table& sinks, const std::vector<std::string>& source_names,
+                         std::shared_ptr<profile_store> store)
+    : index_(index),
+      options_(&options),
+      bolts_(std::move(bolts)),
+      sinks_(&sinks),
+      store_(std::move(store)),
+      outputs_(sinks, counters_),
+      context_(std::make_unique<context>(*this, source_names)),
+      next_write_back_(std::chrono::steady_clock::now() + options.store_interval) {}
+
+shard_stage::~shard_stage() = default;
+
+void shard_stage::mark_dirty(cached& c) {
+    if (!c.dirty) {
+        c.dirty = true;
+        dirty_.push_back(&c);
+    }
+}
+
+void shard_stage::load_profiles(std::vector<event>& batch) {
+    missing_.clear();
+    for (const auto& ev : batch) {
+        if (auto [it, inserted] = cache_.try_emplace(ev.player()); inserted) {
+            it->second.loading = true;
+            missing_.push_back(ev.player());
+        }
+    }
+    if (missing_.empty()) {
+        return;
+    }
+    loaded_.assign(missing_.size(), std::nullopt);
+    const auto ec = store_->get(missing_, loaded_);
+    if (ec) {
+        // Never invent empty profiles over stored ones: the events of these players are
+        // dead-lettered (retriable store errors can be replayed from there).
+        stage_counters::bump(counters_.store_errors);
+        const auto reason = fmt::format("profile store {}: {}", store_->name(), ec.message());
+        std::size_t kept = 0;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            auto it = cache_.find(batch[i].player());
+            if (it->second.loading) {
+                context_->reject(batch[i], errc::store_error, reason);
+                continue;
+            }
+            if (kept != i) {
+                batch[kept] = std::move(batch[i]);
+            }
+            ++kept;
+        }
+        batch.resize(kept);
+        for (const auto& key : missing_) {
+            cache_.erase(key);
+        }
+        outputs_.dispatch();
+        return;
+    }
+    for (std::size_t i = 0; i < missing_.size(); ++i) {
+        auto& entry = cache_.find(missing_[i])->second;
+        entry.loading = false;
+        entry.p = loaded_[i] ? std::move(*loaded_[i]) : profile{missing_[i]};
+    }
+}
+
+void shard_stage::process(std::vector<event>& batch) {
+    load_profiles(batch);
+    context_->run(bolts_, batch);
+    for (auto& ev : batch) {
+        auto& entry = cache_.find(ev.player())->second;
+        if (options_->record_history) {
+            entry.p.record_event(ev.type(), ev.ts(), ev.id(), options_->limits);
+        } else {
+            entry.p.touch(ev.ts());
+        }
+        mark_dirty(entry);
+    }
+    stage_counters::bump(counters_.processed, batch.size());
+    outputs_.dispatch();
+    // Outputs hold their own shares now; the events' own shares complete them.
+    for (auto& ev : batch) {
+        ev.ack().ack();
+    }
+    batch.clear();
+}
+
+void shard_stage::tick(std::chrono::steady_clock::time_point now) {
+    for (auto& b : bolts_) {
+        b->tick();
+    }
+    outputs_.dispatch();
+    for (const auto& sinks : *sinks_) {
+        for (const auto& s : sinks) {
+            s->flush();
+        }
+    }
+    if (now >= next_write_back_) {
+        write_back();
+        next_write_back_ = now + options_->store_interval;
+    }
+}
+
+void shard_stage::write_back() {
+    if (dirty_.empty()) {
+        return;
+    }
+    write_batch batch;
+    batch.profiles.reserve(dirty_.size());
+    for (auto* c : dirty_) {
+        batch.profiles.push_back(c->p);
+    }
+    if (const auto ec = store_->write(batch); ec) {
+        // Keep them dirty: the next write-back retries.
+        stage_counters::bump(counters_.store_errors);
+        return;
+    }
+    for (auto* c : dirty_) {
+        c->dirty = false;
+    }
+    dirty_.clear();
+}
+
+void shard_stage::finish() {
+    tick(std::chrono::steady_clock::now());
+    write_back();
+    if (const auto ec = store_->flush(); ec) {
+        stage_counters::bump(counters_.store_errors);
+    }
+}
+
+const profile* shard_stage::find(const player_key& key) const {
+    const auto it = cache_.find(key);
+    return it == cache_.end() || it->second.loading ? nullptr : &it->second.p;
+}
+
+}  // namespace rtcrm::detail

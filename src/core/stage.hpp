@@ -1,0 +1,201 @@
+// Internal: the processing stages shared by the threaded runtime and the test driver.
+//
+// An ingest_stage runs on a source thread: it parses records, tracks them, runs the
+// ingest bolts and sorts live events into per-shard batches. A shard_stage runs on a
+// shard thread: it loads profiles, runs the shard bolts, records history, hands outputs
+// to sinks and writes dirty profiles back. Neither knows about threads or queues.
+#pragma once
+
+#include <rtcrm/bolt.hpp>
+#include <rtcrm/runtime_stats.hpp>
+#include <rtcrm/topology.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+namespace rtcrm::detail {
+
+// Counters written by one thread (plain load+store, no read-modify-write on the hot
+// path) and read by any thread.
+struct stage_counters {
+    static constexpr std::size_t reasons = 16;
+    std::atomic<std::uint64_t> events_in{0};
+    std::atomic<std::uint64_t> processed{0};
+    std::atomic<std::uint64_t> dropped{0};
+    std::atomic<std::uint64_t> dead_lettered{0};
+    std::array<std::atomic<std::uint64_t>, reasons> by_reason{};
+    std::array<std::atomic<std::uint64_t>, stream_count> outputs{};
+    std::atomic<std::uint64_t> handler_errors{0};
+    std::atomic<std::uint64_t> store_errors{0};
+    std::atomic<std::uint64_t> nacked{0};  // ingest stages: failed events over all partitions
+
+    static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+        c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    // Dead-letter reasons by slot; unlisted codes share the last slot.
+    static constexpr std::array<errc, reasons> slot_codes{
+        errc::ok,           errc::parse_error,     errc::missing_field, errc::wrong_type,
+        errc::too_large,    errc::schema_violation, errc::unknown_type, errc::handler_failed,
+        errc::store_error,  errc::delivery_failed, errc::timeout,       errc::stopped,
+        errc::queue_full,   errc::io_error,        errc::invalid_config, errc::dropped};
+    static std::size_t reason_slot(errc code) noexcept {
+        for (std::size_t i = 1; i < reasons; ++i) {
+            if (slot_codes[i] == code) {
+                return i;
+            }
+        }
+        return reasons - 1;
+    }
+    void add_to(runtime_stats& s, std::array<std::uint64_t, reasons>& reasons_sum) const;
+};
+
+// The sinks bound to each stream.
+using sink_table = std::array<std::vector<std::shared_ptr<sink>>, stream_count>;
+
+// Outputs collected while a batch is processed, handed to the sinks once per batch.
+class output_buffer {
+public:
+    output_buffer(const sink_table& sinks, stage_counters& counters) : sinks_(&sinks), counters_(&counters) {}
+    void add(output out) { pending_[static_cast<std::size_t>(out.stream)].push_back(std::move(out)); }
+    // Hands every pending output to the sinks of its stream (a share of the ack per extra sink).
+    void dispatch();
+
+private:
+    const sink_table* sinks_;
+    stage_counters* counters_;
+    std::array<std::vector<output>, stream_count> pending_;
+    std::vector<output> copies_;
+};
+
+// Builds the dead-letter record (see output.hpp for the format).
+std::string dead_letter_body(errc code, std::string_view reason, std::string_view source_name, const origin& where,
+                             std::string_view raw);
+
+// The bolt_context of one stage. Keeps the per-event fate of the current batch in a
+// side vector (indexed by position in the batch), so events need no state field.
+class stage_context : public bolt_context {
+public:
+    stage_context(std::uint32_t worker, const runtime_options& options, const std::vector<std::string>& source_names,
+                  output_buffer& outputs, stage_counters& counters)
+        : worker_(worker), options_(&options), source_names_(&source_names), outputs_(&outputs), counters_(&counters) {}
+
+    void emit(event& cause, stream to, std::string body) override;
+    void reject(event& ev, errc code, std::string_view reason) override;
+    void drop(event& ev) override;
+    profile* profile_of(const event&) override { return nullptr; }
+    [[nodiscard]] std::uint32_t worker() const noexcept override { return worker_; }
+    [[nodiscard]] const profile_limits& limits() const noexcept override { return options_->limits; }
+
+    // Runs every bolt over `batch`, removing rejected and dropped events between bolts.
+    // Afterwards `batch` holds the live events, in their original order; rejected and
+    // dropped events have been counted and their own ack shares released.
+    void run(std::vector<std::unique_ptr<bolt>>& bolts, std::vector<event>& batch);
+
+protected:
+    enum class fate : std::uint8_t { live, dropped, rejected };
+    std::size_t index_of(const event& ev) const noexcept { return static_cast<std::size_t>(&ev - current_); }
+
+    std::uint32_t worker_;
+    const runtime_options* options_;
+    const std::vector<std::string>* source_names_;
+    output_buffer* outputs_;
+    stage_counters* counters_;
+    event* current_ = nullptr;
+    std::vector<fate> fates_;
+    std::size_t removed_ = 0;
+};
+
+// Dead-letters a record that never became an event.
+void dead_letter_record(record& rec, const failure& why, ack_token ack, const std::vector<std::string>& source_names,
+                        output_buffer& outputs, stage_counters& counters);
+
+class ingest_stage {
+public:
+    ingest_stage(std::uint32_t source_index, const runtime_options& options, std::vector<std::unique_ptr<bolt>> bolts,
+                 const sink_table& sinks, const std::vector<std::string>& source_names, std::uint32_t shards);
+
+    // Turns records[first..] into events and appends the live ones to per_shard[shard].
+    // Returns the index of the first record not taken: records.size(), or earlier when a
+    // partition already has max_in_flight events in flight (advance() and retry).
+    std::size_t process(std::vector<record>& records, std::size_t first, std::vector<std::vector<event>>& per_shard);
+    // Retires completed events; returns the positions that moved since the last call.
+    std::vector<source_position> advance();
+    // The last safe position computed for `partition` (by advance()).
+    [[nodiscard]] std::optional<std::int64_t> position(std::int32_t partition) const;
+    // Events read and not yet retired, over all partitions.
+    [[nodiscard]] std::size_t in_flight() const;
+    void tick();
+    [[nodiscard]] const stage_counters& counters() const noexcept { return counters_; }
+
+private:
+    struct partition_state {
+        std::unique_ptr<offset_tracker> tracker;
+        std::int64_t next_sequence = 0;       // for records without offsets
+        std::optional<std::int64_t> reported; // last position given to the source
+    };
+
+    std::uint32_t source_index_;
+    const runtime_options* options_;
+    std::vector<std::unique_ptr<bolt>> bolts_;
+    const std::vector<std::string>* source_names_;
+    std::uint32_t shards_;
+    stage_counters counters_;
+    output_buffer outputs_;
+    stage_context context_;
+    std::map<std::int32_t, partition_state> partitions_;
+    std::vector<event> batch_;
+};
+
+class shard_stage {
+public:
+    shard_stage(std::uint32_t index, const runtime_options& options, std::vector<std::unique_ptr<bolt>> bolts,
+                const sink_table& sinks, const std::vector<std::string>& source_names,
+                std::shared_ptr<profile_store> store);
+
+    // Processes a batch of events this shard owns, start to finish (outputs dispatched,
+    // events' own ack shares released). The batch is left empty.
+    void process(std::vector<event>& batch);
+    // Periodic work: bolt ticks, sink flushes, and profile write-back when due.
+    void tick(std::chrono::steady_clock::time_point now);
+    // Final flush at stop: everything dirty is written and sinks flushed.
+    void finish();
+    void write_back();
+
+    [[nodiscard]] const profile* find(const player_key& key) const;
+    [[nodiscard]] const stage_counters& counters() const noexcept { return counters_; }
+
+    ~shard_stage();
+    shard_stage(const shard_stage&) = delete;
+    shard_stage& operator=(const shard_stage&) = delete;
+
+private:
+    class context;
+    struct cached {
+        profile p;
+        bool dirty = false;
+        bool loading = false;  // placeholder while the store is asked
+    };
+    void load_profiles(std::vector<event>& batch);
+    void mark_dirty(cached& c);
+
+    std::uint32_t index_;
+    const runtime_options* options_;
+    std::vector<std::unique_ptr<bolt>> bolts_;
+    const sink_table* sinks_;
+    std::shared_ptr<profile_store> store_;
+    stage_counters counters_;
+    output_buffer outputs_;
+    std::unique_ptr<context> context_;
+    std::unordered_map<player_key, cached> cache_;
+    std::vector<cached*> dirty_;
+    std::vector<player_key> missing_;
+    std::vector<std::optional<profile>> loaded_;
+    std::chrono::steady_clock::time_point next_write_back_;
+};
+
+}  // namespace rtcrm::detail

@@ -1,0 +1,101 @@
+#include <rtcrm/error.hpp>
+#include <rtcrm/output.hpp>
+#include <rtcrm/runtime_stats.hpp>
+#include <rtcrm/topology.hpp>
+
+#include <fmt/format.h>
+
+#include <thread>
+
+namespace rtcrm {
+
+std::string_view stream_name(stream s) noexcept {
+    switch (s) {
+    case stream::main: return "main";
+    case stream::shadow: return "shadow";
+    case stream::dead_letter: return "dead_letter";
+    }
+    return "unknown";
+}
+
+void runtime_options::validate() const {
+    auto require = [](bool ok, const char* what) {
+        if (!ok) {
+            throw error(errc::invalid_config, fmt::format("runtime_options: {}", what));
+        }
+    };
+    require(shards <= 1024, "shards must be at most 1024");
+    require(batch_size > 0, "batch_size must be > 0");
+    require(queue_batches > 0, "queue_batches must be > 0");
+    require(max_in_flight >= batch_size, "max_in_flight must be >= batch_size");
+    require(flush_interval.count() > 0, "flush_interval must be > 0");
+    require(store_interval.count() > 0, "store_interval must be > 0");
+    require(commit_interval.count() > 0, "commit_interval must be > 0");
+    require(drain_timeout.count() >= 0, "drain_timeout must be >= 0");
+    parse.validate();
+}
+
+std::uint32_t runtime_options::resolved_shards() const noexcept {
+    if (shards > 0) {
+        return shards;
+    }
+    const auto hw = std::thread::hardware_concurrency();
+    return hw > 0 ? hw : 1;
+}
+
+topology& topology::add_source(std::unique_ptr<source> src) {
+    if (!src) {
+        throw error(errc::invalid_config, "topology: null source");
+    }
+    sources_.push_back(std::move(src));
+    return *this;
+}
+
+topology& topology::add_ingest_bolt(bolt_factory factory) {
+    if (!factory) {
+        throw error(errc::invalid_config, "topology: empty ingest bolt factory");
+    }
+    ingest_bolts_.push_back(std::move(factory));
+    return *this;
+}
+
+topology& topology::add_shard_bolt(bolt_factory factory) {
+    if (!factory) {
+        throw error(errc::invalid_config, "topology: empty shard bolt factory");
+    }
+    shard_bolts_.push_back(std::move(factory));
+    return *this;
+}
+
+topology& topology::add_sink(stream on, std::shared_ptr<sink> snk) {
+    if (!snk) {
+        throw error(errc::invalid_config, "topology: null sink");
+    }
+    sinks_.emplace_back(on, std::move(snk));
+    return *this;
+}
+
+topology& topology::with_store(std::shared_ptr<profile_store> store) {
+    store_ = std::move(store);
+    return *this;
+}
+
+topology& topology::with_options(runtime_options options) {
+    options.validate();
+    options_ = std::move(options);
+    return *this;
+}
+
+std::string runtime_stats::summary() const {
+    std::string reasons;
+    for (const auto& [code, n] : dead_lettered_by_reason) {
+        reasons += fmt::format("{}{}={}", reasons.empty() ? "" : ",", errc_name(code), n);
+    }
+    return fmt::format("in={} processed={} dropped={} dead_lettered={}{} outputs={} shadow={} nacked={} handler_errors={} "
+                       "store_errors={}",
+                       events_in, processed, dropped, dead_lettered, reasons.empty() ? "" : " (" + reasons + ")",
+                       outputs[static_cast<std::size_t>(stream::main)], outputs[static_cast<std::size_t>(stream::shadow)],
+                       nacked, handler_errors, store_errors);
+}
+
+}  // namespace rtcrm
