@@ -1,0 +1,143 @@
+// One value-parameterised suite for every profile_store backend. A backend joins by
+// adding a factory to `backends()` below (LMDB and Cassandra later).
+#include <rtcrm/store/memory_store.hpp>
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <thread>
+
+namespace {
+
+struct backend {
+    std::string name;
+    std::function<std::shared_ptr<rtcrm::profile_store>()> make;
+};
+
+std::vector<backend> backends() {
+    return {{"memory", [] { return std::make_shared<rtcrm::memory_store>(); }}};
+}
+
+class profile_store_conformance : public ::testing::TestWithParam<backend> {
+protected:
+    void SetUp() override { store_ = GetParam().make(); }
+
+    static rtcrm::profile make_profile(std::int64_t id, std::int64_t level) {
+        rtcrm::profile p{rtcrm::player_key{id}};
+        p.set("level", level);
+        p.incr_windowed("fights_lost", 2, 1'763'800'000'000, 86'400'000);
+        p.record_event("fight", 1'763'800'000'000, "e-" + std::to_string(id));
+        p.record_trigger("3", 1'763'800'000'000);
+        return p;
+    }
+
+    std::optional<rtcrm::profile> get_one(const rtcrm::player_key& key) {
+        std::vector<rtcrm::player_key> keys{key};
+        std::vector<std::optional<rtcrm::profile>> out(1);
+        EXPECT_FALSE(store_->get(keys, out));
+        return out[0];
+    }
+
+    std::shared_ptr<rtcrm::profile_store> store_;
+};
+
+TEST_P(profile_store_conformance, an_unknown_player_has_no_profile) {
+    EXPECT_EQ(get_one(rtcrm::player_key{1}), std::nullopt);
+}
+
+TEST_P(profile_store_conformance, written_profiles_read_back_equal) {
+    rtcrm::write_batch batch;
+    batch.profiles = {make_profile(1, 10), make_profile(2, 20)};
+    ASSERT_FALSE(store_->write(batch));
+    EXPECT_EQ(get_one(rtcrm::player_key{1}), make_profile(1, 10));
+    EXPECT_EQ(get_one(rtcrm::player_key{2}), make_profile(2, 20));
+}
+
+TEST_P(profile_store_conformance, get_fills_each_slot_in_key_order) {
+    rtcrm::write_batch batch;
+    batch.profiles = {make_profile(2, 20)};
+    ASSERT_FALSE(store_->write(batch));
+    std::vector<rtcrm::player_key> keys{rtcrm::player_key{1}, rtcrm::player_key{2}};
+    std::vector<std::optional<rtcrm::profile>> out(2, rtcrm::profile{});
+    ASSERT_FALSE(store_->get(keys, out));
+    EXPECT_EQ(out[0], std::nullopt);
+    EXPECT_EQ(out[1], make_profile(2, 20));
+}
+
+TEST_P(profile_store_conformance, a_later_write_replaces_the_profile) {
+    rtcrm::write_batch batch;
+    batch.profiles = {make_profile(1, 10)};
+    ASSERT_FALSE(store_->write(batch));
+    batch.profiles = {make_profile(1, 11)};
+    ASSERT_FALSE(store_->write(batch));
+    EXPECT_EQ(get_one(rtcrm::player_key{1}), make_profile(1, 11));
+}
+
+TEST_P(profile_store_conformance, erased_profiles_are_gone) {
+    rtcrm::write_batch batch;
+    batch.profiles = {make_profile(1, 10), make_profile(2, 20)};
+    ASSERT_FALSE(store_->write(batch));
+    rtcrm::write_batch erase;
+    erase.erased = {rtcrm::player_key{1}};
+    ASSERT_FALSE(store_->write(erase));
+    EXPECT_EQ(get_one(rtcrm::player_key{1}), std::nullopt);
+    EXPECT_NE(get_one(rtcrm::player_key{2}), std::nullopt);
+}
+
+TEST_P(profile_store_conformance, scan_visits_every_profile_once_and_can_stop) {
+    rtcrm::write_batch batch;
+    for (int i = 1; i <= 100; ++i) {
+        batch.profiles.push_back(make_profile(i, i));
+    }
+    ASSERT_FALSE(store_->write(batch));
+    std::multiset<std::string> seen;
+    ASSERT_FALSE(store_->scan([&](const rtcrm::profile& p) {
+        seen.insert(std::string{p.key().text()});
+        return true;
+    }));
+    EXPECT_EQ(seen.size(), 100U);
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 100U);
+    int visited = 0;
+    ASSERT_FALSE(store_->scan([&](const rtcrm::profile&) { return ++visited < 10; }));
+    EXPECT_EQ(visited, 10);
+}
+
+TEST_P(profile_store_conformance, positions_keep_the_highest_offset_per_partition) {
+    rtcrm::write_batch batch;
+    batch.positions = {{"kafka:raw", 0, 10}, {"kafka:raw", 1, 5}};
+    ASSERT_FALSE(store_->write(batch));
+    batch.positions = {{"kafka:raw", 0, 20}};
+    ASSERT_FALSE(store_->write(batch));
+    auto positions = store_->positions();
+    std::sort(positions.begin(), positions.end(), [](const auto& a, const auto& b) { return a.partition < b.partition; });
+    ASSERT_EQ(positions.size(), 2U);
+    EXPECT_EQ(positions[0].offset, 20);
+    EXPECT_EQ(positions[1].offset, 5);
+    EXPECT_FALSE(store_->flush());
+}
+
+TEST_P(profile_store_conformance, concurrent_writers_of_disjoint_players_lose_nothing) {
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 4; ++t) {
+        writers.emplace_back([this, t] {
+            for (int i = 0; i < 250; ++i) {
+                rtcrm::write_batch batch;
+                batch.profiles = {make_profile(t * 1000 + i, i)};
+                EXPECT_FALSE(store_->write(batch));
+            }
+        });
+    }
+    for (auto& w : writers) {
+        w.join();
+    }
+    int n = 0;
+    ASSERT_FALSE(store_->scan([&](const rtcrm::profile&) { return ++n, true; }));
+    EXPECT_EQ(n, 1000);
+}
+
+INSTANTIATE_TEST_SUITE_P(backends, profile_store_conformance, ::testing::ValuesIn(backends()),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace

@@ -1,0 +1,349 @@
+#include <rtcrm/runtime.hpp>
+#include <rtcrm/sink/callback_sink.hpp>
+
+#include "support/test_components.hpp"
+
+#include <rapidjson/document.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <random>
+#include <set>
+
+namespace {
+
+using namespace std::chrono_literals;
+using rtcrm::testing::collecting_sink;
+using rtcrm::testing::echo_bolt;
+using rtcrm::testing::endless_source;
+using rtcrm::testing::fight_json;
+using rtcrm::testing::vector_source;
+
+struct parsed_output {
+    std::int64_t player;
+    std::int64_t seq;
+};
+
+parsed_output parse_output(const std::string& body) {
+    rapidjson::Document d;
+    d.Parse(body.c_str());
+    return {d["player_id"].GetInt64(), d["seq"].GetInt64()};
+}
+
+class runtime_order : public ::testing::TestWithParam<std::uint32_t> {};
+
+TEST_P(runtime_order, preserves_per_player_order_over_100k_events) {
+    constexpr int events = 100'000;
+    constexpr int players = 997;
+    std::vector<std::string> lines;
+    lines.reserve(events);
+    std::vector<std::int64_t> next_seq(players + 1, 0);
+    std::mt19937 rng(7);
+    for (int i = 0; i < events; ++i) {
+        const std::int64_t player = static_cast<std::int64_t>(rng() % players) + 1;
+        lines.push_back(fight_json(player, next_seq[static_cast<std::size_t>(player)]++));
+    }
+    auto sink = std::make_shared<collecting_sink>();
+    rtcrm::topology t;
+    t.add_source(std::make_unique<vector_source>(std::move(lines), 4))
+        .add_shard_bolt(echo_bolt::factory())
+        .add_sink(rtcrm::stream::main, sink)
+        .with_options({.shards = GetParam(), .batch_size = 128});
+    rtcrm::runtime rt{std::move(t)};
+    rt.run();
+
+    const auto stats = rt.stats();
+    EXPECT_EQ(stats.events_in, static_cast<std::uint64_t>(events));
+    EXPECT_EQ(stats.processed, static_cast<std::uint64_t>(events));
+    EXPECT_EQ(stats.dead_lettered, 0U);
+
+    std::vector<std::int64_t> expected(players + 1, 0);
+    const auto bodies = sink->bodies();
+    ASSERT_EQ(bodies.size(), static_cast<std::size_t>(events));
+    for (const auto& body : bodies) {
+        const auto out = parse_output(body);
+        ASSERT_EQ(out.seq, expected[static_cast<std::size_t>(out.player)]) << "player " << out.player << " out of order";
+        ++expected[static_cast<std::size_t>(out.player)];
+    }
+    EXPECT_EQ(expected, next_seq);
+}
+
+INSTANTIATE_TEST_SUITE_P(shards, runtime_order, ::testing::Values(1U, 2U, 8U));
+
+// A sink that blocks until released.
+class gate_sink final : public rtcrm::sink {
+public:
+    [[nodiscard]] std::string_view name() const noexcept override { return "gate"; }
+    void consume(std::span<rtcrm::output> batch) override {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return open_; });
+        for (auto& out : batch) {
+            out.ack.ack();
+        }
+        received_ += batch.size();
+    }
+    void open() {
+        {
+            std::lock_guard lock(mutex_);
+            open_ = true;
+        }
+        cv_.notify_all();
+    }
+    std::size_t received() {
+        std::lock_guard lock(mutex_);
+        return received_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool open_ = false;
+    std::size_t received_ = 0;
+};
+
+TEST(runtime, a_blocked_sink_makes_the_source_wait_with_bounded_queues) {
+    auto gate = std::make_shared<gate_sink>();
+    auto source = std::make_unique<endless_source>(100);
+    auto* src = source.get();
+    rtcrm::topology t;
+    constexpr std::size_t queue_batches = 4;
+    constexpr std::size_t batch_size = 64;
+    t.add_source(std::move(source))
+        .add_shard_bolt(echo_bolt::factory())
+        .add_sink(rtcrm::stream::main, gate)
+        .with_options({.shards = 2, .batch_size = batch_size, .queue_batches = queue_batches, .max_in_flight = 1 << 20});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+
+    // Wait until the source has stalled: its count stops moving.
+    std::int64_t before = -1;
+    for (int i = 0; i < 200; ++i) {
+        std::this_thread::sleep_for(20ms);
+        const auto now = src->produced.load();
+        if (now == before && now > 0) {
+            break;
+        }
+        before = now;
+    }
+    const auto stats = rt.stats();
+    for (auto depth : stats.queue_depth) {
+        EXPECT_LE(depth, queue_batches);
+    }
+    // Each shard holds at most its queue, one batch in hand (blocked in the sink), and the
+    // source at most one poll in hand per shard: nothing grows without bound.
+    const auto bound = static_cast<std::int64_t>(2 * (queue_batches + 2) * batch_size + 2 * batch_size);
+    EXPECT_LE(src->produced.load(), bound);
+    EXPECT_EQ(gate->received(), 0U);
+
+    gate->open();
+    rt.stop();
+    const auto after = rt.stats();
+    EXPECT_EQ(after.events_in, after.processed);
+    EXPECT_EQ(gate->received(), after.processed);
+}
+
+// A sink that keeps the outputs and acks them later, in random order, from its own thread.
+class shuffling_sink final : public rtcrm::sink {
+public:
+    [[nodiscard]] std::string_view name() const noexcept override { return "shuffle"; }
+    void consume(std::span<rtcrm::output> batch) override {
+        std::lock_guard lock(mutex_);
+        for (auto& out : batch) {
+            held_.push_back(std::move(out));
+        }
+    }
+    // Acks a random half of what is held; records the acked (partition, offset) first.
+    void ack_some(std::mt19937& rng) {
+        std::vector<rtcrm::output> now;
+        {
+            std::lock_guard lock(mutex_);
+            std::shuffle(held_.begin(), held_.end(), rng);
+            const auto n = (held_.size() + 1) / 2;
+            now.assign(std::make_move_iterator(held_.end() - static_cast<std::ptrdiff_t>(n)),
+                       std::make_move_iterator(held_.end()));
+            held_.resize(held_.size() - n);
+        }
+        for (auto& out : now) {
+            {
+                std::lock_guard lock(acked_mutex_);
+                acked_.insert(out.body);
+            }
+            out.ack.ack();
+        }
+    }
+    bool was_acked(const std::string& body) {
+        std::lock_guard lock(acked_mutex_);
+        return acked_.count(body) > 0;
+    }
+    std::size_t held() {
+        std::lock_guard lock(mutex_);
+        return held_.size();
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<rtcrm::output> held_;
+    std::mutex acked_mutex_;
+    std::set<std::string> acked_;
+};
+
+TEST(runtime, the_commit_position_never_passes_an_unacked_event) {
+    constexpr int events = 20'000;
+    std::vector<std::string> lines;
+    for (int i = 0; i < events; ++i) {
+        lines.push_back(fight_json(i % 50 + 1, i));
+    }
+    const auto all_lines = lines;  // line i of partition p is all_lines[offset * 2 + p]
+    auto sink = std::make_shared<shuffling_sink>();
+    auto source = std::make_unique<vector_source>(std::move(lines), 2);
+    std::atomic<int> violations{0};
+    std::atomic<int> commits{0};
+    source->on_commit = [&](const rtcrm::source_position& pos) {
+        ++commits;
+        for (std::int64_t off = 0; off <= pos.offset; ++off) {
+            const auto index = static_cast<std::size_t>(off * 2 + pos.partition);
+            if (!sink->was_acked(all_lines[index])) {
+                ++violations;
+            }
+        }
+    };
+    rtcrm::topology t;
+    t.add_source(std::move(source))
+        .add_shard_bolt(echo_bolt::factory())
+        .add_sink(rtcrm::stream::main, sink)
+        .with_options({.shards = 2, .batch_size = 64, .commit_interval = 1ms});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+    std::mt19937 rng(3);
+    while (!rt.wait_for(1ms)) {
+        sink->ack_some(rng);
+    }
+    EXPECT_EQ(violations.load(), 0);
+    EXPECT_GT(commits.load(), 2);
+    EXPECT_EQ(rt.stats().processed, static_cast<std::uint64_t>(events));
+}
+
+TEST(runtime, stop_drains_events_in_flight_without_loss_or_duplicates) {
+    auto sink = std::make_shared<collecting_sink>();
+    auto source = std::make_unique<endless_source>(1000);
+    rtcrm::topology t;
+    t.add_source(std::move(source))
+        .add_shard_bolt(echo_bolt::factory())
+        .add_sink(rtcrm::stream::main, sink)
+        .with_options({.shards = 2, .batch_size = 256});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+    std::this_thread::sleep_for(100ms);
+    rt.stop();
+    const auto stats = rt.stats();
+    ASSERT_GT(stats.events_in, 0U);
+    EXPECT_EQ(stats.events_in, stats.processed);
+    const auto bodies = sink->bodies();
+    EXPECT_EQ(bodies.size(), stats.processed);
+    EXPECT_EQ(std::set<std::string>(bodies.begin(), bodies.end()).size(), bodies.size());
+    for (auto depth : stats.queue_depth) {
+        EXPECT_EQ(depth, 0U);
+    }
+}
+
+TEST(runtime, bad_events_are_dead_lettered_and_the_run_continues) {
+    std::vector<std::string> lines = {
+        fight_json(1, 0),
+        R"({"player_id":1,"type":)",                   // malformed
+        R"({"type":"fight","ts":1})",                  // missing key
+        R"({"player_id":true,"type":"fight","ts":1})", // wrong type
+        std::string(70 * 1024, ' '),                   // over 64 KiB
+        fight_json(1, 1),
+    };
+    auto main = std::make_shared<collecting_sink>();
+    auto dead = std::make_shared<collecting_sink>();
+    rtcrm::topology t;
+    t.add_source(std::make_unique<vector_source>(lines))
+        .add_shard_bolt(echo_bolt::factory())
+        .add_sink(rtcrm::stream::main, main)
+        .add_sink(rtcrm::stream::dead_letter, dead)
+        .with_options({.shards = 2});
+    rtcrm::runtime rt{std::move(t)};
+    rt.run();
+    EXPECT_EQ(main->bodies().size(), 2U);
+    const auto dead_bodies = dead->bodies();
+    ASSERT_EQ(dead_bodies.size(), 4U);
+    std::multiset<std::string> reasons;
+    for (const auto& body : dead_bodies) {
+        rapidjson::Document d;
+        d.Parse(body.c_str());
+        ASSERT_FALSE(d.HasParseError()) << body;
+        reasons.insert(d["reason"].GetString());
+        EXPECT_STREQ(d["source"].GetString(), "vector");
+        EXPECT_TRUE(d.HasMember("raw"));
+        EXPECT_GE(d["offset"].GetInt64(), 1);
+    }
+    EXPECT_EQ(reasons, (std::multiset<std::string>{"parse_error", "missing_field", "wrong_type", "too_large"}));
+    const auto stats = rt.stats();
+    EXPECT_EQ(stats.events_in, 6U);
+    EXPECT_EQ(stats.processed + stats.dead_lettered, stats.events_in);
+}
+
+TEST(runtime, a_throwing_bolt_dead_letters_its_batch_and_the_run_continues) {
+    class flaky_bolt final : public rtcrm::bolt {
+    public:
+        [[nodiscard]] std::string_view name() const noexcept override { return "flaky"; }
+        void process(std::span<rtcrm::event> batch, rtcrm::bolt_context&) override {
+            for (auto& ev : batch) {
+                if (ev.field("boom") != nullptr) {
+                    throw std::runtime_error("boom");
+                }
+            }
+        }
+    };
+    std::vector<std::string> lines = {R"({"player_id":1,"type":"x","boom":1})", fight_json(2, 0)};
+    auto dead = std::make_shared<collecting_sink>();
+    rtcrm::topology t;
+    t.add_source(std::make_unique<vector_source>(lines))
+        .add_shard_bolt([](const rtcrm::bolt_placement&) { return std::make_unique<flaky_bolt>(); })
+        .add_sink(rtcrm::stream::dead_letter, dead)
+        .with_options({.shards = 2, .batch_size = 1});
+    rtcrm::runtime rt{std::move(t)};
+    rt.run();
+    const auto stats = rt.stats();
+    EXPECT_EQ(stats.handler_errors, 1U);
+    EXPECT_EQ(stats.processed, 1U);
+    ASSERT_EQ(dead->bodies().size(), 1U);
+    EXPECT_NE(dead->bodies()[0].find("handler_failed"), std::string::npos);
+}
+
+TEST(runtime, profiles_reach_the_store_at_stop) {
+    std::vector<std::string> lines;
+    for (int i = 0; i < 300; ++i) {
+        lines.push_back(fight_json(i % 30 + 1, i / 30));
+    }
+    rtcrm::topology t;
+    t.add_source(std::make_unique<vector_source>(lines)).with_options({.shards = 3});
+    rtcrm::runtime rt{std::move(t)};
+    rt.run();
+    int profiles = 0;
+    ASSERT_FALSE(rt.store()->scan([&](const rtcrm::profile& p) {
+        ++profiles;
+        EXPECT_EQ(p.recent().size(), 10U);
+        return true;
+    }));
+    EXPECT_EQ(profiles, 30);
+}
+
+TEST(runtime, refuses_a_topology_without_sources) {
+    EXPECT_THROW(rtcrm::runtime{rtcrm::topology{}}, rtcrm::error);
+}
+
+TEST(runtime_options, validate_names_the_bad_field) {
+    try {
+        rtcrm::runtime_options{.batch_size = 0}.validate();
+        FAIL() << "expected a throw";
+    } catch (const rtcrm::error& e) {
+        EXPECT_NE(std::string{e.what()}.find("batch_size"), std::string::npos);
+    }
+}
+
+}  // namespace
