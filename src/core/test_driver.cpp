@@ -25,8 +25,9 @@ public:
 
 struct topology_test_driver::impl {
     topology topo;
-    detail::pipeline_parts parts;
+    // Declared before `parts`: its initialiser fills them in.
     std::array<std::shared_ptr<capture_sink>, stream_count> captures;
+    detail::pipeline_parts parts;
     std::unique_ptr<detail::ingest_stage> ingest;
     std::vector<std::unique_ptr<detail::shard_stage>> shards;
     std::vector<record> records;

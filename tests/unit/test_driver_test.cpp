@@ -1,0 +1,117 @@
+#include <rtcrm/store/memory_store.hpp>
+#include <rtcrm/test_driver.hpp>
+
+#include "support/test_components.hpp"
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using rtcrm::testing::echo_bolt;
+using rtcrm::testing::fight_json;
+
+// Counts losses in a windowed counter and emits a trigger on the third loss in a row:
+// the C++ shape of the "frustrated fighter" campaign.
+class loss_streak_bolt final : public rtcrm::bolt {
+public:
+    [[nodiscard]] std::string_view name() const noexcept override { return "loss_streak"; }
+    void process(std::span<rtcrm::event> batch, rtcrm::bolt_context& ctx) override {
+        for (auto& ev : batch) {
+            auto* p = ctx.profile_of(ev);
+            const auto* data = ev.field("data");
+            if (p == nullptr || data == nullptr || !data->HasMember("result")) {
+                ctx.drop(ev);
+                continue;
+            }
+            if (std::string_view{(*data)["result"].GetString()} == "loss") {
+                if (p->incr("loss_streak") == 3.0) {
+                    ctx.emit(ev, rtcrm::stream::main, fmt::format(R"({{"player_id":{}}})", ev.player().text()));
+                }
+            } else {
+                p->set("loss_streak", std::int64_t{0});
+            }
+        }
+    }
+};
+
+rtcrm::topology streak_topology(std::uint32_t shards) {
+    rtcrm::topology t;
+    t.add_shard_bolt([](const rtcrm::bolt_placement&) { return std::make_unique<loss_streak_bolt>(); })
+        .with_options({.shards = shards});
+    return t;
+}
+
+TEST(topology_test_driver, pipes_events_synchronously_through_the_shard_bolts) {
+    rtcrm::topology_test_driver driver{streak_topology(4)};
+    driver.pipe(fight_json(42, 0));
+    driver.pipe(fight_json(42, 1));
+    EXPECT_TRUE(driver.read(rtcrm::stream::main).empty());
+    driver.pipe(fight_json(42, 2));
+    EXPECT_EQ(driver.read(rtcrm::stream::main), std::vector<std::string>{R"({"player_id":42})"});
+    EXPECT_TRUE(driver.read(rtcrm::stream::main).empty());  // read() consumes
+}
+
+TEST(topology_test_driver, shows_the_profile_the_owning_shard_holds) {
+    rtcrm::topology_test_driver driver{streak_topology(4)};
+    driver.pipe(fight_json(7, 0));
+    driver.pipe(fight_json(7, 1, "win"));
+    auto p = driver.profile_of(rtcrm::player_key{7});
+    ASSERT_TRUE(p);
+    EXPECT_EQ(std::get<std::int64_t>(*p->get("loss_streak")), 0);
+    EXPECT_EQ(p->recent().size(), 2U);
+    EXPECT_FALSE(driver.profile_of(rtcrm::player_key{8}));
+}
+
+TEST(topology_test_driver, dead_letters_bad_input_with_the_original_bytes) {
+    rtcrm::topology_test_driver driver{streak_topology(1)};
+    driver.pipe("not json");
+    const auto dead = driver.read(rtcrm::stream::dead_letter);
+    ASSERT_EQ(dead.size(), 1U);
+    EXPECT_NE(dead[0].find(R"("reason":"parse_error")"), std::string::npos);
+    EXPECT_NE(dead[0].find(R"("raw":"not json")"), std::string::npos);
+    const auto stats = driver.stats();
+    EXPECT_EQ(stats.dead_lettered, 1U);
+    ASSERT_EQ(stats.dead_lettered_by_reason.size(), 1U);
+    EXPECT_EQ(stats.dead_lettered_by_reason[0].first, rtcrm::errc::parse_error);
+}
+
+TEST(topology_test_driver, invalid_utf8_is_kept_as_base64) {
+    rtcrm::topology_test_driver driver{streak_topology(1)};
+    driver.pipe(std::string{"\xff\xfe{"});
+    const auto dead = driver.read(rtcrm::stream::dead_letter);
+    ASSERT_EQ(dead.size(), 1U);
+    EXPECT_NE(dead[0].find(R"("raw_base64":"//57")"), std::string::npos);
+}
+
+TEST(topology_test_driver, commits_each_event_once_its_outputs_are_acked) {
+    rtcrm::topology t;
+    t.add_shard_bolt(echo_bolt::factory()).with_options({.shards = 2});
+    rtcrm::topology_test_driver driver{std::move(t)};
+    EXPECT_EQ(driver.committed(), std::nullopt);
+    driver.pipe(fight_json(1, 0));
+    driver.pipe("garbage");
+    driver.pipe(fight_json(2, 0));
+    EXPECT_EQ(driver.committed(), 2);
+}
+
+TEST(topology_test_driver, dropped_events_count_as_handled) {
+    rtcrm::topology_test_driver driver{streak_topology(2)};
+    driver.pipe(R"({"player_id":5,"type":"login","ts":1})");
+    const auto stats = driver.stats();
+    EXPECT_EQ(stats.dropped, 1U);
+    EXPECT_EQ(stats.processed, 0U);
+    EXPECT_EQ(driver.committed(), 0);
+}
+
+TEST(topology_test_driver, flush_writes_profiles_to_the_store) {
+    auto store = std::make_shared<rtcrm::memory_store>();
+    auto t = streak_topology(2);
+    t.with_store(store);
+    rtcrm::topology_test_driver driver{std::move(t)};
+    driver.pipe(fight_json(3, 0));
+    EXPECT_EQ(store->size(), 0U);  // written back on the store interval, not per event
+    driver.flush();
+    EXPECT_EQ(store->size(), 1U);
+}
+
+}  // namespace
