@@ -1,0 +1,162 @@
+/// @file lua_engine.hpp
+/// Runs CRM logic written in Lua 5.4: updaters keep profiles up to date, campaigns decide
+/// whom to send an offer. Designers change the scripts while the pipeline runs.
+///
+/// A `lua_engine` owns the current *script set* (every `.lua` file of a directory, plus
+/// scripts uploaded through the API) and hands the runtime a bolt factory: each shard gets
+/// a `crm` bolt with a Lua state of its own. Per event, the bolt looks up the handlers of
+/// the event's type in C++ (other types never enter Lua), runs the updaters in
+/// registration order, then the campaigns, which see the updated profile. A campaign that
+/// fires emits one trigger on `stream::main` (or `stream::shadow` when `dry_run`):
+/// @code
+///   {"campaign_id":3,"player_id":42,"content":{...},"event_id":"e-1","event_type":"fight","ts":...,"dry_run":false}
+/// @endcode
+///
+/// The Lua API (see lua/prelude.lua and lua/examples/):
+/// @code{.lua}
+///   crm.updater{ id = "fight-stats", on = "fight", fn = function(event, profile) ... end }
+///   crm.campaign{ id = 3, content = {...}, on = "fight", when = function(event, profile) ... end,
+///                 segment = function(profile) ... end, cap = { per_player = 1, every = "1d" },
+///                 rate = { per_second = 500 }, dry_run = false }
+/// @endcode
+/// `event` reads any field (`event.type`, `event.player`, `event.ts`, `event.id`,
+/// `event.data.result`, nested); `profile` has `get(name)`, `set(name, value)`,
+/// `incr(name [, delta [, window]])`, `count(name [, window])`, `recent([type [, n]])`,
+/// `last_trigger(campaign)` and `player()`. Windows are durations like "1d", "6h", "30m",
+/// "10s", counted in event time.
+///
+/// Runtime change, safely:
+/// - `reload()` (or a change in the watched directory) loads the new set into a fresh Lua
+///   state and checks it; only then do the shards switch, each at an event boundary. Any
+///   error keeps the old set running and is reported as `file:line: message`.
+/// - Scripts run sandboxed: no io, os (but os.time/os.clock/os.date), require, load of
+///   bytecode, debug or collectgarbage control; each script has its own globals, frozen
+///   after loading; an instruction budget per call; a memory cap per Lua state.
+/// - A handler that errors is counted, the event goes on to the next handler, and after
+///   `max_consecutive_errors` errors in a row the handler is disabled everywhere.
+/// - Guards: per-player frequency caps (`cap`), a per-campaign rate limit (`rate`, shared
+///   evenly by the shards), dry-run campaigns (triggers to the shadow stream only), and a
+///   kill switch (`disable(campaign_id)`), checked before every event.
+///
+/// Caveats:
+/// - The engine must outlive every runtime or test driver that uses its bolts.
+/// - Handlers must not keep `event` or `profile` beyond their call: a stale one raises an
+///   error when used.
+/// - Rate limits count wall-clock time (they protect the outside world); caps and windows
+///   count event time (so a replay gives the same answers).
+///
+/// Example:
+/// @code
+///   auto engine = std::make_shared<rtcrm::lua_engine>(rtcrm::lua_options{.script_dir = "lua/examples"});
+///   topology.add_shard_bolt(engine->bolt_factory());
+///   ...
+///   if (auto r = engine->reload(); !r) { log(r.error().reason); }   // "fight_stats.lua:3: ..."
+///   engine->disable("3");                                            // kill switch
+/// @endcode
+#pragma once
+
+#include <rtcrm/bolt.hpp>
+#include <rtcrm/result.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rtcrm {
+
+namespace detail::lua {
+struct engine_state;
+}
+
+/// Options of `lua_engine`. An aggregate: use designated initialisers.
+struct lua_options {
+    std::string script_dir;                        ///< directory whose `*.lua` files form the script set; "" for none
+    bool watch = false;                            ///< reload when the directory changes (libuv fs events)
+    std::chrono::milliseconds watch_debounce{200}; ///< wait this long after the last change before reloading
+    std::uint64_t instruction_budget = 1'000'000;  ///< Lua VM instructions per handler call
+    std::size_t memory_limit = 64 * 1024 * 1024;   ///< bytes per Lua state (one per shard)
+    std::uint32_t max_consecutive_errors = 10;     ///< errors in a row that disable a handler
+    std::uint32_t shards_hint = 0;                 ///< shards sharing each rate limit; 0 = the runtime's shard count
+
+    /// @throws rtcrm::error(invalid_config) for a zero budget or limit.
+    void validate() const;
+};
+
+/// One script: its name (e.g. "fight_stats.lua", shown in error messages) and source.
+struct lua_script {
+    std::string name;
+    std::string source;
+};
+
+/// The outcome of a load or reload: the new version number, or why the old set stays.
+using reload_result = result<std::uint64_t>;
+
+/// Counters of one handler, summed over the shards.
+struct handler_stats {
+    std::string kind;  ///< "updater" or "campaign"
+    std::string id;
+    std::string where;                 ///< "file.lua:line" of its definition
+    std::uint64_t calls = 0;           ///< Lua calls made (when/segment count once per event)
+    std::uint64_t errors = 0;          ///< calls that raised an error
+    std::uint64_t nanoseconds = 0;     ///< time spent in its calls
+    bool disabled = false;             ///< disabled after too many consecutive errors
+    // Campaigns only:
+    std::uint64_t triggers = 0;        ///< triggers emitted (main stream)
+    std::uint64_t shadow_triggers = 0; ///< dry-run triggers (shadow stream)
+    std::uint64_t suppressed_cap = 0;  ///< matched, but the player's frequency cap was reached
+    std::uint64_t suppressed_rate = 0; ///< matched, but the campaign's rate limit was reached
+    std::uint64_t suppressed_kill = 0; ///< events skipped while the campaign was disabled
+    std::string last_error;            ///< the latest error, "file:line: message"
+};
+
+/// The Lua engine. Thread-safe: any thread may reload, disable, or read stats.
+class lua_engine {
+public:
+    /// Loads the initial script set from `options.script_dir` (if set) and starts the
+    /// watcher (if `watch`).
+    /// @throws rtcrm::error(invalid_config) with `file:line: message` if the initial set does
+    ///         not load, or the directory cannot be read.
+    explicit lua_engine(lua_options options);
+    ~lua_engine();
+    lua_engine(const lua_engine&) = delete;
+    lua_engine& operator=(const lua_engine&) = delete;
+
+    /// A factory of per-shard CRM bolts running this engine's current script set.
+    [[nodiscard]] bolt_factory make_bolt_factory();
+
+    /// Re-reads `script_dir` and switches to it if it loads; otherwise keeps the old set.
+    reload_result reload();
+    /// Replaces the whole script set (API uploads). Names must be unique.
+    reload_result load(std::vector<lua_script> scripts);
+    /// Adds or replaces one script of the current set, then switches if the set loads.
+    reload_result put_script(lua_script script);
+    /// Removes one script, then switches if the set loads. An unknown name is an error.
+    reload_result remove_script(std::string_view name);
+    /// The current set's scripts.
+    [[nodiscard]] std::vector<lua_script> scripts() const;
+    /// The current set's version (1 for the first set, +1 per switch).
+    [[nodiscard]] std::uint64_t version() const noexcept;
+
+    /// Kill switch: the campaign stops firing at the next event boundary of every shard.
+    void disable(std::string_view campaign_id);
+    /// Lifts the kill switch.
+    void enable(std::string_view campaign_id);
+    /// True if the kill switch is on for `campaign_id`.
+    [[nodiscard]] bool disabled(std::string_view campaign_id) const;
+
+    /// Per-handler counters of the current set, summed over the shards.
+    [[nodiscard]] std::vector<handler_stats> stats() const;
+    /// Reload attempts that failed (the old set stayed), and the latest failure.
+    [[nodiscard]] std::uint64_t failed_reloads() const noexcept;
+    [[nodiscard]] std::string last_reload_error() const;
+
+private:
+    using state = detail::lua::engine_state;
+    [[nodiscard]] std::vector<lua_script> scripts_() const;
+    std::shared_ptr<state> state_;
+};
+
+}  // namespace rtcrm

@@ -1,0 +1,103 @@
+-- rtcrm framework prelude: the `crm` table that handler scripts call.
+--
+-- Runs once per Lua state, before any handler script, with the full standard library
+-- (it is trusted code); scripts then run in a sandbox that sees `crm` read-only. The chunk
+-- returns the registry that the C++ engine reads after loading every script.
+
+local registry = { updaters = {}, campaigns = {} }
+local defined = {}  -- "kind:id" -> "file:line" of the first definition
+
+-- Where the calling script defined the handler: "file.lua:12". Levels: 1 where,
+-- 2 check_id, 3 crm.updater/crm.campaign, 4 the script.
+local function where()
+  local info = debug.getinfo(4, "Sl")
+  if info == nil then
+    return "?"
+  end
+  return string.format("%s:%d", (info.source or "?"):gsub("^@", ""), info.currentline or 0)
+end
+
+local function check_on(spec, kind)
+  local on = spec.on
+  if type(on) == "string" then
+    return { on }
+  end
+  if type(on) == "table" and #on > 0 then
+    for _, t in ipairs(on) do
+      if type(t) ~= "string" then
+        error(kind .. " '" .. tostring(spec.id) .. "': every entry of `on` must be an event type string", 3)
+      end
+    end
+    return on
+  end
+  error(kind .. " '" .. tostring(spec.id) .. "' needs `on`: an event type, a list of types, or \"*\"", 3)
+end
+
+local function check_id(spec, kind)
+  if type(spec) ~= "table" then
+    error("crm." .. kind .. " expects a table: crm." .. kind .. "{ id = ..., ... }", 3)
+  end
+  local id = spec.id
+  if type(id) ~= "string" and math.type(id) ~= "integer" then
+    error(kind .. " needs an `id` (a string or an integer)", 3)
+  end
+  local key = kind .. ":" .. tostring(id)
+  if defined[key] then
+    error("duplicate " .. kind .. " id '" .. tostring(id) .. "' (first defined at " .. defined[key] .. ")", 3)
+  end
+  defined[key] = where()
+  return id
+end
+
+local function check_function(spec, field, kind, required)
+  local f = spec[field]
+  if f == nil and not required then
+    return nil
+  end
+  if type(f) ~= "function" then
+    error(kind .. " '" .. tostring(spec.id) .. "': `" .. field .. "` must be a function", 3)
+  end
+  return f
+end
+
+crm = {}
+
+--- crm.updater{ id = "...", on = "login", fn = function(event, profile) ... end }
+function crm.updater(spec)
+  local id = check_id(spec, "updater")
+  table.insert(registry.updaters, {
+    id = tostring(id),
+    on = check_on(spec, "updater"),
+    fn = check_function(spec, "fn", "updater", true),
+    where = defined["updater:" .. tostring(id)],
+  })
+end
+
+--- crm.campaign{ id = 3, content = {...}, on = "fight", when = fn(event, profile),
+---               segment = fn(profile), cap = { per_player = 1, every = "1d" },
+---               rate = { per_second = 500 }, dry_run = false }
+function crm.campaign(spec)
+  local id = check_id(spec, "campaign")
+  if spec.content ~= nil and type(spec.content) ~= "table" then
+    error("campaign '" .. tostring(id) .. "': `content` must be a table", 2)
+  end
+  if spec.cap ~= nil and type(spec.cap) ~= "table" then
+    error("campaign '" .. tostring(id) .. "': `cap` must be a table like { per_player = 1, every = \"1d\" }", 2)
+  end
+  if spec.rate ~= nil and type(spec.rate) ~= "table" then
+    error("campaign '" .. tostring(id) .. "': `rate` must be a table like { per_second = 500 }", 2)
+  end
+  table.insert(registry.campaigns, {
+    id = id,
+    on = check_on(spec, "campaign"),
+    when = check_function(spec, "when", "campaign", false),
+    segment = check_function(spec, "segment", "campaign", false),
+    content = spec.content or {},
+    cap = spec.cap,
+    rate = spec.rate,
+    dry_run = spec.dry_run == true,
+    where = defined["campaign:" .. tostring(id)],
+  })
+end
+
+return registry

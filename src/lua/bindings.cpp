@@ -1,0 +1,487 @@
+// The `event` and `profile` objects handlers receive.
+//
+// Both are single persistent userdata per Lua state that point at the current event and
+// profile (see vm::bind), so calling a handler allocates nothing. Nested JSON (event.data)
+// is read in place through small proxy userdata that remember the event generation they
+// belong to: a proxy kept past its event raises an error instead of reading freed memory.
+#include "vm.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cmath>
+#include <cstring>
+#include <string_view>
+
+namespace rtcrm::detail::lua {
+namespace {
+
+constexpr const char* event_meta = "rtcrm.event";
+constexpr const char* json_meta = "rtcrm.json";
+constexpr const char* profile_meta = "rtcrm.profile";
+
+struct json_proxy {
+    const json_value* value;
+    std::uint64_t generation;
+    binding* owner;
+};
+
+// The binding behind a persistent event or profile userdata; raises a Lua error if the
+// argument is something else (e.g. `profile.get(x)` called with a dot).
+binding& binding_of(lua_State* L, const char* meta) { return **static_cast<binding**>(luaL_checkudata(L, 1, meta)); }
+
+void push_json(lua_State* L, const json_value& v, binding& b);
+
+int json_index(lua_State* L) {
+    auto* proxy = static_cast<json_proxy*>(luaL_checkudata(L, 1, json_meta));
+    if (proxy->generation != proxy->owner->generation) {
+        return luaL_error(L, "event data used after its handler returned (copy the values you need)");
+    }
+    const json_value& v = *proxy->value;
+    if (v.IsObject()) {
+        std::size_t len = 0;
+        const char* key = lua_tolstring(L, 2, &len);
+        if (key == nullptr) {
+            lua_pushnil(L);
+            return 1;
+        }
+        const auto it = v.FindMember(json_value(rapidjson::StringRef(key, len)));
+        if (it == v.MemberEnd()) {
+            lua_pushnil(L);
+        } else {
+            push_json(L, it->value, *proxy->owner);
+        }
+        return 1;
+    }
+    if (v.IsArray() && lua_isinteger(L, 2)) {
+        const auto i = lua_tointeger(L, 2);  // Lua arrays count from 1
+        if (i >= 1 && static_cast<rapidjson::SizeType>(i) <= v.Size()) {
+            push_json(L, v[static_cast<rapidjson::SizeType>(i - 1)], *proxy->owner);
+            return 1;
+        }
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
+int json_len(lua_State* L) {
+    auto* proxy = static_cast<json_proxy*>(luaL_checkudata(L, 1, json_meta));
+    if (proxy->generation != proxy->owner->generation) {
+        return luaL_error(L, "event data used after its handler returned");
+    }
+    const json_value& v = *proxy->value;
+    lua_pushinteger(L, v.IsArray() ? static_cast<lua_Integer>(v.Size()) : v.IsObject() ? static_cast<lua_Integer>(v.MemberCount()) : 0);
+    return 1;
+}
+
+void push_json(lua_State* L, const json_value& v, binding& b) {
+    switch (v.GetType()) {
+    case rapidjson::kNullType: lua_pushnil(L); break;
+    case rapidjson::kFalseType: lua_pushboolean(L, 0); break;
+    case rapidjson::kTrueType: lua_pushboolean(L, 1); break;
+    case rapidjson::kStringType: lua_pushlstring(L, v.GetString(), v.GetStringLength()); break;
+    case rapidjson::kNumberType:
+        if (v.IsInt64()) {
+            lua_pushinteger(L, v.GetInt64());
+        } else {
+            lua_pushnumber(L, v.GetDouble());
+        }
+        break;
+    case rapidjson::kObjectType:
+    case rapidjson::kArrayType: {
+        auto* proxy = static_cast<json_proxy*>(lua_newuserdatauv(L, sizeof(json_proxy), 0));
+        *proxy = json_proxy{&v, b.generation, &b};
+        luaL_setmetatable(L, json_meta);
+        break;
+    }
+    }
+}
+
+int event_index(lua_State* L) {
+    binding& b = binding_of(L, event_meta);
+    if (b.ev == nullptr) {
+        return luaL_error(L, "no event is being handled");
+    }
+    const event& ev = *b.ev;
+    std::size_t len = 0;
+    const char* key = luaL_checklstring(L, 2, &len);
+    const std::string_view k{key, len};
+    if (k == "type") {
+        lua_pushlstring(L, ev.type().data(), ev.type().size());
+    } else if (k == "player") {
+        if (const auto i = ev.player().integer()) {
+            lua_pushinteger(L, *i);
+        } else {
+            lua_pushlstring(L, ev.player().text().data(), ev.player().text().size());
+        }
+    } else if (k == "ts") {
+        lua_pushinteger(L, ev.ts());
+    } else if (k == "id") {
+        if (ev.id().empty()) {
+            lua_pushnil(L);
+        } else {
+            lua_pushlstring(L, ev.id().data(), ev.id().size());
+        }
+    } else if (const auto* field = ev.field(k)) {
+        push_json(L, *field, b);
+    } else {
+        lua_pushnil(L);
+    }
+    return 1;
+}
+
+int event_newindex(lua_State* L) { return luaL_error(L, "event is read-only"); }
+
+profile& current_profile(lua_State* L) {
+    binding& b = binding_of(L, profile_meta);
+    if (b.prof == nullptr) {
+        luaL_error(L, "no profile is being handled");
+    }
+    return *b.prof;
+}
+
+void push_attribute(lua_State* L, const attribute& a) {
+    std::visit(
+        [&](const auto& v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::monostate>) {
+                lua_pushnil(L);
+            } else if constexpr (std::is_same_v<T, bool>) {
+                lua_pushboolean(L, v ? 1 : 0);
+            } else if constexpr (std::is_same_v<T, std::int64_t>) {
+                lua_pushinteger(L, v);
+            } else if constexpr (std::is_same_v<T, double>) {
+                lua_pushnumber(L, v);
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                lua_pushlstring(L, v.data(), v.size());
+            } else {
+                push_json_text(L, v.text);
+            }
+        },
+        a);
+}
+
+std::int64_t window_arg(lua_State* L, int index) {
+    std::size_t len = 0;
+    const char* text = luaL_checklstring(L, index, &len);
+    const auto ms = parse_duration_ms({text, len});
+    if (ms <= 0) {
+        luaL_error(L, "bad window '%s': use a duration like \"1d\", \"6h\", \"30m\" or \"10s\"", text);
+    }
+    return ms;
+}
+
+// profile:get(name): the attribute, else a windowed counter's total, else nil.
+int profile_get(lua_State* L) {
+    const profile& p = current_profile(L);
+    std::size_t len = 0;
+    const char* name = luaL_checklstring(L, 2, &len);
+    if (const auto* a = p.get({name, len})) {
+        push_attribute(L, *a);
+    } else if (!p.counters().empty() && p.count({name, len}, 0, 0) != 0) {
+        lua_pushinteger(L, p.count({name, len}, 0, 0));
+    } else {
+        lua_pushnil(L);
+    }
+    return 1;
+}
+
+// profile:set(name, value): nil removes; tables are stored as JSON.
+int profile_set(lua_State* L) {
+    profile& p = current_profile(L);
+    std::size_t len = 0;
+    const char* name = luaL_checklstring(L, 2, &len);
+    const std::string_view key{name, len};
+    switch (lua_type(L, 3)) {
+    case LUA_TNIL:
+    case LUA_TNONE: p.erase(key); break;
+    case LUA_TBOOLEAN: p.set(key, lua_toboolean(L, 3) != 0); break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, 3)) {
+            p.set(key, static_cast<std::int64_t>(lua_tointeger(L, 3)));
+        } else {
+            p.set(key, static_cast<double>(lua_tonumber(L, 3)));
+        }
+        break;
+    case LUA_TSTRING: {
+        std::size_t vlen = 0;
+        const char* v = lua_tolstring(L, 3, &vlen);
+        p.set(key, std::string{v, vlen});
+        break;
+    }
+    case LUA_TTABLE:
+        try {
+            p.set(key, json_text{to_json(L, 3)});
+        } catch (const script_error& e) {
+            return luaL_error(L, "profile:set('%s'): %s", name, e.what());
+        }
+        break;
+    default: return luaL_error(L, "profile:set('%s'): cannot store a %s", name, luaL_typename(L, 3));
+    }
+    return 0;
+}
+
+// profile:incr(name [, delta [, window]]): adds to an attribute, or with a window to a
+// counter kept in buckets of that width. Returns the new value (attribute) or nothing.
+int profile_incr(lua_State* L) {
+    profile& p = current_profile(L);
+    binding& b = binding_of(L, profile_meta);
+    std::size_t len = 0;
+    const char* name = luaL_checklstring(L, 2, &len);
+    const lua_Number delta = luaL_optnumber(L, 3, 1);
+    if (lua_isnoneornil(L, 4)) {
+        const auto v = p.incr({name, len}, delta);
+        if (!v) {
+            return luaL_error(L, "profile:incr('%s'): the attribute is not a number", name);
+        }
+        lua_pushnumber(L, *v);
+        if (std::trunc(*v) == *v && std::abs(*v) < 9.0e15) {
+            lua_pop(L, 1);
+            lua_pushinteger(L, static_cast<lua_Integer>(*v));
+        }
+        return 1;
+    }
+    const auto bucket = window_arg(L, 4);
+    if (std::trunc(delta) != delta) {
+        return luaL_error(L, "profile:incr('%s'): windowed counters take whole numbers", name);
+    }
+    p.incr_windowed({name, len}, static_cast<std::int64_t>(delta), b.ev->ts(), bucket, *b.limits);
+    return 0;
+}
+
+// profile:count(name [, window]): the counter within the window ending at the event, or its total.
+int profile_count(lua_State* L) {
+    const profile& p = current_profile(L);
+    binding& b = binding_of(L, profile_meta);
+    std::size_t len = 0;
+    const char* name = luaL_checklstring(L, 2, &len);
+    const std::int64_t window = lua_isnoneornil(L, 3) ? 0 : window_arg(L, 3);
+    lua_pushinteger(L, p.count({name, len}, window, b.ev->ts()));
+    return 1;
+}
+
+// profile:recent([type [, n]]): up to n (default all) recent events, newest first.
+int profile_recent(lua_State* L) {
+    const profile& p = current_profile(L);
+    std::size_t tlen = 0;
+    const char* type = lua_isnoneornil(L, 2) ? nullptr : luaL_checklstring(L, 2, &tlen);
+    const lua_Integer n = luaL_optinteger(L, 3, static_cast<lua_Integer>(p.recent().size()));
+    lua_newtable(L);
+    lua_Integer out = 0;
+    for (auto it = p.recent().rbegin(); it != p.recent().rend() && out < n; ++it) {
+        if (type != nullptr && it->type != std::string_view{type, tlen}) {
+            continue;
+        }
+        lua_createtable(L, 0, 3);
+        lua_pushlstring(L, it->type.data(), it->type.size());
+        lua_setfield(L, -2, "type");
+        lua_pushinteger(L, it->ts);
+        lua_setfield(L, -2, "ts");
+        if (!it->id.empty()) {
+            lua_pushlstring(L, it->id.data(), it->id.size());
+            lua_setfield(L, -2, "id");
+        }
+        lua_rawseti(L, -2, ++out);
+    }
+    return 1;
+}
+
+// profile:last_trigger(campaign): event time of the campaign's last trigger for this player, or nil.
+int profile_last_trigger(lua_State* L) {
+    const profile& p = current_profile(L);
+    std::size_t len = 0;
+    const char* campaign = luaL_tolstring(L, 2, &len);
+    const auto* h = p.triggers({campaign, len});
+    if (h == nullptr || h->recent.empty()) {
+        lua_pushnil(L);
+    } else {
+        lua_pushinteger(L, h->recent.back());
+    }
+    return 1;
+}
+
+int profile_player(lua_State* L) {
+    const profile& p = current_profile(L);
+    if (const auto i = p.key().integer()) {
+        lua_pushinteger(L, *i);
+    } else {
+        lua_pushlstring(L, p.key().text().data(), p.key().text().size());
+    }
+    return 1;
+}
+
+void write_value(lua_State* L, int index, rapidjson::Writer<rapidjson::StringBuffer>& w, int depth);
+
+// A table is an array when its keys are exactly 1..#t (and it is not empty).
+bool is_array(lua_State* L, int index) {
+    const auto n = static_cast<lua_Integer>(lua_rawlen(L, index));
+    if (n == 0) {
+        return false;
+    }
+    lua_Integer count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, index) != 0) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1)) {
+            lua_pop(L, 1);
+            return false;
+        }
+        ++count;
+    }
+    return count == n;
+}
+
+void write_value(lua_State* L, int index, rapidjson::Writer<rapidjson::StringBuffer>& w, int depth) {
+    index = lua_absindex(L, index);
+    if (depth > 32) {
+        throw script_error("nested deeper than 32 levels (a cycle?)");
+    }
+    switch (lua_type(L, index)) {
+    case LUA_TNIL: w.Null(); break;
+    case LUA_TBOOLEAN: w.Bool(lua_toboolean(L, index) != 0); break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, index)) {
+            w.Int64(lua_tointeger(L, index));
+        } else {
+            const double d = lua_tonumber(L, index);
+            if (!std::isfinite(d)) {
+                throw script_error("numbers must be finite in JSON");
+            }
+            w.Double(d);
+        }
+        break;
+    case LUA_TSTRING: {
+        std::size_t len = 0;
+        const char* s = lua_tolstring(L, index, &len);
+        w.String(s, static_cast<rapidjson::SizeType>(len));
+        break;
+    }
+    case LUA_TTABLE:
+        if (is_array(L, index)) {
+            w.StartArray();
+            const auto n = static_cast<lua_Integer>(lua_rawlen(L, index));
+            for (lua_Integer i = 1; i <= n; ++i) {
+                lua_rawgeti(L, index, i);
+                write_value(L, -1, w, depth + 1);
+                lua_pop(L, 1);
+            }
+            w.EndArray();
+        } else {
+            w.StartObject();
+            lua_pushnil(L);
+            while (lua_next(L, index) != 0) {
+                // Copy the key before converting it: tolstring on the key itself would
+                // confuse lua_next.
+                lua_pushvalue(L, -2);
+                std::size_t len = 0;
+                const char* key = lua_tolstring(L, -1, &len);
+                if (key == nullptr) {
+                    lua_pop(L, 3);
+                    throw script_error("object keys must be strings or numbers");
+                }
+                w.Key(key, static_cast<rapidjson::SizeType>(len));
+                lua_pop(L, 1);
+                write_value(L, -1, w, depth + 1);
+                lua_pop(L, 1);
+            }
+            w.EndObject();
+        }
+        break;
+    default: throw script_error(std::string{"cannot convert a "} + luaL_typename(L, index) + " to JSON");
+    }
+}
+
+void push_dom(lua_State* L, const rapidjson::Value& v) {
+    switch (v.GetType()) {
+    case rapidjson::kNullType: lua_pushnil(L); break;
+    case rapidjson::kFalseType: lua_pushboolean(L, 0); break;
+    case rapidjson::kTrueType: lua_pushboolean(L, 1); break;
+    case rapidjson::kStringType: lua_pushlstring(L, v.GetString(), v.GetStringLength()); break;
+    case rapidjson::kNumberType:
+        if (v.IsInt64()) {
+            lua_pushinteger(L, v.GetInt64());
+        } else {
+            lua_pushnumber(L, v.GetDouble());
+        }
+        break;
+    case rapidjson::kArrayType: {
+        lua_createtable(L, static_cast<int>(v.Size()), 0);
+        lua_Integer i = 0;
+        for (const auto& item : v.GetArray()) {
+            push_dom(L, item);
+            lua_rawseti(L, -2, ++i);
+        }
+        break;
+    }
+    case rapidjson::kObjectType:
+        lua_createtable(L, 0, static_cast<int>(v.MemberCount()));
+        for (const auto& m : v.GetObject()) {
+            lua_pushlstring(L, m.name.GetString(), m.name.GetStringLength());
+            push_dom(L, m.value);
+            lua_rawset(L, -3);
+        }
+        break;
+    }
+}
+
+template <std::size_t N>
+void set_functions(lua_State* L, const luaL_Reg (&fns)[N]) {
+    luaL_setfuncs(L, fns, 0);
+}
+
+}  // namespace
+
+std::string to_json(lua_State* L, int index) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    write_value(L, index, w, 0);
+    return {buf.GetString(), buf.GetSize()};
+}
+
+void push_json_text(lua_State* L, std::string_view json) {
+    rapidjson::Document d;
+    d.Parse(json.data(), json.size());
+    if (d.HasParseError()) {
+        lua_pushnil(L);
+        return;
+    }
+    push_dom(L, d);
+}
+
+void open_bindings(lua_State* L, binding* b, int& event_ref, int& profile_ref) {
+    static const luaL_Reg json_methods[] = {{"__index", json_index}, {"__len", json_len}, {nullptr, nullptr}};
+    luaL_newmetatable(L, json_meta);
+    set_functions(L, json_methods);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+
+    static const luaL_Reg event_methods[] = {{"__index", event_index}, {"__newindex", event_newindex}, {nullptr, nullptr}};
+    luaL_newmetatable(L, event_meta);
+    set_functions(L, event_methods);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+
+    static const luaL_Reg profile_methods[] = {{"get", profile_get},     {"set", profile_set},
+                                               {"incr", profile_incr},   {"count", profile_count},
+                                               {"recent", profile_recent}, {"last_trigger", profile_last_trigger},
+                                               {"player", profile_player}, {nullptr, nullptr}};
+    luaL_newmetatable(L, profile_meta);
+    lua_newtable(L);
+    set_functions(L, profile_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+
+    *static_cast<binding**>(lua_newuserdatauv(L, sizeof(binding*), 0)) = b;
+    luaL_setmetatable(L, event_meta);
+    event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    *static_cast<binding**>(lua_newuserdatauv(L, sizeof(binding*), 0)) = b;
+    luaL_setmetatable(L, profile_meta);
+    profile_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+}  // namespace rtcrm::detail::lua

@@ -1,0 +1,309 @@
+// The per-shard CRM bolt: runs the Lua updaters and campaigns of the engine's current
+// script set over the events of one shard.
+#include "engine_state.hpp"
+
+#include <rtcrm/error.hpp>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <unordered_map>
+
+namespace rtcrm::detail::lua {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Transparent hashing, so looking up an event type needs no std::string.
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// The handlers to run for one event type, in registration order (indices into the
+// script set's handler list).
+struct dispatch_entry {
+    std::vector<std::size_t> updaters;
+    std::vector<std::size_t> campaigns;
+};
+
+// A token bucket in wall-clock time: `rate` per second, bursts up to `burst`.
+struct rate_limiter {
+    double rate = 0;
+    double burst = 1;
+    double tokens = 1;
+    clock::time_point last{};
+
+    bool take(clock::time_point now) noexcept {
+        if (last != clock::time_point{}) {
+            tokens = std::min(burst, tokens + std::chrono::duration<double>(now - last).count() * rate);
+        }
+        last = now;
+        if (tokens >= 1.0) {
+            tokens -= 1.0;
+            return true;
+        }
+        return false;
+    }
+};
+
+class crm_bolt final : public bolt {
+public:
+    crm_bolt(std::shared_ptr<engine_state> engine, std::uint32_t shard, std::uint32_t shards)
+        : engine_(std::move(engine)), shard_(shard), shards_(shards) {
+        swap_if_changed();
+        if (!vm_) {
+            throw error(errc::invalid_config, fmt::format("lua: shard {} cannot load the script set: {}", shard_, last_swap_error_));
+        }
+    }
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "crm"; }
+
+    void process(std::span<event> batch, bolt_context& ctx) override {
+        swap_if_changed();  // script changes take effect between batches: an event boundary
+        for (auto& ev : batch) {
+            refresh_kill_switch();
+            const dispatch_entry* handlers = handlers_for(ev.type());
+            if (handlers == nullptr) {
+                continue;  // no handler for this type: never enter Lua
+            }
+            profile* p = ctx.profile_of(ev);
+            if (p == nullptr) {
+                continue;
+            }
+            vm_->bind(ev, *p, ctx.limits());
+            for (const auto index : handlers->updaters) {
+                bool ignored = false;
+                run(index, vm_->updaters()[index].fn, true, ignored);
+            }
+            for (const auto index : handlers->campaigns) {
+                evaluate(index - set_->updater_count, ev, *p, ctx);
+            }
+        }
+    }
+
+private:
+    const dispatch_entry* handlers_for(std::string_view type) const {
+        const auto it = dispatch_.find(type);
+        if (it != dispatch_.end()) {
+            return &it->second;
+        }
+        return any_.updaters.empty() && any_.campaigns.empty() ? nullptr : &any_;
+    }
+
+    // Calls one handler function; counts it, and disables the handler after too many
+    // consecutive errors. Returns false on error (or if the handler is disabled).
+    bool run(std::size_t index, int ref, bool with_event, bool& truthy) {
+        if (set_->disabled[index].load(std::memory_order_relaxed)) {
+            return false;
+        }
+        auto& c = (*counters_)[index];
+        // Timing every call would cost more than a small handler; sample one in 16.
+        const bool timed = (calls_++ & 15U) == 0;
+        const auto start = timed ? clock::now() : clock::time_point{};
+        const bool ok = vm_->call(ref, with_event, set_->handlers[index].where, truthy, error_);
+        if (timed) {
+            handler_counters::bump(c.nanoseconds,
+                                   16 * static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count()));
+        }
+        handler_counters::bump(c.calls);
+        if (ok) {
+            consecutive_errors_[index] = 0;
+            return true;
+        }
+        handler_counters::bump(c.errors);
+        set_->record_error(index, error_);
+        if (++consecutive_errors_[index] >= engine_->options.max_consecutive_errors) {
+            engine_->disable_handler(*set_, index, error_);
+        }
+        return false;
+    }
+
+    void evaluate(std::size_t campaign, const event& ev, profile& p, bolt_context& ctx) {
+        const auto& spec = vm_->campaigns()[campaign];
+        const std::size_t index = set_->updater_count + campaign;
+        auto& c = (*counters_)[index];
+        if (killed_[campaign]) {
+            handler_counters::bump(c.suppressed_kill);
+            return;
+        }
+        bool yes = true;
+        if (spec.when != LUA_NOREF && (!run(index, spec.when, true, yes) || !yes)) {
+            return;
+        }
+        if (spec.segment != LUA_NOREF && (!run(index, spec.segment, false, yes) || !yes)) {
+            return;
+        }
+        // Guards. Dry-run campaigns keep their own history, so shadow caps behave as live
+        // ones would without touching the live history.
+        const std::string& key = spec.dry_run ? dry_keys_[campaign] : spec.id;
+        if (spec.cap_per_player > 0) {
+            const auto fired = spec.cap_every_ms > 0 ? p.triggers_since(key, ev.ts() - spec.cap_every_ms + 1)
+                                                     : (p.triggers(key) != nullptr ? p.triggers(key)->total : 0);
+            if (fired >= spec.cap_per_player) {
+                handler_counters::bump(c.suppressed_cap);
+                return;
+            }
+        }
+        if (spec.rate_per_second > 0 && !limiters_[campaign].take(clock::now())) {
+            handler_counters::bump(c.suppressed_rate);
+            return;
+        }
+        p.record_trigger(key, ev.ts(), ctx.limits());
+        ctx.emit(const_cast<event&>(ev), spec.dry_run ? stream::shadow : stream::main, trigger_body(spec, ev));
+        handler_counters::bump(spec.dry_run ? c.shadow_triggers : c.triggers);
+    }
+
+    static std::string trigger_body(const campaign_spec& spec, const event& ev) {
+        std::string out;
+        out.reserve(160 + spec.content_json.size());
+        out += R"({"campaign_id":)";
+        out += spec.numeric_id ? spec.id : json_string(spec.id);
+        out += R"(,"player_id":)";
+        out += ev.player().integer() ? std::string{ev.player().text()} : json_string(ev.player().text());
+        out += R"(,"content":)";
+        out += spec.content_json;
+        out += R"(,"event_id":)";
+        out += ev.id().empty() ? std::string{"null"} : json_string(ev.id());
+        out += R"(,"event_type":)";
+        out += json_string(ev.type());
+        out += fmt::format(R"(,"ts":{},"dry_run":{}}})", ev.ts(), spec.dry_run);
+        return out;
+    }
+
+    static std::string json_string(std::string_view s) {
+        std::string out = "\"";
+        for (const char ch : s) {
+            switch (ch) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(ch) < 0x20) {
+                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(ch));
+                } else {
+                    out += ch;
+                }
+            }
+        }
+        out += '"';
+        return out;
+    }
+
+    void refresh_kill_switch() {
+        const auto version = engine_->kill_version.load(std::memory_order_acquire);
+        if (version == kill_version_) {
+            return;
+        }
+        kill_version_ = version;
+        const auto killed = engine_->killed_snapshot();
+        for (std::size_t i = 0; i < killed_.size(); ++i) {
+            killed_[i] = killed.find(vm_->campaigns()[i].id) != killed.end();
+        }
+    }
+
+    void swap_if_changed() {
+        const auto version = engine_->version.load(std::memory_order_acquire);
+        if (vm_ && version == version_) {
+            return;
+        }
+        auto set = engine_->snapshot();
+        if (!set) {
+            return;
+        }
+        std::unique_ptr<vm> fresh;
+        try {
+            fresh = vm::build(set->scripts, engine_->options);
+        } catch (const script_error& e) {
+            // The set loaded when it was checked; if this shard cannot build it (memory),
+            // it keeps running the old one and says so once per version.
+            last_swap_error_ = e.what();
+            version_ = version;
+            fmt::print(stderr, "rtcrm: lua: shard {} keeps script set {}: {}\n", shard_, set_ ? set_->version : 0, e.what());
+            return;
+        }
+        vm_ = std::move(fresh);
+        set_ = std::move(set);
+        version_ = set_->version;
+        counters_ = set_->attach();
+        consecutive_errors_.assign(set_->handlers.size(), 0);
+        dispatch_.clear();
+        any_ = {};
+        const auto& updaters = vm_->updaters();
+        const auto& campaigns = vm_->campaigns();
+        // "*" handlers join every type's list, keeping registration order.
+        auto add = [&](const std::vector<std::string>& on, std::size_t index, bool campaign) {
+            for (const auto& type : on) {
+                if (type == "*") {
+                    for (auto* entry : all_entries()) {
+                        (campaign ? entry->campaigns : entry->updaters).push_back(index);
+                    }
+                } else {
+                    auto [it, inserted] = dispatch_.try_emplace(type);
+                    if (inserted) {
+                        it->second = any_;  // the "*" handlers registered so far
+                    }
+                    (campaign ? it->second.campaigns : it->second.updaters).push_back(index);
+                }
+            }
+        };
+        for (std::size_t i = 0; i < updaters.size(); ++i) {
+            add(updaters[i].on, i, false);
+        }
+        for (std::size_t i = 0; i < campaigns.size(); ++i) {
+            add(campaigns[i].on, set_->updater_count + i, true);
+        }
+        killed_.assign(campaigns.size(), false);
+        kill_version_ = ~std::uint64_t{0};
+        refresh_kill_switch();
+        limiters_.assign(campaigns.size(), rate_limiter{});
+        dry_keys_.clear();
+        const auto shards = engine_->options.shards_hint > 0 ? engine_->options.shards_hint : shards_;
+        for (std::size_t i = 0; i < campaigns.size(); ++i) {
+            // The campaign's rate is shared evenly by the shards.
+            auto& l = limiters_[i];
+            l.rate = campaigns[i].rate_per_second / static_cast<double>(std::max<std::uint32_t>(shards, 1));
+            l.burst = std::max(1.0, l.rate);
+            l.tokens = l.burst;
+            dry_keys_.push_back("dry_run:" + campaigns[i].id);
+        }
+    }
+
+    std::vector<dispatch_entry*> all_entries() {
+        std::vector<dispatch_entry*> out{&any_};
+        for (auto& [type, entry] : dispatch_) {
+            out.push_back(&entry);
+        }
+        return out;
+    }
+
+    std::shared_ptr<engine_state> engine_;
+    std::uint32_t shard_;
+    std::uint32_t shards_;
+    std::unique_ptr<vm> vm_;
+    std::shared_ptr<script_set> set_;
+    std::uint64_t version_ = 0;
+    std::vector<handler_counters>* counters_ = nullptr;
+    std::vector<std::uint32_t> consecutive_errors_;
+    std::unordered_map<std::string, dispatch_entry, string_hash, std::equal_to<>> dispatch_;
+    dispatch_entry any_;
+    std::vector<bool> killed_;
+    std::uint64_t kill_version_ = 0;
+    std::vector<rate_limiter> limiters_;
+    std::vector<std::string> dry_keys_;
+    std::uint64_t calls_ = 0;
+    std::string error_;
+    std::string last_swap_error_;
+};
+
+}  // namespace
+
+bolt_factory make_crm_bolt_factory(std::shared_ptr<engine_state> state) {
+    return [state = std::move(state)](const bolt_placement& where) -> std::unique_ptr<bolt> {
+        return std::make_unique<crm_bolt>(state, where.worker, where.workers);
+    };
+}
+
+}  // namespace rtcrm::detail::lua

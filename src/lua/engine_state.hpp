@@ -1,0 +1,93 @@
+// Internal: the state a lua_engine shares with its per-shard bolts.
+#pragma once
+
+#include "vm.hpp"
+
+#include <rtcrm/lua/lua_engine.hpp>
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace rtcrm::detail::lua {
+
+// Counters of one handler in one shard: written by that shard only.
+struct handler_counters {
+    std::atomic<std::uint64_t> calls{0};
+    std::atomic<std::uint64_t> errors{0};
+    std::atomic<std::uint64_t> nanoseconds{0};
+    std::atomic<std::uint64_t> triggers{0};
+    std::atomic<std::uint64_t> shadow_triggers{0};
+    std::atomic<std::uint64_t> suppressed_cap{0};
+    std::atomic<std::uint64_t> suppressed_rate{0};
+    std::atomic<std::uint64_t> suppressed_kill{0};
+
+    static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+        c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+};
+
+// Identity of a handler of a script set: updaters first, then campaigns, in registration order.
+struct handler_info {
+    std::string kind;
+    std::string id;
+    std::string where;
+};
+
+// One loaded script set, immutable but for its counters and disabled flags.
+struct script_set {
+    std::uint64_t version = 0;
+    std::vector<lua_script> scripts;
+    std::vector<handler_info> handlers;
+    std::size_t updater_count = 0;
+
+    // Per-handler state shared by the shards.
+    std::unique_ptr<std::atomic<bool>[]> disabled;
+    mutable std::mutex mutex;  // guards shard_counters' growth and last_errors
+    std::deque<std::vector<handler_counters>> shard_counters;  // deque: blocks never move
+    std::vector<std::string> last_errors;
+
+    std::vector<handler_counters>* attach();  // a counter block for one shard
+    void record_error(std::size_t handler, const std::string& message);
+};
+
+struct engine_state {
+    engine_state();
+    ~engine_state();  // in watcher.cpp, where the watcher is complete
+    engine_state(const engine_state&) = delete;
+    engine_state& operator=(const engine_state&) = delete;
+
+    lua_options options;
+
+    mutable std::mutex mutex;
+    std::shared_ptr<script_set> current;   // guarded by mutex
+    std::atomic<std::uint64_t> version{0};
+
+    std::set<std::string, std::less<>> killed;  // guarded by mutex
+    std::atomic<std::uint64_t> kill_version{0};
+
+    std::atomic<std::uint64_t> failed_reloads{0};
+    std::string last_reload_error;  // guarded by mutex
+    std::atomic<std::uint32_t> shards{1};
+
+    // Validates `scripts` in a fresh VM and, if they load, makes them current.
+    reload_result install(std::vector<lua_script> scripts);
+    std::shared_ptr<script_set> snapshot() const;
+    std::set<std::string, std::less<>> killed_snapshot() const;
+    void disable_handler(script_set& set, std::size_t handler, const std::string& why);
+
+    // The directory watcher (watcher.cpp).
+    struct watcher;
+    std::unique_ptr<watcher> watch;
+};
+
+// Reads every *.lua of `dir`, sorted by file name. Throws rtcrm::error(invalid_config).
+std::vector<lua_script> read_script_dir(const std::string& dir);
+
+// A bolt factory bound to `state`.
+bolt_factory make_crm_bolt_factory(std::shared_ptr<engine_state> state);
+
+}  // namespace rtcrm::detail::lua

@@ -1,0 +1,117 @@
+// Internal: one sandboxed Lua state with a script set loaded into it.
+//
+// `vm::build` opens a fresh state (with a memory cap), runs the trusted prelude, then
+// runs each script in an environment of its own (sandboxed standard library, frozen after
+// loading), and reads the handlers the scripts registered. Any failure throws a
+// `script_error` whose message is "file:line: message".
+#pragma once
+
+#include <rtcrm/event.hpp>
+#include <rtcrm/lua/lua_engine.hpp>
+#include <rtcrm/profile.hpp>
+
+#include <lua.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace rtcrm::detail::lua {
+
+// A script failed to load or register; what() is "file:line: message".
+class script_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct updater_spec {
+    std::string id;
+    std::vector<std::string> on;
+    int fn = LUA_NOREF;
+    std::string where;
+};
+
+struct campaign_spec {
+    std::string id;             // as text: the key of trigger histories and the kill switch
+    bool numeric_id = false;    // written as a JSON number in triggers
+    std::vector<std::string> on;
+    int when = LUA_NOREF;
+    int segment = LUA_NOREF;
+    std::string content_json;   // serialised once, at load
+    std::int64_t cap_per_player = 0;  // 0: no cap
+    std::int64_t cap_every_ms = 0;    // 0: ever
+    double rate_per_second = 0;       // 0: no limit
+    bool dry_run = false;
+    std::string where;
+};
+
+// What the handlers see of the event and profile being processed. The userdata that Lua
+// holds point here; `generation` changes with every event so JSON proxies kept past their
+// event are refused instead of dangling.
+struct binding {
+    const event* ev = nullptr;
+    profile* prof = nullptr;
+    const profile_limits* limits = nullptr;
+    std::uint64_t generation = 0;
+};
+
+// Parses "500ms", "10s", "30m", "6h", "1d", "2w" into milliseconds; -1 if malformed.
+std::int64_t parse_duration_ms(std::string_view text) noexcept;
+
+class vm {
+public:
+    // Builds a state with `scripts` loaded. Throws script_error.
+    static std::unique_ptr<vm> build(const std::vector<lua_script>& scripts, const lua_options& options);
+    ~vm();
+    vm(const vm&) = delete;
+    vm& operator=(const vm&) = delete;
+
+    [[nodiscard]] lua_State* state() const noexcept { return state_; }
+    [[nodiscard]] const std::vector<updater_spec>& updaters() const noexcept { return updaters_; }
+    [[nodiscard]] const std::vector<campaign_spec>& campaigns() const noexcept { return campaigns_; }
+    binding& current() noexcept { return binding_; }
+
+    // Points the event and profile userdata at `ev` and `prof` for the next calls.
+    void bind(const event& ev, profile& prof, const profile_limits& limits) noexcept;
+
+    // Calls the function `ref` with the event and/or profile userdata (per `with_event`),
+    // under the instruction budget. Returns true on success; the truthiness of its result
+    // lands in `truthy`. On error returns false with the message in `error`, which names
+    // the file and line ("file.lua:12: ..."; `where` for errors that have no position).
+    bool call(int ref, bool with_event, std::string_view where, bool& truthy, std::string& error);
+
+    [[nodiscard]] std::size_t memory_used() const noexcept { return memory_.used; }
+
+private:
+    struct memory_budget {
+        std::size_t used = 0;
+        std::size_t limit = 0;
+    };
+    vm() = default;
+    static void* allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) noexcept;
+
+    lua_State* state_ = nullptr;
+    memory_budget memory_;
+    std::uint64_t instruction_budget_ = 0;
+    binding binding_;
+    int event_ref_ = LUA_NOREF;
+    int profile_ref_ = LUA_NOREF;
+    std::vector<updater_spec> updaters_;
+    std::vector<campaign_spec> campaigns_;
+};
+
+// The bindings (bindings.cpp): registers the userdata types and returns the persistent
+// event and profile objects' registry refs.
+void open_bindings(lua_State* L, binding* b, int& event_ref, int& profile_ref);
+// Serialises the Lua value at `index` as JSON (tables: arrays for 1..n, else objects).
+// Throws script_error for functions, cycles deeper than 32, or non-finite numbers.
+std::string to_json(lua_State* L, int index);
+// Pushes a JSON text as a Lua value (objects and arrays become tables).
+void push_json_text(lua_State* L, std::string_view json);
+
+// The prelude's source, compiled into the library from lua/prelude.lua.
+extern const char* const prelude_source;
+
+}  // namespace rtcrm::detail::lua
