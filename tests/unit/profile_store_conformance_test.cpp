@@ -138,6 +138,6 @@ TEST_P(profile_store_conformance, concurrent_writers_of_disjoint_players_lose_no
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, profile_store_conformance, ::testing::ValuesIn(backends()),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& param_info) { return param_info.param.name; });
 
 }  // namespace
