@@ -1,12 +1,13 @@
 /// @file bolt.hpp
 /// A processing step: validation, filtering, the CRM handlers.
 ///
-/// Bolts run in two places. *Ingest bolts* run on each source thread, before routing:
-/// validation and filtering, which need no profile. *Shard bolts* run on each shard,
-/// after routing, with the profiles of the players that shard owns: updaters and
-/// campaigns. Each source thread and each shard gets its own bolt instance from a
-/// `bolt_factory`, so a bolt needs no locks (a Lua state per shard, a schema validator
-/// per source thread).
+/// Bolts run on the shards, after routing, in two groups. *Ingest bolts* run first, on
+/// freshly parsed events, before any profile is loaded: validation and filtering. *Shard
+/// bolts* run next, with the profiles of the players that shard owns: updaters and
+/// campaigns. (Source threads only find each event's player key and route it, so parsing
+/// and validation scale with the shards.) Each shard gets its own bolt instances from
+/// each `bolt_factory`, so a bolt needs no locks (a Lua state per shard, a schema
+/// validator per shard).
 ///
 /// A bolt sees a batch at a time. For each event it may do nothing (the event goes on),
 /// `emit` outputs, `reject` it (dead-letter with a reason) or `drop` it (filtered out on
@@ -56,9 +57,9 @@ public:
     /// Filters `ev` out on purpose; it counts as processed and later bolts do not see it.
     virtual void drop(event& ev) = 0;
     /// The profile of `ev`'s player, loaded and owned by this shard; marks it changed.
-    /// nullptr in ingest bolts, which run before routing.
+    /// nullptr in ingest bolts, which run before profiles are loaded.
     virtual profile* profile_of(const event& ev) = 0;
-    /// This shard's index (0-based), or the source's index in ingest bolts.
+    /// This shard's index (0-based).
     [[nodiscard]] virtual std::uint32_t worker() const noexcept = 0;
     /// The profile limits configured for the runtime (ring sizes, buckets).
     [[nodiscard]] virtual const profile_limits& limits() const noexcept = 0;
@@ -78,8 +79,8 @@ public:
 
 /// Where a bolt instance will run.
 struct bolt_placement {
-    std::uint32_t worker = 0;   ///< shard index, or source index for ingest bolts
-    std::uint32_t workers = 1;  ///< number of shards, or of sources
+    std::uint32_t worker = 0;   ///< shard index
+    std::uint32_t workers = 1;  ///< number of shards
 };
 
 /// Makes one bolt instance per worker; called on the thread that builds the runtime.

@@ -115,8 +115,18 @@ public:
     // --- recent events ---
     /// Appends to the ring, dropping the oldest past `limits.recent_events` (0 disables).
     void record_event(std::string_view type, std::int64_t ts, std::string_view id, const profile_limits& limits = {});
-    /// Recent events, oldest first.
-    [[nodiscard]] const std::vector<recent_event>& recent() const noexcept { return recent_; }
+    /// Recent events, oldest first (a copy: the ring is stored rotated).
+    [[nodiscard]] std::vector<recent_event> recent() const;
+    /// Calls `fn(const recent_event&)` for each recent event, newest first, until it returns false.
+    template <typename Fn>
+    void visit_recent_newest_first(Fn&& fn) const {
+        const auto n = recent_.size();
+        for (std::size_t k = 0; k < n; ++k) {
+            if (!fn(recent_[(recent_head_ + n - 1 - k) % n])) {
+                return;
+            }
+        }
+    }
 
     // --- trigger history ---
     /// Notes that `campaign` fired at `ts`.
@@ -142,13 +152,15 @@ public:
     ///   "recent":[{"type":..,"ts":..,"id":..}],"triggers":{campaign:{"total":..,"recent":[..]}},"last_event_ts":..}`.
     [[nodiscard]] std::string to_json() const;
 
-    friend bool operator==(const profile&, const profile&) = default;
+    /// Equal content (the ring compares in order, wherever it is rotated).
+    friend bool operator==(const profile& a, const profile& b);
 
 private:
     player_key key_;
     std::vector<std::pair<std::string, attribute>> attributes_;
     std::vector<std::pair<std::string, windowed_counter>> counters_;
-    std::vector<recent_event> recent_;
+    std::vector<recent_event> recent_;  // a ring: recent_[recent_head_] is the oldest once full
+    std::size_t recent_head_ = 0;
     std::vector<std::pair<std::string, trigger_history>> triggers_;
     std::int64_t last_event_ts_ = 0;
 };

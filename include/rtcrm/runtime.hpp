@@ -1,11 +1,12 @@
 /// @file runtime.hpp
 /// Runs a topology: a thread per source, a thread per shard, bounded queues between them.
 ///
-/// Each source thread polls its source, parses records into events, runs the ingest
-/// bolts, and routes each event by its player key (murmur2, as Kafka's partitioner) to
-/// the shard that owns the player, so one player's events are processed in order. Each
-/// shard thread owns its bolts, its profile cache and its buffers: nothing on the
-/// per-event path takes a lock. Queues are bounded: a slow sink blocks its shard, the
+/// Each source thread polls its source, finds each record's player key with a cheap scan
+/// of its bytes, and routes it (murmur2, as Kafka's partitioner) to the shard that owns
+/// the player, so one player's events are processed in order. Each shard thread parses
+/// its records, runs the ingest bolts (validation), loads profiles and runs the shard
+/// bolts; it owns its bolts, its profile cache and its buffers: nothing on the per-event
+/// path takes a lock, and parsing and validation scale with the shard count. Queues are bounded: a slow sink blocks its shard, the
 /// shard's queues fill, and the sources wait, so memory stays bounded.
 ///
 /// Every event is tracked from the moment it is read until it is processed and every

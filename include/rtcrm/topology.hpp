@@ -65,7 +65,7 @@ public:
 
     /// Adds a source; each runs on a thread of its own. Its index is its order here.
     topology& add_source(std::unique_ptr<source> src);
-    /// Adds a bolt that runs on each source thread, before routing (no profiles).
+    /// Adds a bolt that runs on each shard first, before profiles are loaded (validation, filters).
     topology& add_ingest_bolt(bolt_factory factory);
     /// Adds a bolt that runs on each shard, after routing, with profile access.
     topology& add_shard_bolt(bolt_factory factory);

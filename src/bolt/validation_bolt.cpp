@@ -11,15 +11,20 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace rtcrm {
 
-// The compiled schemas of a directory, by event type. Immutable once loaded.
+// The schemas of a directory, parsed and checked once, by event type. Immutable.
+//
+// Each bolt compiles its own SchemaDocuments from these: RapidJSON 1.1.0 keeps the match
+// state of `pattern` regexes inside the schema document, so one compiled schema must not
+// validate on two threads at once.
 class schema_set {
 public:
-    std::map<std::string, std::unique_ptr<rapidjson::SchemaDocument>, std::less<>> by_type;
-    std::unique_ptr<rapidjson::SchemaDocument> fallback;  // _default.json
+    std::map<std::string, rapidjson::Document, std::less<>> by_type;
+    std::optional<rapidjson::Document> fallback;  // _default.json
     bool reject_unknown = false;
 };
 
@@ -65,12 +70,12 @@ std::shared_ptr<const schema_set> validation_bolt::load(const validation_options
         if (!doc.IsObject()) {
             throw error(errc::invalid_config, fmt::format("validation_bolt: {}: a schema must be a JSON object", file));
         }
-        auto schema = std::make_unique<rapidjson::SchemaDocument>(doc);
+        rapidjson::SchemaDocument compiles{doc};  // compiling once here surfaces errors at load
         const auto type = entry.path().stem().string();
         if (type == "_default") {
-            set->fallback = std::move(schema);
+            set->fallback.emplace(std::move(doc));
         } else {
-            set->by_type.emplace(type, std::move(schema));
+            set->by_type.emplace(type, std::move(doc));
         }
     }
     if (ec) {
@@ -84,10 +89,13 @@ bolt_factory validation_bolt::factory(const validation_options& options) {
     return [schemas](const bolt_placement&) { return std::make_unique<validation_bolt>(schemas); };
 }
 
-// One validator per schema, made on first use and reset before each event: building a
-// validator costs far more than validating one small event.
+// This bolt's own compiled schemas (see schema_set), and one validator per schema, made
+// on first use and reset before each event: building a validator costs far more than
+// validating one small event.
 struct validation_bolt::impl {
     std::shared_ptr<const schema_set> schemas;
+    std::map<std::string, std::unique_ptr<rapidjson::SchemaDocument>, std::less<>> compiled;
+    std::unique_ptr<rapidjson::SchemaDocument> fallback;
     std::map<const rapidjson::SchemaDocument*, std::unique_ptr<validator>> validators;
     std::string last_type;  // one-entry cache: consecutive events often share a type
     const rapidjson::SchemaDocument* last_schema = nullptr;
@@ -105,8 +113,8 @@ struct validation_bolt::impl {
         if (last_schema != nullptr && type == last_type) {
             return last_schema;
         }
-        const auto it = schemas->by_type.find(type);
-        const auto* schema = it != schemas->by_type.end() ? it->second.get() : schemas->fallback.get();
+        const auto it = compiled.find(type);
+        const auto* schema = it != compiled.end() ? it->second.get() : fallback.get();
         last_type.assign(type);
         last_schema = schema;
         return schema;
@@ -118,6 +126,12 @@ validation_bolt::validation_bolt(std::shared_ptr<const schema_set> schemas) : im
         throw error(errc::invalid_config, "validation_bolt: no schemas");
     }
     impl_->schemas = std::move(schemas);
+    for (const auto& [type, doc] : impl_->schemas->by_type) {
+        impl_->compiled.emplace(type, std::make_unique<rapidjson::SchemaDocument>(doc));
+    }
+    if (impl_->schemas->fallback) {
+        impl_->fallback = std::make_unique<rapidjson::SchemaDocument>(*impl_->schemas->fallback);
+    }
 }
 
 validation_bolt::~validation_bolt() = default;

@@ -9,17 +9,18 @@ namespace rtcrm {
 namespace detail {
 
 // The parsed event lives in one heap block: the original bytes, a memory pool whose first
-// chunk is inline, and the DOM allocated from that pool. The parser's stack also comes
-// from the pool, so a typical event (a few hundred bytes) costs one allocation for this
-// block and none inside RapidJSON; larger events spill into extra pool chunks.
+// chunk is inline, and the DOM allocated from that pool, so a typical event (a few hundred
+// bytes) costs one allocation for this block and none for its DOM; larger events spill
+// into extra pool chunks. The block stays under glibc's thread-cache limit (1032 bytes),
+// which keeps its malloc/free on the fast path. The parser's temporary stack is a
+// separate short-lived allocation, freed as the parse ends.
 struct payload {
-    using document = rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
-                                                rapidjson::MemoryPoolAllocator<>>;
-    static constexpr std::size_t inline_bytes = 2048;
-    static constexpr std::size_t parse_stack_bytes = 256;
+    using document = rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>>;
+    static constexpr std::size_t inline_bytes = 640;
+    static constexpr std::size_t parse_stack_bytes = 512;
 
     explicit payload(std::string&& bytes)
-        : raw(std::move(bytes)), pool(buffer, inline_bytes, 4096), doc(&pool, parse_stack_bytes, &pool) {}
+        : raw(std::move(bytes)), pool(buffer, inline_bytes, 4096), doc(&pool, parse_stack_bytes) {}
 
     std::string raw;
     alignas(std::max_align_t) char buffer[inline_bytes];

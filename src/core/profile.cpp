@@ -148,12 +148,37 @@ void profile::record_event(std::string_view type, std::int64_t ts, std::string_v
     if (limits.recent_events == 0) {
         return;
     }
-    if (recent_.size() >= limits.recent_events) {
-        // Shift rather than keep a ring index: the ring is small and this keeps the
-        // encoding and the "oldest first" view trivial.
-        recent_.erase(recent_.begin(), recent_.begin() + static_cast<std::ptrdiff_t>(recent_.size() - limits.recent_events + 1));
+    if (recent_.size() > limits.recent_events) {
+        // The limit shrank: keep the newest, in order.
+        auto ordered = recent();
+        ordered.erase(ordered.begin(), ordered.end() - static_cast<std::ptrdiff_t>(limits.recent_events));
+        recent_ = std::move(ordered);
+        recent_head_ = 0;
     }
-    recent_.push_back(recent_event{std::string{type}, ts, std::string{id}});
+    if (recent_.size() < limits.recent_events) {
+        recent_.push_back(recent_event{std::string{type}, ts, std::string{id}});
+        return;
+    }
+    // Full: overwrite the oldest in place (reusing its strings' storage).
+    auto& slot = recent_[recent_head_];
+    slot.type.assign(type);
+    slot.ts = ts;
+    slot.id.assign(id);
+    recent_head_ = (recent_head_ + 1) % recent_.size();
+}
+
+std::vector<recent_event> profile::recent() const {
+    std::vector<recent_event> out;
+    out.reserve(recent_.size());
+    for (std::size_t k = 0; k < recent_.size(); ++k) {
+        out.push_back(recent_[(recent_head_ + k) % recent_.size()]);
+    }
+    return out;
+}
+
+bool operator==(const profile& a, const profile& b) {
+    return a.key_ == b.key_ && a.attributes_ == b.attributes_ && a.counters_ == b.counters_ && a.triggers_ == b.triggers_ &&
+           a.last_event_ts_ == b.last_event_ts_ && a.recent() == b.recent();
 }
 
 void profile::record_trigger(std::string_view campaign, std::int64_t ts, const profile_limits& limits) {
@@ -223,7 +248,7 @@ std::string profile::to_json() const {
     w.EndObject();
     write_key(w, "recent");
     w.StartArray();
-    for (const auto& e : recent_) {
+    for (const auto& e : recent()) {
         w.StartObject();
         write_key(w, "type");
         w.String(e.type.data(), static_cast<rapidjson::SizeType>(e.type.size()));

@@ -97,10 +97,16 @@ private:
     alignas(64) std::atomic<std::size_t> tail_{0};
 };
 
+// A record on its way to the shard that owns its player, with the token that completes it.
+struct routed_record {
+    record rec;
+    ack_token ack;
+};
+
 // The matrix of queues from producers (source threads) to shards.
 class router {
 public:
-    using batch = std::vector<event>;
+    using batch = std::vector<routed_record>;
 
     router(std::uint32_t shards, std::uint32_t producers, std::size_t capacity);
     router(const router&) = delete;

@@ -36,14 +36,12 @@ struct runtime::impl {
         }
         const auto sources = static_cast<std::uint32_t>(topo.sources().size());
         for (std::uint32_t i = 0; i < sources; ++i) {
-            ingests.push_back(std::make_unique<detail::ingest_stage>(i, parts.options,
-                                                                     parts.make_bolts(topo.ingest_bolts(), i, sources),
-                                                                     parts.sinks, parts.source_names, parts.shards));
+            ingests.push_back(std::make_unique<detail::ingest_stage>(i, parts.options, parts.source_names, parts.shards));
         }
         for (std::uint32_t i = 0; i < parts.shards; ++i) {
-            shards.push_back(std::make_unique<detail::shard_stage>(i, parts.options,
-                                                                   parts.make_bolts(topo.shard_bolts(), i, parts.shards),
-                                                                   parts.sinks, parts.source_names, parts.store));
+            shards.push_back(std::make_unique<detail::shard_stage>(
+                i, parts.options, parts.make_bolts(topo.ingest_bolts(), i, parts.shards),
+                parts.make_bolts(topo.shard_bolts(), i, parts.shards), parts.sinks, parts.source_names, parts.store));
         }
         queues = std::make_unique<detail::router>(parts.shards, sources, parts.options.queue_batches);
     }
@@ -71,9 +69,8 @@ struct runtime::impl {
         const auto& opt = parts.options;
         std::vector<record> records;
         records.reserve(opt.batch_size);
-        std::vector<std::vector<event>> per_shard(parts.shards);
+        std::vector<detail::router::batch> per_shard(parts.shards);
         auto next_commit = clock::now() + opt.commit_interval;
-        auto next_tick = clock::now() + opt.flush_interval;
 
         auto push_all = [&] {
             for (std::uint32_t s = 0; s < parts.shards; ++s) {
@@ -107,10 +104,6 @@ struct runtime::impl {
                 commit(src, ingest);
                 next_commit = now + opt.commit_interval;
             }
-            if (now >= next_tick) {
-                ingest.tick();
-                next_tick = now + opt.flush_interval;
-            }
             if (status == poll_status::end) {
                 break;
             }
@@ -118,7 +111,6 @@ struct runtime::impl {
 
         // Drain: everything read is in the queues; wait until it is acked, then commit.
         const auto deadline = clock::now() + opt.drain_timeout;
-        ingest.tick();
         commit(src, ingest);
         while (ingest.in_flight() > 0 && clock::now() < deadline) {
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -139,7 +131,7 @@ struct runtime::impl {
 
     void run_shard(std::uint32_t index) {
         detail::shard_stage& stage = *shards[index];
-        std::vector<event> batch;
+        detail::router::batch batch;
         auto next_tick = clock::now() + parts.options.flush_interval;
         for (;;) {
             bool worked = false;

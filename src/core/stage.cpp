@@ -1,5 +1,7 @@
 #include "stage.hpp"
 
+#include "key_scan.hpp"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -252,19 +254,31 @@ void stage_context::run(std::vector<std::unique_ptr<bolt>>& bolts, std::vector<e
 // ---------------------------------------------------------------------------------------
 
 ingest_stage::ingest_stage(std::uint32_t source_index, const runtime_options& options,
-                           std::vector<std::unique_ptr<bolt>> bolts, const sink_table& sinks,
                            const std::vector<std::string>& source_names, std::uint32_t shards)
-    : source_index_(source_index),
-      options_(&options),
-      bolts_(std::move(bolts)),
-      source_names_(&source_names),
-      shards_(shards),
-      outputs_(sinks, counters_),
-      context_(source_index, options, source_names, outputs_, counters_) {}
+    : source_index_(source_index), options_(&options), source_names_(&source_names), shards_(shards) {}
 
-std::size_t ingest_stage::process(std::vector<record>& records, std::size_t first,
-                                  std::vector<std::vector<event>>& per_shard) {
-    batch_.clear();
+std::uint32_t ingest_stage::shard_of(const record& rec) const {
+    // The shard is a function of the key's text alone (as player_key::shard computes it),
+    // so it can be found without building the key or parsing the event.
+    auto shard_of_text = [&](std::string_view text) { return (murmur2(text) & 0x7fffffffU) % shards_; };
+    if (rec.key && !rec.key->empty()) {
+        return shard_of_text(*rec.key);
+    }
+    if (rec.bytes.size() <= options_->parse.max_size) {
+        const auto key = scan_key(rec.bytes, options_->parse.key_field);
+        if (key.what != scanned_key::kind::unknown) {
+            return shard_of_text(key.text);
+        }
+        // Escaped strings and other rare shapes: ask the real parser.
+        if (auto parsed = parse_event(std::string_view{rec.bytes}, options_->parse)) {
+            return parsed->player().shard(shards_);
+        }
+    }
+    // Bytes that will not parse: any shard will dead-letter them; spread them out.
+    return shard_of_text(rec.bytes);
+}
+
+std::size_t ingest_stage::process(std::vector<record>& records, std::size_t first, std::vector<router::batch>& per_shard) {
     std::size_t i = first;
     for (; i < records.size(); ++i) {
         record& rec = records[i];
@@ -284,20 +298,9 @@ std::size_t ingest_stage::process(std::vector<record>& records, std::size_t firs
             ++part.next_sequence;
         }
         stage_counters::bump(counters_.events_in);
-        auto parsed = parse_event(std::move(rec), options_->parse);
-        if (!parsed) {
-            dead_letter_record(rec, parsed.error(), std::move(*token), *source_names_, outputs_, counters_);
-            continue;
-        }
-        parsed->set_ack(std::move(*token));
-        batch_.push_back(std::move(parsed).value());
+        const auto shard = shard_of(rec);
+        per_shard[shard].push_back(routed_record{std::move(rec), std::move(*token)});
     }
-    context_.run(bolts_, batch_);
-    for (auto& ev : batch_) {
-        per_shard[ev.player().shard(shards_)].push_back(std::move(ev));
-    }
-    batch_.clear();
-    outputs_.dispatch();
     return i;
 }
 
@@ -330,12 +333,6 @@ std::size_t ingest_stage::in_flight() const {
 }
 
 
-void ingest_stage::tick() {
-    for (auto& b : bolts_) {
-        b->tick();
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 
 class shard_stage::context final : public stage_context {
@@ -356,13 +353,16 @@ private:
     shard_stage* owner_;
 };
 
-shard_stage::shard_stage(std::uint32_t index, const runtime_options& options, std::vector<std::unique_ptr<bolt>> bolts,
+shard_stage::shard_stage(std::uint32_t index, const runtime_options& options,
+                         std::vector<std::unique_ptr<bolt>> ingest_bolts, std::vector<std::unique_ptr<bolt>> bolts,
                          const sink_table& sinks, const std::vector<std::string>& source_names,
                          std::shared_ptr<profile_store> store)
     : index_(index),
       options_(&options),
+      ingest_bolts_(std::move(ingest_bolts)),
       bolts_(std::move(bolts)),
       sinks_(&sinks),
+      source_names_(&source_names),
       store_(std::move(store)),
       outputs_(sinks, counters_),
       context_(std::make_unique<context>(*this, source_names)),
@@ -421,7 +421,20 @@ void shard_stage::load_profiles(std::vector<event>& batch) {
     }
 }
 
-void shard_stage::process(std::vector<event>& batch) {
+void shard_stage::process(router::batch& records) {
+    auto& batch = events_;
+    batch.clear();
+    for (auto& r : records) {
+        auto parsed = parse_event(std::move(r.rec), options_->parse);
+        if (!parsed) {
+            dead_letter_record(r.rec, parsed.error(), std::move(r.ack), *source_names_, outputs_, counters_);
+            continue;
+        }
+        parsed->set_ack(std::move(r.ack));
+        batch.push_back(std::move(parsed).value());
+    }
+    records.clear();
+    context_->run(ingest_bolts_, batch);  // validation and filters: no profile needed yet
     load_profiles(batch);
     context_->run(bolts_, batch);
     for (auto& ev : batch) {
@@ -443,6 +456,9 @@ void shard_stage::process(std::vector<event>& batch) {
 }
 
 void shard_stage::tick(std::chrono::steady_clock::time_point now) {
+    for (auto& b : ingest_bolts_) {
+        b->tick();
+    }
     for (auto& b : bolts_) {
         b->tick();
     }

@@ -1,10 +1,14 @@
 // Internal: the processing stages shared by the threaded runtime and the test driver.
 //
-// An ingest_stage runs on a source thread: it parses records, tracks them, runs the
-// ingest bolts and sorts live events into per-shard batches. A shard_stage runs on a
-// shard thread: it loads profiles, runs the shard bolts, records history, hands outputs
-// to sinks and writes dirty profiles back. Neither knows about threads or queues.
+// An ingest_stage runs on a source thread: it tracks each record and routes it by its
+// player key, found by a cheap scan of the bytes, so the costly work (parsing,
+// validation) runs on the shards, in parallel. A shard_stage runs on a shard thread: it
+// parses the records, runs the ingest bolts, loads profiles, runs the shard bolts,
+// records history, hands outputs to sinks and writes dirty profiles back. Neither knows
+// about threads or queues.
 #pragma once
+
+#include "router.hpp"
 
 #include <rtcrm/bolt.hpp>
 #include <rtcrm/runtime_stats.hpp>
@@ -116,23 +120,24 @@ void dead_letter_record(record& rec, const failure& why, ack_token ack, const st
 
 class ingest_stage {
 public:
-    ingest_stage(std::uint32_t source_index, const runtime_options& options, std::vector<std::unique_ptr<bolt>> bolts,
-                 const sink_table& sinks, const std::vector<std::string>& source_names, std::uint32_t shards);
+    ingest_stage(std::uint32_t source_index, const runtime_options& options, const std::vector<std::string>& source_names,
+                 std::uint32_t shards);
 
-    // Turns records[first..] into events and appends the live ones to per_shard[shard].
+    // Tracks records[first..] and appends each to per_shard[shard of its player].
     // Returns the index of the first record not taken: records.size(), or earlier when a
     // partition already has max_in_flight events in flight (advance() and retry).
-    std::size_t process(std::vector<record>& records, std::size_t first, std::vector<std::vector<event>>& per_shard);
+    std::size_t process(std::vector<record>& records, std::size_t first, std::vector<router::batch>& per_shard);
     // Retires completed events; returns the positions that moved since the last call.
     std::vector<source_position> advance();
     // The last safe position computed for `partition` (by advance()).
     [[nodiscard]] std::optional<std::int64_t> position(std::int32_t partition) const;
     // Events read and not yet retired, over all partitions.
     [[nodiscard]] std::size_t in_flight() const;
-    void tick();
     [[nodiscard]] const stage_counters& counters() const noexcept { return counters_; }
 
 private:
+    std::uint32_t shard_of(const record& rec) const;
+
     struct partition_state {
         std::unique_ptr<offset_tracker> tracker;
         std::int64_t next_sequence = 0;       // for records without offsets
@@ -141,25 +146,21 @@ private:
 
     std::uint32_t source_index_;
     const runtime_options* options_;
-    std::vector<std::unique_ptr<bolt>> bolts_;
     const std::vector<std::string>* source_names_;
     std::uint32_t shards_;
     stage_counters counters_;
-    output_buffer outputs_;
-    stage_context context_;
     std::map<std::int32_t, partition_state> partitions_;
-    std::vector<event> batch_;
 };
 
 class shard_stage {
 public:
-    shard_stage(std::uint32_t index, const runtime_options& options, std::vector<std::unique_ptr<bolt>> bolts,
-                const sink_table& sinks, const std::vector<std::string>& source_names,
-                std::shared_ptr<profile_store> store);
+    shard_stage(std::uint32_t index, const runtime_options& options, std::vector<std::unique_ptr<bolt>> ingest_bolts,
+                std::vector<std::unique_ptr<bolt>> bolts, const sink_table& sinks,
+                const std::vector<std::string>& source_names, std::shared_ptr<profile_store> store);
 
-    // Processes a batch of events this shard owns, start to finish (outputs dispatched,
-    // events' own ack shares released). The batch is left empty.
-    void process(std::vector<event>& batch);
+    // Processes a batch of records this shard owns, start to finish (parsed, outputs
+    // dispatched, events' own ack shares released). The batch is left empty.
+    void process(router::batch& batch);
     // Periodic work: bolt ticks, sink flushes, and profile write-back when due.
     void tick(std::chrono::steady_clock::time_point now);
     // Final flush at stop: everything dirty is written and sinks flushed.
@@ -185,8 +186,11 @@ private:
 
     std::uint32_t index_;
     const runtime_options* options_;
+    std::vector<std::unique_ptr<bolt>> ingest_bolts_;
     std::vector<std::unique_ptr<bolt>> bolts_;
     const sink_table* sinks_;
+    const std::vector<std::string>* source_names_;
+    std::vector<event> events_;
     std::shared_ptr<profile_store> store_;
     stage_counters counters_;
     output_buffer outputs_;

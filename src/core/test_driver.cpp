@@ -31,7 +31,7 @@ struct topology_test_driver::impl {
     std::unique_ptr<detail::ingest_stage> ingest;
     std::vector<std::unique_ptr<detail::shard_stage>> shards;
     std::vector<record> records;
-    std::vector<std::vector<event>> per_shard;
+    std::vector<detail::router::batch> per_shard;
     std::int64_t next_offset = 0;
 
     static topology& with_captures(topology& t, std::array<std::shared_ptr<capture_sink>, stream_count>& captures) {
@@ -43,12 +43,11 @@ struct topology_test_driver::impl {
     }
 
     explicit impl(topology t) : topo(std::move(t)), parts(with_captures(topo, captures), 1) {
-        ingest = std::make_unique<detail::ingest_stage>(0, parts.options, parts.make_bolts(topo.ingest_bolts(), 0, 1),
-                                                        parts.sinks, parts.source_names, parts.shards);
+        ingest = std::make_unique<detail::ingest_stage>(0, parts.options, parts.source_names, parts.shards);
         for (std::uint32_t i = 0; i < parts.shards; ++i) {
             shards.push_back(std::make_unique<detail::shard_stage>(
-                i, parts.options, parts.make_bolts(topo.shard_bolts(), i, parts.shards), parts.sinks, parts.source_names,
-                parts.store));
+                i, parts.options, parts.make_bolts(topo.ingest_bolts(), i, parts.shards),
+                parts.make_bolts(topo.shard_bolts(), i, parts.shards), parts.sinks, parts.source_names, parts.store));
         }
         per_shard.resize(parts.shards);
     }

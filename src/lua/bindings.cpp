@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string_view>
 
 namespace rtcrm::detail::lua {
@@ -266,24 +267,28 @@ int profile_recent(lua_State* L) {
     const profile& p = current_profile(L);
     std::size_t tlen = 0;
     const char* type = lua_isnoneornil(L, 2) ? nullptr : luaL_checklstring(L, 2, &tlen);
-    const lua_Integer n = luaL_optinteger(L, 3, static_cast<lua_Integer>(p.recent().size()));
+    const lua_Integer n = luaL_optinteger(L, 3, std::numeric_limits<lua_Integer>::max());
     lua_newtable(L);
     lua_Integer out = 0;
-    for (auto it = p.recent().rbegin(); it != p.recent().rend() && out < n; ++it) {
-        if (type != nullptr && it->type != std::string_view{type, tlen}) {
-            continue;
+    p.visit_recent_newest_first([&](const recent_event& e) {
+        if (out >= n) {
+            return false;
+        }
+        if (type != nullptr && e.type != std::string_view{type, tlen}) {
+            return true;
         }
         lua_createtable(L, 0, 3);
-        lua_pushlstring(L, it->type.data(), it->type.size());
+        lua_pushlstring(L, e.type.data(), e.type.size());
         lua_setfield(L, -2, "type");
-        lua_pushinteger(L, it->ts);
+        lua_pushinteger(L, e.ts);
         lua_setfield(L, -2, "ts");
-        if (!it->id.empty()) {
-            lua_pushlstring(L, it->id.data(), it->id.size());
+        if (!e.id.empty()) {
+            lua_pushlstring(L, e.id.data(), e.id.size());
             lua_setfield(L, -2, "id");
         }
         lua_rawseti(L, -2, ++out);
-    }
+        return true;
+    });
     return 1;
 }
 

@@ -1,5 +1,7 @@
+#include <rtcrm/bolt/validation_bolt.hpp>
 #include <rtcrm/runtime.hpp>
 #include <rtcrm/sink/callback_sink.hpp>
+#include <rtcrm/source/generator_source.hpp>
 
 #include "support/test_components.hpp"
 
@@ -331,6 +333,20 @@ TEST(runtime, profiles_reach_the_store_at_stop) {
         return true;
     }));
     EXPECT_EQ(profiles, 30);
+}
+
+// Validation runs on every shard at once; schemas with `pattern` (purchase.currency) once
+// crashed because RapidJSON 1.1.0 keeps regex state in the compiled schema.
+TEST(runtime, validates_generated_traffic_on_several_shards_at_once) {
+    rtcrm::topology t;
+    t.add_source(std::make_unique<rtcrm::generator_source>(rtcrm::generator_options{.events = 60'000, .players = 500}))
+        .add_ingest_bolt(rtcrm::validation_bolt::factory({.schema_dir = "examples/schemas"}))
+        .with_options({.shards = 4, .batch_size = 64});
+    rtcrm::runtime rt{std::move(t)};
+    rt.run();
+    const auto stats = rt.stats();
+    EXPECT_EQ(stats.processed, 60'000U);
+    EXPECT_EQ(stats.dead_lettered, 0U);
 }
 
 TEST(runtime, refuses_a_topology_without_sources) {

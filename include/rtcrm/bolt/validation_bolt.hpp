@@ -10,8 +10,9 @@
 /// `errc::unknown_type` when `reject_unknown_types` is set.
 ///
 /// It is an ingest bolt: add it with `topology::add_ingest_bolt(validation_bolt::factory(opts))`.
-/// The schemas are parsed once and shared by every instance; each instance (one per
-/// source thread) keeps its own validators.
+/// The schema files are read and checked once and shared by every instance; each
+/// instance (one per shard) compiles its own schemas and keeps its own validators, since
+/// RapidJSON 1.1.0's compiled schemas are not safe to use from two threads at once.
 ///
 /// Caveats: RapidJSON supports JSON Schema draft-04 (no `$ref` to remote documents).
 #pragma once
@@ -29,7 +30,7 @@ struct validation_options {
     bool reject_unknown_types = false;  ///< dead-letter types without a schema (and no `_default.json`)
 };
 
-/// The schemas of a directory, parsed once; immutable and shareable across threads.
+/// The schemas of a directory, read and checked once; immutable and shareable across threads.
 class schema_set;
 
 /// Validates events against per-type JSON Schemas. One instance per thread.

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything rtcrm needs to build and test on Debian 12 (bookworm): the
+# toolchain, the core's dependencies, and those of the adapters (Lua, LMDB, Kafka, libuv).
+# Idempotent: re-running it refreshes the package lists and installs nothing new.
+# Run as root, or as a user allowed to use sudo without a password.
+set -euo pipefail
+
+packages=(
+    build-essential cmake ninja-build pkg-config
+    libboost1.81-dev libboost-program-options1.81-dev
+    rapidjson-dev libfmt-dev
+    liblua5.4-dev liblmdb-dev librdkafka-dev libuv1-dev
+    libgtest-dev libgmock-dev libbenchmark-dev
+    curl ca-certificates
+)
+
+# Runs a command as root, through sudo when we are not root. sudo -n never prompts
+# (CI has no stdin); `env` passes DEBIAN_FRONTEND through sudo's environment reset.
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        env DEBIAN_FRONTEND=noninteractive "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n env DEBIAN_FRONTEND=noninteractive "$@"
+    else
+        echo "setup-debian.sh: run as root (sudo is not available)" >&2
+        return 1
+    fi
+}
+
+as_root apt-get update
+as_root apt-get install -y --no-install-recommends "${packages[@]}"
