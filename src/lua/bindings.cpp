@@ -28,14 +28,51 @@ struct json_proxy {
     binding* owner;
 };
 
-// The binding behind a persistent event or profile userdata; raises a Lua error if the
-// argument is something else (e.g. `profile.get(x)` called with a dot).
-binding& binding_of(lua_State* L, const char* meta) { return **static_cast<binding**>(luaL_checkudata(L, 1, meta)); }
+// Every binding function has the binding as upvalue 1.
+binding& upvalue_binding(lua_State* L) { return *static_cast<binding*>(lua_touserdata(L, lua_upvalueindex(1))); }
+
+// The binding, after checking that argument 1 is the persistent object `which` (raises a
+// Lua error otherwise, e.g. for `profile.get(x)` called with a dot).
+binding& binding_of(lua_State* L, const char* meta) {
+    binding& b = upvalue_binding(L);
+    const void* expected = meta == event_meta ? b.event_object : b.profile_object;
+    if (lua_touserdata(L, 1) != expected) {
+        luaL_typeerror(L, 1, meta);
+    }
+    return b;
+}
+
+// A JSON proxy: recognised by its metatable, which is upvalue 2 of the proxy functions.
+json_proxy* check_proxy(lua_State* L) {
+    if (lua_getmetatable(L, 1) == 0 || !lua_rawequal(L, -1, lua_upvalueindex(2))) {
+        luaL_typeerror(L, 1, json_meta);
+    }
+    lua_pop(L, 1);
+    return static_cast<json_proxy*>(lua_touserdata(L, 1));
+}
+
+// Pushes a JSON scalar as its Lua value; false (nothing pushed) for objects and arrays.
+bool push_scalar(lua_State* L, const json_value& v) {
+    switch (v.GetType()) {
+    case rapidjson::kNullType: lua_pushnil(L); return true;
+    case rapidjson::kFalseType: lua_pushboolean(L, 0); return true;
+    case rapidjson::kTrueType: lua_pushboolean(L, 1); return true;
+    case rapidjson::kStringType: lua_pushlstring(L, v.GetString(), v.GetStringLength()); return true;
+    case rapidjson::kNumberType:
+        if (v.IsInt64()) {
+            lua_pushinteger(L, v.GetInt64());
+        } else {
+            lua_pushnumber(L, v.GetDouble());
+        }
+        return true;
+    default: return false;
+    }
+}
 
 void push_json(lua_State* L, const json_value& v, binding& b);
 
 int json_index(lua_State* L) {
-    auto* proxy = static_cast<json_proxy*>(luaL_checkudata(L, 1, json_meta));
+    auto* proxy = check_proxy(L);
     if (proxy->generation != proxy->owner->generation) {
         return luaL_error(L, "event data used after its handler returned (copy the values you need)");
     }
@@ -67,7 +104,7 @@ int json_index(lua_State* L) {
 }
 
 int json_len(lua_State* L) {
-    auto* proxy = static_cast<json_proxy*>(luaL_checkudata(L, 1, json_meta));
+    auto* proxy = check_proxy(L);
     if (proxy->generation != proxy->owner->generation) {
         return luaL_error(L, "event data used after its handler returned");
     }
@@ -77,26 +114,14 @@ int json_len(lua_State* L) {
 }
 
 void push_json(lua_State* L, const json_value& v, binding& b) {
-    switch (v.GetType()) {
-    case rapidjson::kNullType: lua_pushnil(L); break;
-    case rapidjson::kFalseType: lua_pushboolean(L, 0); break;
-    case rapidjson::kTrueType: lua_pushboolean(L, 1); break;
-    case rapidjson::kStringType: lua_pushlstring(L, v.GetString(), v.GetStringLength()); break;
-    case rapidjson::kNumberType:
-        if (v.IsInt64()) {
-            lua_pushinteger(L, v.GetInt64());
-        } else {
-            lua_pushnumber(L, v.GetDouble());
-        }
-        break;
-    case rapidjson::kObjectType:
-    case rapidjson::kArrayType: {
-        auto* proxy = static_cast<json_proxy*>(lua_newuserdatauv(L, sizeof(json_proxy), 0));
-        *proxy = json_proxy{&v, b.generation, &b};
-        luaL_setmetatable(L, json_meta);
-        break;
+    if (push_scalar(L, v)) {
+        return;
     }
-    }
+    // Objects and arrays are read in place through a proxy.
+    auto* proxy = static_cast<json_proxy*>(lua_newuserdatauv(L, sizeof(json_proxy), 0));
+    *proxy = json_proxy{&v, b.generation, &b};
+    lua_pushvalue(L, lua_upvalueindex(2));  // the proxy metatable (all callers are binding functions)
+    lua_setmetatable(L, -2);
 }
 
 int event_index(lua_State* L) {
@@ -397,19 +422,11 @@ void write_value(lua_State* L, int index, rapidjson::Writer<rapidjson::StringBuf
     }
 }
 
-void push_dom(lua_State* L, const rapidjson::Value& v) {
+void push_dom(lua_State* L, const json_value& v) {
+    if (push_scalar(L, v)) {
+        return;
+    }
     switch (v.GetType()) {
-    case rapidjson::kNullType: lua_pushnil(L); break;
-    case rapidjson::kFalseType: lua_pushboolean(L, 0); break;
-    case rapidjson::kTrueType: lua_pushboolean(L, 1); break;
-    case rapidjson::kStringType: lua_pushlstring(L, v.GetString(), v.GetStringLength()); break;
-    case rapidjson::kNumberType:
-        if (v.IsInt64()) {
-            lua_pushinteger(L, v.GetInt64());
-        } else {
-            lua_pushnumber(L, v.GetDouble());
-        }
-        break;
     case rapidjson::kArrayType: {
         lua_createtable(L, static_cast<int>(v.Size()), 0);
         lua_Integer i = 0;
@@ -427,12 +444,8 @@ void push_dom(lua_State* L, const rapidjson::Value& v) {
             lua_rawset(L, -3);
         }
         break;
+    default: break;  // scalars were pushed above
     }
-}
-
-template <std::size_t N>
-void set_functions(lua_State* L, const luaL_Reg (&fns)[N]) {
-    luaL_setfuncs(L, fns, 0);
 }
 
 }  // namespace
@@ -455,16 +468,25 @@ void push_json_text(lua_State* L, std::string_view json) {
 }
 
 void open_bindings(lua_State* L, binding* b, int& event_ref, int& profile_ref) {
-    static const luaL_Reg json_methods[] = {{"__index", json_index}, {"__len", json_len}, {nullptr, nullptr}};
+    // Every function gets two upvalues: the binding, and the JSON proxy metatable.
     luaL_newmetatable(L, json_meta);
-    set_functions(L, json_methods);
+    const int json_mt = lua_gettop(L);
+    auto set_closures = [&](int table, const luaL_Reg* fns) {
+        for (; fns->name != nullptr; ++fns) {
+            lua_pushlightuserdata(L, b);
+            lua_pushvalue(L, json_mt);
+            lua_pushcclosure(L, fns->func, 2);
+            lua_setfield(L, table, fns->name);
+        }
+    };
+    static const luaL_Reg json_methods[] = {{"__index", json_index}, {"__len", json_len}, {nullptr, nullptr}};
+    set_closures(json_mt, json_methods);
     lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
+    lua_setfield(L, json_mt, "__metatable");
 
     static const luaL_Reg event_methods[] = {{"__index", event_index}, {"__newindex", event_newindex}, {nullptr, nullptr}};
     luaL_newmetatable(L, event_meta);
-    set_functions(L, event_methods);
+    set_closures(lua_gettop(L), event_methods);
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
@@ -475,16 +497,16 @@ void open_bindings(lua_State* L, binding* b, int& event_ref, int& profile_ref) {
                                                {"player", profile_player}, {nullptr, nullptr}};
     luaL_newmetatable(L, profile_meta);
     lua_newtable(L);
-    set_functions(L, profile_methods);
+    set_closures(lua_gettop(L), profile_methods);
     lua_setfield(L, -2, "__index");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
+    lua_pop(L, 2);  // profile and json metatables
 
-    *static_cast<binding**>(lua_newuserdatauv(L, sizeof(binding*), 0)) = b;
+    b->event_object = lua_newuserdatauv(L, 0, 0);
     luaL_setmetatable(L, event_meta);
     event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    *static_cast<binding**>(lua_newuserdatauv(L, sizeof(binding*), 0)) = b;
+    b->profile_object = lua_newuserdatauv(L, 0, 0);
     luaL_setmetatable(L, profile_meta);
     profile_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }

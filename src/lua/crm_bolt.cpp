@@ -119,7 +119,7 @@ private:
         return false;
     }
 
-    void evaluate(std::size_t campaign, const event& ev, profile& p, bolt_context& ctx) {
+    void evaluate(std::size_t campaign, event& ev, profile& p, bolt_context& ctx) {
         const auto& spec = vm_->campaigns()[campaign];
         const std::size_t index = set_->updater_count + campaign;
         auto& c = (*counters_)[index];
@@ -150,7 +150,7 @@ private:
             return;
         }
         p.record_trigger(key, ev.ts(), ctx.limits());
-        ctx.emit(const_cast<event&>(ev), spec.dry_run ? stream::shadow : stream::main, trigger_body(spec, ev));
+        ctx.emit(ev, spec.dry_run ? stream::shadow : stream::main, trigger_body(spec, ev));
         handler_counters::bump(spec.dry_run ? c.shadow_triggers : c.triggers);
     }
 

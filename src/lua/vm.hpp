@@ -55,6 +55,10 @@ struct binding {
     profile* prof = nullptr;
     const profile_limits* limits = nullptr;
     std::uint64_t generation = 0;
+    // The persistent userdata, to recognise them by address (cheaper than
+    // luaL_checkudata's metatable lookup by name on every call).
+    const void* event_object = nullptr;
+    const void* profile_object = nullptr;
 };
 
 // Parses "500ms", "10s", "30m", "6h", "1d", "2w" into milliseconds; -1 if malformed.
