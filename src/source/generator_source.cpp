@@ -101,8 +101,8 @@ struct generator_source::impl {
         for (;;) {
             const auto rank = static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), random.uniform()) - cdf.begin());
             const auto id = static_cast<std::int64_t>((rank * 2654435761ULL) % options.players) + 1;
-            if (bob_next < bob_at.size() && id == options.bob_id) {
-                continue;  // Bob only does what his scenario says
+            if (!options.scenario.empty() && id == options.bob_id) {
+                continue;  // Bob only does what his scenario says, before and after it
             }
             return id;
         }

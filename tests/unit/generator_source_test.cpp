@@ -1,0 +1,113 @@
+#include <rtcrm/error.hpp>
+#include <rtcrm/event.hpp>
+#include <rtcrm/source/generator_source.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+namespace {
+
+std::vector<rtcrm::record> generate(rtcrm::generator_options options) {
+    rtcrm::generator_source gen{std::move(options)};
+    std::vector<rtcrm::record> out;
+    for (int guard = 0; guard < 1'000'000; ++guard) {
+        if (gen.poll(out, 512, std::chrono::milliseconds(50)) == rtcrm::poll_status::end) {
+            return out;
+        }
+    }
+    ADD_FAILURE() << "the generator never ended";
+    return out;
+}
+
+TEST(generator_source, produces_exactly_the_requested_events_then_ends) {
+    EXPECT_EQ(generate({.events = 1234}).size(), 1234U);
+    EXPECT_EQ(generate({.events = 3, .scenario = "bob"}).size(), 3U);
+}
+
+TEST(generator_source, the_same_seed_gives_the_same_stream) {
+    const auto a = generate({.events = 500, .seed = 9});
+    const auto b = generate({.events = 500, .seed = 9});
+    const auto c = generate({.events = 500, .seed = 10});
+    ASSERT_EQ(a.size(), b.size());
+    bool differs = false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a[i].bytes, b[i].bytes);
+        differs = differs || a[i].bytes != c[i].bytes;
+    }
+    EXPECT_TRUE(differs);
+}
+
+TEST(generator_source, every_event_is_well_formed_with_the_expected_mix) {
+    const auto records = generate({.events = 100'000, .players = 1000, .ts_step_ms = 10});
+    std::map<std::string, int> types;
+    std::int64_t previous_ts = 0;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        auto ev = rtcrm::parse_event(std::string_view{records[i].bytes}, {});
+        ASSERT_TRUE(ev) << records[i].bytes;
+        EXPECT_EQ(ev->id(), "g-" + std::to_string(i));
+        EXPECT_EQ(records[i].origin.offset, static_cast<std::int64_t>(i));
+        EXPECT_STREQ((*ev->field("game")).GetString(), "foe");
+        ASSERT_TRUE(ev->field("data") != nullptr && ev->field("data")->IsObject());
+        if (i > 0) {
+            EXPECT_EQ(ev->ts() - previous_ts, 10);
+        }
+        previous_ts = ev->ts();
+        ++types[std::string{ev->type()}];
+    }
+    EXPECT_EQ(types.size(), 5U);
+    EXPECT_GT(types["fight"], 40'000);
+    EXPECT_LT(types["fight"], 60'000);
+    EXPECT_GT(types["login"], 10'000);
+    EXPECT_GT(types["purchase"], 1'000);
+    EXPECT_LT(types["purchase"], 6'000);
+}
+
+TEST(generator_source, player_activity_is_heavily_skewed) {
+    const auto records = generate({.events = 100'000, .players = 1000});
+    std::map<std::int64_t, int> per_player;
+    for (const auto& rec : records) {
+        ++per_player[*rtcrm::parse_event(std::string_view{rec.bytes}, {})->player().integer()];
+    }
+    std::vector<int> counts;
+    for (const auto& [player, n] : per_player) {
+        counts.push_back(n);
+    }
+    std::sort(counts.begin(), counts.end());
+    EXPECT_GE(counts.back(), 20 * counts[counts.size() / 2]);
+}
+
+TEST(generator_source, bob_loses_three_fights_in_a_row_after_reaching_level_12) {
+    const auto records = generate({.events = 50'000, .players = 10'000, .scenario = "bob"});
+    std::vector<std::string> bob;
+    for (const auto& rec : records) {
+        auto ev = rtcrm::parse_event(std::string_view{rec.bytes}, {});
+        if (ev->player() == rtcrm::player_key{4242}) {
+            const auto& data = *ev->field("data");
+            std::string what{ev->type()};
+            if (ev->type() == "fight") {
+                what += std::string{":"} + data["result"].GetString();
+            } else if (ev->type() == "level_up") {
+                what += ":" + std::to_string(data["level"].GetInt());
+            }
+            bob.push_back(what);
+        }
+    }
+    EXPECT_EQ(bob, (std::vector<std::string>{"login", "level_up:12", "fight:loss", "fight:loss", "fight:loss"}));
+}
+
+TEST(generator_source, a_rate_limit_paces_the_stream) {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(generate({.events = 400, .rate = 2000}).size(), 400U);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(150));
+}
+
+TEST(generator_source, invalid_options_are_refused) {
+    EXPECT_THROW(rtcrm::generator_source({.players = 0}), rtcrm::error);
+    EXPECT_THROW(rtcrm::generator_source({.rate = -1}), rtcrm::error);
+    EXPECT_THROW(rtcrm::generator_source({.zipf_s = 0}), rtcrm::error);
+    EXPECT_THROW(rtcrm::generator_source({.scenario = "alice"}), rtcrm::error);
+}
+
+}  // namespace
