@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <malloc.h>
 
 namespace po = boost::program_options;
 
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
     bool no_validation = false;
     std::string scripts;
     std::size_t batch = 256;
+    bool keep_heap = false;
     po::options_description desc(
         "rtcrm-bench: end-to-end throughput and latency\n"
         "generator (flat out) -> validation -> router -> shards [-> Lua handlers] -> null sink.\n"
@@ -72,7 +74,10 @@ int main(int argc, char** argv) {
         ("schemas", po::value(&schemas)->default_value(schemas), "JSON Schema directory")
         ("no-validation", po::bool_switch(&no_validation), "skip schema validation")
         ("scripts", po::value(&scripts), "Lua handler directory (e.g. lua/examples); none by default")
-        ("store", po::value<std::string>()->default_value("memory"), "profile store: memory");
+        ("store", po::value<std::string>()->default_value("memory"), "profile store: memory")
+        ("keep-heap", po::bool_switch(&keep_heap),
+         "tell glibc malloc not to trim and regrow its heap (events are allocated on the source thread and "
+         "freed on the shards); a host's allocator choice, not the library's");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -84,6 +89,10 @@ int main(int argc, char** argv) {
     if (vm.count("help") != 0U) {
         std::cout << desc << '\n';
         return 0;
+    }
+    if (keep_heap) {
+        mallopt(M_TRIM_THRESHOLD, 512 << 20);
+        mallopt(M_TOP_PAD, 64 << 20);
     }
     if (vm["store"].as<std::string>() != "memory") {
         std::cerr << "rtcrm-bench: only --store memory exists so far\n";
@@ -120,10 +129,10 @@ int main(int argc, char** argv) {
         std::cerr << "rtcrm-bench: " << stats.summary() << '\n';
         auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
         fmt::print(R"({{"events":{},"seconds":{:.3f},"events_per_s":{:.0f},"shards":{},"store":"memory","validation":{},)"
-                   R"("lua":{},"latency_us":{{"p50":{:.1f},"p99":{:.1f},"p999":{:.1f},"max":{:.1f}}},)"
+                   R"("lua":{},"keep_heap":{},"latency_us":{{"p50":{:.1f},"p99":{:.1f},"p999":{:.1f},"max":{:.1f}}},)"
                    R"("processed":{},"dead_lettered":{},"triggers":{}}})"
                    "\n",
-                   events, seconds, static_cast<double>(stats.events_in) / seconds, shards, !no_validation, !scripts.empty(),
+                   events, seconds, static_cast<double>(stats.events_in) / seconds, shards, !no_validation, !scripts.empty(), keep_heap,
                    us(all.quantile(0.50)), us(all.quantile(0.99)), us(all.quantile(0.999)), us(all.max()), stats.processed,
                    stats.dead_lettered, stats.outputs[0]);
         return stats.processed == events ? 0 : 1;
