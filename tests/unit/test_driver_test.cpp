@@ -103,6 +103,45 @@ TEST(topology_test_driver, dropped_events_count_as_handled) {
     EXPECT_EQ(driver.committed(), 0);
 }
 
+// A store whose reads fail while `broken` is set.
+class flaky_store final : public rtcrm::profile_store {
+public:
+    [[nodiscard]] std::string_view name() const noexcept override { return "flaky"; }
+    std::error_code get(std::span<const rtcrm::player_key> keys, std::span<std::optional<rtcrm::profile>> out) override {
+        if (broken) {
+            return rtcrm::errc::store_error;
+        }
+        return inner.get(keys, out);
+    }
+    std::error_code write(const rtcrm::write_batch& batch) override { return inner.write(batch); }
+    std::error_code scan(const rtcrm::profile_visitor& visit) override { return inner.scan(visit); }
+    std::error_code flush() override { return {}; }
+    std::vector<rtcrm::source_position> positions() override { return {}; }
+    bool broken = true;
+    rtcrm::memory_store inner;
+};
+
+TEST(topology_test_driver, a_failing_store_read_dead_letters_instead_of_inventing_a_profile) {
+    auto store = std::make_shared<flaky_store>();
+    rtcrm::profile stored{rtcrm::player_key{9}};
+    stored.set("level", std::int64_t{50});
+    ASSERT_FALSE(store->inner.write(rtcrm::write_batch{{stored}, {}, {}}));
+    auto t = streak_topology(1);
+    t.with_store(store);
+    rtcrm::topology_test_driver driver{std::move(t)};
+    driver.pipe(fight_json(9, 0));
+    const auto dead = driver.read(rtcrm::stream::dead_letter);
+    ASSERT_EQ(dead.size(), 1U);
+    EXPECT_NE(dead[0].find("store_error"), std::string::npos);
+    EXPECT_EQ(driver.stats().store_errors, 1U);
+    EXPECT_FALSE(driver.profile_of(rtcrm::player_key{9}));
+    store->broken = false;
+    driver.pipe(fight_json(9, 1));
+    auto p = driver.profile_of(rtcrm::player_key{9});
+    ASSERT_TRUE(p);
+    EXPECT_EQ(std::get<std::int64_t>(*p->get("level")), 50);  // the stored profile, not a new one
+}
+
 TEST(topology_test_driver, flush_writes_profiles_to_the_store) {
     auto store = std::make_shared<rtcrm::memory_store>();
     auto t = streak_topology(2);
