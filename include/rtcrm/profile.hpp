@@ -40,6 +40,8 @@
 
 namespace rtcrm {
 
+struct profile_codec_access;
+
 /// A JSON document kept as text, for attribute values that are objects or arrays.
 struct json_text {
     std::string text;
@@ -156,6 +158,8 @@ public:
     friend bool operator==(const profile& a, const profile& b);
 
 private:
+    friend struct profile_codec_access;  // the binary encoding (store/profile_codec.hpp)
+
     player_key key_;
     std::vector<std::pair<std::string, attribute>> attributes_;
     std::vector<std::pair<std::string, windowed_counter>> counters_;

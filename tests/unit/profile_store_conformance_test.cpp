@@ -1,13 +1,17 @@
 // One value-parameterised suite for every profile_store backend. A backend joins by
 // adding a factory to `backends()` below (LMDB and Cassandra later).
+#include <rtcrm/store/lmdb_store.hpp>
 #include <rtcrm/store/memory_store.hpp>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <set>
 #include <thread>
+#include <unistd.h>
 
 namespace {
 
@@ -16,8 +20,20 @@ struct backend {
     std::function<std::shared_ptr<rtcrm::profile_store>()> make;
 };
 
+// A fresh directory per LMDB store, removed when the store is.
+std::shared_ptr<rtcrm::profile_store> fresh_lmdb() {
+    static int counter = 0;
+    const auto dir = std::filesystem::temp_directory_path() / fmt::format("rtcrm_lmdb_{}_{}", ::getpid(), ++counter);
+    std::filesystem::remove_all(dir);
+    auto* store = new rtcrm::lmdb_store({.path = dir.string(), .map_size = 1 << 20, .sync = false});
+    return std::shared_ptr<rtcrm::profile_store>(store, [dir](rtcrm::profile_store* s) {
+        delete s;
+        std::filesystem::remove_all(dir);
+    });
+}
+
 std::vector<backend> backends() {
-    return {{"memory", [] { return std::make_shared<rtcrm::memory_store>(); }}};
+    return {{"memory", [] { return std::make_shared<rtcrm::memory_store>(); }}, {"lmdb", fresh_lmdb}};
 }
 
 class profile_store_conformance : public ::testing::TestWithParam<backend> {
@@ -116,6 +132,20 @@ TEST_P(profile_store_conformance, positions_keep_the_highest_offset_per_partitio
     EXPECT_EQ(positions[0].offset, 20);
     EXPECT_EQ(positions[1].offset, 5);
     EXPECT_FALSE(store_->flush());
+}
+
+TEST_P(profile_store_conformance, many_large_profiles_fit_the_store) {
+    // 4,000 profiles of ~1 KiB: more than the LMDB test store's initial 1 MiB map.
+    rtcrm::write_batch batch;
+    for (int i = 0; i < 4000; ++i) {
+        auto p = make_profile(i, i);
+        p.set("blob", std::string(1000, 'x'));
+        batch.profiles.push_back(std::move(p));
+    }
+    ASSERT_FALSE(store_->write(batch));
+    auto back = get_one(rtcrm::player_key{3999});
+    ASSERT_TRUE(back);
+    EXPECT_EQ(std::get<std::string>(*back->get("blob")).size(), 1000U);
 }
 
 TEST_P(profile_store_conformance, concurrent_writers_of_disjoint_players_lose_nothing) {

@@ -1,0 +1,71 @@
+/// @file lmdb_store.hpp
+/// The durable embedded profile store: profiles in an LMDB environment on local disk.
+///
+/// Profiles are kept in the versioned binary encoding (store/profile_codec.hpp), keyed by
+/// the player key's text; source positions live in a second database and are written in
+/// the same transaction as the profiles of a `write_batch`, so after a crash the store
+/// says exactly which events its profiles include. One write transaction at a time (LMDB
+/// allows no more); reads run in parallel, each in its own read-only transaction.
+///
+/// The map grows by itself: a write that fills it is retried after doubling the map
+/// size (up to `max_map_size`).
+///
+/// Caveats:
+/// - `sync = false` trades durability of the last commits for speed (MDB_NOSYNC).
+/// - One process per environment directory (the runtime is the only writer).
+///
+/// Example:
+/// @code
+///   auto store = std::make_shared<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = "/var/lib/crm"});
+///   topology.with_store(store);
+/// @endcode
+#pragma once
+
+#include <rtcrm/profile_store.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace rtcrm {
+
+/// Options of `lmdb_store`. An aggregate: use designated initialisers.
+struct lmdb_options {
+    std::string path;                           ///< environment directory; created if missing
+    std::size_t map_size = 64ULL << 20;         ///< initial map size in bytes
+    std::size_t max_map_size = 1ULL << 40;      ///< the map never grows past this
+    bool sync = true;                           ///< fsync each commit (false: MDB_NOSYNC)
+
+    /// @throws rtcrm::error(invalid_config) for an empty path or sizes out of order.
+    void validate() const;
+};
+
+/// The LMDB `profile_store`. Thread-safe.
+class lmdb_store final : public profile_store {
+public:
+    /// Opens (or creates) the environment.
+    /// @throws rtcrm::error(io_error) naming the path when it cannot be created or opened,
+    ///         is not an LMDB environment, or was written by an incompatible LMDB.
+    explicit lmdb_store(lmdb_options options);
+    ~lmdb_store() override;
+    lmdb_store(const lmdb_store&) = delete;
+    lmdb_store& operator=(const lmdb_store&) = delete;
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "lmdb"; }
+    std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
+    std::error_code write(const write_batch& batch) override;
+    std::error_code scan(const profile_visitor& visit) override;
+    std::error_code flush() override;
+    [[nodiscard]] std::vector<source_position> positions() override;
+
+    /// The current map size in bytes (grows on demand).
+    [[nodiscard]] std::size_t map_size() const;
+    /// The last error reported by a call (with the failing key where there is one).
+    [[nodiscard]] std::string last_error() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace rtcrm
