@@ -11,6 +11,7 @@
 #include <rtcrm/sink/ndjson_sink.hpp>
 #include <rtcrm/source/generator_source.hpp>
 #include <rtcrm/source/ndjson_source.hpp>
+#include <rtcrm/store/lmdb_store.hpp>
 #include <rtcrm/store/memory_store.hpp>
 
 #include <boost/program_options.hpp>
@@ -39,6 +40,8 @@ struct settings {
     std::string scenario;
     std::uint32_t shards = 0;
     std::string store = "memory";
+    std::string store_path;
+    bool store_no_sync = false;
     std::string schemas;
     bool reject_unknown = false;
     std::string output = "-";
@@ -69,10 +72,16 @@ rtcrm::topology build(const settings& s, std::shared_ptr<rtcrm::lua_engine>& eng
     } else if (s.watch) {
         throw rtcrm::error(rtcrm::errc::invalid_config, "--watch needs --scripts");
     }
-    if (s.store != "memory") {
-        throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--store: unknown store '{}' (memory)", s.store));
+    if (s.store == "memory") {
+        t.with_store(std::make_shared<rtcrm::memory_store>());
+    } else if (s.store == "lmdb") {
+        if (s.store_path.empty()) {
+            throw rtcrm::error(rtcrm::errc::invalid_config, "--store lmdb needs --store-path DIR");
+        }
+        t.with_store(std::make_shared<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = s.store_path, .sync = !s.store_no_sync}));
+    } else {
+        throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--store: unknown store '{}' (memory|lmdb)", s.store));
     }
-    t.with_store(std::make_shared<rtcrm::memory_store>());
     t.add_sink(rtcrm::stream::main, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.output}));
     if (!s.shadow.empty()) {
         t.add_sink(rtcrm::stream::shadow, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.shadow}));
@@ -101,7 +110,9 @@ int main(int argc, char** argv) {
         ("rate", po::value(&s.rate)->default_value(s.rate), "events per second; 0 = as fast as possible")
         ("scenario", po::value(&s.scenario), "scripted scenario mixed into the stream: bob")
         ("shards", po::value(&s.shards)->default_value(s.shards), "shard threads; 0 = one per hardware thread")
-        ("store", po::value(&s.store)->default_value(s.store), "profile store: memory")
+        ("store", po::value(&s.store)->default_value(s.store), "profile store: memory | lmdb (durable; a file source resumes after a restart)")
+        ("store-path", po::value(&s.store_path), "LMDB environment directory (--store lmdb)")
+        ("store-no-sync", po::bool_switch(&s.store_no_sync), "LMDB without fsync per commit: survives a process crash, not a power loss")
         ("schemas", po::value(&s.schemas), "directory of <type>.json JSON Schemas to validate events against")
         ("reject-unknown-types", po::bool_switch(&s.reject_unknown), "dead-letter event types without a schema")
         ("scripts", po::value(&s.scripts), "directory of Lua handler scripts (*.lua): updaters and campaigns")

@@ -46,6 +46,7 @@ struct origin {
     std::uint32_t source = 0;   ///< index of the source in its topology
     std::int32_t partition = 0; ///< partition within the source (0 for unpartitioned sources)
     std::int64_t offset = -1;   ///< position within the partition; -1 when the source has none
+    bool resumable = false;     ///< set by the runtime: the source can resume from this position
 };
 
 /// What a source hands to the runtime: the bytes of one event and where they came from.

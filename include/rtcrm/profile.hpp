@@ -75,6 +75,14 @@ struct trigger_history {
     friend bool operator==(const trigger_history&, const trigger_history&) = default;
 };
 
+/// The newest event of one source partition applied to a profile.
+struct applied_position {
+    std::string source;
+    std::int32_t partition = 0;
+    std::int64_t offset = -1;
+    friend bool operator==(const applied_position&, const applied_position&) = default;
+};
+
 /// Limits that keep a profile's memory bounded.
 struct profile_limits {
     std::size_t max_buckets = 64;     ///< buckets kept per windowed counter
@@ -141,6 +149,15 @@ public:
         return triggers_;
     }
 
+    // --- replay protection ---
+    /// True if the event at (`source`, `partition`, `offset`) or a later one of that
+    /// partition was already applied: a replay after a crash skips it, so no update is
+    /// applied twice.
+    [[nodiscard]] bool applied(std::string_view source, std::int32_t partition, std::int64_t offset) const noexcept;
+    /// Notes that the event at that position was applied.
+    void mark_applied(std::string_view source, std::int32_t partition, std::int64_t offset);
+    [[nodiscard]] const std::vector<applied_position>& applied_positions() const noexcept { return applied_; }
+
     /// Event time of the latest event applied (0 if none); used by TTLs.
     [[nodiscard]] std::int64_t last_event_ts() const noexcept { return last_event_ts_; }
     void touch(std::int64_t ts) noexcept {
@@ -166,6 +183,7 @@ private:
     std::vector<recent_event> recent_;  // a ring: recent_[recent_head_] is the oldest once full
     std::size_t recent_head_ = 0;
     std::vector<std::pair<std::string, trigger_history>> triggers_;
+    std::vector<applied_position> applied_;  // usually one entry: a player's events share a partition
     std::int64_t last_event_ts_ = 0;
 };
 

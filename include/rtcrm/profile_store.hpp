@@ -73,6 +73,11 @@ public:
 
     /// The source positions stored by earlier writes (latest per source and partition).
     [[nodiscard]] virtual std::vector<source_position> positions() = 0;
+
+    /// True if a completed `write` survives the process (LMDB, Cassandra): the runtime then
+    /// acks an event only after the write holding its effects, stores the sources' safe
+    /// positions, and resumes resumable sources from them.
+    [[nodiscard]] virtual bool durable() const noexcept { return false; }
 };
 
 }  // namespace rtcrm

@@ -24,6 +24,7 @@ struct runtime_stats {
     std::uint64_t events_in = 0;      ///< records received from sources
     std::uint64_t processed = 0;      ///< events that went through every shard bolt
     std::uint64_t dropped = 0;        ///< events filtered out on purpose by a bolt
+    std::uint64_t replayed = 0;       ///< events skipped because their profile already had them (replay after a crash)
     std::uint64_t dead_lettered = 0;  ///< events sent to the dead-letter stream
     std::vector<std::pair<errc, std::uint64_t>> dead_lettered_by_reason;  ///< non-zero reasons only
     std::array<std::uint64_t, stream_count> outputs{};  ///< outputs emitted, per stream

@@ -9,7 +9,8 @@
 /// file source remembers the byte offset; a generator ignores them.
 ///
 /// Contract:
-/// - `open`, `poll`, `commit` and `close` run on the source's thread, in that order.
+/// - `resume` and `open` run on the thread that calls `runtime::start`; `poll`, `commit`
+///   and `close` run on the source's thread.
 /// - `poll` appends at most `max` records and blocks at most `timeout` when it has
 ///   none; it returns `poll_status::end` when no record will ever come again.
 /// - Records of one partition come with increasing offsets.
@@ -40,6 +41,13 @@ public:
     virtual ~source() = default;
     /// A stable name: it keys the committed positions (e.g. "ndjson", "kafka:raw").
     [[nodiscard]] virtual std::string_view name() const noexcept = 0;
+    /// True if the source can restart after its committed positions (a file, a Kafka
+    /// topic), so a durable store may use them to resume and to skip replayed events. A
+    /// generator or an in-process queue is not resumable.
+    [[nodiscard]] virtual bool resumable() const noexcept { return false; }
+    /// Called before `open` with the positions a durable store kept for this source:
+    /// produce only what comes after them. Only called when `resumable()`.
+    virtual void resume(std::span<const source_position> positions) { (void)positions; }
     /// Prepares to produce (open a file, join a group). @throws rtcrm::error on failure.
     virtual void open() {}
     /// Appends up to `max` records to `out`.

@@ -42,8 +42,10 @@ struct runtime_options {
     std::size_t batch_size = 256;                    ///< records per poll, and the most events per queue hand-off
     std::size_t queue_batches = 64;                  ///< capacity of each source→shard queue, in batches
     std::size_t max_in_flight = 1 << 16;             ///< in-flight events per source partition (then the source waits)
-    std::chrono::milliseconds flush_interval{20};    ///< how often shards flush sinks and call bolt ticks
-    std::chrono::milliseconds store_interval{1000};  ///< how often shards write dirty profiles back to the store
+    std::chrono::milliseconds flush_interval{10};    ///< how often shards flush sinks, call bolt ticks and check the store timers
+    std::chrono::milliseconds store_interval{1000};  ///< how often shards write dirty profiles back to a volatile store
+    std::chrono::milliseconds durable_store_interval{10};  ///< group-commit interval with a durable store (acks wait for it)
+    std::size_t store_max_batch = 4096;              ///< write back as soon as a shard has this many dirty profiles
     std::chrono::milliseconds commit_interval{200};  ///< how often sources get their safe positions
     std::chrono::milliseconds drain_timeout{30000};  ///< at stop, the longest wait for in-flight acks
     struct parse_options parse;                      ///< how bytes become events (key field, size limit)

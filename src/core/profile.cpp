@@ -167,6 +167,25 @@ void profile::record_event(std::string_view type, std::int64_t ts, std::string_v
     recent_head_ = (recent_head_ + 1) % recent_.size();
 }
 
+bool profile::applied(std::string_view source, std::int32_t partition, std::int64_t offset) const noexcept {
+    for (const auto& a : applied_) {
+        if (a.partition == partition && a.source == source) {
+            return offset <= a.offset;
+        }
+    }
+    return false;
+}
+
+void profile::mark_applied(std::string_view source, std::int32_t partition, std::int64_t offset) {
+    for (auto& a : applied_) {
+        if (a.partition == partition && a.source == source) {
+            a.offset = std::max(a.offset, offset);
+            return;
+        }
+    }
+    applied_.push_back(applied_position{std::string{source}, partition, offset});
+}
+
 std::vector<recent_event> profile::recent() const {
     std::vector<recent_event> out;
     out.reserve(recent_.size());
@@ -178,7 +197,7 @@ std::vector<recent_event> profile::recent() const {
 
 bool operator==(const profile& a, const profile& b) {
     return a.key_ == b.key_ && a.attributes_ == b.attributes_ && a.counters_ == b.counters_ && a.triggers_ == b.triggers_ &&
-           a.last_event_ts_ == b.last_event_ts_ && a.recent() == b.recent();
+           a.applied_ == b.applied_ && a.last_event_ts_ == b.last_event_ts_ && a.recent() == b.recent();
 }
 
 void profile::record_trigger(std::string_view campaign, std::int64_t ts, const profile_limits& limits) {

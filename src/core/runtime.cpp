@@ -36,7 +36,8 @@ struct runtime::impl {
         }
         const auto sources = static_cast<std::uint32_t>(topo.sources().size());
         for (std::uint32_t i = 0; i < sources; ++i) {
-            ingests.push_back(std::make_unique<detail::ingest_stage>(i, parts.options, parts.source_names, parts.shards));
+            ingests.push_back(std::make_unique<detail::ingest_stage>(i, parts.options, parts.source_names, parts.shards,
+                                                                     topo.sources()[i]->resumable() && parts.store->durable()));
         }
         for (std::uint32_t i = 0; i < parts.shards; ++i) {
             shards.push_back(std::make_unique<detail::shard_stage>(
@@ -54,11 +55,21 @@ struct runtime::impl {
 
     void commit(source& src, detail::ingest_stage& ingest) {
         auto moved = ingest.advance();
-        if (!moved.empty()) {
-            try {
-                src.commit(moved);
-            } catch (const std::exception& e) {
-                fmt::print(stderr, "rtcrm: source {} failed to commit: {}\n", src.name(), e.what());
+        if (moved.empty()) {
+            return;
+        }
+        try {
+            src.commit(moved);
+        } catch (const std::exception& e) {
+            fmt::print(stderr, "rtcrm: source {} failed to commit: {}\n", src.name(), e.what());
+        }
+        // A durable store also keeps the positions, so a restart resumes after them. (Acks
+        // wait for the profiles' group commit, so every event up to them is stored.)
+        if (src.resumable() && parts.store->durable()) {
+            write_batch positions;
+            positions.positions = std::move(moved);
+            if (const auto ec = parts.store->write(positions); ec) {
+                fmt::print(stderr, "rtcrm: storing the positions of {} failed: {}\n", src.name(), ec.message());
             }
         }
     }
@@ -184,7 +195,19 @@ void runtime::start() {
         }
         impl_->started = true;
     }
+    auto& store = *impl_->parts.store;
     for (auto& src : impl_->topo.sources()) {
+        if (src->resumable() && store.durable()) {
+            std::vector<source_position> mine;
+            for (auto& pos : store.positions()) {
+                if (pos.source == src->name()) {
+                    mine.push_back(std::move(pos));
+                }
+            }
+            if (!mine.empty()) {
+                src->resume(mine);
+            }
+        }
         src->open();  // throws: nothing is running yet
     }
     const auto sources = static_cast<std::uint32_t>(impl_->topo.sources().size());

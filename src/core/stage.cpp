@@ -84,6 +84,7 @@ void stage_counters::add_to(runtime_stats& s, std::array<std::uint64_t, reasons>
     s.events_in += events_in.load(std::memory_order_relaxed);
     s.processed += processed.load(std::memory_order_relaxed);
     s.dropped += dropped.load(std::memory_order_relaxed);
+    s.replayed += replayed.load(std::memory_order_relaxed);
     s.dead_lettered += dead_lettered.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < reasons; ++i) {
         reasons_sum[i] += by_reason[i].load(std::memory_order_relaxed);
@@ -254,8 +255,8 @@ void stage_context::run(std::vector<std::unique_ptr<bolt>>& bolts, std::vector<e
 // ---------------------------------------------------------------------------------------
 
 ingest_stage::ingest_stage(std::uint32_t source_index, const runtime_options& options,
-                           const std::vector<std::string>& source_names, std::uint32_t shards)
-    : source_index_(source_index), options_(&options), source_names_(&source_names), shards_(shards) {}
+                           const std::vector<std::string>& source_names, std::uint32_t shards, bool resumable)
+    : source_index_(source_index), options_(&options), source_names_(&source_names), shards_(shards), resumable_(resumable) {}
 
 std::uint32_t ingest_stage::shard_of(const record& rec) const {
     // The shard is a function of the key's text alone (as player_key::shard computes it),
@@ -296,6 +297,9 @@ std::size_t ingest_stage::process(std::vector<record>& records, std::size_t firs
         if (rec.origin.offset < 0) {
             rec.origin.offset = offset;
             ++part.next_sequence;
+            rec.origin.resumable = false;  // a sequence number of this run, not a position
+        } else {
+            rec.origin.resumable = resumable_;
         }
         stage_counters::bump(counters_.events_in);
         const auto shard = shard_of(rec);
@@ -366,7 +370,9 @@ shard_stage::shard_stage(std::uint32_t index, const runtime_options& options,
       store_(std::move(store)),
       outputs_(sinks, counters_),
       context_(std::make_unique<context>(*this, source_names)),
-      next_write_back_(std::chrono::steady_clock::now() + options.store_interval) {}
+      durable_(store_->durable()) {
+    next_write_back_ = std::chrono::steady_clock::now() + (durable_ ? options.durable_store_interval : options.store_interval);
+}
 
 shard_stage::~shard_stage() = default;
 
@@ -436,6 +442,7 @@ void shard_stage::process(router::batch& records) {
     records.clear();
     context_->run(ingest_bolts_, batch);  // validation and filters: no profile needed yet
     load_profiles(batch);
+    skip_applied(batch);
     context_->run(bolts_, batch);
     for (auto& ev : batch) {
         auto& entry = cache_.find(ev.player())->second;
@@ -444,15 +451,48 @@ void shard_stage::process(router::batch& records) {
         } else {
             entry.p.touch(ev.ts());
         }
+        if (ev.origin().resumable) {
+            entry.p.mark_applied((*source_names_)[ev.origin().source], ev.origin().partition, ev.origin().offset);
+        }
         mark_dirty(entry);
     }
     stage_counters::bump(counters_.processed, batch.size());
     outputs_.dispatch();
-    // Outputs hold their own shares now; the events' own shares complete them.
+    // Outputs hold their own shares now; the events' own shares complete them, at once
+    // with a volatile store, or once the group commit holding their effects is durable.
     for (auto& ev : batch) {
-        ev.ack().ack();
+        if (durable_) {
+            pending_acks_.push_back(std::move(ev.ack()));
+        } else {
+            ev.ack().ack();
+        }
     }
     batch.clear();
+    if (dirty_.size() >= options_->store_max_batch) {
+        write_back();
+    }
+}
+
+void shard_stage::skip_applied(std::vector<event>& batch) {
+    // After a crash, a resumable source replays from its last stored position; events
+    // that already reached a stored profile are skipped, so no update is applied twice.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        event& ev = batch[i];
+        if (ev.origin().resumable) {
+            const auto& p = cache_.find(ev.player())->second.p;
+            if (p.applied((*source_names_)[ev.origin().source], ev.origin().partition, ev.origin().offset)) {
+                stage_counters::bump(counters_.replayed);
+                ev.ack().ack();
+                continue;
+            }
+        }
+        if (kept != i) {
+            batch[kept] = std::move(ev);
+        }
+        ++kept;
+    }
+    batch.resize(kept);
 }
 
 void shard_stage::tick(std::chrono::steady_clock::time_point now) {
@@ -468,14 +508,22 @@ void shard_stage::tick(std::chrono::steady_clock::time_point now) {
             s->flush();
         }
     }
+    maybe_write_back(now);
+}
+
+void shard_stage::maybe_write_back(std::chrono::steady_clock::time_point now) {
     if (now >= next_write_back_) {
         write_back();
-        next_write_back_ = now + options_->store_interval;
+        next_write_back_ = now + (durable_ ? options_->durable_store_interval : options_->store_interval);
     }
 }
 
 void shard_stage::write_back() {
     if (dirty_.empty()) {
+        for (auto& ack : pending_acks_) {
+            ack.ack();
+        }
+        pending_acks_.clear();
         return;
     }
     write_batch batch;
@@ -492,6 +540,11 @@ void shard_stage::write_back() {
         c->dirty = false;
     }
     dirty_.clear();
+    // Every pending event's effects were in the profiles just written.
+    for (auto& ack : pending_acks_) {
+        ack.ack();
+    }
+    pending_acks_.clear();
 }
 
 void shard_stage::finish() {

@@ -31,6 +31,7 @@ struct stage_counters {
     std::atomic<std::uint64_t> events_in{0};
     std::atomic<std::uint64_t> processed{0};
     std::atomic<std::uint64_t> dropped{0};
+    std::atomic<std::uint64_t> replayed{0};
     std::atomic<std::uint64_t> dead_lettered{0};
     std::array<std::atomic<std::uint64_t>, reasons> by_reason{};
     std::array<std::atomic<std::uint64_t>, stream_count> outputs{};
@@ -121,7 +122,7 @@ void dead_letter_record(record& rec, const failure& why, ack_token ack, const st
 class ingest_stage {
 public:
     ingest_stage(std::uint32_t source_index, const runtime_options& options, const std::vector<std::string>& source_names,
-                 std::uint32_t shards);
+                 std::uint32_t shards, bool resumable);
 
     // Tracks records[first..] and appends each to per_shard[shard of its player].
     // Returns the index of the first record not taken: records.size(), or earlier when a
@@ -148,6 +149,7 @@ private:
     const runtime_options* options_;
     const std::vector<std::string>* source_names_;
     std::uint32_t shards_;
+    bool resumable_;
     stage_counters counters_;
     std::map<std::int32_t, partition_state> partitions_;
 };
@@ -182,7 +184,9 @@ private:
         bool loading = false;  // placeholder while the store is asked
     };
     void load_profiles(std::vector<event>& batch);
+    void skip_applied(std::vector<event>& batch);
     void mark_dirty(cached& c);
+    void maybe_write_back(std::chrono::steady_clock::time_point now);
 
     std::uint32_t index_;
     const runtime_options* options_;
@@ -198,6 +202,8 @@ private:
     std::unordered_map<player_key, cached> cache_;
     std::vector<cached*> dirty_;
     std::vector<player_key> missing_;
+    std::vector<ack_token> pending_acks_;  // durable store: acks waiting for the next group commit
+    bool durable_ = false;
     std::vector<std::optional<profile>> loaded_;
     std::chrono::steady_clock::time_point next_write_back_;
 };

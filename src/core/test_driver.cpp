@@ -43,7 +43,8 @@ struct topology_test_driver::impl {
     }
 
     explicit impl(topology t) : topo(std::move(t)), parts(with_captures(topo, captures), 1) {
-        ingest = std::make_unique<detail::ingest_stage>(0, parts.options, parts.source_names, parts.shards);
+        ingest = std::make_unique<detail::ingest_stage>(0, parts.options, parts.source_names, parts.shards,
+                                                        parts.store->durable());
         for (std::uint32_t i = 0; i < parts.shards; ++i) {
             shards.push_back(std::make_unique<detail::shard_stage>(
                 i, parts.options, parts.make_bolts(topo.ingest_bolts(), i, parts.shards),

@@ -30,6 +30,8 @@ void runtime_options::validate() const {
     require(max_in_flight >= batch_size, "max_in_flight must be >= batch_size");
     require(flush_interval.count() > 0, "flush_interval must be > 0");
     require(store_interval.count() > 0, "store_interval must be > 0");
+    require(durable_store_interval.count() > 0, "durable_store_interval must be > 0");
+    require(store_max_batch > 0, "store_max_batch must be > 0");
     require(commit_interval.count() > 0, "commit_interval must be > 0");
     require(drain_timeout.count() >= 0, "drain_timeout must be >= 0");
     parse.validate();
@@ -91,9 +93,9 @@ std::string runtime_stats::summary() const {
     for (const auto& [code, n] : dead_lettered_by_reason) {
         reasons += fmt::format("{}{}={}", reasons.empty() ? "" : ",", errc_name(code), n);
     }
-    return fmt::format("in={} processed={} dropped={} dead_lettered={}{} outputs={} shadow={} nacked={} handler_errors={} "
-                       "store_errors={}",
-                       events_in, processed, dropped, dead_lettered, reasons.empty() ? "" : " (" + reasons + ")",
+    return fmt::format("in={} processed={} dropped={} replayed={} dead_lettered={}{} outputs={} shadow={} nacked={} "
+                       "handler_errors={} store_errors={}",
+                       events_in, processed, dropped, replayed, dead_lettered, reasons.empty() ? "" : " (" + reasons + ")",
                        outputs[static_cast<std::size_t>(stream::main)], outputs[static_cast<std::size_t>(stream::shadow)],
                        nacked, handler_errors, store_errors);
 }

@@ -24,6 +24,7 @@ struct ndjson_source::impl {
     std::int64_t buffer_offset = 0;  // file offset of buffer[0]
     bool eof = false;
     std::int64_t committed = -1;
+    bool skip_first_line = false;  // resuming: the line at the start offset was processed
 
     bool fill() {
         if (eof) {
@@ -60,6 +61,18 @@ ndjson_source::ndjson_source(ndjson_source_options options) : impl_(std::make_un
 ndjson_source::~ndjson_source() { close(); }
 
 std::string_view ndjson_source::name() const noexcept { return impl_->options.name; }
+
+bool ndjson_source::resumable() const noexcept { return impl_->options.path != "-"; }
+
+void ndjson_source::resume(std::span<const source_position> positions) {
+    for (const auto& p : positions) {
+        if (p.partition == 0 && p.offset >= 0) {
+            impl_->options.start_offset = p.offset;
+            impl_->skip_first_line = true;
+            impl_->committed = p.offset;
+        }
+    }
+}
 
 void ndjson_source::open() {
     auto& d = *impl_;
@@ -117,6 +130,10 @@ poll_status ndjson_source::poll(std::vector<record>& out, std::size_t max, std::
         }
         const auto offset = d.buffer_offset + static_cast<std::int64_t>(d.begin);
         d.begin += consumed;
+        if (d.skip_first_line) {
+            d.skip_first_line = false;  // the stored position's own line: already processed
+            continue;
+        }
         if (len > 0 && start[len - 1] == '\r') {
             --len;
         }

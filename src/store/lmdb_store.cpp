@@ -7,7 +7,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <cerrno>
+#include <fcntl.h>
 #include <filesystem>
+#include <sys/file.h>
+#include <unistd.h>
 #include <mutex>
 #include <shared_mutex>
 
@@ -95,8 +99,36 @@ void lmdb_options::validate() const {
     }
 }
 
+// The lock that keeps a second writing process away: two runtimes writing one store
+// would overwrite each other's profiles from their own caches.
+class writer_lock {
+public:
+    writer_lock() = default;
+    writer_lock(const writer_lock&) = delete;
+    writer_lock& operator=(const writer_lock&) = delete;
+    ~writer_lock() {
+        if (fd_ >= 0) {
+            ::close(fd_);  // releases the flock
+        }
+    }
+    void acquire(const std::string& dir) {
+        const auto path = dir + "/rtcrm-writer.lock";
+        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ < 0) {
+            throw error(std::error_code(errno, std::generic_category()), fmt::format("lmdb_store: cannot create {}", path));
+        }
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            throw error(errc::io_error, fmt::format("lmdb_store: {} is in use by another writing process", dir));
+        }
+    }
+
+private:
+    int fd_ = -1;
+};
+
 struct lmdb_store::impl {
     lmdb_options options;
+    writer_lock writer;
     env_ptr env;
     MDB_dbi profiles = 0;
     MDB_dbi positions = 0;
@@ -180,6 +212,9 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
     auto fail = [&](int rc, const char* what) {
         throw error(errc::io_error, fmt::format("lmdb_store: {}: {}: {}", path, what, mdb_strerror(rc)));
     };
+    if (!d.options.read_only) {
+        d.writer.acquire(path);
+    }
     MDB_env* raw = nullptr;
     if (const int rc = mdb_env_create(&raw); rc != 0) {
         fail(rc, "cannot create an environment");
@@ -190,7 +225,7 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
         fail(rc, "cannot set the map size");
     }
     // MDB_NOTLS: read transactions are not tied to threads (shards share the store).
-    const unsigned flags = MDB_NOTLS | (d.options.sync ? 0U : MDB_NOSYNC);
+    const unsigned flags = MDB_NOTLS | (d.options.sync ? 0U : MDB_NOSYNC) | (d.options.read_only ? MDB_RDONLY : 0U);
     if (const int rc = mdb_env_open(raw, path.c_str(), flags, 0644); rc != 0) {
         fail(rc, "cannot open (is it an LMDB environment of this version, and writable?)");
     }
@@ -198,13 +233,14 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
     mdb_env_info(raw, &info);
     d.map_size = std::max<std::size_t>(info.me_mapsize, d.options.map_size);
     transaction txn;
-    if (const int rc = transaction::begin(raw, 0, txn); rc != 0) {
+    if (const int rc = transaction::begin(raw, d.options.read_only ? MDB_RDONLY : 0U, txn); rc != 0) {
         fail(rc, "cannot begin a transaction");
     }
-    if (const int rc = mdb_dbi_open(txn.native_handle(), "profiles", MDB_CREATE, &d.profiles); rc != 0) {
+    const unsigned create = d.options.read_only ? 0U : MDB_CREATE;
+    if (const int rc = mdb_dbi_open(txn.native_handle(), "profiles", create, &d.profiles); rc != 0) {
         fail(rc, "cannot open the profiles database");
     }
-    if (const int rc = mdb_dbi_open(txn.native_handle(), "positions", MDB_CREATE, &d.positions); rc != 0) {
+    if (const int rc = mdb_dbi_open(txn.native_handle(), "positions", create, &d.positions); rc != 0) {
         fail(rc, "cannot open the positions database");
     }
     if (const int rc = txn.commit(); rc != 0) {

@@ -174,6 +174,12 @@ struct profile_codec_access {
                 put_int(out, t);
             }
         }
+        put_varint(out, p.applied_.size());
+        for (const auto& a : p.applied_) {
+            put_string(out, a.source);
+            put_int(out, a.partition);
+            put_int(out, a.offset);
+        }
     }
 
     static result<profile> decode(std::string_view bytes) {
@@ -227,6 +233,13 @@ struct profile_codec_access {
                 h.recent.push_back(r.integer("trigger time"));
             }
             p.triggers_.emplace_back(std::move(campaign), std::move(h));
+        }
+        for (auto n = r.count("applied count"); n > 0 && r.ok(); --n) {
+            applied_position a;
+            a.source = r.string("applied source");
+            a.partition = static_cast<std::int32_t>(r.integer("applied partition"));
+            a.offset = r.integer("applied offset");
+            p.applied_.push_back(std::move(a));
         }
         if (!r.ok()) {
             return {errc::store_error, r.error()};

@@ -8,3 +8,11 @@ if(TARGET rtcrm_topology)
     set_tests_properties(e2e_${script} PROPERTIES LABELS e2e TIMEOUT 120)
   endforeach()
 endif()
+
+if(TARGET rtcrm_topology AND TARGET rtcrm_profiles)
+  add_test(NAME e2e_topology_crash_lmdb
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/topology_crash_lmdb.sh
+                   $<TARGET_FILE:rtcrm_topology> $<TARGET_FILE:rtcrm_profiles>
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(e2e_topology_crash_lmdb PROPERTIES LABELS e2e TIMEOUT 300)
+endif()

@@ -92,6 +92,24 @@ TEST_F(lmdb_store_test, a_foreign_file_in_place_of_the_store_is_named) {
     }
 }
 
+TEST_F(lmdb_store_test, a_second_writer_is_refused_but_readers_are_welcome) {
+    rtcrm::lmdb_store writer{{.path = dir_.string()}};
+    try {
+        rtcrm::lmdb_store second{{.path = dir_.string()}};
+        FAIL() << "a second writer opened the store";
+    } catch (const rtcrm::error& e) {
+        EXPECT_NE(std::string{e.what()}.find("in use"), std::string::npos) << e.what();
+    }
+    rtcrm::write_batch batch;
+    batch.profiles = {rtcrm::profile{rtcrm::player_key{1}}};
+    ASSERT_FALSE(writer.write(batch));
+    rtcrm::lmdb_store reader{{.path = dir_.string(), .read_only = true}};
+    int n = 0;
+    ASSERT_FALSE(reader.scan([&](const rtcrm::profile&) { return ++n, true; }));
+    EXPECT_EQ(n, 1);
+    EXPECT_TRUE(reader.write(batch));  // read-only
+}
+
 TEST_F(lmdb_store_test, a_file_where_the_directory_should_be_is_named) {
     std::ofstream(dir_) << "not a directory";
     EXPECT_THROW(rtcrm::lmdb_store({.path = dir_.string()}), rtcrm::error);

@@ -19,6 +19,7 @@ rtcrm::profile full_profile() {
         p.record_event("fight", 1'763'800'000'000 + i, "e" + std::to_string(i), limits);  // the ring wraps
     }
     p.record_trigger("3", 1'763'800'000'004);
+    p.mark_applied("ndjson", 0, 1234);
     return p;
 }
 

@@ -87,6 +87,18 @@ TEST(profile, trigger_history_counts_firings_in_event_time) {
     EXPECT_EQ(p.triggers("4"), nullptr);
 }
 
+TEST(profile, remembers_the_newest_applied_position_per_source_partition) {
+    rtcrm::profile p;
+    EXPECT_FALSE(p.applied("ndjson", 0, 0));
+    p.mark_applied("ndjson", 0, 100);
+    p.mark_applied("ndjson", 0, 50);  // older: keeps 100
+    EXPECT_TRUE(p.applied("ndjson", 0, 100));
+    EXPECT_TRUE(p.applied("ndjson", 0, 7));
+    EXPECT_FALSE(p.applied("ndjson", 0, 101));
+    EXPECT_FALSE(p.applied("ndjson", 1, 7));
+    EXPECT_FALSE(p.applied("kafka:raw", 0, 7));
+}
+
 TEST(profile, to_json_is_one_valid_object_with_every_part) {
     rtcrm::profile p{rtcrm::player_key{42}};
     p.set("level", std::int64_t{12});

@@ -2,8 +2,8 @@
 /// Reads events from an NDJSON file (one JSON object per line) or from standard input.
 ///
 /// Each non-empty line is one record; its offset is the byte offset of the line's start,
-/// so a committed position names exactly where to resume (issue: LMDB store resumes from
-/// it). A line longer than `max_line` is still delivered whole (the runtime dead-letters
+/// so a committed position names exactly where to resume: with a durable store, a
+/// restarted runtime continues after the last line whose effects were stored. A line longer than `max_line` is still delivered whole (the runtime dead-letters
 /// it as too large). Empty lines and a trailing '\r' are skipped/stripped.
 ///
 /// Caveats: reading stdin blocks in `poll` until a line or EOF arrives; `wakeup()` cannot
@@ -34,6 +34,10 @@ public:
     ndjson_source& operator=(const ndjson_source&) = delete;
 
     [[nodiscard]] std::string_view name() const noexcept override;
+    /// A file is resumable; standard input is not.
+    [[nodiscard]] bool resumable() const noexcept override;
+    /// Continues after the line that starts at the stored position (partition 0).
+    void resume(std::span<const source_position> positions) override;
     /// @throws rtcrm::error(io_error) naming the path if it cannot be opened or seeked.
     void open() override;
     poll_status poll(std::vector<record>& out, std::size_t max, std::chrono::milliseconds timeout) override;

@@ -12,7 +12,8 @@
 ///
 /// Caveats:
 /// - `sync = false` trades durability of the last commits for speed (MDB_NOSYNC).
-/// - One process per environment directory (the runtime is the only writer).
+/// - One writing process per environment directory: a second one is refused (an exclusive
+///   lock on `rtcrm-writer.lock` there); read-only openers (`read_only`) are not.
 ///
 /// Example:
 /// @code
@@ -35,6 +36,7 @@ struct lmdb_options {
     std::size_t map_size = 64ULL << 20;         ///< initial map size in bytes
     std::size_t max_map_size = 1ULL << 40;      ///< the map never grows past this
     bool sync = true;                           ///< fsync each commit (false: MDB_NOSYNC)
+    bool read_only = false;                     ///< open for reading only (tools); writes fail
 
     /// @throws rtcrm::error(invalid_config) for an empty path or sizes out of order.
     void validate() const;
@@ -45,7 +47,8 @@ class lmdb_store final : public profile_store {
 public:
     /// Opens (or creates) the environment.
     /// @throws rtcrm::error(io_error) naming the path when it cannot be created or opened,
-    ///         is not an LMDB environment, or was written by an incompatible LMDB.
+    ///         is not an LMDB environment, was written by an incompatible LMDB, or another
+    ///         process writes to it.
     explicit lmdb_store(lmdb_options options);
     ~lmdb_store() override;
     lmdb_store(const lmdb_store&) = delete;
@@ -57,6 +60,7 @@ public:
     std::error_code scan(const profile_visitor& visit) override;
     std::error_code flush() override;
     [[nodiscard]] std::vector<source_position> positions() override;
+    [[nodiscard]] bool durable() const noexcept override { return true; }
 
     /// The current map size in bytes (grows on demand).
     [[nodiscard]] std::size_t map_size() const;

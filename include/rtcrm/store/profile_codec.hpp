@@ -2,7 +2,8 @@
 /// The compact, versioned binary encoding of a `profile`, shared by the durable stores.
 ///
 /// Layout (version 1): a version byte, then the key, the last event time, attributes,
-/// windowed counters, the recent-event ring (oldest first) and the trigger histories.
+/// windowed counters, the recent-event ring (oldest first), the trigger histories and the
+/// applied source positions.
 /// Integers are zig-zag varints, strings are a varint length and bytes, doubles are 8
 /// bytes little-endian. A decoder of a later version keeps reading version 1.
 ///
