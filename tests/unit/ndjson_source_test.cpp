@@ -74,6 +74,19 @@ TEST_F(ndjson_source_test, resumes_from_a_start_offset) {
     EXPECT_EQ(records[1].origin.offset, 13);
 }
 
+TEST_F(ndjson_source_test, resume_continues_after_the_stored_line) {
+    rtcrm::ndjson_source src{{.path = write("first\nsecond\nthird\n")}};
+    EXPECT_TRUE(src.resumable());
+    const std::vector<rtcrm::source_position> stored{{"ndjson", 0, 6}};  // "second" was processed
+    src.resume(stored);
+    src.open();
+    const auto records = read_all(src);
+    ASSERT_EQ(records.size(), 1U);
+    EXPECT_EQ(records[0].bytes, "third");
+    EXPECT_EQ(records[0].origin.offset, 13);
+    EXPECT_FALSE(rtcrm::ndjson_source({.path = "-"}).resumable());
+}
+
 TEST_F(ndjson_source_test, a_missing_file_names_its_path) {
     rtcrm::ndjson_source src{{.path = (dir_ / "missing.ndjson").string()}};
     try {

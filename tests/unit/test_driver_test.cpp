@@ -1,9 +1,13 @@
+#include <rtcrm/store/lmdb_store.hpp>
 #include <rtcrm/store/memory_store.hpp>
 #include <rtcrm/test_driver.hpp>
 
 #include "support/test_components.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 namespace {
 
@@ -140,6 +144,60 @@ TEST(topology_test_driver, a_failing_store_read_dead_letters_instead_of_inventin
     auto p = driver.profile_of(rtcrm::player_key{9});
     ASSERT_TRUE(p);
     EXPECT_EQ(std::get<std::int64_t>(*p->get("level")), 50);  // the stored profile, not a new one
+}
+
+// A fresh LMDB directory, removed at the end of the test.
+struct temp_lmdb {
+    std::filesystem::path dir = std::filesystem::temp_directory_path() / ("rtcrm_driver_lmdb_" + std::to_string(::getpid()));
+    temp_lmdb() { std::filesystem::remove_all(dir); }
+    ~temp_lmdb() { std::filesystem::remove_all(dir); }
+    std::shared_ptr<rtcrm::lmdb_store> open() const {
+        return std::make_shared<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = dir.string(), .sync = false});
+    }
+};
+
+rtcrm::record at(std::int64_t offset, std::string bytes) {
+    rtcrm::record rec{std::move(bytes), std::nullopt, {}};
+    rec.origin.offset = offset;
+    return rec;
+}
+
+TEST(topology_test_driver, with_a_durable_store_an_event_commits_only_after_its_group_commit) {
+    temp_lmdb tmp;
+    auto t = streak_topology(2);
+    t.with_store(tmp.open());
+    rtcrm::topology_test_driver driver{std::move(t)};
+    driver.pipe(fight_json(1, 0));
+    driver.pipe(fight_json(2, 0));
+    EXPECT_EQ(driver.committed(), std::nullopt);  // processed, but not yet durable
+    driver.flush();
+    EXPECT_EQ(driver.committed(), 1);
+}
+
+TEST(topology_test_driver, a_replayed_event_is_not_applied_twice) {
+    temp_lmdb tmp;
+    {
+        auto t = streak_topology(1);
+        t.with_store(tmp.open());
+        rtcrm::topology_test_driver driver{std::move(t)};
+        driver.pipe(at(10, fight_json(5, 0)));
+        driver.pipe(at(20, fight_json(5, 1)));
+        driver.flush();
+    }
+    // A restart replays from an older position: offsets 10 and 20 are already in the
+    // stored profile, 30 is new.
+    auto t = streak_topology(1);
+    t.with_store(tmp.open());
+    rtcrm::topology_test_driver driver{std::move(t)};
+    driver.pipe(at(10, fight_json(5, 0)));
+    driver.pipe(at(20, fight_json(5, 1)));
+    driver.pipe(at(30, fight_json(5, 2)));
+    EXPECT_EQ(driver.stats().replayed, 2U);
+    EXPECT_EQ(driver.stats().processed, 1U);
+    auto p = driver.profile_of(rtcrm::player_key{5});
+    ASSERT_TRUE(p);
+    EXPECT_EQ(std::get<std::int64_t>(*p->get("loss_streak")), 3);  // not 5
+    EXPECT_EQ(driver.read(rtcrm::stream::main).size(), 1U);        // the third loss fires once
 }
 
 TEST(topology_test_driver, flush_writes_profiles_to_the_store) {
