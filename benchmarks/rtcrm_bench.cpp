@@ -7,6 +7,7 @@
 #include <rtcrm/lua/lua_engine.hpp>
 #include <rtcrm/runtime.hpp>
 #include <rtcrm/source/generator_source.hpp>
+#include <rtcrm/store/lmdb_store.hpp>
 #include <rtcrm/store/memory_store.hpp>
 
 #include "latency_histogram.hpp"
@@ -15,6 +16,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <malloc.h>
 
@@ -61,6 +63,9 @@ int main(int argc, char** argv) {
     std::string scripts;
     std::size_t batch = 256;
     bool keep_heap = false;
+    std::string store = "memory";
+    std::string store_path;
+    bool store_no_sync = false;
     po::options_description desc(
         "rtcrm-bench: end-to-end throughput and latency\n"
         "generator (flat out) -> validation -> router -> shards [-> Lua handlers] -> null sink.\n"
@@ -74,7 +79,9 @@ int main(int argc, char** argv) {
         ("schemas", po::value(&schemas)->default_value(schemas), "JSON Schema directory")
         ("no-validation", po::bool_switch(&no_validation), "skip schema validation")
         ("scripts", po::value(&scripts), "Lua handler directory (e.g. lua/examples); none by default")
-        ("store", po::value<std::string>()->default_value("memory"), "profile store: memory")
+        ("store", po::value(&store)->default_value(store), "profile store: memory | lmdb")
+        ("store-path", po::value(&store_path), "LMDB directory (--store lmdb); emptied first")
+        ("store-no-sync", po::bool_switch(&store_no_sync), "LMDB without fsync per group commit")
         ("keep-heap", po::bool_switch(&keep_heap),
          "tell glibc malloc not to trim and regrow its heap (events are allocated on the source thread and "
          "freed on the shards); a host's allocator choice, not the library's");
@@ -94,14 +101,17 @@ int main(int argc, char** argv) {
         mallopt(M_TRIM_THRESHOLD, 512 << 20);
         mallopt(M_TOP_PAD, 64 << 20);
     }
-    if (vm["store"].as<std::string>() != "memory") {
-        std::cerr << "rtcrm-bench: only --store memory exists so far\n";
+    if (store != "memory" && (store != "lmdb" || store_path.empty())) {
+        std::cerr << "rtcrm-bench: --store memory, or --store lmdb --store-path DIR\n";
         return 2;
     }
 
     try {
         std::vector<rtcrm::bench::latency_histogram> histograms(shards);
         std::shared_ptr<rtcrm::lua_engine> engine;
+        if (store == "lmdb") {
+            std::filesystem::remove_all(store_path);  // a fresh store: the run measures inserts and updates
+        }
         rtcrm::topology t;
         t.add_source(std::make_unique<rtcrm::generator_source>(
             rtcrm::generator_options{.events = events, .players = players, .seed = seed, .scenario = "bob"}));
@@ -115,7 +125,9 @@ int main(int argc, char** argv) {
         t.add_shard_bolt([&](const rtcrm::bolt_placement& where) { return std::make_unique<latency_bolt>(histograms[where.worker]); })
             .add_sink(rtcrm::stream::main, std::make_shared<null_sink>())
             .add_sink(rtcrm::stream::shadow, std::make_shared<null_sink>())
-            .with_store(std::make_shared<rtcrm::memory_store>())
+            .with_store(store == "lmdb" ? std::shared_ptr<rtcrm::profile_store>(std::make_shared<rtcrm::lmdb_store>(
+                                              rtcrm::lmdb_options{.path = store_path, .sync = !store_no_sync}))
+                                        : std::make_shared<rtcrm::memory_store>())
             .with_options({.shards = shards, .batch_size = batch});
         rtcrm::runtime rt{std::move(t)};
         const auto start = std::chrono::steady_clock::now();
@@ -128,11 +140,12 @@ int main(int argc, char** argv) {
         const auto stats = rt.stats();
         std::cerr << "rtcrm-bench: " << stats.summary() << '\n';
         auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
-        fmt::print(R"({{"events":{},"seconds":{:.3f},"events_per_s":{:.0f},"shards":{},"store":"memory","validation":{},)"
+        fmt::print(R"({{"events":{},"seconds":{:.3f},"events_per_s":{:.0f},"shards":{},"store":"{}{}","validation":{},)"
                    R"("lua":{},"keep_heap":{},"latency_us":{{"p50":{:.1f},"p99":{:.1f},"p999":{:.1f},"max":{:.1f}}},)"
                    R"("processed":{},"dead_lettered":{},"triggers":{}}})"
                    "\n",
-                   events, seconds, static_cast<double>(stats.events_in) / seconds, shards, !no_validation, !scripts.empty(), keep_heap,
+                   events, seconds, static_cast<double>(stats.events_in) / seconds, shards, store,
+                   store == "lmdb" && store_no_sync ? "-nosync" : "", !no_validation, !scripts.empty(), keep_heap,
                    us(all.quantile(0.50)), us(all.quantile(0.99)), us(all.quantile(0.999)), us(all.max()), stats.processed,
                    stats.dead_lettered, stats.outputs[0]);
         return stats.processed == events ? 0 : 1;
