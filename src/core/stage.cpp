@@ -78,6 +78,23 @@ std::string base64(std::string_view in) {
     return out;
 }
 
+// Keeps the events for which `keep(event&, index)` is true, in order (the predicate may
+// complete the others: reject, ack).
+template <typename Keep>
+void retain_if(std::vector<event>& batch, Keep&& keep) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (!keep(batch[i], i)) {
+            continue;
+        }
+        if (kept != i) {
+            batch[kept] = std::move(batch[i]);
+        }
+        ++kept;
+    }
+    batch.resize(kept);
+}
+
 }  // namespace
 
 void stage_counters::add_to(runtime_stats& s, std::array<std::uint64_t, reasons>& reasons_sum) const {
@@ -238,16 +255,7 @@ void stage_context::run(std::vector<std::unique_ptr<bolt>>& bolts, std::vector<e
         }
         current_ = nullptr;
         if (removed_ > 0) {
-            std::size_t kept = 0;
-            for (std::size_t i = 0; i < batch.size(); ++i) {
-                if (fates_[i] == fate::live) {
-                    if (kept != i) {
-                        batch[kept] = std::move(batch[i]);
-                    }
-                    ++kept;
-                }
-            }
-            batch.resize(kept);
+            retain_if(batch, [&](const event&, std::size_t i) { return fates_[i] == fate::live; });
         }
     }
 }
@@ -401,19 +409,13 @@ void shard_stage::load_profiles(std::vector<event>& batch) {
         // dead-lettered (retriable store errors can be replayed from there).
         stage_counters::bump(counters_.store_errors);
         const auto reason = fmt::format("profile store {}: {}", store_->name(), ec.message());
-        std::size_t kept = 0;
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            auto it = cache_.find(batch[i].player());
-            if (it->second.loading) {
-                context_->reject(batch[i], errc::store_error, reason);
-                continue;
+        retain_if(batch, [&](event& ev, std::size_t) {
+            if (cache_.find(ev.player())->second.loading) {
+                context_->reject(ev, errc::store_error, reason);
+                return false;
             }
-            if (kept != i) {
-                batch[kept] = std::move(batch[i]);
-            }
-            ++kept;
-        }
-        batch.resize(kept);
+            return true;
+        });
         for (const auto& key : missing_) {
             cache_.erase(key);
         }
@@ -476,23 +478,16 @@ void shard_stage::process(router::batch& records) {
 void shard_stage::skip_applied(std::vector<event>& batch) {
     // After a crash, a resumable source replays from its last stored position; events
     // that already reached a stored profile are skipped, so no update is applied twice.
-    std::size_t kept = 0;
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-        event& ev = batch[i];
-        if (ev.origin().resumable) {
-            const auto& p = cache_.find(ev.player())->second.p;
-            if (p.applied((*source_names_)[ev.origin().source], ev.origin().partition, ev.origin().offset)) {
-                stage_counters::bump(counters_.replayed);
-                ev.ack().ack();
-                continue;
-            }
+    retain_if(batch, [&](event& ev, std::size_t) {
+        if (ev.origin().resumable &&
+            cache_.find(ev.player())->second.p.applied((*source_names_)[ev.origin().source], ev.origin().partition,
+                                                       ev.origin().offset)) {
+            stage_counters::bump(counters_.replayed);
+            ev.ack().ack();
+            return false;
         }
-        if (kept != i) {
-            batch[kept] = std::move(ev);
-        }
-        ++kept;
-    }
-    batch.resize(kept);
+        return true;
+    });
 }
 
 void shard_stage::tick(std::chrono::steady_clock::time_point now) {
