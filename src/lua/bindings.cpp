@@ -205,8 +205,8 @@ int profile_get(lua_State* L) {
     const char* name = luaL_checklstring(L, 2, &len);
     if (const auto* a = p.get({name, len})) {
         push_attribute(L, *a);
-    } else if (!p.counters().empty() && p.count({name, len}, 0, 0) != 0) {
-        lua_pushinteger(L, p.count({name, len}, 0, 0));
+    } else if (const auto total = p.count({name, len}, 0, 0); total != 0) {
+        lua_pushinteger(L, total);
     } else {
         lua_pushnil(L);
     }
