@@ -42,6 +42,7 @@ struct settings {
     std::string store = "memory";
     std::string store_path;
     bool store_no_sync = false;
+    std::size_t cache_max = 0;
     std::string schemas;
     bool reject_unknown = false;
     std::string output = "-";
@@ -89,6 +90,7 @@ rtcrm::topology build(const settings& s, std::shared_ptr<rtcrm::lua_engine>& eng
     t.add_sink(rtcrm::stream::dead_letter, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.dead_letter}));
     rtcrm::runtime_options options;
     options.shards = s.shards;
+    options.cache_max_profiles = s.cache_max;
     options.parse.key_field = s.key_field;
     options.parse.max_size = s.max_event_size;
     t.with_options(options);
@@ -113,6 +115,7 @@ int main(int argc, char** argv) {
         ("store", po::value(&s.store)->default_value(s.store), "profile store: memory | lmdb (durable; a file source resumes after a restart)")
         ("store-path", po::value(&s.store_path), "LMDB environment directory (--store lmdb)")
         ("store-no-sync", po::bool_switch(&s.store_no_sync), "LMDB without fsync per commit: survives a process crash, not a power loss")
+        ("cache-max-profiles", po::value(&s.cache_max)->default_value(s.cache_max), "profiles cached per shard (least recently used leave); 0 = all")
         ("schemas", po::value(&s.schemas), "directory of <type>.json JSON Schemas to validate events against")
         ("reject-unknown-types", po::bool_switch(&s.reject_unknown), "dead-letter event types without a schema")
         ("scripts", po::value(&s.scripts), "directory of Lua handler scripts (*.lua): updaters and campaigns")

@@ -31,6 +31,8 @@ struct runtime_stats {
     std::uint64_t nacked = 0;          ///< events whose ack failed (their positions are not committed)
     std::uint64_t handler_errors = 0;  ///< exceptions caught around bolts
     std::uint64_t store_errors = 0;    ///< failed store reads or writes
+    std::uint64_t cached_profiles = 0; ///< profiles held in the shards' caches
+    std::uint64_t evicted_profiles = 0; ///< profiles dropped from the caches to respect cache_max_profiles
     std::vector<std::size_t> queue_depth;  ///< batches waiting per shard (all source queues)
     std::uint32_t shards = 0;
 

@@ -47,7 +47,8 @@ public:
 
     /// Output bodies received on `s` since the last `read` of it, oldest first.
     std::vector<std::string> read(stream s);
-    /// The profile of `player` as the owning shard holds it, or nullopt if never seen.
+    /// The profile of `player` as the owning shard holds it (or, if it left the cache, as
+    /// the store has it), or nullopt if never seen.
     [[nodiscard]] std::optional<profile> profile_of(const player_key& player) const;
     /// Writes dirty profiles to the store and flushes sinks, as the runtime's timers do.
     void flush();

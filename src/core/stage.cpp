@@ -111,6 +111,8 @@ void stage_counters::add_to(runtime_stats& s, std::array<std::uint64_t, reasons>
     }
     s.handler_errors += handler_errors.load(std::memory_order_relaxed);
     s.store_errors += store_errors.load(std::memory_order_relaxed);
+    s.cached_profiles += cached.load(std::memory_order_relaxed);
+    s.evicted_profiles += evicted.load(std::memory_order_relaxed);
 }
 
 void output_buffer::dispatch() {
@@ -394,9 +396,14 @@ void shard_stage::mark_dirty(cached& c) {
 void shard_stage::load_profiles(std::vector<event>& batch) {
     missing_.clear();
     for (const auto& ev : batch) {
-        if (auto [it, inserted] = cache_.try_emplace(ev.player()); inserted) {
+        auto [it, inserted] = cache_.try_emplace(ev.player());
+        if (inserted) {
             it->second.loading = true;
             missing_.push_back(ev.player());
+            lru_.push_front(&it->first);
+            it->second.lru = lru_.begin();
+        } else {
+            lru_.splice(lru_.begin(), lru_, it->second.lru);  // most recently used
         }
     }
     if (missing_.empty()) {
@@ -417,7 +424,7 @@ void shard_stage::load_profiles(std::vector<event>& batch) {
             return true;
         });
         for (const auto& key : missing_) {
-            cache_.erase(key);
+            forget(key);
         }
         outputs_.dispatch();
         return;
@@ -472,6 +479,37 @@ void shard_stage::process(router::batch& records) {
     batch.clear();
     if (dirty_.size() >= options_->store_max_batch) {
         write_back();
+    }
+    evict_to_bound();
+    stage_counters::set(counters_.cached, cache_.size());
+}
+
+void shard_stage::forget(const player_key& key) {
+    const auto it = cache_.find(key);
+    if (it != cache_.end()) {
+        lru_.erase(it->second.lru);
+        cache_.erase(it);
+    }
+}
+
+void shard_stage::evict_to_bound() {
+    const auto bound = options_->cache_max_profiles;
+    if (bound == 0 || cache_.size() <= bound) {
+        return;
+    }
+    // Only clean profiles may leave: write the dirty ones first (one group commit). Evict
+    // down to 90% of the bound, so a full cache does not cost a write-back per batch.
+    write_back();
+    const auto target = bound - bound / 10;
+    while (cache_.size() > target && !lru_.empty()) {
+        const player_key* key = lru_.back();
+        const auto it = cache_.find(*key);
+        if (it->second.dirty || it->second.loading) {
+            break;  // the write-back failed: keep everything until it succeeds
+        }
+        lru_.pop_back();
+        cache_.erase(it);
+        stage_counters::bump(counters_.evicted);
     }
 }
 

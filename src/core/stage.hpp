@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <list>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -37,11 +38,14 @@ struct stage_counters {
     std::array<std::atomic<std::uint64_t>, stream_count> outputs{};
     std::atomic<std::uint64_t> handler_errors{0};
     std::atomic<std::uint64_t> store_errors{0};
+    std::atomic<std::uint64_t> cached{0};
+    std::atomic<std::uint64_t> evicted{0};
     std::atomic<std::uint64_t> nacked{0};  // ingest stages: failed events over all partitions
 
     static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
+    static void set(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept { c.store(n, std::memory_order_relaxed); }
     // Dead-letter reasons by slot; unlisted codes share the last slot.
     static constexpr std::array<errc, reasons> slot_codes{
         errc::ok,           errc::parse_error,     errc::missing_field, errc::wrong_type,
@@ -182,7 +186,10 @@ private:
         profile p;
         bool dirty = false;
         bool loading = false;  // placeholder while the store is asked
+        std::list<const player_key*>::iterator lru;  // position in lru_ (front: most recent)
     };
+    void evict_to_bound();
+    void forget(const player_key& key);
     void load_profiles(std::vector<event>& batch);
     void skip_applied(std::vector<event>& batch);
     void mark_dirty(cached& c);
@@ -200,6 +207,7 @@ private:
     output_buffer outputs_;
     std::unique_ptr<context> context_;
     std::unordered_map<player_key, cached> cache_;
+    std::list<const player_key*> lru_;  // keys of cache_ (stable node addresses), most recent first
     std::vector<cached*> dirty_;
     std::vector<player_key> missing_;
     std::vector<ack_token> pending_acks_;  // durable store: acks waiting for the next group commit

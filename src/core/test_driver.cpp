@@ -96,7 +96,13 @@ std::optional<profile> topology_test_driver::profile_of(const player_key& player
     if (const auto* p = shard->find(player)) {
         return *p;
     }
-    return std::nullopt;
+    // Not cached (never seen, or evicted): ask the store.
+    std::vector<player_key> keys{player};
+    std::vector<std::optional<profile>> out(1);
+    if (impl_->parts.store->get(keys, out)) {
+        return std::nullopt;
+    }
+    return std::move(out[0]);
 }
 
 void topology_test_driver::flush() {

@@ -200,6 +200,30 @@ TEST(topology_test_driver, a_replayed_event_is_not_applied_twice) {
     EXPECT_EQ(driver.read(rtcrm::stream::main).size(), 1U);        // the third loss fires once
 }
 
+TEST(topology_test_driver, a_bounded_cache_evicts_and_reloads_profiles_without_losing_updates) {
+    auto store = std::make_shared<rtcrm::memory_store>();
+    rtcrm::topology t;
+    t.add_shard_bolt([](const rtcrm::bolt_placement&) { return std::make_unique<loss_streak_bolt>(); })
+        .with_store(store)
+        .with_options({.shards = 2, .cache_max_profiles = 5});
+    rtcrm::topology_test_driver driver{std::move(t)};
+    for (int round = 0; round < 3; ++round) {
+        for (int player = 1; player <= 40; ++player) {
+            driver.pipe(fight_json(player, round));
+        }
+    }
+    const auto stats = driver.stats();
+    EXPECT_LE(stats.cached_profiles, 2U * 5U);
+    EXPECT_GT(stats.evicted_profiles, 0U);
+    EXPECT_EQ(driver.read(rtcrm::stream::main).size(), 40U);  // every third loss seen: no update lost
+    driver.flush();
+    for (int player = 1; player <= 40; ++player) {
+        auto p = driver.profile_of(rtcrm::player_key{player});
+        ASSERT_TRUE(p) << player;
+        EXPECT_EQ(std::get<std::int64_t>(*p->get("loss_streak")), 3) << player;
+    }
+}
+
 TEST(topology_test_driver, flush_writes_profiles_to_the_store) {
     auto store = std::make_shared<rtcrm::memory_store>();
     auto t = streak_topology(2);
