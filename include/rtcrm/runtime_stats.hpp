@@ -36,7 +36,7 @@ struct runtime_stats {
     std::vector<std::size_t> queue_depth;  ///< batches waiting per shard (all source queues)
     std::uint32_t shards = 0;
 
-    /// One line for logs: "in=.. processed=.. dropped=.. dead_lettered=.. outputs=..".
+    /// One line for logs: "in=.. processed=.. dropped=.. replayed=.. dead_lettered=.. outputs=.. ... cached=.. evicted=..".
     [[nodiscard]] std::string summary() const;
 };
 
