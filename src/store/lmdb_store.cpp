@@ -204,7 +204,12 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
     d.options = std::move(options);
     const auto& path = d.options.path;
     std::error_code fs_ec;
-    std::filesystem::create_directories(path, fs_ec);
+    if (d.options.read_only && !std::filesystem::exists(path, fs_ec)) {
+        throw error(errc::io_error, fmt::format("lmdb_store: {} does not exist (nothing to read)", path));
+    }
+    if (!d.options.read_only) {
+        std::filesystem::create_directories(path, fs_ec);
+    }
     if (fs_ec || !std::filesystem::is_directory(path)) {
         throw error(errc::io_error, fmt::format("lmdb_store: cannot create the directory {}: {}", path,
                                                 fs_ec ? fs_ec.message() : "a file is in the way"));

@@ -110,6 +110,11 @@ TEST_F(lmdb_store_test, a_second_writer_is_refused_but_readers_are_welcome) {
     EXPECT_TRUE(reader.write(batch));  // read-only
 }
 
+TEST_F(lmdb_store_test, a_reader_of_a_missing_store_creates_nothing) {
+    EXPECT_THROW(rtcrm::lmdb_store({.path = dir_.string(), .read_only = true}), rtcrm::error);
+    EXPECT_FALSE(fs::exists(dir_));
+}
+
 TEST_F(lmdb_store_test, a_file_where_the_directory_should_be_is_named) {
     std::ofstream(dir_) << "not a directory";
     EXPECT_THROW(rtcrm::lmdb_store({.path = dir_.string()}), rtcrm::error);
