@@ -6,8 +6,8 @@
 /// cost of a call (a lock, a write syscall, a produce call) is paid per batch.
 ///
 /// Contract:
-/// - `consume` may be called from several threads at once (each shard, and source
-///   threads for dead letters); a sink synchronises itself.
+/// - `consume` may be called from several shard threads at once; a sink synchronises
+///   itself.
 /// - The sink takes over each output's ack share: it `ack()`s once the output is durably
 ///   accepted (written to the file, delivered to the broker, 2xx from the webhook) and
 ///   `nack()`s when it gives up. It may do so later, on any thread (delivery reports).

@@ -1,10 +1,10 @@
 /// @file callback_sink.hpp
 /// Hands outputs to host code: a function called with each batch of outputs.
 ///
-/// The callback runs on the shard thread that produced the batch (or a source thread for
-/// dead letters). By default calls are serialised with a mutex, so the callback needs no
-/// locking of its own; set `concurrent` to let shards call it at once. Each output is
-/// acked when the callback returns normally; if it throws, the batch is nacked.
+/// The callback runs on the shard thread that produced the batch. By default calls are
+/// serialised with a mutex, so the callback needs no locking of its own; set `concurrent`
+/// to let shards call it at once. Each output is acked when the callback returns
+/// normally; if it throws, the batch is nacked.
 ///
 /// Example:
 /// @code
