@@ -11,7 +11,7 @@
 ///
 /// Dead-letter record format (one JSON object):
 /// @code
-///   {"reason":"schema_violation","detail":"#/data/result: enum","source":"ndjson",
+///   {"reason":"schema_violation","detail":"#/data/result violates \"enum\" (schema #/properties/data/properties/result)","source":"ndjson",
 ///    "partition":0,"offset":1234,"raw":"<the original bytes>"}
 /// @endcode
 /// When the original bytes are not valid UTF-8 they are in `"raw_base64"` instead.

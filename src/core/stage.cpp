@@ -355,6 +355,9 @@ public:
         : stage_context(owner.index_, *owner.options_, source_names, owner.outputs_, owner.counters_), owner_(&owner) {}
 
     profile* profile_of(const event& ev) override {
+        if (!profiles_open_) {
+            return nullptr;  // ingest bolts run before profiles are loaded
+        }
         const auto it = owner_->cache_.find(ev.player());
         if (it == owner_->cache_.end()) {
             return nullptr;  // not an event of this shard's batch
@@ -363,8 +366,12 @@ public:
         return &it->second.p;
     }
 
+    // Ingest bolts get no profiles (as documented), even for players already cached.
+    void open_profiles(bool open) noexcept { profiles_open_ = open; }
+
 private:
     shard_stage* owner_;
+    bool profiles_open_ = true;
 };
 
 shard_stage::shard_stage(std::uint32_t index, const runtime_options& options,
@@ -449,7 +456,9 @@ void shard_stage::process(router::batch& records) {
         batch.push_back(std::move(parsed).value());
     }
     records.clear();
+    context_->open_profiles(false);
     context_->run(ingest_bolts_, batch);  // validation and filters: no profile needed yet
+    context_->open_profiles(true);
     load_profiles(batch);
     skip_applied(batch);
     context_->run(bolts_, batch);

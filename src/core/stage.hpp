@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -107,7 +108,15 @@ public:
 
 protected:
     enum class fate : std::uint8_t { live, dropped, rejected };
-    std::size_t index_of(const event& ev) const noexcept { return static_cast<std::size_t>(&ev - current_); }
+    // The event's index in the current batch, or fates_.size() if it is not in it. The
+    // range test uses std::less, which orders unrelated pointers without undefined behaviour.
+    std::size_t index_of(const event& ev) const noexcept {
+        const std::less<const event*> before;
+        if (before(&ev, current_) || !before(&ev, current_ + fates_.size())) {
+            return fates_.size();
+        }
+        return static_cast<std::size_t>(&ev - current_);
+    }
 
     std::uint32_t worker_;
     const runtime_options* options_;

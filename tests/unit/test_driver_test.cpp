@@ -224,6 +224,30 @@ TEST(topology_test_driver, a_bounded_cache_evicts_and_reloads_profiles_without_l
     }
 }
 
+TEST(topology_test_driver, ingest_bolts_get_no_profile_even_for_cached_players) {
+    class probe final : public rtcrm::bolt {
+    public:
+        explicit probe(int* seen) : seen_(seen) {}
+        [[nodiscard]] std::string_view name() const noexcept override { return "probe"; }
+        void process(std::span<rtcrm::event> batch, rtcrm::bolt_context& ctx) override {
+            for (auto& ev : batch) {
+                *seen_ += ctx.profile_of(ev) != nullptr ? 1 : 0;
+            }
+        }
+
+    private:
+        int* seen_;
+    };
+    int seen = 0;
+    auto t = streak_topology(1);
+    t.add_ingest_bolt([&seen](const rtcrm::bolt_placement&) { return std::make_unique<probe>(&seen); });
+    rtcrm::topology_test_driver driver{std::move(t)};
+    driver.pipe(fight_json(1, 0));
+    driver.pipe(fight_json(1, 1));  // player 1 is cached now
+    EXPECT_EQ(seen, 0);
+    EXPECT_TRUE(driver.profile_of(rtcrm::player_key{1}));
+}
+
 TEST(topology_test_driver, flush_writes_profiles_to_the_store) {
     auto store = std::make_shared<rtcrm::memory_store>();
     auto t = streak_topology(2);
