@@ -21,6 +21,8 @@ void generator_options::validate() const {
     require(zipf_s > 0, "zipf_s must be > 0");
     require(ts_step_ms >= 0, "ts_step_ms must be >= 0");
     require(scenario.empty() || scenario == "bob", "scenario must be empty or \"bob\"");
+    // Regular traffic never uses Bob's id; with Bob as the only player there is none.
+    require(scenario.empty() || players > 1 || bob_id != 1, "the bob scenario needs a player other than Bob");
 }
 
 namespace {

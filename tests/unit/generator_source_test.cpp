@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -24,6 +27,33 @@ std::vector<rtcrm::record> generate(rtcrm::generator_options options) {
 TEST(generator_source, produces_exactly_the_requested_events_then_ends) {
     EXPECT_EQ(generate({.events = 1234}).size(), 1234U);
     EXPECT_EQ(generate({.events = 3, .scenario = "bob"}).size(), 3U);
+}
+
+TEST(generator_source, keeps_to_max_per_poll_and_ends_with_the_last_event) {
+    rtcrm::generator_source gen{{.events = 10}};
+    std::vector<rtcrm::record> out;
+    EXPECT_EQ(gen.poll(out, 4, std::chrono::milliseconds(0)), rtcrm::poll_status::more);
+    EXPECT_EQ(out.size(), 4U);
+    EXPECT_EQ(gen.poll(out, 4, std::chrono::milliseconds(0)), rtcrm::poll_status::more);
+    EXPECT_EQ(out.size(), 8U);
+    EXPECT_EQ(gen.poll(out, 4, std::chrono::milliseconds(0)), rtcrm::poll_status::end);
+    EXPECT_EQ(out.size(), 10U);
+    EXPECT_EQ(gen.produced(), 10U);
+    EXPECT_EQ(gen.poll(out, 4, std::chrono::milliseconds(0)), rtcrm::poll_status::end);
+    EXPECT_EQ(out.size(), 10U);  // nothing after the end
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        EXPECT_EQ(out[i].origin.partition, 0);
+        EXPECT_EQ(out[i].origin.offset, static_cast<std::int64_t>(i));
+    }
+}
+
+TEST(generator_source, zero_events_means_an_endless_stream) {
+    rtcrm::generator_source gen{{.events = 0}};
+    std::vector<rtcrm::record> out;
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_EQ(gen.poll(out, 1000, std::chrono::milliseconds(0)), rtcrm::poll_status::more);
+    }
+    EXPECT_EQ(out.size(), 20'000U);
 }
 
 TEST(generator_source, the_same_seed_gives_the_same_stream) {
@@ -56,12 +86,26 @@ TEST(generator_source, every_event_is_well_formed_with_the_expected_mix) {
         previous_ts = ev->ts();
         ++types[std::string{ev->type()}];
     }
-    EXPECT_EQ(types.size(), 5U);
+    std::set<std::string> names;
+    for (const auto& [type, n] : types) {
+        names.insert(type);
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"build", "fight", "level_up", "login", "purchase"}));
     EXPECT_GT(types["fight"], 40'000);
     EXPECT_LT(types["fight"], 60'000);
     EXPECT_GT(types["login"], 10'000);
     EXPECT_GT(types["purchase"], 1'000);
     EXPECT_LT(types["purchase"], 6'000);
+}
+
+TEST(generator_source, event_times_start_at_start_ts_and_advance_by_ts_step_ms) {
+    const auto records = generate({.events = 300, .start_ts = 5'000, .ts_step_ms = 7});
+    ASSERT_EQ(records.size(), 300U);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        auto ev = rtcrm::parse_event(std::string_view{records[i].bytes}, {});
+        ASSERT_TRUE(ev) << records[i].bytes;
+        ASSERT_EQ(ev->ts(), 5'000 + 7 * static_cast<std::int64_t>(i));
+    }
 }
 
 TEST(generator_source, player_activity_is_heavily_skewed) {
@@ -97,6 +141,39 @@ TEST(generator_source, bob_loses_three_fights_in_a_row_after_reaching_level_12) 
     EXPECT_EQ(bob, (std::vector<std::string>{"login", "level_up:12", "fight:loss", "fight:loss", "fight:loss"}));
 }
 
+// The scripted player must not also be drawn at random, even when his id is a busy one.
+TEST(generator_source, no_random_event_uses_bobs_id_even_when_it_is_in_the_player_range) {
+    for (const std::int64_t bob_id : {std::int64_t{4242}, std::int64_t{1}, std::int64_t{7}}) {
+        const auto records = generate({.events = 100'000, .players = 10'000, .scenario = "bob", .bob_id = bob_id});
+        int bobs = 0;
+        for (const auto& rec : records) {
+            auto ev = rtcrm::parse_event(std::string_view{rec.bytes}, {});
+            ASSERT_TRUE(ev) << rec.bytes;
+            bobs += ev->player() == rtcrm::player_key{bob_id} ? 1 : 0;
+        }
+        EXPECT_EQ(bobs, 5) << "bob_id " << bob_id;
+    }
+}
+
+TEST(generator_source, a_tiny_bob_stream_still_has_exactly_the_requested_events) {
+    const auto records = generate({.events = 3, .players = 10, .scenario = "bob"});
+    ASSERT_EQ(records.size(), 3U);
+    for (const auto& rec : records) {
+        EXPECT_TRUE(rtcrm::parse_event(std::string_view{rec.bytes}, {})) << rec.bytes;
+    }
+}
+
+// With Bob as the only player, regular traffic has no id to use: refused, never a hang.
+TEST(generator_source, a_bob_scenario_whose_only_player_is_bob_is_refused) {
+    try {
+        rtcrm::generator_source gen{{.events = 10, .players = 1, .scenario = "bob", .bob_id = 1}};
+        FAIL() << "accepted";
+    } catch (const rtcrm::error& e) {
+        EXPECT_EQ(e.code(), rtcrm::errc::invalid_config);
+    }
+    EXPECT_NO_THROW(rtcrm::generator_source({.events = 10, .players = 1, .scenario = "bob"}));  // Bob is 4242
+}
+
 TEST(generator_source, a_rate_limit_paces_the_stream) {
     const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(generate({.events = 400, .rate = 2000}).size(), 400U);
@@ -108,6 +185,13 @@ TEST(generator_source, invalid_options_are_refused) {
     EXPECT_THROW(rtcrm::generator_source({.rate = -1}), rtcrm::error);
     EXPECT_THROW(rtcrm::generator_source({.zipf_s = 0}), rtcrm::error);
     EXPECT_THROW(rtcrm::generator_source({.scenario = "alice"}), rtcrm::error);
+    try {
+        rtcrm::generator_source gen{{.zipf_s = -1}};
+        FAIL() << "expected a throw";
+    } catch (const rtcrm::error& e) {
+        EXPECT_EQ(e.code(), rtcrm::errc::invalid_config);
+    }
+    EXPECT_NO_THROW(rtcrm::generator_source({.players = 1, .rate = 0, .zipf_s = 0.5, .scenario = "bob"}));
 }
 
 }  // namespace

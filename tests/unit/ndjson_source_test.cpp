@@ -2,10 +2,14 @@
 #include <rtcrm/source/ndjson_source.hpp>
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -53,6 +57,70 @@ TEST_F(ndjson_source_test, records_carry_the_byte_offset_of_their_line) {
     EXPECT_EQ(records[2].origin.partition, 0);
 }
 
+TEST_F(ndjson_source_test, empty_lines_are_skipped_but_still_advance_the_offsets) {
+    rtcrm::ndjson_source src{{.path = write("\n\na\n\r\n\nbb\n\n")}};
+    src.open();
+    const auto records = read_all(src);
+    ASSERT_EQ(records.size(), 2U);
+    EXPECT_EQ(records[0].bytes, "a");
+    EXPECT_EQ(records[0].origin.offset, 2);
+    EXPECT_EQ(records[1].bytes, "bb");  // "\r\n" counts as an empty line too
+    EXPECT_EQ(records[1].origin.offset, 7);
+}
+
+TEST_F(ndjson_source_test, only_a_trailing_carriage_return_is_stripped) {
+    rtcrm::ndjson_source src{{.path = write("a\rb\r\nc\r")}};
+    src.open();
+    const auto records = read_all(src);
+    ASSERT_EQ(records.size(), 2U);
+    EXPECT_EQ(records[0].bytes, "a\rb");  // an inner \r is data
+    EXPECT_EQ(records[1].bytes, "c");      // also on a last line without newline
+    EXPECT_EQ(records[1].origin.offset, 5);
+}
+
+TEST_F(ndjson_source_test, a_last_line_without_newline_is_delivered) {
+    rtcrm::ndjson_source src{{.path = write("first\nlast")}};
+    src.open();
+    const auto records = read_all(src);
+    ASSERT_EQ(records.size(), 2U);
+    EXPECT_EQ(records[1].bytes, "last");
+    EXPECT_EQ(records[1].origin.offset, 6);
+    EXPECT_EQ(records[1].origin.partition, 0);
+}
+
+TEST_F(ndjson_source_test, max_holds_for_every_poll_and_end_comes_with_the_last_line) {
+    rtcrm::ndjson_source src{{.path = write("1\n2\n3\n4\n5\n")}};
+    src.open();
+    std::vector<rtcrm::record> out;
+    EXPECT_EQ(src.poll(out, 2, std::chrono::milliseconds(0)), rtcrm::poll_status::more);
+    EXPECT_EQ(out.size(), 2U);
+    EXPECT_EQ(src.poll(out, 2, std::chrono::milliseconds(0)), rtcrm::poll_status::more);
+    EXPECT_EQ(out.size(), 4U);
+    EXPECT_EQ(src.poll(out, 2, std::chrono::milliseconds(0)), rtcrm::poll_status::end);
+    ASSERT_EQ(out.size(), 5U);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        EXPECT_EQ(out[i].bytes, std::to_string(i + 1));
+        EXPECT_EQ(out[i].origin.offset, static_cast<std::int64_t>(2 * i));
+    }
+    // Once ended, it stays ended and adds nothing.
+    EXPECT_EQ(src.poll(out, 2, std::chrono::milliseconds(0)), rtcrm::poll_status::end);
+    EXPECT_EQ(out.size(), 5U);
+}
+
+TEST_F(ndjson_source_test, an_empty_file_ends_at_once) {
+    rtcrm::ndjson_source src{{.path = write("")}};
+    src.open();
+    std::vector<rtcrm::record> out;
+    EXPECT_EQ(src.poll(out, 10, std::chrono::milliseconds(0)), rtcrm::poll_status::end);
+    EXPECT_TRUE(out.empty());
+}
+
+TEST_F(ndjson_source_test, polling_before_open_throws) {
+    rtcrm::ndjson_source src{{.path = write("x\n")}};
+    std::vector<rtcrm::record> out;
+    EXPECT_THROW(src.poll(out, 10, std::chrono::milliseconds(0)), rtcrm::error);
+}
+
 TEST_F(ndjson_source_test, respects_max_per_poll) {
     rtcrm::ndjson_source src{{.path = write("1\n2\n3\n4\n5\n")}};
     src.open();
@@ -93,7 +161,8 @@ TEST_F(ndjson_source_test, a_missing_file_names_its_path) {
         src.open();
         FAIL() << "expected a throw";
     } catch (const rtcrm::error& e) {
-        EXPECT_NE(std::string{e.what()}.find("missing.ndjson"), std::string::npos);
+        EXPECT_NE(std::string{e.what()}.find((dir_ / "missing.ndjson").string()), std::string::npos) << e.what();
+        EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory);
     }
 }
 
@@ -103,6 +172,15 @@ TEST_F(ndjson_source_test, commit_keeps_the_highest_position) {
     const std::vector<rtcrm::source_position> positions{{"ndjson", 0, 40}, {"ndjson", 0, 12}};
     src.commit(positions);
     EXPECT_EQ(src.committed(), 40);
+    const std::vector<rtcrm::source_position> lower{{"ndjson", 0, 20}};
+    src.commit(lower);
+    EXPECT_EQ(src.committed(), 40);
+    const std::vector<rtcrm::source_position> other_partition{{"ndjson", 1, 99}};
+    src.commit(other_partition);
+    EXPECT_EQ(src.committed(), 40);  // a file has only partition 0
+    const std::vector<rtcrm::source_position> higher{{"ndjson", 0, 41}};
+    src.commit(higher);
+    EXPECT_EQ(src.committed(), 41);
 }
 
 TEST_F(ndjson_source_test, a_file_larger_than_the_read_chunk_comes_through_whole_and_in_order) {
@@ -121,6 +199,36 @@ TEST_F(ndjson_source_test, a_file_larger_than_the_read_chunk_comes_through_whole
         ASSERT_EQ(records[i].origin.offset, offsets[i]);
         ASSERT_EQ(records[i].bytes.rfind("{\"n\":" + std::to_string(i) + ",", 0), 0U);
     }
+}
+
+// A FIFO cannot seek: the source reads and discards up to the start offset instead.
+TEST_F(ndjson_source_test, a_start_offset_in_an_unseekable_file_is_reached_by_reading) {
+    const auto fifo = dir_ / "in.fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    std::string content;
+    for (int i = 0; i < 5'000; ++i) {  // over the 64 KiB a pipe holds, so reads come in pieces
+        content += "{\"n\":" + std::to_string(i) + ",\"pad\":\"" + std::string(40, 'y') + "\"}\n";
+    }
+    const std::string tail = "{\"after\":1}\n{\"after\":2}\n";
+    const auto start = static_cast<std::int64_t>(content.size());
+    std::jthread writer{[&] { std::ofstream(fifo, std::ios::binary) << content << tail; }};
+    rtcrm::ndjson_source src{{.path = fifo.string(), .start_offset = start}};
+    src.open();
+    const auto records = read_all(src);
+    writer.join();
+    ASSERT_EQ(records.size(), 2U);
+    EXPECT_EQ(records[0].bytes, "{\"after\":1}");
+    EXPECT_EQ(records[0].origin.offset, start);
+    EXPECT_EQ(records[1].origin.offset, start + 12);
+}
+
+TEST_F(ndjson_source_test, an_unseekable_file_that_ends_before_the_start_offset_throws) {
+    const auto fifo = dir_ / "short.fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    std::jthread writer{[&] { std::ofstream(fifo, std::ios::binary) << "a\nb\n"; }};
+    rtcrm::ndjson_source src{{.path = fifo.string(), .start_offset = 100}};
+    EXPECT_THROW(src.open(), rtcrm::error);
+    writer.join();
 }
 
 }  // namespace

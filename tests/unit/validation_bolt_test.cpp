@@ -130,6 +130,24 @@ TEST(validation_bolt, dead_letters_a_fight_ending_in_a_draw_naming_the_keyword_a
     EXPECT_FALSE(driver.profile_of(rtcrm::player_key{std::int64_t{1}}));
 }
 
+TEST(validation_bolt, a_dead_letter_names_the_partition_and_offset_of_its_event) {
+    auto driver = validated_by_examples();
+    driver.pipe(R"({"player_id":1,"type":"login","ts":1})");
+    driver.pipe(R"({"player_id":1,"type":"fight","ts":2,"data":{"result":"win"}})");
+    driver.pipe(R"({"player_id":1,"type":"fight","ts":3,"data":{"result":"draw"}})");
+    const auto bodies = driver.read(rtcrm::stream::dead_letter);
+    ASSERT_EQ(bodies.size(), 1U);
+    rapidjson::Document d;
+    d.Parse(bodies[0].c_str(), bodies[0].size());
+    ASSERT_FALSE(d.HasParseError()) << bodies[0];
+    ASSERT_TRUE(d.IsObject() && d.HasMember("partition") && d.HasMember("offset") && d.HasMember("source")) << bodies[0];
+    EXPECT_TRUE(d["source"].IsString());
+    EXPECT_EQ(d["partition"].GetInt(), 0);
+    EXPECT_EQ(d["offset"].GetInt64(), 2);
+    EXPECT_TRUE(contains(d["detail"].GetString(), "#/data/result")) << d["detail"].GetString();
+    EXPECT_TRUE(contains(d["detail"].GetString(), "enum")) << d["detail"].GetString();
+}
+
 TEST(validation_bolt, dead_letters_a_purchase_of_a_negative_or_zero_amount) {
     for (const char* amount : {"-1", "0", "-0.01"}) {
         const auto dead = the_dead_letter_of(fmt::format(
@@ -200,6 +218,36 @@ TEST(validation_bolt, counts_violations_by_reason_and_loses_no_event) {
     EXPECT_EQ(stats.events_in, stats.processed + stats.dead_lettered);
     ASSERT_EQ(stats.dead_lettered_by_reason.size(), 1U);
     EXPECT_EQ(count_of(stats, rtcrm::errc::schema_violation), 3U);
+}
+
+// The validator of a type is reused: an event that failed must not make the next one fail.
+TEST(validation_bolt, a_valid_event_right_after_an_invalid_one_of_the_same_type_passes) {
+    auto driver = validated_by_examples();
+    const std::pair<std::string, std::string> pairs[] = {
+        {R"({"player_id":3,"type":"login","ts":1,"data":{"platform":"pc"}})",
+         R"({"player_id":3,"type":"login","ts":2,"data":{"platform":"web"}})"},
+        {R"({"player_id":3,"type":"fight","ts":3,"data":{"result":"draw"}})",
+         R"({"player_id":3,"type":"fight","ts":4,"data":{"result":"win"}})"},
+        {R"({"player_id":3,"type":"build","ts":5,"data":{"building":"farm","level":0}})",
+         R"({"player_id":3,"type":"build","ts":6,"data":{"building":"farm","level":1}})"},
+        {R"({"player_id":3,"type":"purchase","ts":7,"data":{"item":"x","amount":1,"currency":"eur"}})",
+         R"({"player_id":3,"type":"purchase","ts":8,"data":{"item":"x","amount":1,"currency":"EUR"}})"},
+        {R"({"player_id":3,"type":"level_up","ts":9})", R"({"player_id":3,"type":"level_up","ts":10,"data":{"level":2}})"},
+    };
+    for (const auto& [invalid, valid] : pairs) {
+        driver.pipe(invalid);
+        driver.pipe(valid);
+    }
+    const auto dead = dead_letters(driver);
+    ASSERT_EQ(dead.size(), 5U);
+    for (std::size_t i = 0; i < dead.size(); ++i) {
+        EXPECT_EQ(dead[i].raw, pairs[i].first);
+        EXPECT_EQ(dead[i].reason, "schema_violation");
+    }
+    EXPECT_EQ(driver.stats().processed, 5U);
+    const auto profile = driver.profile_of(rtcrm::player_key{std::int64_t{3}});
+    ASSERT_TRUE(profile);
+    EXPECT_EQ(profile->recent().size(), 5U);  // the valid five reached the shard
 }
 
 // Each validator is made once and reset before each event: a failure half-way through an

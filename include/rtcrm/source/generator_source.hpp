@@ -37,7 +37,7 @@ struct generator_options {
     std::string name = "generator";             ///< the source name
 
     /// @throws rtcrm::error(invalid_config) for players 0, a negative rate, zipf_s <= 0,
-    /// or an unknown scenario.
+    /// an unknown scenario, or the bob scenario with Bob as the only player.
     void validate() const;
 };
 
