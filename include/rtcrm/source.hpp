@@ -9,8 +9,9 @@
 /// file source remembers the byte offset; a generator ignores them.
 ///
 /// Contract:
-/// - `resume` and `open` run on the thread that calls `runtime::start`; `poll`, `commit`
-///   and `close` run on the source's thread.
+/// - `resume`, `attach` and `open` run on the thread that calls `runtime::start`; `poll`,
+///   `commit`, `idle` and `close` run on the source's thread, and so do the calls a
+///   source makes on its `source_control`.
 /// - `poll` appends at most `max` records and blocks at most `timeout` when it has
 ///   none; it returns `poll_status::end` when no record will ever come again.
 /// - Records of one partition come with increasing offsets.
@@ -28,6 +29,23 @@
 #include <vector>
 
 namespace rtcrm {
+
+/// What the runtime offers a source that must manage its partitions itself (a Kafka
+/// consumer in a group: partitions are revoked and assigned while it runs). Use it only
+/// on the source's thread (inside `poll`, `commit` or `idle`).
+class source_control {
+public:
+    virtual ~source_control() = default;
+    /// The current safe position of every partition that has one (completed events are
+    /// retired first). Unlike `commit`, it answers now, e.g. before giving a partition up.
+    [[nodiscard]] virtual std::vector<source_position> safe_positions() = 0;
+    /// Events of `partition` read and not yet complete (0 for an unknown partition).
+    [[nodiscard]] virtual std::size_t in_flight(std::int32_t partition) = 0;
+    /// Stops tracking `partition` (revoked): its in-flight events still run and complete,
+    /// but no position of it is reported again, and its next record (after a new
+    /// assignment, from any offset) starts afresh.
+    virtual void release(std::int32_t partition) = 0;
+};
 
 /// What `poll` says about the source after it returns.
 enum class poll_status {
@@ -48,12 +66,20 @@ public:
     /// Called before `open` with the positions a durable store kept for this source:
     /// produce only what comes after them. Only called when `resumable()`.
     virtual void resume(std::span<const source_position> positions) { (void)positions; }
+    /// Called before `open` with the runtime's control of this source's partitions; it
+    /// outlives the source's thread.
+    virtual void attach(source_control& control) { (void)control; }
     /// Prepares to produce (open a file, join a group). @throws rtcrm::error on failure.
     virtual void open() {}
     /// Appends up to `max` records to `out`.
     virtual poll_status poll(std::vector<record>& out, std::size_t max, std::chrono::milliseconds timeout) = 0;
     /// Positions that are safe to commit (only partitions whose position moved).
     virtual void commit(std::span<const source_position> positions) { (void)positions; }
+    /// Called instead of `poll`, every few milliseconds, while the runtime cannot take
+    /// records (the shards' queues are full or a partition has `max_in_flight` events in
+    /// flight): a source that must keep talking to its server (a group member's
+    /// heartbeats and rebalances) does so here, without producing records.
+    virtual void idle() {}
     /// Called once after the final commit.
     virtual void close() {}
     /// Makes a blocking `poll` return soon. Any thread.

@@ -16,7 +16,7 @@ router::router(std::uint32_t shards, std::uint32_t producers, std::size_t capaci
     }
 }
 
-void router::push(std::uint32_t producer, std::uint32_t shard, batch& items) {
+void router::push(std::uint32_t producer, std::uint32_t shard, batch& items, const std::function<void()>& while_waiting) {
     auto& q = *shards_[shard];
     auto& ring = *q.from[producer];
     while (!ring.try_push(items)) {
@@ -25,6 +25,9 @@ void router::push(std::uint32_t producer, std::uint32_t shard, batch& items) {
         q.wake.unpark();
         space_[producer]->park_until([&] { return ring.size() < ring.capacity(); },
                                      std::chrono::steady_clock::now() + std::chrono::milliseconds(10));
+        if (while_waiting) {
+            while_waiting();
+        }
     }
     q.wake.unpark();
 }

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -112,9 +113,11 @@ public:
     router(const router&) = delete;
     router& operator=(const router&) = delete;
 
-    // Hands `items` to `shard`, waiting while its queue from `producer` is full. `items`
-    // comes back empty (a recycled buffer).
-    void push(std::uint32_t producer, std::uint32_t shard, batch& items);
+    // Hands `items` to `shard`, waiting while its queue from `producer` is full, and
+    // calling `while_waiting` (if set) every few milliseconds of the wait. `items` comes
+    // back empty (a recycled buffer).
+    void push(std::uint32_t producer, std::uint32_t shard, batch& items,
+              const std::function<void()>& while_waiting = {});
     // The producer will push no more.
     void close(std::uint32_t producer);
 

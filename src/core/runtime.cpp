@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -14,10 +15,27 @@ namespace rtcrm {
 
 using clock = std::chrono::steady_clock;
 
+namespace {
+
+// A source's view of its ingest stage (source thread only; see source.hpp).
+class ingest_control final : public source_control {
+public:
+    explicit ingest_control(detail::ingest_stage& ingest) : ingest_(&ingest) {}
+    std::vector<source_position> safe_positions() override { return ingest_->safe_positions(); }
+    std::size_t in_flight(std::int32_t partition) override { return ingest_->in_flight(partition); }
+    void release(std::int32_t partition) override { ingest_->release(partition); }
+
+private:
+    detail::ingest_stage* ingest_;
+};
+
+}  // namespace
+
 struct runtime::impl {
     topology topo;
     detail::pipeline_parts parts;
     std::vector<std::unique_ptr<detail::ingest_stage>> ingests;
+    std::vector<std::unique_ptr<ingest_control>> controls;  // one per source, over its ingest stage
     std::vector<std::unique_ptr<detail::shard_stage>> shards;
     std::unique_ptr<detail::router> queues;
     std::vector<std::thread> threads;
@@ -38,6 +56,7 @@ struct runtime::impl {
         for (std::uint32_t i = 0; i < sources; ++i) {
             ingests.push_back(std::make_unique<detail::ingest_stage>(i, parts.options, parts.source_names, parts.shards,
                                                                      topo.sources()[i]->resumable() && parts.store->durable()));
+            controls.push_back(std::make_unique<ingest_control>(*ingests.back()));
         }
         for (std::uint32_t i = 0; i < parts.shards; ++i) {
             shards.push_back(std::make_unique<detail::shard_stage>(
@@ -83,13 +102,23 @@ struct runtime::impl {
         std::vector<detail::router::batch> per_shard(parts.shards);
         auto next_commit = clock::now() + opt.commit_interval;
 
+        // While the runtime cannot take records, the source still gets to talk to its
+        // server (a group member's heartbeats and rebalances), about every 10 ms.
+        const std::function<void()> idle = [&] {
+            try {
+                src.idle();
+            } catch (const std::exception& e) {
+                fmt::print(stderr, "rtcrm: source {} failed while idle: {}\n", src.name(), e.what());
+            }
+        };
         auto push_all = [&] {
             for (std::uint32_t s = 0; s < parts.shards; ++s) {
                 if (!per_shard[s].empty()) {
-                    queues->push(index, s, per_shard[s]);
+                    queues->push(index, s, per_shard[s], idle);
                 }
             }
         };
+        auto last_idle = clock::now();
 
         while (!stop_requested.load(std::memory_order_acquire)) {
             records.clear();
@@ -108,6 +137,10 @@ struct runtime::impl {
                     // A partition has max_in_flight events in flight: wait for acks.
                     commit(src, ingest);
                     std::this_thread::sleep_for(std::chrono::microseconds(200));
+                    if (const auto now = clock::now(); now - last_idle >= std::chrono::milliseconds(10)) {
+                        idle();
+                        last_idle = now;
+                    }
                 }
             }
             const auto now = clock::now();
@@ -208,6 +241,8 @@ void runtime::start() {
                 src->resume(mine);
             }
         }
+        const auto i = static_cast<std::size_t>(&src - impl_->topo.sources().data());
+        src->attach(*impl_->controls[i]);
         src->open();  // throws: nothing is running yet
     }
     const auto sources = static_cast<std::uint32_t>(impl_->topo.sources().size());

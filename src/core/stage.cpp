@@ -320,7 +320,7 @@ std::size_t ingest_stage::process(std::vector<record>& records, std::size_t firs
 
 std::vector<source_position> ingest_stage::advance() {
     std::vector<source_position> moved;
-    std::uint64_t failed = 0;
+    std::uint64_t failed = released_failed_;
     for (auto& [partition, part] : partitions_) {
         failed += part.tracker->failed();
         const auto pos = part.tracker->advance();
@@ -329,8 +329,52 @@ std::vector<source_position> ingest_stage::advance() {
             part.reported = pos;
         }
     }
+    // Released trackers: free those whose last token completed.
+    std::erase_if(released_, [&](std::unique_ptr<offset_tracker>& t) {
+        t->advance();
+        if (t->in_flight() > 0) {
+            failed += t->failed();
+            return false;
+        }
+        released_failed_ += t->failed();
+        failed += t->failed();
+        return true;
+    });
     counters_.nacked.store(failed, std::memory_order_relaxed);
     return moved;
+}
+
+std::vector<source_position> ingest_stage::safe_positions() {
+    std::vector<source_position> out;
+    for (auto& [partition, part] : partitions_) {
+        if (const auto pos = part.tracker->advance()) {
+            out.push_back(source_position{(*source_names_)[source_index_], partition, *pos});
+        }
+    }
+    return out;
+}
+
+std::size_t ingest_stage::in_flight(std::int32_t partition) {
+    const auto it = partitions_.find(partition);
+    if (it == partitions_.end()) {
+        return 0;
+    }
+    it->second.tracker->advance();
+    return it->second.tracker->in_flight();
+}
+
+void ingest_stage::release(std::int32_t partition) {
+    const auto it = partitions_.find(partition);
+    if (it == partitions_.end()) {
+        return;
+    }
+    it->second.tracker->advance();
+    if (it->second.tracker->in_flight() > 0) {
+        released_.push_back(std::move(it->second.tracker));
+    } else {
+        released_failed_ += it->second.tracker->failed();
+    }
+    partitions_.erase(it);
 }
 
 std::optional<std::int64_t> ingest_stage::position(std::int32_t partition) const {
@@ -338,14 +382,17 @@ std::optional<std::int64_t> ingest_stage::position(std::int32_t partition) const
     return it == partitions_.end() ? std::nullopt : it->second.reported;
 }
 
-std::size_t ingest_stage::in_flight() const {
+std::size_t ingest_stage::in_flight() {
     std::size_t n = 0;
     for (const auto& [partition, part] : partitions_) {
         n += part.tracker->in_flight();
     }
+    for (auto& t : released_) {
+        t->advance();
+        n += t->in_flight();
+    }
     return n;
 }
-
 
 // ---------------------------------------------------------------------------------------
 

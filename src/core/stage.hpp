@@ -145,8 +145,15 @@ public:
     std::vector<source_position> advance();
     // The last safe position computed for `partition` (by advance()).
     [[nodiscard]] std::optional<std::int64_t> position(std::int32_t partition) const;
-    // Events read and not yet retired, over all partitions.
-    [[nodiscard]] std::size_t in_flight() const;
+    // Events read and not yet retired, over all partitions (released ones included).
+    [[nodiscard]] std::size_t in_flight();
+    // The safe position of every tracked partition, now (retires completed events first).
+    [[nodiscard]] std::vector<source_position> safe_positions();
+    // Events of `partition` read and not yet complete.
+    [[nodiscard]] std::size_t in_flight(std::int32_t partition);
+    // Stops tracking `partition` (see source_control::release). Its tracker lives on, out
+    // of sight, until its in-flight events complete: their tokens point to it.
+    void release(std::int32_t partition);
     [[nodiscard]] const stage_counters& counters() const noexcept { return counters_; }
 
 private:
@@ -165,6 +172,8 @@ private:
     bool resumable_;
     stage_counters counters_;
     std::map<std::int32_t, partition_state> partitions_;
+    std::vector<std::unique_ptr<offset_tracker>> released_;  // still referenced by in-flight tokens
+    std::uint64_t released_failed_ = 0;                      // nacks counted by trackers already freed
 };
 
 class shard_stage {

@@ -80,7 +80,9 @@ public:
         produced.store(seq_, std::memory_order_relaxed);
         return poll_status::more;
     }
+    void idle() override { idles.fetch_add(1, std::memory_order_relaxed); }
     std::atomic<std::int64_t> produced{0};
+    std::atomic<std::int64_t> idles{0};  // calls of idle() while the runtime could not take records
 
 private:
     std::int64_t players_;

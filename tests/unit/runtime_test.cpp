@@ -139,6 +139,11 @@ TEST(runtime, a_blocked_sink_makes_the_source_wait_with_bounded_queues) {
     const auto bound = static_cast<std::int64_t>(2 * (queue_batches + 2) * batch_size + 2 * batch_size);
     EXPECT_LE(src->produced.load(), bound);
     EXPECT_EQ(gate->received(), 0U);
+    // While stalled, the source gets idle() calls (a Kafka consumer heartbeats there).
+    for (int i = 0; i < 200 && src->idles.load() == 0; ++i) {
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_GT(src->idles.load(), 0);
 
     gate->open();
     rt.stop();
@@ -347,6 +352,76 @@ TEST(runtime, validates_generated_traffic_on_several_shards_at_once) {
     const auto stats = rt.stats();
     EXPECT_EQ(stats.processed, 60'000U);
     EXPECT_EQ(stats.dead_lettered, 0U);
+}
+
+// Like a Kafka consumer across a rebalance: reads partition 0 up to offset 99, gives it
+// up (release) while those events are still in flight, then gets it back and reads it
+// again from offset 50 (the last committed position).
+class rebalancing_source final : public rtcrm::source {
+public:
+    [[nodiscard]] std::string_view name() const noexcept override { return "rebalancing"; }
+    void attach(rtcrm::source_control& control) override { control_ = &control; }
+    rtcrm::poll_status poll(std::vector<rtcrm::record>& out, std::size_t, std::chrono::milliseconds) override {
+        if (phase_ == 0) {
+            emit(out, 0, 100);
+            phase_ = 1;
+            return rtcrm::poll_status::more;
+        }
+        if (phase_ == 1) {
+            in_flight_at_release = control_->in_flight(0);
+            control_->release(0);
+            released_positions = control_->safe_positions();
+            emit(out, 50, 150);
+            phase_ = 2;
+            return rtcrm::poll_status::more;
+        }
+        return rtcrm::poll_status::end;
+    }
+    void commit(std::span<const rtcrm::source_position> positions) override {
+        for (const auto& p : positions) {
+            committed.push_back(p.offset);
+        }
+    }
+    std::size_t in_flight_at_release = 0;
+    std::vector<rtcrm::source_position> released_positions;
+    std::vector<std::int64_t> committed;
+
+private:
+    static void emit(std::vector<rtcrm::record>& out, std::int64_t from, std::int64_t to) {
+        for (auto offset = from; offset < to; ++offset) {
+            rtcrm::record rec{fight_json(offset % 7 + 1, offset), std::nullopt, {}};
+            rec.origin.offset = offset;
+            out.push_back(std::move(rec));
+        }
+    }
+    rtcrm::source_control* control_ = nullptr;
+    int phase_ = 0;
+};
+
+TEST(runtime, a_released_partition_can_be_read_again_from_an_earlier_offset) {
+    auto gate = std::make_shared<gate_sink>();
+    auto source = std::make_unique<rebalancing_source>();
+    auto* src = source.get();
+    rtcrm::topology t;
+    t.add_source(std::move(source)).add_shard_bolt(echo_bolt::factory()).add_sink(rtcrm::stream::main, gate)
+        .with_options({.shards = 2});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+    std::this_thread::sleep_for(50ms);
+    gate->open();  // the first 100 stay in flight until now, across the release
+    rt.wait();
+    const auto stats = rt.stats();
+    EXPECT_EQ(stats.events_in, 200U);
+    EXPECT_EQ(stats.processed, 200U);
+    EXPECT_EQ(stats.nacked, 0U);
+    EXPECT_EQ(gate->received(), 200U);
+    EXPECT_EQ(src->in_flight_at_release, 100U);   // nothing was acked before the gate opened
+    EXPECT_TRUE(src->released_positions.empty()); // a released partition reports nothing
+    ASSERT_FALSE(src->committed.empty());
+    EXPECT_EQ(src->committed.back(), 149);
+    for (auto offset : src->committed) {
+        EXPECT_GE(offset, 50);  // positions come from the second reading only
+    }
 }
 
 TEST(runtime, refuses_a_topology_without_sources) {
