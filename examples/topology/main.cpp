@@ -2,10 +2,19 @@
 //
 //   rtcrm-topology --source generator --scenario bob --scripts lua/examples --output -
 //   rtcrm-topology --source ndjson --input events.ndjson --schemas examples/schemas --scripts lua/examples --watch
+//   rtcrm-topology --source kafka --brokers HOST:PORT --topic raw --group crm --scripts lua/examples
+//                  --sink kafka --trigger-topic crm_trigger --dead-letter-topic crm_dead_letter
+//
+// With --brokers, a status message goes to the maintenance topic every few seconds, and
+// --handlers-topic makes the scripts follow a compacted topic shared by the whole group.
 //
 // Prints triggers as NDJSON on --output, dead letters on --dead-letter, and a summary on
 // standard error. SIGINT/SIGTERM stop it cleanly: events in flight are drained first.
 #include <rtcrm/bolt/validation_bolt.hpp>
+#include <rtcrm/kafka/handler_feed.hpp>
+#include <rtcrm/kafka/kafka_sink.hpp>
+#include <rtcrm/kafka/kafka_source.hpp>
+#include <rtcrm/kafka/maintenance_reporter.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
 #include <rtcrm/runtime.hpp>
 #include <rtcrm/sink/ndjson_sink.hpp>
@@ -52,22 +61,62 @@ struct settings {
     std::string scripts;
     bool watch = false;
     std::string shadow;
+    // Kafka
+    std::string brokers;
+    std::string topic = "raw";
+    std::string group = "rtcrm";
+    std::string start = "committed";
+    std::uint64_t revoke_timeout_ms = 5000;
+    std::string sink = "ndjson";
+    std::string trigger_topic = "crm_trigger";
+    std::string dead_letter_topic;
+    std::string maintenance_topic = "maintenance";
+    std::uint64_t maintenance_interval_ms = 5000;
+    std::string instance_id;
+    std::string handlers_topic;
+    std::vector<std::string> kafka_properties;  // -X key=value
 };
 
-rtcrm::topology build(const settings& s, std::shared_ptr<rtcrm::lua_engine>& engine) {
+// What the Kafka parts of a run need after the topology is built.
+struct kafka_parts {
+    rtcrm::kafka_properties properties;
+    rtcrm::kafka_source* source = nullptr;  // owned by the topology
+    std::shared_ptr<rtcrm::kafka_sink> triggers;
+    std::shared_ptr<rtcrm::kafka_sink> dead_letters;
+};
+
+std::string need_brokers(const settings& s, std::string_view what) {
+    if (s.brokers.empty()) {
+        throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("{} needs --brokers HOST:PORT", what));
+    }
+    return s.brokers;
+}
+
+rtcrm::topology build(const settings& s, std::shared_ptr<rtcrm::lua_engine>& engine, kafka_parts& kafka) {
     rtcrm::topology t;
-    if (s.source == "generator") {
+    for (const auto& kv : s.kafka_properties) {
+        rtcrm::set_property(kafka.properties, kv);
+    }
+    if (s.source == "kafka") {
+        rtcrm::kafka_source_options o{.brokers = need_brokers(s, "--source kafka"), .topic = s.topic, .group = s.group};
+        rtcrm::parse_kafka_start(s.start, o.start, o.start_timestamp_ms);
+        o.revoke_timeout = std::chrono::milliseconds(s.revoke_timeout_ms);
+        o.properties = kafka.properties;
+        auto src = std::make_unique<rtcrm::kafka_source>(std::move(o));
+        kafka.source = src.get();
+        t.add_source(std::move(src));
+    } else if (s.source == "generator") {
         t.add_source(std::make_unique<rtcrm::generator_source>(rtcrm::generator_options{
             .events = s.events, .players = s.players, .seed = s.seed, .rate = s.rate, .scenario = s.scenario}));
     } else if (s.source == "ndjson") {
         t.add_source(std::make_unique<rtcrm::ndjson_source>(rtcrm::ndjson_source_options{.path = s.input}));
     } else {
-        throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--source: unknown source '{}' (generator|ndjson)", s.source));
+        throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--source: unknown source '{}' (generator|ndjson|kafka)", s.source));
     }
     if (!s.schemas.empty()) {
         t.add_ingest_bolt(rtcrm::validation_bolt::factory({.schema_dir = s.schemas, .reject_unknown_types = s.reject_unknown}));
     }
-    if (!s.scripts.empty()) {
+    if (!s.scripts.empty() || !s.handlers_topic.empty()) {
         engine = std::make_shared<rtcrm::lua_engine>(rtcrm::lua_options{.script_dir = s.scripts, .watch = s.watch});
         t.add_shard_bolt(engine->make_bolt_factory());
     } else if (s.watch) {
@@ -83,11 +132,25 @@ rtcrm::topology build(const settings& s, std::shared_ptr<rtcrm::lua_engine>& eng
     } else {
         throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--store: unknown store '{}' (memory|lmdb)", s.store));
     }
-    t.add_sink(rtcrm::stream::main, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.output}));
+    if (s.sink == "kafka") {
+        kafka.triggers = std::make_shared<rtcrm::kafka_sink>(rtcrm::kafka_sink_options{
+            .brokers = need_brokers(s, "--sink kafka"), .topic = s.trigger_topic, .properties = kafka.properties});
+        t.add_sink(rtcrm::stream::main, kafka.triggers);
+    } else if (s.sink == "ndjson") {
+        t.add_sink(rtcrm::stream::main, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.output}));
+    } else {
+        throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--sink: unknown sink '{}' (ndjson|kafka)", s.sink));
+    }
     if (!s.shadow.empty()) {
         t.add_sink(rtcrm::stream::shadow, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.shadow}));
     }
-    t.add_sink(rtcrm::stream::dead_letter, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.dead_letter}));
+    if (!s.dead_letter_topic.empty()) {
+        kafka.dead_letters = std::make_shared<rtcrm::kafka_sink>(rtcrm::kafka_sink_options{
+            .brokers = need_brokers(s, "--dead-letter-topic"), .topic = s.dead_letter_topic, .properties = kafka.properties});
+        t.add_sink(rtcrm::stream::dead_letter, kafka.dead_letters);
+    } else {
+        t.add_sink(rtcrm::stream::dead_letter, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.dead_letter}));
+    }
     rtcrm::runtime_options options;
     options.shards = s.shards;
     options.cache_max_profiles = s.cache_max;
@@ -124,7 +187,20 @@ int main(int argc, char** argv) {
         ("output", po::value(&s.output)->default_value(s.output), "trigger output (NDJSON): a file, or - for stdout")
         ("dead-letter", po::value(&s.dead_letter)->default_value(s.dead_letter), "dead-letter output (NDJSON): a file, - or stderr")
         ("key-field", po::value(&s.key_field)->default_value(s.key_field), "JSON field holding the player key")
-        ("max-event-size", po::value(&s.max_event_size)->default_value(s.max_event_size), "larger events are dead-lettered");
+        ("max-event-size", po::value(&s.max_event_size)->default_value(s.max_event_size), "larger events are dead-lettered")
+        ("brokers", po::value(&s.brokers), "Kafka bootstrap servers HOST:PORT[,...] (for every Kafka option below)")
+        ("topic", po::value(&s.topic)->default_value(s.topic), "Kafka topic of the events (--source kafka)")
+        ("group", po::value(&s.group)->default_value(s.group), "Kafka consumer group: instances of one group share the partitions")
+        ("start", po::value(&s.start)->default_value(s.start), "where new partitions start: committed | earliest | latest | a timestamp (ms, or YYYY-MM-DDTHH:MM:SSZ) to replay from")
+        ("revoke-timeout-ms", po::value(&s.revoke_timeout_ms)->default_value(s.revoke_timeout_ms), "on a rebalance, the longest wait for in-flight events before giving partitions up")
+        ("sink", po::value(&s.sink)->default_value(s.sink), "trigger sink: ndjson (--output) | kafka (--trigger-topic)")
+        ("trigger-topic", po::value(&s.trigger_topic)->default_value(s.trigger_topic), "Kafka topic of the triggers (--sink kafka)")
+        ("dead-letter-topic", po::value(&s.dead_letter_topic), "Kafka topic of the dead letters (reason in header rtcrm-reason); default: --dead-letter")
+        ("maintenance-topic", po::value(&s.maintenance_topic)->default_value(s.maintenance_topic), "Kafka topic of the status messages (with --brokers); '' for none")
+        ("maintenance-interval-ms", po::value(&s.maintenance_interval_ms)->default_value(s.maintenance_interval_ms), "between status messages")
+        ("instance-id", po::value(&s.instance_id), "this instance's name in status messages (default host-pid)")
+        ("handlers-topic", po::value(&s.handlers_topic), "compacted Kafka topic of Lua scripts (key = name, value = source, empty = delete) followed by every instance")
+        (",X", po::value(&s.kafka_properties)->composing(), "librdkafka property key=value for every Kafka client (repeatable); secrets are masked in logs");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -140,7 +216,63 @@ int main(int argc, char** argv) {
 
     try {
         std::shared_ptr<rtcrm::lua_engine> engine;
-        rtcrm::runtime rt{build(s, engine)};
+        kafka_parts kafka;
+        rtcrm::runtime rt{build(s, engine, kafka)};
+        if (!kafka.properties.empty()) {
+            fmt::print(stderr, "rtcrm-topology: kafka properties: {}\n", rtcrm::describe(kafka.properties));
+        }
+
+        // Status on the maintenance topic, and the group's handler scripts.
+        std::unique_ptr<rtcrm::maintenance_reporter> reporter;
+        std::unique_ptr<rtcrm::kafka_handler_feed> feed;
+        if (!s.handlers_topic.empty()) {
+            feed = std::make_unique<rtcrm::kafka_handler_feed>(
+                rtcrm::handler_feed_options{.brokers = need_brokers(s, "--handlers-topic"), .topic = s.handlers_topic,
+                                            .properties = kafka.properties},
+                [&engine](const rtcrm::kafka_handler_feed::script_set& set) -> std::optional<std::string> {
+                    std::vector<rtcrm::lua_script> scripts;
+                    for (const auto& [name, source] : set) {
+                        scripts.push_back({name, source});
+                    }
+                    if (auto r = engine->load(std::move(scripts)); !r) {
+                        return r.error().reason;
+                    }
+                    return std::nullopt;
+                },
+                [&reporter](const std::string& why) {
+                    if (reporter) {
+                        reporter->report("handler_refused", {{"error", why}});
+                    }
+                });
+        }
+        if (!s.brokers.empty() && !s.maintenance_topic.empty()) {
+            reporter = std::make_unique<rtcrm::maintenance_reporter>(
+                rtcrm::maintenance_options{.brokers = s.brokers, .topic = s.maintenance_topic, .instance_id = s.instance_id,
+                                           .interval = std::chrono::milliseconds(s.maintenance_interval_ms),
+                                           .properties = kafka.properties},
+                [&rt, &kafka, &engine, &feed] {
+                    const auto stats = rt.stats();
+                    rtcrm::maintenance_status m{.events_in = stats.events_in, .processed = stats.processed,
+                                                .dead_lettered = stats.dead_lettered, .handler_errors = stats.handler_errors,
+                                                .store_errors = stats.store_errors, .nacked = stats.nacked};
+                    if (kafka.source != nullptr) {
+                        const auto k = kafka.source->status();
+                        m.assigned = k.assigned;
+                        m.lag = k.lag;
+                    }
+                    if (engine) {
+                        m.handlers_version = engine->version();
+                    }
+                    if (feed) {
+                        m.handlers_digest = feed->digest();
+                    }
+                    return m;
+                });
+        }
+        if (feed) {
+            feed->start();  // the group's scripts are loaded before the first event
+        }
+
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
         const auto start = std::chrono::steady_clock::now();
@@ -165,6 +297,18 @@ int main(int argc, char** argv) {
                     fmt::print(stderr, "rtcrm-topology: campaign '{}': {} triggers, {} dry-run, suppressed: {} by cap, {} by rate, {} by kill switch\n",
                                h.id, h.triggers, h.shadow_triggers, h.suppressed_cap, h.suppressed_rate, h.suppressed_kill);
                 }
+            }
+        }
+        if (kafka.source != nullptr) {
+            const auto k = kafka.source->status();
+            fmt::print(stderr, "rtcrm-topology: kafka source: {} messages, {} rebalances, {} commits ({} failed)\n", k.messages,
+                       k.rebalances, k.committed, k.commit_failures);
+        }
+        for (const auto* snk : {kafka.triggers.get(), kafka.dead_letters.get()}) {
+            if (snk != nullptr) {
+                const auto k = snk->stats();
+                fmt::print(stderr, "rtcrm-topology: {}: {} produced, {} delivered, {} failed\n", snk->name(), k.produced,
+                           k.delivered, k.failed);
             }
         }
         return stats.nacked == 0 ? 0 : 1;

@@ -35,8 +35,12 @@ public:
     /// left valid but unspecified). May block.
     virtual void consume(std::span<output> batch) = 0;
     /// Writes out anything buffered and completes the acks it can. Called periodically by
-    /// the runtime and once at stop.
+    /// the runtime and once at stop. Should not block for long (shards call it).
     virtual void flush() {}
+    /// Called once by the runtime at stop, after the last `consume` and `flush`: complete
+    /// (ack, or nack after a bounded wait) every ack share still held, because the
+    /// runtime's trackers behind them go away with the runtime.
+    virtual void close() {}
 };
 
 }  // namespace rtcrm

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -211,6 +212,20 @@ struct runtime::impl {
         for (auto& t : threads) {
             if (t.joinable()) {
                 t.join();
+            }
+        }
+        // Every shard is done: sinks complete what they still hold while the trackers live.
+        std::vector<sink*> closed;
+        for (const auto& bound : parts.sinks) {
+            for (const auto& snk : bound) {
+                if (std::find(closed.begin(), closed.end(), snk.get()) == closed.end()) {
+                    closed.push_back(snk.get());
+                    try {
+                        snk->close();
+                    } catch (const std::exception& e) {
+                        fmt::print(stderr, "rtcrm: sink {} failed to close: {}\n", snk->name(), e.what());
+                    }
+                }
             }
         }
     }
