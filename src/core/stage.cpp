@@ -187,7 +187,9 @@ void dead_letter_record(record& rec, const failure& why, ack_token ack, const st
     const auto code = static_cast<errc>(why.code.value());
     const std::string_view source_name =
         rec.origin.source < source_names.size() ? std::string_view{source_names[rec.origin.source]} : "";
-    outputs.add(output{stream::dead_letter, player_key{},
+    // The transport key (a Kafka message key) still names the player when the bytes do not.
+    player_key player = rec.key ? player_key{*rec.key} : player_key{};
+    outputs.add(output{stream::dead_letter, std::move(player),
                        dead_letter_body(code, why.reason, source_name, rec.origin, rec.bytes), std::move(ack),
                        steady_now_ns()});
     stage_counters::bump(counters.dead_lettered);
