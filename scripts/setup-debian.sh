@@ -12,6 +12,7 @@ packages=(
     liblua5.4-dev liblmdb-dev librdkafka-dev libuv1-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     curl ca-certificates
+    kcat  # the outside Kafka client of the integration tests
 )
 
 # Runs a command as root, through sudo when we are not root. sudo -n never prompts
