@@ -75,7 +75,33 @@ struct settings {
     std::string instance_id;
     std::string handlers_topic;
     std::vector<std::string> kafka_properties;  // -X key=value
+    // TTLs
+    std::string profile_ttl;
+    std::string history_ttl;
+    std::string ttl_sweep_interval = "60s";
 };
+
+// "30d", "12h", "15m", "10s", "250ms" or plain milliseconds → milliseconds.
+std::chrono::milliseconds parse_duration(const std::string& option, const std::string& text) {
+    std::size_t used = 0;
+    long long n = -1;
+    try {
+        n = std::stoll(text, &used);
+    } catch (const std::exception&) {
+    }
+    const std::string unit = text.substr(used);
+    const long long scale = unit.empty() || unit == "ms" ? 1
+                            : unit == "s"                 ? 1000
+                            : unit == "m"                 ? 60'000
+                            : unit == "h"                 ? 3'600'000
+                            : unit == "d"                 ? 86'400'000
+                                                          : -1;
+    if (n < 0 || scale < 0) {
+        throw rtcrm::error(rtcrm::errc::invalid_config,
+                           fmt::format("--{} '{}': expected a duration like 30d, 12h, 15m, 10s or 250ms", option, text));
+    }
+    return std::chrono::milliseconds(n * scale);
+}
 
 // What the Kafka parts of a run need after the topology is built.
 struct kafka_parts {
@@ -156,6 +182,13 @@ rtcrm::topology build(const settings& s, std::shared_ptr<rtcrm::lua_engine>& eng
     options.cache_max_profiles = s.cache_max;
     options.parse.key_field = s.key_field;
     options.parse.max_size = s.max_event_size;
+    if (!s.profile_ttl.empty()) {
+        options.expiry.profile_ttl = parse_duration("profile-ttl", s.profile_ttl);
+    }
+    if (!s.history_ttl.empty()) {
+        options.expiry.history_ttl = parse_duration("history-ttl", s.history_ttl);
+    }
+    options.ttl_sweep_interval = parse_duration("ttl-sweep-interval", s.ttl_sweep_interval);
     t.with_options(options);
     return t;
 }
@@ -188,6 +221,9 @@ int main(int argc, char** argv) {
         ("dead-letter", po::value(&s.dead_letter)->default_value(s.dead_letter), "dead-letter output (NDJSON): a file, - or stderr")
         ("key-field", po::value(&s.key_field)->default_value(s.key_field), "JSON field holding the player key")
         ("max-event-size", po::value(&s.max_event_size)->default_value(s.max_event_size), "larger events are dead-lettered")
+        ("profile-ttl", po::value(&s.profile_ttl), "a profile with no event for this long (event time: 30d, 12h, ...) starts afresh and is swept from the store")
+        ("history-ttl", po::value(&s.history_ttl), "recent events, firing times and counter buckets older than this are swept from stored profiles")
+        ("ttl-sweep-interval", po::value(&s.ttl_sweep_interval)->default_value(s.ttl_sweep_interval), "how often the TTL sweep runs")
         ("brokers", po::value(&s.brokers), "Kafka bootstrap servers HOST:PORT[,...] (for every Kafka option below)")
         ("topic", po::value(&s.topic)->default_value(s.topic), "Kafka topic of the events (--source kafka)")
         ("group", po::value(&s.group)->default_value(s.group), "Kafka consumer group: instances of one group share the partitions")

@@ -158,6 +158,11 @@ public:
     void mark_applied(std::string_view source, std::int32_t partition, std::int64_t offset);
     [[nodiscard]] const std::vector<applied_position>& applied_positions() const noexcept { return applied_; }
 
+    /// Drops history older than `cutoff_ms` (event time): recent events and firing times
+    /// before it, and counter buckets that end at or before it (counter totals stay).
+    /// Returns true if anything was dropped.
+    bool expire_history(std::int64_t cutoff_ms);
+
     /// Event time of the latest event applied (0 if none); used by TTLs.
     [[nodiscard]] std::int64_t last_event_ts() const noexcept { return last_event_ts_; }
     void touch(std::int64_t ts) noexcept {

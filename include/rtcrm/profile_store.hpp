@@ -16,9 +16,11 @@
 ///   backend's own); the shard keeps the profiles dirty and retries a failed write.
 #pragma once
 
+#include <rtcrm/error.hpp>
 #include <rtcrm/player_key.hpp>
 #include <rtcrm/profile.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -46,6 +48,27 @@ struct write_batch {
     [[nodiscard]] bool empty() const noexcept { return profiles.empty() && erased.empty() && positions.empty(); }
 };
 
+/// What `expire` removes (event time, as everything in a profile). Zero keeps all.
+struct expiry_policy {
+    std::chrono::milliseconds profile_ttl{0};  ///< a profile with no event for this long is deleted
+    std::chrono::milliseconds history_ttl{0};  ///< recent events, firing times and counter buckets older than this are dropped
+    [[nodiscard]] bool enabled() const noexcept { return profile_ttl.count() > 0 || history_ttl.count() > 0; }
+};
+
+/// What one `expire` did.
+struct expiry_result {
+    std::uint64_t expired = 0;  ///< profiles deleted
+    std::uint64_t trimmed = 0;  ///< profiles whose old history was dropped
+};
+
+/// What an expiry policy does to one profile.
+enum class expiry_verdict : std::uint8_t { keep, trimmed, expired };
+
+/// Applies `policy` at `now_ms` to `p`: `expired` if it is inactive too long (p is then
+/// unchanged), `trimmed` if old history was dropped from it, else `keep`. The one rule
+/// every backend and the shards' lazy check share.
+expiry_verdict apply_expiry(profile& p, const expiry_policy& policy, std::int64_t now_ms);
+
 /// Called by `scan` with each stored profile; return false to stop the scan.
 using profile_visitor = std::function<bool(const profile&)>;
 
@@ -67,6 +90,18 @@ public:
     /// Visits every stored profile (in no particular order) until `visit` returns false.
     /// Runs on the calling thread; sees a consistent snapshot where the backend has one.
     virtual std::error_code scan(const profile_visitor& visit) = 0;
+
+    /// Deletes the profiles inactive since before `now_ms - profile_ttl` and drops history
+    /// older than `now_ms - history_ttl`. Each decision is atomic with respect to `write`:
+    /// a profile written back while the sweep runs is judged by its new content, never
+    /// lost. Runs in bounded chunks so concurrent writes wait little. A backend that
+    /// cannot expire atomically returns `errc::store_error` (the default).
+    virtual std::error_code expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) {
+        (void)policy;
+        (void)now_ms;
+        (void)out;
+        return make_error_code(errc::store_error);
+    }
 
     /// Makes everything written so far durable (a no-op for volatile backends).
     virtual std::error_code flush() = 0;

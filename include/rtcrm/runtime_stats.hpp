@@ -33,6 +33,8 @@ struct runtime_stats {
     std::uint64_t store_errors = 0;    ///< failed store reads or writes
     std::uint64_t cached_profiles = 0; ///< profiles held in the shards' caches
     std::uint64_t evicted_profiles = 0; ///< profiles dropped from the caches to respect cache_max_profiles
+    std::uint64_t expired_profiles = 0; ///< profiles that started afresh or were deleted by the profile TTL
+    std::uint64_t trimmed_profiles = 0; ///< stored profiles whose old history the TTL sweep dropped
     std::vector<std::size_t> queue_depth;  ///< batches waiting per shard (all source queues)
     std::uint32_t shards = 0;
 

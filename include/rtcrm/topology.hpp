@@ -52,6 +52,13 @@ struct runtime_options {
     struct parse_options parse;                      ///< how bytes become events (key field, size limit)
     profile_limits limits;                           ///< profile ring and bucket sizes
     bool record_history = true;                      ///< append each processed event to its profile's recent ring
+    /// TTLs in event time (profile_store.hpp): a profile inactive longer than
+    /// `expiry.profile_ttl` starts afresh at its next event (checked by the shards as they
+    /// take it, so a replay gives the same answer) and is deleted from the store by a
+    /// background sweep every `ttl_sweep_interval`, which also drops history older than
+    /// `expiry.history_ttl`. "Now" is the newest event time the shards have seen.
+    expiry_policy expiry;
+    std::chrono::milliseconds ttl_sweep_interval{60000};
 
     /// @throws rtcrm::error(errc::invalid_config) naming the bad field.
     void validate() const;

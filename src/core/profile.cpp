@@ -200,6 +200,25 @@ bool operator==(const profile& a, const profile& b) {
            a.applied_ == b.applied_ && a.last_event_ts_ == b.last_event_ts_ && a.recent() == b.recent();
 }
 
+bool profile::expire_history(std::int64_t cutoff_ms) {
+    bool changed = false;
+    if (std::any_of(recent_.begin(), recent_.end(), [&](const recent_event& e) { return e.ts < cutoff_ms; })) {
+        auto ordered = recent();
+        std::erase_if(ordered, [&](const recent_event& e) { return e.ts < cutoff_ms; });
+        recent_ = std::move(ordered);
+        recent_head_ = 0;  // not full any more: appends go to the back
+        changed = true;
+    }
+    for (auto& [name, h] : triggers_) {
+        changed |= std::erase_if(h.recent, [&](std::int64_t ts) { return ts < cutoff_ms; }) > 0;
+    }
+    for (auto& [name, c] : counters_) {
+        const auto width = c.bucket_ms;
+        changed |= std::erase_if(c.buckets, [&](const auto& b) { return b.first + width <= cutoff_ms; }) > 0;
+    }
+    return changed;
+}
+
 void profile::record_trigger(std::string_view campaign, std::int64_t ts, const profile_limits& limits) {
     auto it = find_named(triggers_, campaign);
     if (it == triggers_.end()) {

@@ -41,6 +41,15 @@ struct runtime::impl {
     std::unique_ptr<detail::router> queues;
     std::vector<std::thread> threads;
 
+    // The TTL sweep (runtime_options::expiry): deletes expired profiles from the store in
+    // the background, with the newest event time the shards have seen as "now".
+    std::thread sweeper;
+    std::mutex sweeper_mutex;
+    std::condition_variable sweeper_cv;
+    bool sweeper_stop = false;  // guarded by sweeper_mutex
+    std::atomic<std::uint64_t> swept_expired{0};
+    std::atomic<std::uint64_t> swept_trimmed{0};
+
     std::atomic<bool> stop_requested{false};
     std::mutex state_mutex;
     std::condition_variable state_cv;
@@ -65,6 +74,38 @@ struct runtime::impl {
                 parts.make_bolts(topo.shard_bolts(), i, parts.shards), parts.sinks, parts.source_names, parts.store));
         }
         queues = std::make_unique<detail::router>(parts.shards, sources, parts.options.queue_batches);
+    }
+
+    void run_sweeper() {
+        const auto& opt = parts.options;
+        std::unique_lock lock(sweeper_mutex);
+        while (!sweeper_cv.wait_for(lock, opt.ttl_sweep_interval, [&] { return sweeper_stop; })) {
+            lock.unlock();
+            std::int64_t now = 0;
+            for (const auto& shard : shards) {
+                now = std::max(now, shard->counters().newest_event_ts.load(std::memory_order_relaxed));
+            }
+            if (now > 0) {
+                expiry_result result;
+                if (const auto ec = parts.store->expire(opt.expiry, now, result); ec) {
+                    fmt::print(stderr, "rtcrm: the TTL sweep of store {} failed: {}\n", parts.store->name(), ec.message());
+                }
+                swept_expired.fetch_add(result.expired, std::memory_order_relaxed);
+                swept_trimmed.fetch_add(result.trimmed, std::memory_order_relaxed);
+            }
+            lock.lock();
+        }
+    }
+
+    void stop_sweeper() {
+        {
+            std::lock_guard lock(sweeper_mutex);
+            sweeper_stop = true;
+        }
+        sweeper_cv.notify_all();
+        if (sweeper.joinable()) {
+            sweeper.join();
+        }
     }
 
     void thread_done() {
@@ -209,6 +250,7 @@ struct runtime::impl {
         }
         joined = true;
         lock.unlock();
+        stop_sweeper();
         for (auto& t : threads) {
             if (t.joinable()) {
                 t.join();
@@ -271,6 +313,9 @@ void runtime::start() {
     for (std::uint32_t i = 0; i < sources; ++i) {
         impl_->threads.emplace_back([this, i] { impl_->run_source(i); });
     }
+    if (impl_->parts.options.expiry.enabled()) {
+        impl_->sweeper = std::thread([this] { impl_->run_sweeper(); });
+    }
 }
 
 void runtime::stop() {
@@ -319,6 +364,8 @@ runtime_stats runtime::stats() const {
     for (const auto& ingest : impl_->ingests) {
         s.nacked += ingest->counters().nacked.load(std::memory_order_relaxed);
     }
+    s.expired_profiles += impl_->swept_expired.load(std::memory_order_relaxed);
+    s.trimmed_profiles += impl_->swept_trimmed.load(std::memory_order_relaxed);
     s.shards = impl_->parts.shards;
     for (std::uint32_t i = 0; i < impl_->parts.shards; ++i) {
         s.queue_depth.push_back(impl_->queues->depth(i));

@@ -113,6 +113,8 @@ void stage_counters::add_to(runtime_stats& s, std::array<std::uint64_t, reasons>
     s.store_errors += store_errors.load(std::memory_order_relaxed);
     s.cached_profiles += cached.load(std::memory_order_relaxed);
     s.evicted_profiles += evicted.load(std::memory_order_relaxed);
+    s.expired_profiles += expired.load(std::memory_order_relaxed);
+    s.trimmed_profiles += trimmed.load(std::memory_order_relaxed);
 }
 
 void output_buffer::dispatch() {
@@ -492,6 +494,29 @@ void shard_stage::load_profiles(std::vector<event>& batch) {
     }
 }
 
+void shard_stage::expire_profiles(const std::vector<event>& batch) {
+    std::int64_t newest = counters_.newest_event_ts.load(std::memory_order_relaxed);
+    for (const auto& ev : batch) {
+        newest = std::max(newest, ev.ts());
+    }
+    counters_.newest_event_ts.store(newest, std::memory_order_relaxed);
+    if (!options_->expiry.enabled()) {
+        return;
+    }
+    // Judged at the event's own time, once per player per batch (by its first event), so
+    // the answer does not depend on when the background sweep last ran.
+    for (const auto& ev : batch) {
+        auto& entry = cache_.find(ev.player())->second;
+        if (entry.p.last_event_ts() == 0 || entry.p.last_event_ts() >= ev.ts()) {
+            continue;  // new, or already judged in this batch (or an out-of-order event)
+        }
+        if (apply_expiry(entry.p, options_->expiry, ev.ts()) == expiry_verdict::expired) {
+            entry.p = profile{ev.player()};
+            stage_counters::bump(counters_.expired);
+        }
+    }
+}
+
 void shard_stage::process(router::batch& records) {
     auto& batch = events_;
     batch.clear();
@@ -509,6 +534,7 @@ void shard_stage::process(router::batch& records) {
     context_->run(ingest_bolts_, batch);  // validation and filters: no profile needed yet
     context_->open_profiles(true);
     load_profiles(batch);
+    expire_profiles(batch);
     skip_applied(batch);
     context_->run(bolts_, batch);
     for (auto& ev : batch) {

@@ -41,6 +41,9 @@ struct stage_counters {
     std::atomic<std::uint64_t> store_errors{0};
     std::atomic<std::uint64_t> cached{0};
     std::atomic<std::uint64_t> evicted{0};
+    std::atomic<std::uint64_t> expired{0};             // profiles restarted by the lazy TTL check (shards) or deleted by the sweep
+    std::atomic<std::uint64_t> trimmed{0};             // the sweep
+    std::atomic<std::int64_t> newest_event_ts{0};      // shards: the TTL sweep's "now"
     std::atomic<std::uint64_t> nacked{0};  // ingest stages: failed events over all partitions
 
     static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
@@ -209,6 +212,7 @@ private:
     void evict_to_bound();
     void forget(const player_key& key);
     void load_profiles(std::vector<event>& batch);
+    void expire_profiles(const std::vector<event>& batch);
     void skip_applied(std::vector<event>& batch);
     void mark_dirty(cached& c);
     void maybe_write_back(std::chrono::steady_clock::time_point now);

@@ -34,6 +34,9 @@ void runtime_options::validate() const {
     require(store_max_batch > 0, "store_max_batch must be > 0");
     require(commit_interval.count() > 0, "commit_interval must be > 0");
     require(drain_timeout.count() >= 0, "drain_timeout must be >= 0");
+    require(expiry.profile_ttl.count() >= 0, "expiry.profile_ttl must be >= 0");
+    require(expiry.history_ttl.count() >= 0, "expiry.history_ttl must be >= 0");
+    require(ttl_sweep_interval.count() > 0, "ttl_sweep_interval must be > 0");
     parse.validate();
 }
 
@@ -94,10 +97,11 @@ std::string runtime_stats::summary() const {
         reasons += fmt::format("{}{}={}", reasons.empty() ? "" : ",", errc_name(code), n);
     }
     return fmt::format("in={} processed={} dropped={} replayed={} dead_lettered={}{} outputs={} shadow={} nacked={} "
-                       "handler_errors={} store_errors={} cached={} evicted={}",
+                       "handler_errors={} store_errors={} cached={} evicted={} expired={} trimmed={}",
                        events_in, processed, dropped, replayed, dead_lettered, reasons.empty() ? "" : " (" + reasons + ")",
                        outputs[static_cast<std::size_t>(stream::main)], outputs[static_cast<std::size_t>(stream::shadow)],
-                       nacked, handler_errors, store_errors, cached_profiles, evicted_profiles);
+                       nacked, handler_errors, store_errors, cached_profiles, evicted_profiles, expired_profiles,
+                       trimmed_profiles);
 }
 
 }  // namespace rtcrm

@@ -97,6 +97,9 @@ void lmdb_options::validate() const {
     if (map_size < (1U << 20) || map_size > max_map_size) {
         throw error(errc::invalid_config, "lmdb_options: map_size must be at least 1 MiB and at most max_map_size");
     }
+    if (expire_chunk == 0) {
+        throw error(errc::invalid_config, "lmdb_options: expire_chunk must be at least 1");
+    }
 }
 
 // The lock that keeps a second writing process away: two runtimes writing one store
@@ -299,6 +302,89 @@ std::error_code lmdb_store::write(const write_batch& batch) {
         }
         if (const auto ec = d.grow(); ec) {
             return d.fail(ec, fmt::format("the map is full at {} bytes", d.map_size));
+        }
+    }
+}
+
+std::error_code lmdb_store::expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) {
+    auto& d = *impl_;
+    if (d.options.read_only) {
+        return d.fail(lmdb_error(EACCES), "expire on a read-only store");
+    }
+    // Chunks of expire_chunk profiles, each judged and changed in one write transaction:
+    // a shard's write-back of the same profile commits before (and is judged) or after
+    // (and stands). Between chunks the writers get their turn.
+    std::string resume_after;
+    bool started = false;
+    std::string scratch;
+    for (;;) {
+        std::lock_guard write_lock(d.write_mutex);
+        std::shared_lock resize_lock(d.resize_mutex);
+        transaction txn;
+        if (const int rc = transaction::begin(d.env.get(), 0, txn); rc != 0) {
+            return d.fail(lmdb_error(rc), "begin expire");
+        }
+        std::vector<std::string> erase;
+        std::vector<std::pair<std::string, std::string>> rewrite;
+        bool more = false;
+        {
+            int rc = 0;
+            cursor c{txn.native_handle(), d.profiles, rc};
+            if (rc != 0) {
+                return d.fail(lmdb_error(rc), "open cursor");
+            }
+            MDB_val key = as_val(resume_after);
+            MDB_val value{};
+            rc = mdb_cursor_get(c.native_handle(), &key, &value, started ? MDB_SET_RANGE : MDB_FIRST);
+            if (started && rc == 0 && as_view(key) == resume_after) {
+                rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT);
+            }
+            std::size_t judged = 0;
+            for (; rc == 0 && judged < d.options.expire_chunk; ++judged) {
+                auto decoded = decode_profile(as_view(value));
+                if (decoded) {
+                    switch (apply_expiry(decoded.value(), policy, now_ms)) {
+                    case expiry_verdict::expired: erase.emplace_back(as_view(key)); break;
+                    case expiry_verdict::trimmed:
+                        scratch.clear();
+                        encode_profile(decoded.value(), scratch);
+                        rewrite.emplace_back(as_view(key), scratch);
+                        break;
+                    case expiry_verdict::keep: break;
+                    }
+                } else {
+                    d.fail(decoded.error().code, fmt::format("expire: profile {} does not decode ({}); kept",
+                                                             as_view(key), decoded.error().reason));
+                }
+                resume_after.assign(as_view(key));
+                rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT);
+            }
+            if (rc != 0 && rc != MDB_NOTFOUND) {
+                return d.fail(lmdb_error(rc), "expire");
+            }
+            more = rc == 0;
+        }
+        started = true;
+        for (const auto& k : erase) {
+            MDB_val key = as_val(k);
+            if (const int rc = mdb_del(txn.native_handle(), d.profiles, &key, nullptr); rc != 0) {
+                return d.fail(lmdb_error(rc), fmt::format("expire {}", k));
+            }
+        }
+        for (const auto& [k, v] : rewrite) {
+            MDB_val key = as_val(k);
+            MDB_val value = as_val(v);
+            if (const int rc = mdb_put(txn.native_handle(), d.profiles, &key, &value, 0); rc != 0) {
+                return d.fail(lmdb_error(rc), fmt::format("trim {}", k));
+            }
+        }
+        if (const int rc = txn.commit(); rc != 0) {
+            return d.fail(lmdb_error(rc), "commit expire");
+        }
+        out.expired += erase.size();
+        out.trimmed += rewrite.size();
+        if (!more) {
+            return {};
         }
     }
 }

@@ -88,6 +88,26 @@ std::error_code memory_store::scan(const profile_visitor& visit) {
     return {};
 }
 
+std::error_code memory_store::expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) {
+    // A stripe at a time, under its lock: a write-back of the same profile waits for the
+    // decision or comes after it, never in between.
+    for (auto& s : impl_->data) {
+        std::lock_guard lock(s.mutex);
+        for (auto it = s.profiles.begin(); it != s.profiles.end();) {
+            switch (apply_expiry(it->second, policy, now_ms)) {
+            case expiry_verdict::expired:
+                it = s.profiles.erase(it);
+                ++out.expired;
+                continue;
+            case expiry_verdict::trimmed: ++out.trimmed; break;
+            case expiry_verdict::keep: break;
+            }
+            ++it;
+        }
+    }
+    return {};
+}
+
 std::vector<source_position> memory_store::positions() {
     std::lock_guard lock(impl_->positions_mutex);
     return impl_->positions;

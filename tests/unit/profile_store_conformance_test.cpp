@@ -167,6 +167,97 @@ TEST_P(profile_store_conformance, concurrent_writers_of_disjoint_players_lose_no
     EXPECT_EQ(n, 1000);
 }
 
+// --- TTL --------------------------------------------------------------------------------
+
+constexpr std::int64_t day = 86'400'000;
+constexpr std::int64_t t0 = 1'763'800'000'000;
+
+// A profile whose last event was at `last` (event time), with one older event too.
+rtcrm::profile active_at(std::int64_t id, std::int64_t last) {
+    rtcrm::profile p{rtcrm::player_key{id}};
+    p.record_event("login", last - 3 * day, "old");
+    p.incr_windowed("logins", 1, last - 3 * day, day);
+    p.record_trigger("3", last - 3 * day);
+    p.record_event("login", last, "new");
+    p.incr_windowed("logins", 1, last, day);
+    p.record_trigger("3", last);
+    return p;
+}
+
+TEST_P(profile_store_conformance, expire_deletes_only_inactive_profiles) {
+    rtcrm::write_batch batch;
+    for (int i = 1; i <= 2500; ++i) {  // more than one LMDB chunk
+        batch.profiles.push_back(active_at(i, i % 2 == 0 ? t0 : t0 - 10 * day));
+    }
+    ASSERT_FALSE(store_->write(batch));
+    rtcrm::expiry_result result;
+    ASSERT_FALSE(store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0, result));
+    EXPECT_EQ(result.expired, 1250U);
+    EXPECT_EQ(result.trimmed, 0U);
+    std::size_t left = 0;
+    ASSERT_FALSE(store_->scan([&](const rtcrm::profile& p) {
+        EXPECT_EQ(p.last_event_ts(), t0) << p.key().text();
+        ++left;
+        return true;
+    }));
+    EXPECT_EQ(left, 1250U);
+    EXPECT_TRUE(get_one(rtcrm::player_key{2}).has_value());
+    EXPECT_FALSE(get_one(rtcrm::player_key{1}).has_value());
+}
+
+TEST_P(profile_store_conformance, expire_trims_old_history_and_keeps_totals) {
+    rtcrm::write_batch batch;
+    batch.profiles = {active_at(1, t0)};
+    ASSERT_FALSE(store_->write(batch));
+    rtcrm::expiry_result result;
+    ASSERT_FALSE(store_->expire({.history_ttl = std::chrono::milliseconds(day)}, t0, result));
+    EXPECT_EQ(result.trimmed, 1U);
+    const auto p = get_one(rtcrm::player_key{1});
+    ASSERT_TRUE(p);
+    ASSERT_EQ(p->recent().size(), 1U);
+    EXPECT_EQ(p->recent()[0].id, "new");
+    EXPECT_EQ(p->triggers("3")->recent, std::vector<std::int64_t>{t0});
+    EXPECT_EQ(p->triggers("3")->total, 2);
+    EXPECT_EQ(p->count("logins", 0, t0), 2);       // the total stays
+    EXPECT_EQ(p->count("logins", 7 * day, t0), 1);  // the old bucket is gone
+    // Trimming again changes nothing.
+    rtcrm::expiry_result again;
+    ASSERT_FALSE(store_->expire({.history_ttl = std::chrono::milliseconds(day)}, t0, again));
+    EXPECT_EQ(again.trimmed, 0U);
+}
+
+TEST_P(profile_store_conformance, a_profile_written_during_a_sweep_is_never_lost) {
+    // Stale profiles; a writer keeps refreshing some of them while sweeps run.
+    rtcrm::write_batch batch;
+    for (int i = 1; i <= 3000; ++i) {
+        batch.profiles.push_back(active_at(i, t0 - 10 * day));
+    }
+    ASSERT_FALSE(store_->write(batch));
+    std::thread writer([this] {
+        for (int i = 1; i <= 3000; i += 3) {
+            rtcrm::write_batch fresh;
+            fresh.profiles = {active_at(i, t0)};
+            ASSERT_FALSE(store_->write(fresh));
+        }
+    });
+    for (int k = 0; k < 5; ++k) {
+        rtcrm::expiry_result result;
+        ASSERT_FALSE(store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0, result));
+    }
+    writer.join();
+    rtcrm::expiry_result result;
+    ASSERT_FALSE(store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0, result));
+    for (int i = 1; i <= 3000; ++i) {
+        const auto p = get_one(rtcrm::player_key{i});
+        if (i % 3 == 1) {
+            ASSERT_TRUE(p) << "refreshed profile " << i << " was expired";
+            EXPECT_EQ(p->last_event_ts(), t0);
+        } else {
+            EXPECT_FALSE(p) << "stale profile " << i << " survived";
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(backends, profile_store_conformance, ::testing::ValuesIn(backends()),
                          [](const auto& param_info) { return param_info.param.name; });
 

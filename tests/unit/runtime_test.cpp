@@ -1,5 +1,6 @@
 #include <rtcrm/bolt/validation_bolt.hpp>
 #include <rtcrm/runtime.hpp>
+#include <rtcrm/store/memory_store.hpp>
 #include <rtcrm/sink/callback_sink.hpp>
 #include <rtcrm/source/generator_source.hpp>
 
@@ -422,6 +423,41 @@ TEST(runtime, a_released_partition_can_be_read_again_from_an_earlier_offset) {
     for (auto offset : src->committed) {
         EXPECT_GE(offset, 50);  // positions come from the second reading only
     }
+}
+
+namespace {
+constexpr std::int64_t ttl_day_ms = 86'400'000;
+constexpr std::int64_t ttl_start_ms = 1'763'800'000'000;
+}  // namespace
+
+TEST(runtime, the_ttl_sweep_deletes_inactive_profiles_from_the_store) {
+    auto store = std::make_shared<rtcrm::memory_store>();
+    rtcrm::write_batch stale;
+    for (int i = 1000; i < 1100; ++i) {
+        rtcrm::profile p{rtcrm::player_key{i}};
+        p.record_event("login", ttl_start_ms - 30 * ttl_day_ms, "old");
+        stale.profiles.push_back(std::move(p));
+    }
+    ASSERT_FALSE(store->write(stale));
+    std::vector<std::string> lines;
+    for (int i = 0; i < 50; ++i) {
+        lines.push_back(fight_json(i % 5 + 1, i));  // recent events of players 1..5
+    }
+    rtcrm::topology t;
+    rtcrm::runtime_options options;
+    options.shards = 2;
+    options.expiry.profile_ttl = std::chrono::milliseconds(7 * ttl_day_ms);
+    options.ttl_sweep_interval = std::chrono::milliseconds(20);
+    options.store_interval = std::chrono::milliseconds(10);
+    t.add_source(std::make_unique<rtcrm::testing::vector_source>(lines)).with_store(store).with_options(options);
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+    for (int i = 0; i < 500 && store->size() != 5; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    rt.stop();
+    EXPECT_EQ(store->size(), 5U);  // the 100 stale ones are gone, the 5 active ones written back
+    EXPECT_EQ(rt.stats().expired_profiles, 100U);
 }
 
 TEST(runtime, refuses_a_topology_without_sources) {

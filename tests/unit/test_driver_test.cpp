@@ -260,3 +260,29 @@ TEST(topology_test_driver, flush_writes_profiles_to_the_store) {
 }
 
 }  // namespace
+
+// --- TTL ---------------------------------------------------------------------------------
+
+namespace {
+std::string login_at(std::int64_t player, std::int64_t ts, int n) {
+    return fmt::format(R"({{"id":"l-{}","player_id":{},"type":"login","ts":{}}})", n, player, ts);
+}
+constexpr std::int64_t day_ms = 86'400'000;
+constexpr std::int64_t start_ms = 1'763'800'000'000;
+}  // namespace
+
+TEST(topology_test_driver, a_profile_inactive_past_its_ttl_starts_afresh_at_its_next_event) {
+    rtcrm::topology t;
+    rtcrm::runtime_options options;
+    options.expiry.profile_ttl = std::chrono::milliseconds(7 * day_ms);
+    t.with_options(options);
+    rtcrm::topology_test_driver driver{std::move(t)};
+    driver.pipe(login_at(1, start_ms, 1));
+    driver.pipe(login_at(1, start_ms + 6 * day_ms, 2));  // within the TTL: kept
+    ASSERT_EQ(driver.profile_of(rtcrm::player_key{1})->recent().size(), 2U);
+    driver.pipe(login_at(1, start_ms + 14 * day_ms, 3));  // 8 days after the last: afresh
+    const auto p = driver.profile_of(rtcrm::player_key{1});
+    ASSERT_TRUE(p);
+    ASSERT_EQ(p->recent().size(), 1U);
+    EXPECT_EQ(p->recent()[0].id, "l-3");
+}

@@ -37,6 +37,7 @@ struct lmdb_options {
     std::size_t max_map_size = 1ULL << 40;      ///< the map never grows past this
     bool sync = true;                           ///< fsync each commit (false: MDB_NOSYNC)
     bool read_only = false;                     ///< open for reading only (tools); writes fail
+    std::size_t expire_chunk = 1000;            ///< profiles judged per write transaction by `expire`
 
     /// @throws rtcrm::error(invalid_config) for an empty path or sizes out of order.
     void validate() const;
@@ -58,6 +59,8 @@ public:
     std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
     std::error_code write(const write_batch& batch) override;
     std::error_code scan(const profile_visitor& visit) override;
+    /// In write transactions of at most `expire_chunk` profiles each.
+    std::error_code expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) override;
     std::error_code flush() override;
     [[nodiscard]] std::vector<source_position> positions() override;
     [[nodiscard]] bool durable() const noexcept override { return true; }
