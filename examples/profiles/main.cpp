@@ -1,7 +1,14 @@
-// rtcrm-profiles: reads the profiles of a store.
+// rtcrm-profiles: reads the profiles of a store, optionally only those of a segment.
 //
 //   rtcrm-profiles --store lmdb --store-path DIR --count
 //   rtcrm-profiles --store lmdb --store-path DIR --dump      # one JSON object per profile, by player key
+//   rtcrm-profiles --store lmdb --store-path DIR --where 'p:get("level") > 10' --count
+//
+// --where takes a Lua expression over the profile `p`, or a chunk returning a
+// function(profile), run in the handlers' sandbox (rtcrm/lua/segment.hpp). The scan runs
+// in parallel over key ranges (--threads). A predicate that fails on a profile counts the
+// profile out and is reported at the end (exit status 1).
+#include <rtcrm/lua/segment.hpp>
 #include <rtcrm/store/lmdb_store.hpp>
 
 #include <boost/program_options.hpp>
@@ -9,20 +16,38 @@
 
 #include <algorithm>
 #include <iostream>
+#include <optional>
+#include <thread>
 
 namespace po = boost::program_options;
+
+namespace {
+
+// What one scan worker found.
+struct worker_result {
+    std::uint64_t matched = 0;
+    std::vector<std::pair<std::string, std::string>> rows;  // (player key, JSON) when dumping
+    std::uint64_t failed = 0;
+    std::string first_failure;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
     std::string store = "lmdb";
     std::string path;
+    std::string where;
+    std::size_t threads = std::max(1U, std::thread::hardware_concurrency());
     bool count = false;
     bool dump = false;
     po::options_description desc("rtcrm-profiles: read the profiles of a store\n\nOptions");
     desc.add_options()("help,h", "show this help")
         ("store", po::value(&store)->default_value(store), "profile store: lmdb")
         ("store-path", po::value(&path), "LMDB environment directory")
-        ("count", po::bool_switch(&count), "print the number of profiles")
-        ("dump", po::bool_switch(&dump), "print every profile as one JSON object per line, ordered by player key");
+        ("where", po::value(&where), "only profiles for which this Lua expression over p (or chunk returning a function(profile)) is true")
+        ("threads", po::value(&threads)->default_value(threads), "scan workers (key ranges)")
+        ("count", po::bool_switch(&count), "print the number of (matching) profiles")
+        ("dump", po::bool_switch(&dump), "print every (matching) profile as one JSON object per line, ordered by player key");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -35,31 +60,77 @@ int main(int argc, char** argv) {
         std::cout << desc << '\n';
         return vm.count("help") != 0U ? 0 : 2;
     }
-    if (store != "lmdb" || path.empty()) {
-        std::cerr << "rtcrm-profiles: needs --store lmdb --store-path DIR\n";
+    if (store != "lmdb" || path.empty() || threads == 0) {
+        std::cerr << "rtcrm-profiles: needs --store lmdb --store-path DIR (and --threads >= 1)\n";
         return 2;
+    }
+    if (!where.empty()) {
+        try {
+            rtcrm::segment check{where};  // refuse a bad expression before opening anything
+        } catch (const std::exception& e) {
+            std::cerr << "rtcrm-profiles: --where: " << e.what() << '\n';
+            return 2;
+        }
     }
     try {
         rtcrm::lmdb_store s{{.path = path, .read_only = true}};
-        std::vector<std::pair<std::string, std::string>> rows;
-        std::uint64_t n = 0;
-        if (const auto ec = s.scan([&](const rtcrm::profile& p) {
-                ++n;
+        std::vector<worker_result> results(threads);
+        std::vector<std::optional<rtcrm::segment>> segments(threads);
+        for (auto& seg : segments) {
+            if (!where.empty()) {
+                seg.emplace(where);  // one Lua state per worker
+            }
+        }
+        const auto ec = s.scan_parallel(threads, [&](std::size_t w) -> rtcrm::profile_visitor {
+            return [&, w](const rtcrm::profile& p) {
+                auto& r = results[w];
+                if (segments[w]) {
+                    const auto in = segments[w]->matches(p);
+                    if (!in) {
+                        if (r.failed++ == 0) {
+                            r.first_failure = fmt::format("player {}: {}", p.key().text(), in.error().reason);
+                        }
+                        return true;
+                    }
+                    if (!in.value()) {
+                        return true;
+                    }
+                }
+                ++r.matched;
                 if (dump) {
-                    rows.emplace_back(std::string{p.key().text()}, p.to_json());
+                    r.rows.emplace_back(std::string{p.key().text()}, p.to_json());
                 }
                 return true;
-            });
-            ec) {
+            };
+        });
+        if (ec) {
             std::cerr << "rtcrm-profiles: " << s.last_error() << '\n';
             return 1;
         }
+        std::uint64_t matched = 0;
+        std::uint64_t failed = 0;
+        std::string first_failure;
+        std::vector<std::pair<std::string, std::string>> rows;
+        for (auto& r : results) {
+            matched += r.matched;
+            failed += r.failed;
+            if (first_failure.empty()) {
+                first_failure = r.first_failure;
+            }
+            std::move(r.rows.begin(), r.rows.end(), std::back_inserter(rows));
+        }
         if (count) {
-            fmt::print("{}\n", n);
+            fmt::print("{}\n", matched);
         }
         std::sort(rows.begin(), rows.end());
         for (const auto& [key, json] : rows) {
             fmt::print("{}\n", json);
+        }
+        if (failed > 0) {
+            std::cerr << fmt::format("rtcrm-profiles: --where failed on {} profiles (counted out); first: {}\n"
+                                     "(a missing attribute is nil: write (p:get(\"level\") or 0) > 10)\n",
+                                     failed, first_failure);
+            return 1;
         }
         return 0;
     } catch (const std::exception& e) {

@@ -72,6 +72,9 @@ expiry_verdict apply_expiry(profile& p, const expiry_policy& policy, std::int64_
 /// Called by `scan` with each stored profile; return false to stop the scan.
 using profile_visitor = std::function<bool(const profile&)>;
 
+/// Makes the visitor of one worker of `scan_parallel` (workers are numbered from 0).
+using visitor_factory = std::function<profile_visitor(std::size_t worker)>;
+
 /// The profile store interface. Implementations are thread-safe.
 class profile_store {
 public:
@@ -90,6 +93,16 @@ public:
     /// Visits every stored profile (in no particular order) until `visit` returns false.
     /// Runs on the calling thread; sees a consistent snapshot where the backend has one.
     virtual std::error_code scan(const profile_visitor& visit) = 0;
+
+    /// Visits every stored profile once, split over up to `workers` threads (by key
+    /// ranges where the backend has them); each worker calls the visitor `make(worker)`
+    /// gave it, on its own thread. A visitor returning false stops its own worker. Each
+    /// worker sees a consistent snapshot of its part, not of the whole. The default runs
+    /// `scan` with one visitor on the calling thread.
+    virtual std::error_code scan_parallel(std::size_t workers, const visitor_factory& make) {
+        (void)workers;
+        return scan(make(0));
+    }
 
     /// Deletes the profiles inactive since before `now_ms - profile_ttl` and drops history
     /// older than `now_ms - history_ttl`. Each decision is atomic with respect to `write`:

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 
 namespace rtcrm {
 namespace {
@@ -389,7 +390,9 @@ std::error_code lmdb_store::expire(const expiry_policy& policy, std::int64_t now
     }
 }
 
-std::error_code lmdb_store::scan(const profile_visitor& visit) {
+// Visits the profiles with keys in [from, to) (an empty bound is open) in one read
+// transaction: a snapshot of that range.
+std::error_code lmdb_store::scan_range(const std::string& from, const std::string& to, const profile_visitor& visit) {
     auto& d = *impl_;
     std::shared_lock lock(d.resize_mutex);
     transaction txn;
@@ -401,10 +404,13 @@ std::error_code lmdb_store::scan(const profile_visitor& visit) {
     if (rc != 0) {
         return d.fail(lmdb_error(rc), "open cursor");
     }
-    MDB_val key{};
+    MDB_val key = as_val(from);
     MDB_val value{};
-    for (rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_FIRST); rc == 0;
+    for (rc = mdb_cursor_get(c.native_handle(), &key, &value, from.empty() ? MDB_FIRST : MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT)) {
+        if (!to.empty() && as_view(key) >= to) {
+            return {};
+        }
         auto decoded = decode_profile(as_view(value));
         if (!decoded) {
             return d.fail(decoded.error().code, fmt::format("profile {}: {}", as_view(key), decoded.error().reason));
@@ -414,6 +420,56 @@ std::error_code lmdb_store::scan(const profile_visitor& visit) {
         }
     }
     return rc == MDB_NOTFOUND ? std::error_code{} : d.fail(lmdb_error(rc), "scan");
+}
+
+std::error_code lmdb_store::scan(const profile_visitor& visit) { return scan_range({}, {}, visit); }
+
+std::error_code lmdb_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
+    auto& d = *impl_;
+    workers = std::max<std::size_t>(workers, 1);
+    // Split points: every (entries / workers)-th key, found in one pass over the keys
+    // (the values are not decoded).
+    std::vector<std::string> bounds{std::string{}};
+    {
+        std::shared_lock lock(d.resize_mutex);
+        transaction txn;
+        if (const int rc = transaction::begin(d.env.get(), MDB_RDONLY, txn); rc != 0) {
+            return d.fail(lmdb_error(rc), "begin read");
+        }
+        MDB_stat stat{};
+        mdb_stat(txn.native_handle(), d.profiles, &stat);
+        const std::size_t step = std::max<std::size_t>(1, (stat.ms_entries + workers - 1) / workers);
+        int rc = 0;
+        cursor c{txn.native_handle(), d.profiles, rc};
+        if (rc != 0) {
+            return d.fail(lmdb_error(rc), "open cursor");
+        }
+        MDB_val key{};
+        MDB_val value{};
+        std::size_t n = 0;
+        for (rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_FIRST); rc == 0 && bounds.size() < workers;
+             rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT)) {
+            if (n > 0 && n % step == 0) {
+                bounds.emplace_back(as_view(key));
+            }
+            ++n;
+        }
+    }
+    bounds.emplace_back();  // the last range is open at the end
+    std::vector<std::error_code> results(bounds.size() - 1);
+    std::vector<std::thread> threads;
+    for (std::size_t w = 0; w + 1 < bounds.size(); ++w) {
+        threads.emplace_back([&, w, visit = make(w)] { results[w] = scan_range(bounds[w], bounds[w + 1], visit); });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    for (const auto& ec : results) {
+        if (ec) {
+            return ec;
+        }
+    }
+    return {};
 }
 
 std::error_code lmdb_store::flush() {

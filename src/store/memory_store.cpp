@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 namespace rtcrm {
@@ -84,6 +85,35 @@ std::error_code memory_store::scan(const profile_visitor& visit) {
                 return {};
             }
         }
+    }
+    return {};
+}
+
+std::error_code memory_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
+    workers = std::clamp<std::size_t>(workers, 1, impl::stripes);
+    std::vector<std::thread> threads;
+    for (std::size_t w = 0; w < workers; ++w) {
+        threads.emplace_back([this, w, workers, visit = make(w)] {
+            for (std::size_t i = w; i < impl::stripes; i += workers) {  // stripe i belongs to worker i % workers
+                auto& s = impl_->data[i];
+                std::vector<profile> copy;
+                {
+                    std::lock_guard lock(s.mutex);
+                    copy.reserve(s.profiles.size());
+                    for (const auto& [key, p] : s.profiles) {
+                        copy.push_back(p);
+                    }
+                }
+                for (const auto& p : copy) {
+                    if (!visit(p)) {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
     }
     return {};
 }

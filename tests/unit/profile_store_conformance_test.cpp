@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -165,6 +167,40 @@ TEST_P(profile_store_conformance, concurrent_writers_of_disjoint_players_lose_no
     int n = 0;
     ASSERT_FALSE(store_->scan([&](const rtcrm::profile&) { return ++n, true; }));
     EXPECT_EQ(n, 1000);
+}
+
+TEST_P(profile_store_conformance, a_parallel_scan_visits_every_profile_exactly_once) {
+    rtcrm::write_batch batch;
+    for (int i = 1; i <= 10'000; ++i) {
+        batch.profiles.push_back(make_profile(i, i));
+    }
+    ASSERT_FALSE(store_->write(batch));
+    for (std::size_t workers : {1U, 3U, 4U, 64U}) {
+        std::vector<std::vector<std::int64_t>> seen(workers);  // each worker writes only its own
+        std::atomic<std::size_t> made{0};
+        ASSERT_FALSE(store_->scan_parallel(workers, [&](std::size_t w) -> rtcrm::profile_visitor {
+            made.fetch_add(1);
+            return [&seen, w](const rtcrm::profile& p) {
+                seen[w].push_back(std::get<std::int64_t>(*p.get("level")));
+                return true;
+            };
+        }));
+        EXPECT_LE(made.load(), workers);
+        std::vector<std::int64_t> all;
+        std::size_t busy = 0;
+        for (const auto& part : seen) {
+            all.insert(all.end(), part.begin(), part.end());
+            busy += part.empty() ? 0 : 1;
+        }
+        std::sort(all.begin(), all.end());
+        ASSERT_EQ(all.size(), 10'000U) << workers << " workers";
+        for (int i = 0; i < 10'000; ++i) {
+            ASSERT_EQ(all[static_cast<std::size_t>(i)], i + 1);
+        }
+        if (workers > 1 && workers <= 4) {
+            EXPECT_GT(busy, 1U) << "the scan did not spread over the workers";
+        }
+    }
 }
 
 // --- TTL --------------------------------------------------------------------------------

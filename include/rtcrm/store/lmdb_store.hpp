@@ -59,6 +59,9 @@ public:
     std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
     std::error_code write(const write_batch& batch) override;
     std::error_code scan(const profile_visitor& visit) override;
+    /// Splits the key space into `workers` ranges of about equal size (one pass over the
+    /// keys), each scanned in a read transaction of its own on its own thread.
+    std::error_code scan_parallel(std::size_t workers, const visitor_factory& make) override;
     /// In write transactions of at most `expire_chunk` profiles each.
     std::error_code expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) override;
     std::error_code flush() override;
@@ -71,6 +74,7 @@ public:
     [[nodiscard]] std::string last_error() const;
 
 private:
+    std::error_code scan_range(const std::string& from, const std::string& to, const profile_visitor& visit);
     struct impl;
     std::unique_ptr<impl> impl_;
 };

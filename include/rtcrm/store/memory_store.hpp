@@ -25,6 +25,7 @@ public:
     std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
     std::error_code write(const write_batch& batch) override;
     std::error_code scan(const profile_visitor& visit) override;
+    std::error_code scan_parallel(std::size_t workers, const visitor_factory& make) override;
     std::error_code expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) override;
     std::error_code flush() override { return {}; }
     [[nodiscard]] std::vector<source_position> positions() override;

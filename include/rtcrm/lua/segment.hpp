@@ -1,0 +1,63 @@
+/// @file segment.hpp
+/// An audience segment: a Lua predicate over profiles ("players below level 10 who lost
+/// three fights today"), evaluated in the same sandbox as handlers (instruction budget per
+/// call, memory cap). `rtcrm-profiles --where` and audience queries use it.
+///
+/// The text is either a chunk that returns a function of the profile,
+/// @code{.lua}
+///   return function(profile) return (profile:get("level") or 0) < 10 end
+/// @endcode
+/// or an expression over `p`: `p:get("level") > 10`. The profile API is the handlers'
+/// (`get`, `count`, `recent`, `last_trigger`, `player`); a predicate sees a copy, so
+/// `set` and `incr` change nothing stored.
+///
+/// Caveats: a `segment` holds one Lua state and is not thread-safe: scan in parallel
+/// with one per worker (build them from the same text).
+///
+/// Example:
+/// @code
+///   rtcrm::segment lost{R"(p:count("fights_lost", "1d") >= 3)"};
+///   store.scan([&](const rtcrm::profile& p) { if (lost.matches(p).value()) ...; return true; });
+/// @endcode
+#pragma once
+
+#include <rtcrm/profile.hpp>
+#include <rtcrm/result.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace rtcrm {
+
+/// Options of `segment`. An aggregate: use designated initialisers.
+struct segment_options {
+    std::string name = "where";                    ///< the chunk's name in error messages ("where:1: ...")
+    std::uint64_t instruction_budget = 1'000'000;  ///< Lua VM instructions per profile
+    std::size_t memory_limit = 64 * 1024 * 1024;   ///< bytes for the Lua state
+};
+
+/// A compiled segment predicate. Move-only; one thread at a time.
+class segment {
+public:
+    /// Compiles `text` (see the file comment).
+    /// @throws rtcrm::error(invalid_config) with "name:line: message" if it does not load
+    ///         or does not give a function.
+    explicit segment(std::string_view text, segment_options options = {});
+    ~segment();
+    segment(segment&&) noexcept;
+    segment& operator=(segment&&) noexcept;
+
+    /// True if `p` is in the segment (the predicate's result is truthy). A predicate
+    /// that raises an error (or runs out of budget) gives a `handler_failed` failure with
+    /// "name:line: message".
+    [[nodiscard]] result<bool> matches(const profile& p);
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace rtcrm
