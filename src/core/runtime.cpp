@@ -37,6 +37,9 @@ struct runtime::impl {
     detail::pipeline_parts parts;
     std::vector<std::unique_ptr<detail::ingest_stage>> ingests;
     std::vector<std::unique_ptr<ingest_control>> controls;  // one per source, over its ingest stage
+    // With a durable store, write-backs and their acks go through one committer thread
+    // (group commit over all shards). Declared before the shards, which point to it.
+    std::unique_ptr<detail::store_committer> committer;
     std::vector<std::unique_ptr<detail::shard_stage>> shards;
     std::unique_ptr<detail::router> queues;
     std::vector<std::thread> threads;
@@ -68,10 +71,15 @@ struct runtime::impl {
                                                                      topo.sources()[i]->resumable() && parts.store->durable()));
             controls.push_back(std::make_unique<ingest_control>(*ingests.back()));
         }
+        if (parts.store->durable()) {
+            // Two submissions per shard may wait: one being written, one filling up.
+            committer = std::make_unique<detail::store_committer>(parts.store, 2 * parts.shards, parts.options.drain_timeout);
+        }
         for (std::uint32_t i = 0; i < parts.shards; ++i) {
             shards.push_back(std::make_unique<detail::shard_stage>(
                 i, parts.options, parts.make_bolts(topo.ingest_bolts(), i, parts.shards),
-                parts.make_bolts(topo.shard_bolts(), i, parts.shards), parts.sinks, parts.source_names, parts.store));
+                parts.make_bolts(topo.shard_bolts(), i, parts.shards), parts.sinks, parts.source_names, parts.store,
+                committer.get()));
         }
         queues = std::make_unique<detail::router>(parts.shards, sources, parts.options.queue_batches);
     }
@@ -251,6 +259,9 @@ struct runtime::impl {
         joined = true;
         lock.unlock();
         stop_sweeper();
+        if (committer) {
+            committer->stop();  // the shards waited for their last write-backs already
+        }
         for (auto& t : threads) {
             if (t.joinable()) {
                 t.join();
@@ -363,6 +374,9 @@ runtime_stats runtime::stats() const {
     detail::pipeline_parts::finish_reasons(s, reasons);
     for (const auto& ingest : impl_->ingests) {
         s.nacked += ingest->counters().nacked.load(std::memory_order_relaxed);
+    }
+    if (impl_->committer) {
+        s.store_errors += impl_->committer->errors();
     }
     s.expired_profiles += impl_->swept_expired.load(std::memory_order_relaxed);
     s.trimmed_profiles += impl_->swept_trimmed.load(std::memory_order_relaxed);

@@ -428,7 +428,7 @@ private:
 shard_stage::shard_stage(std::uint32_t index, const runtime_options& options,
                          std::vector<std::unique_ptr<bolt>> ingest_bolts, std::vector<std::unique_ptr<bolt>> bolts,
                          const sink_table& sinks, const std::vector<std::string>& source_names,
-                         std::shared_ptr<profile_store> store)
+                         std::shared_ptr<profile_store> store, store_committer* committer)
     : index_(index),
       options_(&options),
       ingest_bolts_(std::move(ingest_bolts)),
@@ -438,6 +438,7 @@ shard_stage::shard_stage(std::uint32_t index, const runtime_options& options,
       store_(std::move(store)),
       outputs_(sinks, counters_),
       context_(std::make_unique<context>(*this, source_names)),
+      committer_(committer),
       durable_(store_->durable()) {
     next_write_back_ = std::chrono::steady_clock::now() + (durable_ ? options.durable_store_interval : options.store_interval);
 }
@@ -588,8 +589,9 @@ void shard_stage::evict_to_bound() {
     while (cache_.size() > target && !lru_.empty()) {
         const player_key* key = lru_.back();
         const auto it = cache_.find(*key);
-        if (it->second.dirty || it->second.loading) {
-            break;  // the write-back failed: keep everything until it succeeds
+        if (it->second.dirty || it->second.loading ||
+            (committer_ != nullptr && it->second.commit_seq > committer_->durable_through())) {
+            break;  // not in the store yet: keep everything from here until it is
         }
         lru_.pop_back();
         cache_.erase(it);
@@ -636,6 +638,25 @@ void shard_stage::maybe_write_back(std::chrono::steady_clock::time_point now) {
 }
 
 void shard_stage::write_back() {
+    if (committer_ != nullptr) {
+        // Off this thread: the committer writes (merging the shards' batches), then acks.
+        if (dirty_.empty() && pending_acks_.empty()) {
+            return;
+        }
+        write_batch batch;
+        batch.profiles.reserve(dirty_.size());
+        for (auto* c : dirty_) {
+            batch.profiles.push_back(c->p);
+        }
+        last_submitted_ = committer_->submit(std::move(batch), std::move(pending_acks_));
+        for (auto* c : dirty_) {
+            c->dirty = false;
+            c->commit_seq = last_submitted_;
+        }
+        dirty_.clear();
+        pending_acks_.clear();
+        return;
+    }
     if (dirty_.empty()) {
         for (auto& ack : pending_acks_) {
             ack.ack();
@@ -667,6 +688,9 @@ void shard_stage::write_back() {
 void shard_stage::finish() {
     tick(std::chrono::steady_clock::now());
     write_back();
+    if (committer_ != nullptr && !committer_->wait_for(last_submitted_, options_->drain_timeout)) {
+        stage_counters::bump(counters_.store_errors);
+    }
     if (const auto ec = store_->flush(); ec) {
         stage_counters::bump(counters_.store_errors);
     }

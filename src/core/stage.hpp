@@ -9,6 +9,7 @@
 #pragma once
 
 #include "router.hpp"
+#include "store_committer.hpp"
 
 #include <rtcrm/bolt.hpp>
 #include <rtcrm/runtime_stats.hpp>
@@ -183,7 +184,8 @@ class shard_stage {
 public:
     shard_stage(std::uint32_t index, const runtime_options& options, std::vector<std::unique_ptr<bolt>> ingest_bolts,
                 std::vector<std::unique_ptr<bolt>> bolts, const sink_table& sinks,
-                const std::vector<std::string>& source_names, std::shared_ptr<profile_store> store);
+                const std::vector<std::string>& source_names, std::shared_ptr<profile_store> store,
+                store_committer* committer = nullptr);
 
     // Processes a batch of records this shard owns, start to finish (parsed, outputs
     // dispatched, events' own ack shares released). The batch is left empty.
@@ -207,6 +209,7 @@ private:
         profile p;
         bool dirty = false;
         bool loading = false;  // placeholder while the store is asked
+        std::uint64_t commit_seq = 0;  // the committer's submission holding its last write-back
         std::list<const player_key*>::iterator lru;  // position in lru_ (front: most recent)
     };
     void evict_to_bound();
@@ -233,6 +236,8 @@ private:
     std::vector<cached*> dirty_;
     std::vector<player_key> missing_;
     std::vector<ack_token> pending_acks_;  // durable store: acks waiting for the next group commit
+    store_committer* committer_ = nullptr;  // durable store: writes happen there, off this thread
+    std::uint64_t last_submitted_ = 0;
     bool durable_ = false;
     std::vector<std::optional<profile>> loaded_;
     std::chrono::steady_clock::time_point next_write_back_;

@@ -1,0 +1,73 @@
+// Internal: group commit to a durable store on a thread of its own.
+//
+// Shards hand their dirty profiles (copies) and the acks of the events behind them to
+// the committer and go on processing; the committer writes everything the shards handed
+// in since its last write in one `profile_store::write` (one transaction, one fsync), so
+// a shard never waits for an fsync and two shards share one. Acks complete only after
+// the write holding their effects returned (durable), in submission order.
+//
+// A failed write is retried (with backoff) until it succeeds: the acks wait, and so do
+// the shards once `max_queued` submissions are waiting (backpressure, bounded memory).
+// Only at stop does the committer give up (after `give_up_after`) and nack what it holds:
+// those events are not committed and come again after a restart.
+#pragma once
+
+#include <rtcrm/ack.hpp>
+#include <rtcrm/profile_store.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace rtcrm::detail {
+
+class store_committer {
+public:
+    store_committer(std::shared_ptr<profile_store> store, std::size_t max_queued, std::chrono::milliseconds give_up_after);
+    ~store_committer();
+    store_committer(const store_committer&) = delete;
+    store_committer& operator=(const store_committer&) = delete;
+
+    // Queues a write and the acks it makes durable; returns its sequence number (1, 2, ...
+    // over all shards). Blocks while `max_queued` submissions wait.
+    std::uint64_t submit(write_batch batch, std::vector<ack_token> acks);
+    // Every submission up to this sequence number is written (or, at stop, given up).
+    [[nodiscard]] std::uint64_t durable_through() const noexcept { return done_.load(std::memory_order_acquire); }
+    // Waits until submission `seq` is done, at most `timeout`; true if it is.
+    bool wait_for(std::uint64_t seq, std::chrono::milliseconds timeout);
+    // Writes what is queued (giving up on failures after `give_up_after`) and ends the thread.
+    void stop();
+
+    [[nodiscard]] std::uint64_t errors() const noexcept { return errors_.load(std::memory_order_relaxed); }
+    [[nodiscard]] std::uint64_t commits() const noexcept { return commits_.load(std::memory_order_relaxed); }
+
+private:
+    struct submission {
+        std::uint64_t seq = 0;
+        write_batch batch;
+        std::vector<ack_token> acks;
+    };
+    void run();
+
+    std::shared_ptr<profile_store> store_;
+    std::size_t max_queued_;
+    std::chrono::milliseconds give_up_after_;
+    mutable std::mutex mutex_;
+    std::condition_variable work_;   // the committer waits for submissions
+    std::condition_variable room_;   // shards wait for queue room or completions
+    std::deque<submission> queue_;   // guarded by mutex_
+    std::uint64_t next_seq_ = 1;     // guarded by mutex_
+    bool stopping_ = false;          // guarded by mutex_
+    std::atomic<std::uint64_t> done_{0};
+    std::atomic<std::uint64_t> errors_{0};
+    std::atomic<std::uint64_t> commits_{0};
+    std::thread thread_;
+};
+
+}  // namespace rtcrm::detail
