@@ -1,5 +1,6 @@
 #include <rtcrm/bolt/validation_bolt.hpp>
 #include <rtcrm/runtime.hpp>
+#include <rtcrm/store/lmdb_store.hpp>
 #include <rtcrm/store/memory_store.hpp>
 #include <rtcrm/sink/callback_sink.hpp>
 #include <rtcrm/source/generator_source.hpp>
@@ -9,6 +10,8 @@
 #include <rapidjson/document.h>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+#include <filesystem>
 
 #include <algorithm>
 #include <condition_variable>
@@ -339,6 +342,54 @@ TEST(runtime, profiles_reach_the_store_at_stop) {
         return true;
     }));
     EXPECT_EQ(profiles, 30);
+}
+
+// With a durable store, acks wait for the committer's group commit: every event is
+// committed only once its profile is in the store, and a small cache still loses nothing.
+TEST(runtime, a_durable_store_commits_every_event_after_its_profile_is_written) {
+    const auto dir = std::filesystem::temp_directory_path() / fmt::format("rtcrm_runtime_lmdb_{}", ::getpid());
+    std::filesystem::remove_all(dir);
+    constexpr int players = 500;
+    constexpr int per_player = 40;
+    std::vector<std::string> lines;
+    for (int seq = 0; seq < per_player; ++seq) {
+        for (int p = 1; p <= players; ++p) {
+            lines.push_back(fight_json(p, seq));
+        }
+    }
+    auto source = std::make_unique<vector_source>(lines, 4);
+    auto* src = source.get();
+    {
+        auto store = std::make_shared<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = dir.string(), .sync = false});
+        rtcrm::topology t;
+        t.add_source(std::move(source)).with_store(store)
+            .with_options({.shards = 2, .durable_store_interval = std::chrono::milliseconds(2), .cache_max_profiles = 100});
+        rtcrm::runtime rt{std::move(t)};
+        rt.run();
+        const auto stats = rt.stats();
+        EXPECT_EQ(stats.processed, lines.size());
+        EXPECT_EQ(stats.nacked, 0U);
+        EXPECT_EQ(stats.store_errors, 0U);
+        EXPECT_GT(stats.evicted_profiles, 0U);
+    }
+    // The last committed position of each partition is its last offset.
+    std::map<std::int32_t, std::int64_t> last;
+    for (const auto& c : src->commits()) {
+        last[c.partition] = std::max(last[c.partition], c.offset);
+    }
+    ASSERT_EQ(last.size(), 4U);
+    for (const auto& [partition, offset] : last) {
+        EXPECT_EQ(offset, static_cast<std::int64_t>(lines.size() / 4 - 1)) << "partition " << partition;
+    }
+    rtcrm::lmdb_store reopened{{.path = dir.string(), .read_only = true}};
+    int profiles = 0;
+    ASSERT_FALSE(reopened.scan([&](const rtcrm::profile& p) {
+        ++profiles;
+        EXPECT_EQ(p.recent().size(), 16U) << "player " << p.key().text();  // 40 events; the ring keeps 16
+        return true;
+    }));
+    EXPECT_EQ(profiles, players);
+    std::filesystem::remove_all(dir);
 }
 
 // Validation runs on every shard at once; schemas with `pattern` (purchase.currency) once
