@@ -272,7 +272,7 @@ int profile_incr(lua_State* L) {
     if (std::trunc(delta) != delta) {
         return luaL_error(L, "profile:incr('%s'): windowed counters take whole numbers", name);
     }
-    p.incr_windowed({name, len}, static_cast<std::int64_t>(delta), b.ev->ts(), bucket, *b.limits);
+    p.incr_windowed({name, len}, static_cast<std::int64_t>(delta), b.now_ms, bucket, *b.limits);
     return 0;
 }
 
@@ -283,7 +283,7 @@ int profile_count(lua_State* L) {
     std::size_t len = 0;
     const char* name = luaL_checklstring(L, 2, &len);
     const std::int64_t window = lua_isnoneornil(L, 3) ? 0 : window_arg(L, 3);
-    lua_pushinteger(L, p.count({name, len}, window, b.ev->ts()));
+    lua_pushinteger(L, p.count({name, len}, window, b.now_ms));
     return 1;
 }
 

@@ -40,7 +40,6 @@ struct segment::impl {
     segment_options options;
     std::unique_ptr<vm> state;
     int predicate = LUA_NOREF;
-    event none;  // vm::bind wants an event; a predicate never sees it
     profile_limits limits;
 };
 
@@ -68,7 +67,7 @@ segment& segment::operator=(segment&&) noexcept = default;
 result<bool> segment::matches(const profile& p) {
     auto& s = *impl_;
     profile copy = p;  // the predicate may call set/incr: never on the caller's profile
-    s.state->bind(s.none, copy, s.limits);
+    s.state->bind_profile(copy, s.limits, s.options.now_ms != 0 ? s.options.now_ms : copy.last_event_ts());
     bool truthy = false;
     std::string why;
     if (!s.state->call(s.predicate, false, s.options.name, truthy, why)) {

@@ -352,6 +352,15 @@ void vm::bind(const event& ev, profile& prof, const profile_limits& limits) noex
     binding_.ev = &ev;
     binding_.prof = &prof;
     binding_.limits = &limits;
+    binding_.now_ms = ev.ts();
+    ++binding_.generation;
+}
+
+void vm::bind_profile(profile& prof, const profile_limits& limits, std::int64_t now_ms) noexcept {
+    binding_.ev = nullptr;
+    binding_.prof = &prof;
+    binding_.limits = &limits;
+    binding_.now_ms = now_ms;
     ++binding_.generation;
 }
 

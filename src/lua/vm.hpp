@@ -54,6 +54,7 @@ struct binding {
     const event* ev = nullptr;
     profile* prof = nullptr;
     const profile_limits* limits = nullptr;
+    std::int64_t now_ms = 0;  // "now" for windows: the event's time, or what a segment scan says
     std::uint64_t generation = 0;
     // The persistent userdata, to recognise them by address (cheaper than
     // luaL_checkudata's metatable lookup by name on every call).
@@ -79,6 +80,8 @@ public:
 
     // Points the event and profile userdata at `ev` and `prof` for the next calls.
     void bind(const event& ev, profile& prof, const profile_limits& limits) noexcept;
+    // For a segment: a profile and no event; windows end at `now_ms`.
+    void bind_profile(profile& prof, const profile_limits& limits, std::int64_t now_ms) noexcept;
 
     // Calls the function `ref` with the event and/or profile userdata (per `with_event`),
     // under the instruction budget. Returns true on success; the truthiness of its result

@@ -64,3 +64,12 @@ TEST(segment, errors_and_endless_loops_fail_the_profile_not_the_scan) {
     rtcrm::segment ok{"p:get('level') == 5"};
     EXPECT_TRUE(ok.matches(player(1, 5, 0)).value());
 }
+
+TEST(segment, windows_end_at_the_profiles_latest_event_or_at_a_given_now) {
+    auto p = player(1, 5, 3);                              // three losses at ts0 (+0..2 ms)
+    p.record_event("fight", 1'763'800'000'002, "e-3");     // the latest event
+    rtcrm::segment today{R"(p:count("fights_lost", "1d") >= 3)"};
+    EXPECT_TRUE(today.matches(p).value());
+    rtcrm::segment week_later{R"(p:count("fights_lost", "1d") >= 3)", {.now_ms = 1'763'800'000'000 + 7 * 86'400'000LL}};
+    EXPECT_FALSE(week_later.matches(p).value());
+}

@@ -37,6 +37,9 @@ struct segment_options {
     std::string name = "where";                    ///< the chunk's name in error messages ("where:1: ...")
     std::uint64_t instruction_budget = 1'000'000;  ///< Lua VM instructions per profile
     std::size_t memory_limit = 64 * 1024 * 1024;   ///< bytes for the Lua state
+    /// Where windows (`p:count("fights_lost", "1d")`) end, in event time (ms since the
+    /// epoch); 0: at each profile's own latest event.
+    std::int64_t now_ms = 0;
 };
 
 /// A compiled segment predicate. Move-only; one thread at a time.
