@@ -359,6 +359,7 @@ TEST(runtime, a_durable_store_commits_every_event_after_its_profile_is_written) 
     }
     auto source = std::make_unique<vector_source>(lines, 4);
     auto* src = source.get();
+    std::vector<rtcrm::source_position> commits;  // read before the runtime (and its source) goes
     {
         auto store = std::make_shared<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = dir.string(), .sync = false});
         rtcrm::topology t;
@@ -371,10 +372,11 @@ TEST(runtime, a_durable_store_commits_every_event_after_its_profile_is_written) 
         EXPECT_EQ(stats.nacked, 0U);
         EXPECT_EQ(stats.store_errors, 0U);
         EXPECT_GT(stats.evicted_profiles, 0U);
+        commits = src->commits();
     }
     // The last committed position of each partition is its last offset.
     std::map<std::int32_t, std::int64_t> last;
-    for (const auto& c : src->commits()) {
+    for (const auto& c : commits) {
         last[c.partition] = std::max(last[c.partition], c.offset);
     }
     ASSERT_EQ(last.size(), 4U);
