@@ -17,6 +17,8 @@ void generator_options::validate() const {
         }
     };
     require(players > 0, "players must be > 0");
+    // The Zipf table takes 8 bytes a player (and the id shuffle multiplies in 64 bits).
+    require(players <= 100'000'000, "players must be at most 100,000,000");
     require(rate >= 0, "rate must be >= 0");
     require(zipf_s > 0, "zipf_s must be > 0");
     require(ts_step_ms >= 0, "ts_step_ms must be >= 0");
@@ -100,14 +102,27 @@ struct generator_source::impl {
     // A player id from the Zipf distribution; ids are a fixed shuffle of ranks so the
     // most active players are not simply ids 1, 2, 3.
     std::int64_t sample_player() {
-        for (;;) {
-            const auto rank = static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), random.uniform()) - cdf.begin());
-            const auto id = static_cast<std::int64_t>((rank * 2654435761ULL) % options.players) + 1;
-            if (!options.scenario.empty() && id == options.bob_id) {
-                continue;  // Bob only does what his scenario says, before and after it
-            }
-            return id;
+        const auto rank = static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), random.uniform()) - cdf.begin());
+        return not_bob(static_cast<std::int64_t>((rank * 2654435761ULL) % options.players) + 1);
+    }
+
+    // Bob only does what his scenario says: his draws go to the next id instead (one draw
+    // per event, however skewed the distribution, so a seed gives the same stream).
+    [[nodiscard]] std::int64_t not_bob(std::int64_t id) const noexcept {
+        if (!options.scenario.empty() && id == options.bob_id) {
+            return id % static_cast<std::int64_t>(options.players) + 1;
         }
+        return id;
+    }
+
+    // Someone else than `player` (and than Bob), when there is anyone.
+    std::int64_t opponent_of(std::int64_t player) {
+        const auto n = static_cast<std::int64_t>(options.players);
+        auto id = not_bob(static_cast<std::int64_t>(random.below(options.players)) + 1);
+        for (int k = 0; k < 2 && id == player && n > 1; ++k) {
+            id = not_bob(id % n + 1);
+        }
+        return id;
     }
 
     void write_event(std::int64_t player, std::string_view type, const std::string_view data) {
@@ -137,8 +152,10 @@ struct generator_source::impl {
             const auto n = fmt::format_to_n(data, sizeof data, R"({{"platform":"{}"}})", platforms[random.below(platforms.size())]);
             write_event(player, "login", {data, n.size});
         } else if (kind < 0.65) {
-            const auto n = fmt::format_to_n(data, sizeof data, R"({{"result":"{}","opponent":{}}})",
-                                            random.uniform() < 0.45 ? "loss" : "win", random.below(options.players) + 1);
+            // Draws in a fixed order (function arguments are evaluated in an unspecified one).
+            const bool loss = random.uniform() < 0.45;
+            const auto opponent = opponent_of(player);
+            const auto n = fmt::format_to_n(data, sizeof data, R"({{"result":"{}","opponent":{}}})", loss ? "loss" : "win", opponent);
             write_event(player, "fight", {data, n.size});
         } else if (kind < 0.85) {
             const auto n = fmt::format_to_n(data, sizeof data, R"({{"building":"{}","level":{}}})",
@@ -167,6 +184,9 @@ std::string_view generator_source::name() const noexcept { return impl_->options
 poll_status generator_source::poll(std::vector<record>& out, std::size_t max, std::chrono::milliseconds timeout) {
     auto& d = *impl_;
     const auto total = d.options.events;
+    if (total > 0 && d.seq >= total) {
+        return poll_status::end;
+    }
     std::size_t n = max;
     if (total > 0) {
         n = static_cast<std::size_t>(std::min<std::uint64_t>(n, total - d.seq));
@@ -177,12 +197,21 @@ poll_status generator_source::poll(std::vector<record>& out, std::size_t max, st
         if (d.seq == 0) {
             d.started = now;
         }
-        const double elapsed = std::chrono::duration<double>(now - d.started).count();
-        const auto due = static_cast<std::uint64_t>(elapsed * d.options.rate) + 1;
+        auto due_now = [&] {
+            const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - d.started).count();
+            return static_cast<std::uint64_t>(elapsed * d.options.rate) + 1;
+        };
+        auto due = due_now();
         if (due <= d.seq) {
-            const auto wait = std::chrono::duration<double>(static_cast<double>(d.seq + 1 - due + 1) / d.options.rate);
+            // Sleep until the next event is due (at most `timeout`), then produce it.
+            // (event k is due at k / rate seconds after the start)
+            const auto wait = std::chrono::duration<double>(static_cast<double>(d.seq) / d.options.rate) -
+                              (std::chrono::steady_clock::now() - d.started);
             std::this_thread::sleep_for(std::min<std::chrono::duration<double>>(wait, timeout));
-            return poll_status::more;
+            due = due_now();
+            if (due <= d.seq) {
+                return poll_status::more;  // the timeout came first
+            }
         }
         n = static_cast<std::size_t>(std::min<std::uint64_t>(n, due - d.seq));
     }

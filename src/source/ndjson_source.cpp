@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace rtcrm {
@@ -41,9 +42,9 @@ struct ndjson_source::impl {
             n = ::read(fd, buffer.data() + old, chunk);
         } while (n < 0 && errno == EINTR);
         if (n < 0) {
-            const std::error_code ec(errno, std::generic_category());
+            const int err = errno;
             buffer.resize(old);
-            throw error(ec, fmt::format("ndjson_source: read {}", options.path));
+            throw error(errc::io_error, fmt::format("ndjson_source: read {}: {}", options.path, std::strerror(err)));
         }
         buffer.resize(old + static_cast<std::size_t>(n));
         if (n == 0) {
@@ -76,17 +77,35 @@ void ndjson_source::resume(std::span<const source_position> positions) {
 
 void ndjson_source::open() {
     auto& d = *impl_;
+    if (d.fd >= 0) {
+        throw error(errc::invalid_config, fmt::format("ndjson_source: {} is already open", d.options.path));
+    }
+    if (d.options.start_offset < 0) {
+        throw error(errc::invalid_config, fmt::format("ndjson_source: start offset {} is negative", d.options.start_offset));
+    }
     if (d.options.path == "-") {
         d.fd = STDIN_FILENO;
     } else {
         d.fd = ::open(d.options.path.c_str(), O_RDONLY | O_CLOEXEC);
         if (d.fd < 0) {
-            throw error(std::error_code(errno, std::generic_category()), fmt::format("ndjson_source: cannot open {}", d.options.path));
+            throw error(errc::io_error, fmt::format("ndjson_source: cannot open {}: {}", d.options.path, std::strerror(errno)));
         }
         d.owned = true;
     }
+    struct stat st {};
+    const bool regular = ::fstat(d.fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (regular && st.st_size < d.options.start_offset) {
+        // The position came from a store: the file it named was truncated or replaced.
+        throw error(errc::io_error, fmt::format("ndjson_source: {} has {} bytes, fewer than the position {} to resume from "
+                                                "(was it truncated or replaced?)",
+                                                d.options.path, st.st_size, d.options.start_offset));
+    }
     if (d.options.start_offset > 0) {
-        if (::lseek(d.fd, d.options.start_offset, SEEK_SET) == d.options.start_offset) {
+        if (regular) {
+            if (::lseek(d.fd, d.options.start_offset, SEEK_SET) != d.options.start_offset) {
+                throw error(errc::io_error, fmt::format("ndjson_source: cannot seek {} to {}: {}", d.options.path,
+                                                        d.options.start_offset, std::strerror(errno)));
+            }
             d.buffer_offset = d.options.start_offset;
         } else {
             // Not seekable (a pipe): read and discard up to the offset.

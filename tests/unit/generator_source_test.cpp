@@ -195,3 +195,50 @@ TEST(generator_source, invalid_options_are_refused) {
 }
 
 }  // namespace
+
+TEST(generator_source, a_steep_distribution_with_bob_on_the_busiest_id_does_not_hang) {
+    // Rank 1 (the busiest) maps to id 1: make Bob that player, with nearly all the mass.
+    rtcrm::generator_source gen{{.events = 20'000, .players = 50, .seed = 3, .zipf_s = 12.0, .scenario = "bob", .bob_id = 1}};
+    std::vector<rtcrm::record> out;
+    while (gen.poll(out, 4096, std::chrono::milliseconds(0)) == rtcrm::poll_status::more) {
+    }
+    ASSERT_EQ(out.size(), 20'000U);
+    std::size_t bobs = 0;
+    for (const auto& r : out) {
+        bobs += r.bytes.find("\"player_id\":1,") != std::string::npos ? 1 : 0;
+    }
+    EXPECT_EQ(bobs, 5U);  // only his scenario
+}
+
+TEST(generator_source, a_fight_is_never_against_oneself) {
+    rtcrm::generator_source gen{{.events = 50'000, .players = 3, .seed = 9}};
+    std::vector<rtcrm::record> out;
+    while (gen.poll(out, 4096, std::chrono::milliseconds(0)) == rtcrm::poll_status::more) {
+    }
+    std::size_t fights = 0;
+    for (const auto& r : out) {
+        auto ev = rtcrm::parse_event(std::string_view{r.bytes}, {});
+        ASSERT_TRUE(ev);
+        if (ev->type() == "fight") {
+            ++fights;
+            EXPECT_NE(ev->json()["data"]["opponent"].GetInt64(), ev->json()["player_id"].GetInt64()) << r.bytes;
+        }
+    }
+    EXPECT_GT(fights, 10'000U);
+}
+
+TEST(generator_source, a_paced_poll_produces_what_is_due_instead_of_returning_empty) {
+    rtcrm::generator_source gen{{.events = 3, .rate = 4}};  // one event every 250 ms
+    std::vector<rtcrm::record> out;
+    EXPECT_EQ(gen.poll(out, 10, std::chrono::milliseconds(1000)), rtcrm::poll_status::more);
+    EXPECT_EQ(out.size(), 1U);  // the first is due at once
+    EXPECT_EQ(gen.poll(out, 10, std::chrono::milliseconds(1000)), rtcrm::poll_status::more);
+    EXPECT_EQ(out.size(), 2U);  // slept until the second was due, then produced it
+    EXPECT_EQ(gen.poll(out, 10, std::chrono::milliseconds(1000)), rtcrm::poll_status::end);
+    EXPECT_EQ(out.size(), 3U);
+    EXPECT_EQ(gen.poll(out, 10, std::chrono::milliseconds(1000)), rtcrm::poll_status::end);  // and stays ended
+}
+
+TEST(generator_options, too_many_players_are_refused) {
+    EXPECT_THROW((rtcrm::generator_source{{.players = 200'000'000}}), rtcrm::error);
+}

@@ -162,7 +162,32 @@ TEST_F(ndjson_source_test, a_missing_file_names_its_path) {
         FAIL() << "expected a throw";
     } catch (const rtcrm::error& e) {
         EXPECT_NE(std::string{e.what()}.find((dir_ / "missing.ndjson").string()), std::string::npos) << e.what();
-        EXPECT_EQ(e.code(), std::errc::no_such_file_or_directory);
+        EXPECT_EQ(e.code(), rtcrm::errc::io_error);  // as the header promises; the errno text is in the message
+        EXPECT_NE(std::string{e.what()}.find("No such file"), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(ndjson_source_test, a_file_shorter_than_its_resume_position_is_refused) {
+    rtcrm::ndjson_source src{{.path = write("{}\n{}\n"), .start_offset = 100}};
+    try {
+        src.open();
+        FAIL() << "a truncated file was read from a position past its end";
+    } catch (const rtcrm::error& e) {
+        EXPECT_EQ(e.code(), rtcrm::errc::io_error);
+        EXPECT_NE(std::string{e.what()}.find("truncated or replaced"), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(ndjson_source_test, a_negative_start_offset_and_a_second_open_are_refused) {
+    rtcrm::ndjson_source negative{{.path = write("{}\n"), .start_offset = -5}};
+    EXPECT_THROW(negative.open(), rtcrm::error);
+    rtcrm::ndjson_source twice{{.path = write("{}\n")}};
+    twice.open();
+    try {
+        twice.open();
+        FAIL() << "opened twice";
+    } catch (const rtcrm::error& e) {
+        EXPECT_EQ(e.code(), rtcrm::errc::invalid_config);
     }
 }
 
