@@ -11,6 +11,7 @@
 // Prints triggers as NDJSON on --output, dead letters on --dead-letter, and a summary on
 // standard error. SIGINT/SIGTERM stop it cleanly: events in flight are drained first.
 #include <rtcrm/bolt/validation_bolt.hpp>
+#include <rtcrm/http/gateway_source.hpp>
 #include <rtcrm/kafka/handler_feed.hpp>
 #include <rtcrm/kafka/kafka_sink.hpp>
 #include <rtcrm/kafka/kafka_source.hpp>
@@ -79,6 +80,9 @@ struct settings {
     std::string profile_ttl;
     std::string history_ttl;
     std::string ttl_sweep_interval = "60s";
+    // HTTP
+    std::string listen = "127.0.0.1:8080";
+    std::size_t http_queue = 65536;
 };
 
 // "30d", "12h", "15m", "10s", "250ms" or plain milliseconds → milliseconds.
@@ -107,6 +111,7 @@ std::chrono::milliseconds parse_duration(const std::string& option, const std::s
 struct kafka_parts {
     rtcrm::kafka_properties properties;
     rtcrm::kafka_source* source = nullptr;  // owned by the topology
+    rtcrm::gateway_source* gateway = nullptr;  // owned by the topology (--source http)
     std::shared_ptr<rtcrm::kafka_sink> triggers;
     std::shared_ptr<rtcrm::kafka_sink> dead_letters;
 };
@@ -131,13 +136,20 @@ rtcrm::topology build(const settings& s, std::shared_ptr<rtcrm::lua_engine>& eng
         auto src = std::make_unique<rtcrm::kafka_source>(std::move(o));
         kafka.source = src.get();
         t.add_source(std::move(src));
+    } else if (s.source == "http") {
+        rtcrm::gateway_options o{.listen = s.listen, .queue_capacity = s.http_queue};
+        o.parse.key_field = s.key_field;
+        o.parse.max_size = s.max_event_size;
+        auto src = std::make_unique<rtcrm::gateway_source>(std::move(o));
+        kafka.gateway = src.get();
+        t.add_source(std::move(src));
     } else if (s.source == "generator") {
         t.add_source(std::make_unique<rtcrm::generator_source>(rtcrm::generator_options{
             .events = s.events, .players = s.players, .seed = s.seed, .rate = s.rate, .scenario = s.scenario}));
     } else if (s.source == "ndjson") {
         t.add_source(std::make_unique<rtcrm::ndjson_source>(rtcrm::ndjson_source_options{.path = s.input}));
     } else {
-        throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--source: unknown source '{}' (generator|ndjson|kafka)", s.source));
+        throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--source: unknown source '{}' (generator|ndjson|kafka|http)", s.source));
     }
     if (!s.schemas.empty()) {
         t.add_ingest_bolt(rtcrm::validation_bolt::factory({.schema_dir = s.schemas, .reject_unknown_types = s.reject_unknown}));
@@ -200,7 +212,7 @@ int main(int argc, char** argv) {
     po::options_description desc("rtcrm-topology: run a real-time CRM topology\n\nOptions");
     desc.add_options()
         ("help,h", "show this help")
-        ("source", po::value(&s.source)->default_value(s.source), "event source: generator | ndjson")
+        ("source", po::value(&s.source)->default_value(s.source), "event source: generator | ndjson | kafka | http")
         ("input", po::value(&s.input)->default_value(s.input), "NDJSON input file, or - for stdin (--source ndjson)")
         ("events", po::value(&s.events)->default_value(s.events), "events to generate; 0 = until stopped (--source generator)")
         ("players", po::value(&s.players)->default_value(s.players), "distinct players (--source generator)")
@@ -221,6 +233,8 @@ int main(int argc, char** argv) {
         ("dead-letter", po::value(&s.dead_letter)->default_value(s.dead_letter), "dead-letter output (NDJSON): a file, - or stderr")
         ("key-field", po::value(&s.key_field)->default_value(s.key_field), "JSON field holding the player key")
         ("max-event-size", po::value(&s.max_event_size)->default_value(s.max_event_size), "larger events are dead-lettered")
+        ("listen", po::value(&s.listen)->default_value(s.listen), "HOST:PORT of the event gateway, POST /events (--source http; port 0: any, printed)")
+        ("http-queue", po::value(&s.http_queue)->default_value(s.http_queue), "events the gateway holds for the runtime before it answers 503")
         ("profile-ttl", po::value(&s.profile_ttl), "a profile with no event for this long (event time: 30d, 12h, ...) starts afresh and is swept from the store")
         ("history-ttl", po::value(&s.history_ttl), "recent events, firing times and counter buckets older than this are swept from stored profiles")
         ("ttl-sweep-interval", po::value(&s.ttl_sweep_interval)->default_value(s.ttl_sweep_interval), "how often the TTL sweep runs")
@@ -313,6 +327,9 @@ int main(int argc, char** argv) {
         std::signal(SIGTERM, on_signal);
         const auto start = std::chrono::steady_clock::now();
         rt.start();
+        if (kafka.gateway != nullptr) {
+            fmt::print(stderr, "rtcrm-topology: listening on {}:{}\n", s.listen.substr(0, s.listen.rfind(':')), kafka.gateway->port());
+        }
         while (!rt.wait_for(std::chrono::milliseconds(100))) {
             if (stop_signal.load()) {
                 rt.stop();
@@ -334,6 +351,11 @@ int main(int argc, char** argv) {
                                h.id, h.triggers, h.shadow_triggers, h.suppressed_cap, h.suppressed_rate, h.suppressed_kill);
                 }
             }
+        }
+        if (kafka.gateway != nullptr) {
+            const auto g = kafka.gateway->stats();
+            fmt::print(stderr, "rtcrm-topology: gateway: {} requests, {} events accepted, {} bad lines, {} answered 503\n",
+                       g.requests, g.accepted, g.bad_lines, g.busy);
         }
         if (kafka.source != nullptr) {
             const auto k = kafka.source->status();

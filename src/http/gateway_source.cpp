@@ -1,0 +1,240 @@
+#include <rtcrm/error.hpp>
+#include <rtcrm/http/gateway_source.hpp>
+
+#include "server.hpp"
+
+#include <fmt/format.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+namespace rtcrm {
+
+namespace http = detail::http;
+
+namespace {
+
+// "HOST:PORT" → (host, port); throws invalid_config naming `what`.
+std::pair<std::string, std::uint16_t> split_listen(std::string_view what, const std::string& listen) {
+    const auto colon = listen.rfind(':');
+    std::uint16_t port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        std::from_chars(listen.data() + colon + 1, listen.data() + listen.size(), port).ec != std::errc{}) {
+        throw error(errc::invalid_config, fmt::format("{}: '{}' is not HOST:PORT", what, listen));
+    }
+    return {listen.substr(0, colon), port};
+}
+
+}  // namespace
+
+void gateway_options::validate() const {
+    split_listen("gateway_options.listen", listen);
+    if (body_limit == 0 || header_limit == 0 || max_connections == 0 || queue_capacity == 0 || threads == 0) {
+        throw error(errc::invalid_config, "gateway_options: limits, queue_capacity and threads must be > 0");
+    }
+    if (request_timeout.count() <= 0) {
+        throw error(errc::invalid_config, "gateway_options: request_timeout must be > 0");
+    }
+    parse.validate();
+}
+
+struct gateway_source::impl {
+    // A request's events and its answer, sent once the runtime took them all.
+    struct batch {
+        std::vector<record> records;
+        std::size_t taken = 0;
+        http::respond_fn respond;
+        http::response answer;
+    };
+
+    gateway_options options;
+    std::unique_ptr<http::server> server;
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::deque<batch> queue;  // guarded by mutex
+    std::size_t queued = 0;   // records in queue not yet taken (guarded by mutex)
+    bool closed = false;      // guarded by mutex
+    bool woken = false;       // guarded by mutex
+    std::vector<batch> taken; // source thread: answered at the next poll
+    std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::uint64_t> bad_lines{0};
+    std::atomic<std::uint64_t> busy{0};
+
+    void handle(http::request&& req, http::respond_fn respond) {
+        const std::string_view path = std::string_view{req.target}.substr(0, req.target.find('?'));
+        if (path == "/healthz") {
+            return respond({200, R"({"status":"ok"})"});
+        }
+        if (path != "/events") {
+            return respond({404, R"({"error":"not found; POST events to /events"})"});
+        }
+        if (req.method != "POST") {
+            return respond({405, R"({"error":"use POST"})", "application/json", {{"Allow", "POST"}}});
+        }
+        post_events(std::move(req.body), std::move(respond));
+    }
+
+    void post_events(std::string body, http::respond_fn respond) {
+        requests.fetch_add(1, std::memory_order_relaxed);
+        batch b;
+        rapidjson::StringBuffer rejected;
+        rapidjson::Writer<rapidjson::StringBuffer> w(rejected);
+        w.StartArray();
+        std::size_t bad = 0;
+        std::size_t line = 0;
+        std::size_t start = 0;
+        while (start < body.size()) {
+            auto end = body.find('\n', start);
+            if (end == std::string::npos) {
+                end = body.size();
+            }
+            ++line;
+            std::string_view text{body.data() + start, end - start};
+            if (!text.empty() && text.back() == '\r') {
+                text.remove_suffix(1);
+            }
+            start = end + 1;
+            if (text.find_first_not_of(" \t") == std::string_view::npos) {
+                continue;  // blank lines are no events
+            }
+            // Checked as the runtime will parse it; a bad line still goes on, to be dead-lettered.
+            if (auto parsed = parse_event(text, options.parse); !parsed) {
+                ++bad;
+                w.StartObject();
+                w.Key("line");
+                w.Uint64(line);
+                w.Key("reason");
+                const auto reason = errc_name(static_cast<errc>(parsed.error().code.value()));
+                w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
+                w.Key("detail");
+                w.String(parsed.error().reason.c_str(), static_cast<rapidjson::SizeType>(parsed.error().reason.size()));
+                w.EndObject();
+            }
+            b.records.push_back(record{std::string{text}, std::nullopt, {}});
+        }
+        w.EndArray();
+        const auto good = b.records.size() - bad;
+        if (bad == 0) {
+            b.answer = {202, fmt::format(R"({{"accepted":{}}})", good)};
+        } else {
+            b.answer = {400, fmt::format(R"({{"accepted":{},"rejected":{}}})", good, std::string_view{rejected.GetString(), rejected.GetSize()})};
+        }
+        if (b.records.empty()) {
+            return respond(std::move(b.answer));
+        }
+        b.respond = std::move(respond);
+        {
+            std::unique_lock lock(mutex);
+            if (closed || queued + b.records.size() > options.queue_capacity) {
+                lock.unlock();
+                busy.fetch_add(1, std::memory_order_relaxed);
+                return b.respond({503, R"({"error":"busy, retry later"})", "application/json", {{"Retry-After", "1"}}});
+            }
+            queued += b.records.size();
+            accepted.fetch_add(good, std::memory_order_relaxed);
+            bad_lines.fetch_add(bad, std::memory_order_relaxed);
+            queue.push_back(std::move(b));
+        }
+        ready.notify_one();
+    }
+};
+
+gateway_source::gateway_source(gateway_options options) : impl_(std::make_unique<impl>()) {
+    options.validate();
+    impl_->options = std::move(options);
+}
+
+gateway_source::~gateway_source() { close(); }
+
+std::string_view gateway_source::name() const noexcept { return impl_->options.name; }
+
+void gateway_source::open() {
+    auto& d = *impl_;
+    const auto [host, port] = split_listen("gateway", d.options.listen);
+    d.server = std::make_unique<http::server>(
+        http::server_options{.address = host,
+                             .port = port,
+                             .header_limit = d.options.header_limit,
+                             .body_limit = d.options.body_limit,
+                             .max_connections = d.options.max_connections,
+                             .request_timeout = d.options.request_timeout,
+                             .threads = d.options.threads},
+        [&d](http::request&& req, http::respond_fn respond) { d.handle(std::move(req), std::move(respond)); });
+}
+
+poll_status gateway_source::poll(std::vector<record>& out, std::size_t max, std::chrono::milliseconds timeout) {
+    auto& d = *impl_;
+    // The runtime took the records of these batches on the previous poll: answer them.
+    for (auto& b : d.taken) {
+        b.respond(std::move(b.answer));
+    }
+    d.taken.clear();
+    std::unique_lock lock(d.mutex);
+    d.ready.wait_for(lock, timeout, [&] { return !d.queue.empty() || d.closed || d.woken; });
+    d.woken = false;
+    while (out.size() < max && !d.queue.empty()) {
+        auto& front = d.queue.front();
+        while (out.size() < max && front.taken < front.records.size()) {
+            out.push_back(std::move(front.records[front.taken++]));
+            --d.queued;
+        }
+        if (front.taken == front.records.size()) {
+            d.taken.push_back(std::move(front));
+            d.queue.pop_front();
+        }
+    }
+    return poll_status::more;
+}
+
+void gateway_source::close() {
+    auto& d = *impl_;
+    std::deque<impl::batch> left;
+    {
+        std::lock_guard lock(d.mutex);
+        if (d.closed) {
+            return;
+        }
+        d.closed = true;
+        left.swap(d.queue);
+        d.queued = 0;
+    }
+    // Taken ones are tracked by the runtime: their answer stands. The rest never entered.
+    for (auto& b : d.taken) {
+        b.respond(std::move(b.answer));
+    }
+    d.taken.clear();
+    for (auto& b : left) {
+        if (b.taken == 0) {
+            b.respond({503, R"({"error":"shutting down"})", "application/json", {{"Retry-After", "1"}}});
+        } else {
+            b.respond({500, R"({"error":"shutting down: part of the batch was taken; retry it"})"});
+        }
+    }
+    if (d.server) {
+        d.server->stop();
+    }
+    d.ready.notify_all();
+}
+
+void gateway_source::wakeup() {
+    {
+        std::lock_guard lock(impl_->mutex);
+        impl_->woken = true;
+    }
+    impl_->ready.notify_all();
+}
+
+std::uint16_t gateway_source::port() const noexcept { return impl_->server ? impl_->server->port() : 0; }
+
+gateway_stats gateway_source::stats() const noexcept {
+    return {impl_->requests.load(std::memory_order_relaxed), impl_->accepted.load(std::memory_order_relaxed),
+            impl_->bad_lines.load(std::memory_order_relaxed), impl_->busy.load(std::memory_order_relaxed)};
+}
+
+}  // namespace rtcrm
