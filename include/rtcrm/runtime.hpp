@@ -33,6 +33,8 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <system_error>
 
 namespace rtcrm {
 
@@ -67,6 +69,20 @@ public:
     [[nodiscard]] std::uint32_t shards() const noexcept;
     /// The profile store.
     [[nodiscard]] const std::shared_ptr<profile_store>& store() const noexcept;
+
+    /// A player's current profile, as its shard holds it (asked on the shard's thread,
+    /// between two batches), else as the store has it; nullopt for an unknown player.
+    /// @throws rtcrm::error(timeout) if the shard does not answer within `timeout`, or
+    ///         error(store_error) if the store fails.
+    [[nodiscard]] std::optional<profile> profile_of(const player_key& key,
+                                                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    /// Visits every profile once: those the shards hold (on their threads, visitor
+    /// `make(shard)`, pausing their events meanwhile), then the stored ones no shard
+    /// holds (`scan_parallel` with `store_workers` workers, visitors `make(shards() + w)`).
+    /// A visitor returning false stops its own part. Profiles written meanwhile may be seen
+    /// in either version.
+    std::error_code scan_profiles(const visitor_factory& make, std::size_t store_workers,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 private:
     struct impl;

@@ -73,6 +73,8 @@ void router::wait_for_work(std::uint32_t shard, std::chrono::steady_clock::time_
     q.wake.park_until([&] { return has_work(q) || open_producers_.load(std::memory_order_acquire) == 0; }, deadline);
 }
 
+void router::nudge(std::uint32_t shard) { shards_[shard]->wake.unpark(); }
+
 std::size_t router::depth(std::uint32_t shard) const {
     std::size_t n = 0;
     for (const auto& ring : shards_[shard]->from) {

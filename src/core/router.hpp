@@ -127,6 +127,8 @@ public:
     [[nodiscard]] bool drained(std::uint32_t shard) const;
     // Parks the shard until work arrives, every producer closed, or `deadline`.
     void wait_for_work(std::uint32_t shard, std::chrono::steady_clock::time_point deadline);
+    // Wakes `shard` if it waits for work (it has other work to do).
+    void nudge(std::uint32_t shard);
     // Batches waiting for `shard`.
     [[nodiscard]] std::size_t depth(std::uint32_t shard) const;
     // Most batches that can wait for one shard (all producers).

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <condition_variable>
 #include <functional>
+#include <future>
+#include <unordered_set>
 #include <mutex>
 #include <thread>
 
@@ -53,10 +55,20 @@ struct runtime::impl {
     std::atomic<std::uint64_t> swept_expired{0};
     std::atomic<std::uint64_t> swept_trimmed{0};
 
+    // Work for a shard's thread from other threads (admin reads of its profiles), run
+    // between two batches.
+    struct mailbox {
+        std::mutex mutex;
+        std::vector<std::function<void(detail::shard_stage&)>> tasks;  // guarded by mutex
+        std::atomic<bool> pending{false};
+    };
+    std::vector<std::unique_ptr<mailbox>> mailboxes;
+
     std::atomic<bool> stop_requested{false};
     std::mutex state_mutex;
     std::condition_variable state_cv;
     std::uint32_t running = 0;  // threads not yet finished (guarded by state_mutex)
+    std::vector<bool> shard_done;  // per shard: its thread finished (guarded by state_mutex)
     bool started = false;
     bool joined = false;
 
@@ -82,6 +94,10 @@ struct runtime::impl {
                 committer.get()));
         }
         queues = std::make_unique<detail::router>(parts.shards, sources, parts.options.queue_batches);
+        for (std::uint32_t i = 0; i < parts.shards; ++i) {
+            mailboxes.push_back(std::make_unique<mailbox>());
+        }
+        shard_done.assign(parts.shards, false);
     }
 
     void run_sweeper() {
@@ -228,6 +244,7 @@ struct runtime::impl {
         detail::router::batch batch;
         auto next_tick = clock::now() + parts.options.flush_interval;
         for (;;) {
+            run_tasks(index);
             bool worked = false;
             // Bounded, so ticks (flushes, write-back) happen even under full load.
             for (int k = 0; k < 64 && queues->pop(index, batch); ++k) {
@@ -247,7 +264,54 @@ struct runtime::impl {
             }
         }
         stage.finish();
+        {
+            std::lock_guard lock(state_mutex);
+            shard_done[index] = true;
+        }
+        run_tasks(index);  // anything posted before the flag was seen
         thread_done();
+    }
+
+    void run_tasks(std::uint32_t index) {
+        auto& box = *mailboxes[index];
+        if (!box.pending.load(std::memory_order_acquire)) {
+            return;
+        }
+        std::vector<std::function<void(detail::shard_stage&)>> tasks;
+        {
+            std::lock_guard lock(box.mutex);
+            tasks.swap(box.tasks);
+            box.pending.store(false, std::memory_order_relaxed);
+        }
+        for (auto& task : tasks) {
+            task(*shards[index]);
+        }
+    }
+
+    // Runs `task` on shard `index`'s thread, or here when that thread is not running (not
+    // started, or finished: nothing else touches the stage then). Waits at most `timeout`.
+    bool on_shard(std::uint32_t index, const std::function<void(detail::shard_stage&)>& task,
+                  std::chrono::milliseconds timeout) {
+        {
+            std::lock_guard lock(state_mutex);
+            if (!started || shard_done[index]) {
+                task(*shards[index]);
+                return true;
+            }
+        }
+        auto done = std::make_shared<std::promise<void>>();
+        auto future = done->get_future();
+        {
+            auto& box = *mailboxes[index];
+            std::lock_guard lock(box.mutex);
+            box.tasks.push_back([task, done](detail::shard_stage& stage) {
+                task(stage);
+                done->set_value();
+            });
+            box.pending.store(true, std::memory_order_release);
+        }
+        queues->nudge(index);
+        return future.wait_for(timeout) == std::future_status::ready;
     }
 
     void join() {
@@ -390,5 +454,70 @@ runtime_stats runtime::stats() const {
 std::uint32_t runtime::shards() const noexcept { return impl_->parts.shards; }
 
 const std::shared_ptr<profile_store>& runtime::store() const noexcept { return impl_->parts.store; }
+
+std::optional<profile> runtime::profile_of(const player_key& key, std::chrono::milliseconds timeout) {
+    auto& d = *impl_;
+    // A shared result: a late answer (after the timeout) must not write to a dead frame.
+    struct answer {
+        std::mutex mutex;
+        std::optional<profile> p;
+        bool cached = false;
+    };
+    auto result = std::make_shared<answer>();
+    if (!d.on_shard(key.shard(d.parts.shards),
+                    [result, key](detail::shard_stage& stage) {
+                        if (const auto* p = stage.find(key)) {
+                            std::lock_guard lock(result->mutex);
+                            result->p = *p;
+                            result->cached = true;
+                        }
+                    },
+                    timeout)) {
+        throw error(errc::timeout, fmt::format("runtime: shard {} did not answer within {} ms", key.shard(d.parts.shards),
+                                               timeout.count()));
+    }
+    std::lock_guard lock(result->mutex);
+    if (result->cached) {
+        return std::move(result->p);
+    }
+    std::vector<player_key> keys{key};
+    std::vector<std::optional<profile>> out(1);
+    if (const auto ec = d.parts.store->get(keys, out); ec) {
+        throw error(errc::store_error, fmt::format("runtime: store {}: {}", d.parts.store->name(), ec.message()));
+    }
+    return std::move(out[0]);
+}
+
+std::error_code runtime::scan_profiles(const visitor_factory& make, std::size_t store_workers, std::chrono::milliseconds timeout) {
+    auto& d = *impl_;
+    const auto shards = d.parts.shards;
+    // The shards' own profiles first, each on its thread; note which keys they hold.
+    std::vector<std::shared_ptr<std::vector<player_key>>> held(shards);
+    for (std::uint32_t s = 0; s < shards; ++s) {
+        held[s] = std::make_shared<std::vector<player_key>>();
+        auto keys = held[s];
+        auto visit = make(s);
+        if (!d.on_shard(s,
+                        [keys, visit](detail::shard_stage& stage) {
+                            bool more = true;
+                            stage.for_each_cached([&](const profile& p) {
+                                keys->push_back(p.key());
+                                more = more && visit(p);
+                                return true;  // keep collecting keys: the store part must skip them all
+                            });
+                        },
+                        timeout)) {
+            return make_error_code(errc::timeout);
+        }
+    }
+    std::unordered_set<player_key> cached;
+    for (const auto& keys : held) {
+        cached.insert(keys->begin(), keys->end());
+    }
+    return d.parts.store->scan_parallel(store_workers, [&](std::size_t w) -> profile_visitor {
+        auto visit = make(shards + w);
+        return [&cached, visit](const profile& p) { return cached.contains(p.key()) || visit(p); };
+    });
+}
 
 }  // namespace rtcrm

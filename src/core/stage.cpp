@@ -696,6 +696,14 @@ void shard_stage::finish() {
     }
 }
 
+void shard_stage::for_each_cached(const std::function<bool(const profile&)>& visit) const {
+    for (const auto& [key, entry] : cache_) {
+        if (!entry.loading && !visit(entry.p)) {
+            return;
+        }
+    }
+}
+
 const profile* shard_stage::find(const player_key& key) const {
     const auto it = cache_.find(key);
     return it == cache_.end() || it->second.loading ? nullptr : &it->second.p;

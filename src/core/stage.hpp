@@ -197,6 +197,8 @@ public:
     void write_back();
 
     [[nodiscard]] const profile* find(const player_key& key) const;
+    // Calls `visit` with each cached profile (not those being loaded) until it returns false.
+    void for_each_cached(const std::function<bool(const profile&)>& visit) const;
     [[nodiscard]] const stage_counters& counters() const noexcept { return counters_; }
 
     ~shard_stage();

@@ -513,6 +513,50 @@ TEST(runtime, the_ttl_sweep_deletes_inactive_profiles_from_the_store) {
     EXPECT_EQ(rt.stats().expired_profiles, 100U);
 }
 
+TEST(runtime, profiles_can_be_read_while_it_runs_without_racing_the_shards) {
+    // Profiles of players 1..100, half of them also in the store only.
+    auto store = std::make_shared<rtcrm::memory_store>();
+    rtcrm::write_batch stored;
+    for (int i = 1001; i <= 1050; ++i) {
+        rtcrm::profile p{rtcrm::player_key{i}};
+        p.set("stored", true);
+        stored.profiles.push_back(std::move(p));
+    }
+    ASSERT_FALSE(store->write(stored));
+    auto source = std::make_unique<endless_source>(100);
+    rtcrm::topology t;
+    t.add_source(std::move(source)).with_store(store).with_options({.shards = 2});
+    rtcrm::runtime rt{std::move(t)};
+    EXPECT_FALSE(rt.profile_of(rtcrm::player_key{7}).has_value());  // not started: read in place
+    rt.start();
+    std::this_thread::sleep_for(100ms);
+    for (int k = 0; k < 50; ++k) {  // while the shards keep changing them
+        const auto p = rt.profile_of(rtcrm::player_key{7});
+        ASSERT_TRUE(p.has_value());
+        EXPECT_FALSE(p->recent().empty());
+    }
+    EXPECT_TRUE(rt.profile_of(rtcrm::player_key{1001}).has_value());  // from the store
+    EXPECT_FALSE(rt.profile_of(rtcrm::player_key{999'999}).has_value());
+    std::vector<std::set<std::string>> seen(2 + 3);
+    ASSERT_FALSE(rt.scan_profiles(
+        [&](std::size_t w) -> rtcrm::profile_visitor {
+            return [&seen, w](const rtcrm::profile& p) {
+                seen[w].insert(std::string{p.key().text()});
+                return true;
+            };
+        },
+        3));
+    rt.stop();
+    std::set<std::string> all;
+    std::size_t total = 0;
+    for (const auto& part : seen) {
+        total += part.size();
+        all.insert(part.begin(), part.end());
+    }
+    EXPECT_EQ(all.size(), 150U);  // 100 held by the shards, 50 only stored
+    EXPECT_EQ(total, all.size()) << "a profile was visited twice";
+}
+
 TEST(runtime, refuses_a_topology_without_sources) {
     EXPECT_THROW(rtcrm::runtime{rtcrm::topology{}}, rtcrm::error);
 }
