@@ -13,6 +13,7 @@ packages=(
     libgtest-dev libgmock-dev libbenchmark-dev
     curl ca-certificates
     kcat  # the outside Kafka client of the integration tests
+    python3-prometheus-client  # parses /metrics in the HTTP tests (for /usr/bin/python3)
 )
 
 # Runs a command as root, through sudo when we are not root. sudo -n never prompts

@@ -11,6 +11,7 @@
 // Prints triggers as NDJSON on --output, dead letters on --dead-letter, and a summary on
 // standard error. SIGINT/SIGTERM stop it cleanly: events in flight are drained first.
 #include <rtcrm/bolt/validation_bolt.hpp>
+#include <rtcrm/http/admin_server.hpp>
 #include <rtcrm/http/gateway_source.hpp>
 #include <rtcrm/kafka/handler_feed.hpp>
 #include <rtcrm/kafka/kafka_sink.hpp>
@@ -30,6 +31,8 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 namespace po = boost::program_options;
@@ -83,7 +86,23 @@ struct settings {
     // HTTP
     std::string listen = "127.0.0.1:8080";
     std::size_t http_queue = 65536;
+    std::string admin = "127.0.0.1:0";
+    std::string admin_token_file;
 };
+
+// The admin token: from --admin-token-file, else $RTCRM_ADMIN_TOKEN, else none.
+std::string admin_token(const settings& s) {
+    if (!s.admin_token_file.empty()) {
+        std::ifstream in(s.admin_token_file);
+        std::string token;
+        if (!in || !std::getline(in, token) || token.empty()) {
+            throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--admin-token-file {}: no token in it", s.admin_token_file));
+        }
+        return token;
+    }
+    const char* env = std::getenv("RTCRM_ADMIN_TOKEN");
+    return env != nullptr ? env : "";
+}
 
 // "30d", "12h", "15m", "10s", "250ms" or plain milliseconds → milliseconds.
 std::chrono::milliseconds parse_duration(const std::string& option, const std::string& text) {
@@ -235,6 +254,8 @@ int main(int argc, char** argv) {
         ("max-event-size", po::value(&s.max_event_size)->default_value(s.max_event_size), "larger events are dead-lettered")
         ("listen", po::value(&s.listen)->default_value(s.listen), "HOST:PORT of the event gateway, POST /events (--source http; port 0: any, printed)")
         ("http-queue", po::value(&s.http_queue)->default_value(s.http_queue), "events the gateway holds for the runtime before it answers 503")
+        ("admin", po::value(&s.admin)->default_value(s.admin), "HOST:PORT of the admin API (metrics, profiles, handlers, kill switch, audience); port 0: any, printed; '' for none")
+        ("admin-token-file", po::value(&s.admin_token_file), "file holding the admin API's bearer token (else $RTCRM_ADMIN_TOKEN; without one, loopback only)")
         ("profile-ttl", po::value(&s.profile_ttl), "a profile with no event for this long (event time: 30d, 12h, ...) starts afresh and is swept from the store")
         ("history-ttl", po::value(&s.history_ttl), "recent events, firing times and counter buckets older than this are swept from stored profiles")
         ("ttl-sweep-interval", po::value(&s.ttl_sweep_interval)->default_value(s.ttl_sweep_interval), "how often the TTL sweep runs")
@@ -329,6 +350,34 @@ int main(int argc, char** argv) {
         rt.start();
         if (kafka.gateway != nullptr) {
             fmt::print(stderr, "rtcrm-topology: listening on {}:{}\n", s.listen.substr(0, s.listen.rfind(':')), kafka.gateway->port());
+        }
+        std::unique_ptr<rtcrm::admin_server> admin;
+        if (!s.admin.empty()) {
+            admin = std::make_unique<rtcrm::admin_server>(rtcrm::admin_options{.listen = s.admin, .token = admin_token(s)}, rt, engine);
+            if (auto* gw = kafka.gateway) {
+                admin->add_metrics([gw](std::string& out) {
+                    const auto g = gw->stats();
+                    out += fmt::format("# HELP rtcrm_gateway_events_accepted_total Events accepted by POST /events.\n"
+                                       "# TYPE rtcrm_gateway_events_accepted_total counter\nrtcrm_gateway_events_accepted_total {}\n"
+                                       "# HELP rtcrm_gateway_busy_total Requests answered 503 (queue full).\n"
+                                       "# TYPE rtcrm_gateway_busy_total counter\nrtcrm_gateway_busy_total {}\n",
+                                       g.accepted, g.busy);
+                });
+            }
+            if (auto* ks = kafka.source) {
+                admin->add_metrics([ks](std::string& out) {
+                    const auto k = ks->status();
+                    out += fmt::format("# HELP rtcrm_kafka_lag Messages behind the end of the assigned partitions.\n"
+                                       "# TYPE rtcrm_kafka_lag gauge\nrtcrm_kafka_lag {}\n", k.lag);
+                });
+                admin->add_readiness([ks]() -> std::optional<std::string> {
+                    if (ks->status().assigned.empty()) {
+                        return "no Kafka partition assigned yet";
+                    }
+                    return std::nullopt;
+                });
+            }
+            fmt::print(stderr, "rtcrm-topology: admin API on {}:{}\n", s.admin.substr(0, s.admin.rfind(':')), admin->port());
         }
         while (!rt.wait_for(std::chrono::milliseconds(100))) {
             if (stop_signal.load()) {

@@ -1,6 +1,7 @@
 #include <rtcrm/error.hpp>
 #include <rtcrm/http/gateway_source.hpp>
 
+#include "listen_address.hpp"
 #include "server.hpp"
 
 #include <fmt/format.h>
@@ -8,7 +9,6 @@
 #include <rapidjson/writer.h>
 
 #include <atomic>
-#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -17,20 +17,7 @@ namespace rtcrm {
 
 namespace http = detail::http;
 
-namespace {
-
-// "HOST:PORT" → (host, port); throws invalid_config naming `what`.
-std::pair<std::string, std::uint16_t> split_listen(std::string_view what, const std::string& listen) {
-    const auto colon = listen.rfind(':');
-    std::uint16_t port = 0;
-    if (colon == std::string::npos || colon == 0 ||
-        std::from_chars(listen.data() + colon + 1, listen.data() + listen.size(), port).ec != std::errc{}) {
-        throw error(errc::invalid_config, fmt::format("{}: '{}' is not HOST:PORT", what, listen));
-    }
-    return {listen.substr(0, colon), port};
-}
-
-}  // namespace
+using detail::http::split_listen;
 
 void gateway_options::validate() const {
     split_listen("gateway_options.listen", listen);

@@ -1,0 +1,80 @@
+/// @file admin_server.hpp
+/// The operators' HTTP API over a running runtime (off by default in the library; on in
+/// `rtcrm-topology --admin HOST:PORT`).
+///
+/// Read endpoints:
+/// - `GET /metrics`: Prometheus text format (events in/processed/dead-lettered by reason,
+///   outputs per stream, queue depths, handler calls/errors/time, triggers per campaign and
+///   what suppressed them, cache and store counters, plus what `add_metrics` adds).
+/// - `GET /healthz` (the process answers) and `GET /readyz` (every readiness check passes;
+///   503 with the reasons otherwise).
+/// - `GET /profiles/{player}`: the profile as JSON, read on its owning shard's thread.
+/// - `GET /handlers`: the script set (names, version) and per-handler counters.
+///
+/// Write endpoints (`Authorization: Bearer <token>` when a token is set):
+/// - `PUT /handlers/{name}.lua` (body: the Lua source): validated and hot-reloaded; 400
+///   with `file:line: message` if it does not load (the running set stays).
+/// - `DELETE /handlers/{name}.lua`.
+/// - `POST /campaigns/{id}/disable` and `/enable`: the kill switch.
+/// - `POST /audience` with `{"segment":"<Lua>","limit":20}`: how many profiles match (the
+///   shards' and the store's), and a sample of player ids; the segment runs in the
+///   handlers' sandbox, and the scan stops at `audience_time_limit` (`"complete":false`).
+///
+/// Caveats:
+/// - Without a token, the constructor refuses to serve write endpoints on a non-loopback
+///   address.
+/// - An audience query pauses each shard while it visits that shard's profiles.
+///
+/// Example:
+/// @code
+///   rtcrm::admin_server admin{{.listen = "127.0.0.1:9090", .token = token}, rt, engine};
+/// @endcode
+#pragma once
+
+#include <rtcrm/lua/lua_engine.hpp>
+#include <rtcrm/runtime.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace rtcrm {
+
+/// Options of `admin_server`. An aggregate: use designated initialisers.
+struct admin_options {
+    std::string listen = "127.0.0.1:9090";                  ///< HOST:PORT (port 0: any, see `port()`)
+    std::string token;                                      ///< bearer token of the write endpoints; "" = none (loopback only)
+    unsigned threads = 2;                                   ///< I/O threads (an audience query holds one)
+    std::chrono::milliseconds audience_time_limit{10000};   ///< the longest an audience scan runs
+    std::size_t audience_workers = 2;                       ///< parallel scan workers over the store
+};
+
+/// The admin API. Serves from construction to destruction; the runtime and the engine
+/// must outlive it.
+class admin_server {
+public:
+    /// @param engine the Lua engine, or nullptr (then the handler endpoints answer 404).
+    /// @throws rtcrm::error(invalid_config) for write endpoints without a token on a
+    ///         non-loopback address; error(io_error) if it cannot listen.
+    admin_server(admin_options options, runtime& rt, std::shared_ptr<lua_engine> engine);
+    ~admin_server();
+    admin_server(const admin_server&) = delete;
+    admin_server& operator=(const admin_server&) = delete;
+
+    /// Appends more Prometheus text to every `/metrics` answer (a Kafka source's lag, a
+    /// gateway's counters). Call before requests arrive.
+    void add_metrics(std::function<void(std::string& out)> writer);
+    /// Adds a readiness check: nullopt when ready, else why not. Call before requests arrive.
+    void add_readiness(std::function<std::optional<std::string>()> check);
+
+    [[nodiscard]] std::uint16_t port() const noexcept;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace rtcrm

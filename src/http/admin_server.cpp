@@ -1,0 +1,433 @@
+#include <rtcrm/error.hpp>
+#include <rtcrm/http/admin_server.hpp>
+#include <rtcrm/lua/segment.hpp>
+
+#include "listen_address.hpp"
+#include "server.hpp"
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <atomic>
+#include <mutex>
+
+namespace rtcrm {
+
+namespace http = detail::http;
+
+namespace {
+
+using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+std::string json_error(std::string_view message) {
+    rapidjson::StringBuffer buf;
+    json_writer w(buf);
+    w.StartObject();
+    w.Key("error");
+    w.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+}
+
+http::response error_response(unsigned status, std::string_view message) { return {status, json_error(message)}; }
+
+// A Prometheus label value: backslash, quote and newline escaped.
+std::string label(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+void metric_header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+bool is_loopback(const std::string& host) { return host == "127.0.0.1" || host == "::1" || host == "localhost"; }
+
+}  // namespace
+
+struct admin_server::impl {
+    admin_options options;
+    runtime* rt;
+    std::shared_ptr<lua_engine> engine;
+    std::vector<std::function<void(std::string&)>> extra_metrics;
+    std::vector<std::function<std::optional<std::string>()>> readiness;
+    std::unique_ptr<http::server> server;
+
+    bool authorized(const http::request& req) const {
+        return options.token.empty() || req.authorization == "Bearer " + options.token;
+    }
+
+    http::response handle(const http::request& req) {
+        const std::string path = req.target.substr(0, req.target.find('?'));
+        const bool write = req.method != "GET" && req.method != "HEAD";
+        if (write && !authorized(req)) {
+            return {401, json_error("this endpoint needs Authorization: Bearer <token>"), "application/json",
+                    {{"WWW-Authenticate", "Bearer"}}};
+        }
+        if (req.method == "GET" && path == "/metrics") {
+            return {200, metrics(), "text/plain; version=0.0.4; charset=utf-8"};
+        }
+        if (req.method == "GET" && path == "/healthz") {
+            return {200, R"({"status":"ok"})"};
+        }
+        if (req.method == "GET" && path == "/readyz") {
+            return ready();
+        }
+        if (req.method == "GET" && path.starts_with("/profiles/")) {
+            return profile_of(path.substr(10));
+        }
+        if (path == "/handlers" && req.method == "GET") {
+            return handlers();
+        }
+        if (path.starts_with("/handlers/")) {
+            return change_handler(req.method, path.substr(10), req.body);
+        }
+        if (path.starts_with("/campaigns/") && req.method == "POST") {
+            return kill_switch(path.substr(11));
+        }
+        if (path == "/audience" && req.method == "POST") {
+            return audience(req.body);
+        }
+        return error_response(404, fmt::format("no {} {}", req.method, path));
+    }
+
+    std::string metrics() const {
+        const auto s = rt->stats();
+        std::string out;
+        auto counter = [&](std::string_view name, std::string_view help, std::uint64_t value) {
+            metric_header(out, name, "counter", help);
+            fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
+        };
+        auto gauge = [&](std::string_view name, std::string_view help, std::uint64_t value) {
+            metric_header(out, name, "gauge", help);
+            fmt::format_to(std::back_inserter(out), "{} {}\n", name, value);
+        };
+        counter("rtcrm_events_in_total", "Records received from the sources.", s.events_in);
+        counter("rtcrm_events_processed_total", "Events that went through every shard bolt.", s.processed);
+        counter("rtcrm_events_dropped_total", "Events a bolt filtered out on purpose.", s.dropped);
+        counter("rtcrm_events_replayed_total", "Events skipped because their profile had them already.", s.replayed);
+        metric_header(out, "rtcrm_events_dead_lettered_total", "counter", "Events sent to the dead-letter stream, by reason.");
+        for (const auto& [code, n] : s.dead_lettered_by_reason) {
+            fmt::format_to(std::back_inserter(out), "rtcrm_events_dead_lettered_total{{reason=\"{}\"}} {}\n", errc_name(code), n);
+        }
+        metric_header(out, "rtcrm_outputs_total", "counter", "Outputs emitted, by stream.");
+        for (std::size_t i = 0; i < stream_count; ++i) {
+            fmt::format_to(std::back_inserter(out), "rtcrm_outputs_total{{stream=\"{}\"}} {}\n",
+                           stream_name(static_cast<stream>(i)), s.outputs[i]);
+        }
+        counter("rtcrm_events_nacked_total", "Events whose ack failed (their positions are not committed).", s.nacked);
+        counter("rtcrm_handler_exceptions_total", "Exceptions caught around bolts.", s.handler_errors);
+        counter("rtcrm_store_errors_total", "Failed store reads or writes.", s.store_errors);
+        gauge("rtcrm_cached_profiles", "Profiles held in the shards' caches.", s.cached_profiles);
+        counter("rtcrm_evicted_profiles_total", "Profiles dropped from the caches to respect their bound.", s.evicted_profiles);
+        counter("rtcrm_expired_profiles_total", "Profiles restarted or deleted by the profile TTL.", s.expired_profiles);
+        metric_header(out, "rtcrm_queue_depth", "gauge", "Batches waiting in each shard's queues.");
+        for (std::size_t i = 0; i < s.queue_depth.size(); ++i) {
+            fmt::format_to(std::back_inserter(out), "rtcrm_queue_depth{{shard=\"{}\"}} {}\n", i, s.queue_depth[i]);
+        }
+        if (engine) {
+            const auto handlers = engine->stats();
+            auto per_handler = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+                metric_header(out, name, type, help);
+                for (const auto& h : handlers) {
+                    fmt::format_to(std::back_inserter(out), "{}{{kind=\"{}\",handler=\"{}\"}} {}\n", name, h.kind, label(h.id),
+                                   value(h));
+                }
+            };
+            per_handler("rtcrm_handler_calls_total", "counter", "Lua handler calls.", [](const handler_stats& h) { return h.calls; });
+            per_handler("rtcrm_handler_errors_total", "counter", "Lua handler calls that raised an error.",
+                        [](const handler_stats& h) { return h.errors; });
+            per_handler("rtcrm_handler_seconds_total", "counter", "Time spent in Lua handler calls.",
+                        [](const handler_stats& h) { return static_cast<double>(h.nanoseconds) / 1e9; });
+            per_handler("rtcrm_handler_disabled", "gauge", "1 if the handler was disabled after too many errors.",
+                        [](const handler_stats& h) { return h.disabled ? 1 : 0; });
+            metric_header(out, "rtcrm_campaign_triggers_total", "counter", "Triggers emitted per campaign (main stream).");
+            for (const auto& h : handlers) {
+                if (h.kind == "campaign") {
+                    fmt::format_to(std::back_inserter(out), "rtcrm_campaign_triggers_total{{campaign=\"{}\"}} {}\n", label(h.id), h.triggers);
+                }
+            }
+            metric_header(out, "rtcrm_campaign_suppressed_total", "counter",
+                          "Matches not sent, per campaign and guard (cap, rate, kill_switch, dry_run).");
+            for (const auto& h : handlers) {
+                if (h.kind != "campaign") {
+                    continue;
+                }
+                const auto id = label(h.id);
+                fmt::format_to(std::back_inserter(out),
+                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"cap\"}} {1}\n"
+                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"rate\"}} {2}\n"
+                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"kill_switch\"}} {3}\n"
+                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"dry_run\"}} {4}\n",
+                               id, h.suppressed_cap, h.suppressed_rate, h.suppressed_kill, h.shadow_triggers);
+            }
+            gauge("rtcrm_handlers_version", "The script set's version.", engine->version());
+            counter("rtcrm_handler_reloads_failed_total", "Script set reloads refused (the old set stayed).", engine->failed_reloads());
+        }
+        for (const auto& more : extra_metrics) {
+            more(out);
+        }
+        return out;
+    }
+
+    http::response ready() const {
+        std::string why;
+        for (const auto& check : readiness) {
+            if (auto reason = check()) {
+                why += why.empty() ? *reason : "; " + *reason;
+            }
+        }
+        if (why.empty()) {
+            return {200, R"({"status":"ready"})"};
+        }
+        return {503, json_error(why)};
+    }
+
+    http::response profile_of(std::string_view player) const {
+        if (player.empty()) {
+            return error_response(400, "GET /profiles/{player}");
+        }
+        try {
+            const auto p = rt->profile_of(player_key{std::string{player}});
+            if (!p) {
+                return error_response(404, fmt::format("no profile for player {}", player));
+            }
+            return {200, p->to_json()};
+        } catch (const std::exception& e) {
+            return error_response(503, e.what());
+        }
+    }
+
+    http::response handlers() const {
+        if (!engine) {
+            return error_response(404, "no Lua engine");
+        }
+        rapidjson::StringBuffer buf;
+        json_writer w(buf);
+        w.StartObject();
+        w.Key("version");
+        w.Uint64(engine->version());
+        w.Key("scripts");
+        w.StartArray();
+        for (const auto& s : engine->scripts()) {
+            w.String(s.name.c_str(), static_cast<rapidjson::SizeType>(s.name.size()));
+        }
+        w.EndArray();
+        w.Key("handlers");
+        w.StartArray();
+        for (const auto& h : engine->stats()) {
+            w.StartObject();
+            w.Key("kind");
+            w.String(h.kind.c_str());
+            w.Key("id");
+            w.String(h.id.c_str(), static_cast<rapidjson::SizeType>(h.id.size()));
+            w.Key("where");
+            w.String(h.where.c_str(), static_cast<rapidjson::SizeType>(h.where.size()));
+            w.Key("calls");
+            w.Uint64(h.calls);
+            w.Key("errors");
+            w.Uint64(h.errors);
+            w.Key("disabled");
+            w.Bool(h.disabled);
+            if (!h.last_error.empty()) {
+                w.Key("last_error");
+                w.String(h.last_error.c_str(), static_cast<rapidjson::SizeType>(h.last_error.size()));
+            }
+            w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+        return {200, {buf.GetString(), buf.GetSize()}};
+    }
+
+    http::response change_handler(const std::string& method, const std::string& name, std::string body) {
+        if (!engine) {
+            return error_response(404, "no Lua engine");
+        }
+        if (!name.ends_with(".lua") || name.size() <= 4 || name.find('/') != std::string::npos) {
+            return error_response(400, "handlers are named like fight_stats.lua");
+        }
+        reload_result r = failure{};
+        if (method == "PUT") {
+            r = engine->put_script({name, std::move(body)});
+        } else if (method == "DELETE") {
+            const auto scripts = engine->scripts();
+            if (std::none_of(scripts.begin(), scripts.end(), [&](const lua_script& s) { return s.name == name; })) {
+                return error_response(404, fmt::format("no handler script {}", name));
+            }
+            r = engine->remove_script(name);
+        } else {
+            return {405, json_error("use PUT or DELETE"), "application/json", {{"Allow", "PUT, DELETE"}}};
+        }
+        if (!r) {
+            return error_response(400, r.error().reason);  // "file.lua:3: ...": the running set stays
+        }
+        return {200, fmt::format(R"({{"version":{}}})", r.value())};
+    }
+
+    http::response kill_switch(const std::string& rest) {
+        if (!engine) {
+            return error_response(404, "no Lua engine");
+        }
+        const auto slash = rest.rfind('/');
+        if (slash == std::string::npos || slash == 0) {
+            return error_response(404, "POST /campaigns/{id}/disable or /enable");
+        }
+        const auto id = rest.substr(0, slash);
+        const auto action = rest.substr(slash + 1);
+        if (action == "disable") {
+            engine->disable(id);
+        } else if (action == "enable") {
+            engine->enable(id);
+        } else {
+            return error_response(404, "POST /campaigns/{id}/disable or /enable");
+        }
+        return {200, fmt::format(R"({{"campaign":"{}","disabled":{}}})", label(id), engine->disabled(id))};
+    }
+
+    http::response audience(const std::string& body) {
+        rapidjson::Document doc;
+        doc.Parse(body.c_str(), body.size());
+        if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("segment") || !doc["segment"].IsString()) {
+            return error_response(400, R"(expected {"segment":"<Lua>","limit":20})");
+        }
+        const std::string text{doc["segment"].GetString(), doc["segment"].GetStringLength()};
+        std::size_t limit = 20;
+        if (doc.HasMember("limit") && doc["limit"].IsUint()) {
+            limit = doc["limit"].GetUint();
+        }
+        try {
+            segment check{text};
+        } catch (const std::exception& e) {
+            return error_response(400, e.what());
+        }
+        // Shared with the visitors: a scan that outlives its time limit must not touch a dead frame.
+        struct state {
+            std::string text;
+            std::chrono::steady_clock::time_point deadline;
+            std::atomic<std::uint64_t> matched{0};
+            std::atomic<std::uint64_t> failed{0};
+            std::atomic<bool> out_of_time{false};
+            std::mutex mutex;
+            std::vector<std::string> sample;
+            std::string first_error;
+            std::size_t limit = 0;
+        };
+        auto st = std::make_shared<state>();
+        st->text = text;
+        st->limit = limit;
+        const auto started = std::chrono::steady_clock::now();
+        st->deadline = started + options.audience_time_limit;
+        const auto ec = rt->scan_profiles(
+            [st](std::size_t) -> profile_visitor {
+                auto seg = std::make_shared<segment>(st->text);  // one Lua state per worker
+                return [st, seg](const profile& p) {
+                    if (std::chrono::steady_clock::now() > st->deadline) {
+                        st->out_of_time = true;
+                        return false;
+                    }
+                    const auto in = seg->matches(p);
+                    if (!in) {
+                        if (st->failed.fetch_add(1) == 0) {
+                            std::lock_guard lock(st->mutex);
+                            st->first_error = in.error().reason;
+                        }
+                        return true;
+                    }
+                    if (in.value()) {
+                        st->matched.fetch_add(1);
+                        std::lock_guard lock(st->mutex);
+                        if (st->sample.size() < st->limit) {
+                            st->sample.emplace_back(p.key().text());
+                        }
+                    }
+                    return true;
+                };
+            },
+            options.audience_workers, options.audience_time_limit);
+        if (ec == make_error_code(errc::timeout)) {
+            st->out_of_time = true;
+        } else if (ec) {
+            return error_response(503, fmt::format("audience scan failed: {}", ec.message()));
+        }
+        rapidjson::StringBuffer buf;
+        json_writer w(buf);
+        w.StartObject();
+        w.Key("count");
+        w.Uint64(st->matched.load());
+        w.Key("sample");
+        w.StartArray();
+        {
+            std::lock_guard lock(st->mutex);
+            for (const auto& id : st->sample) {
+                w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
+            }
+        }
+        w.EndArray();
+        w.Key("complete");
+        w.Bool(!st->out_of_time.load());
+        w.Key("errors");
+        w.Uint64(st->failed.load());
+        if (st->failed.load() > 0) {
+            std::lock_guard lock(st->mutex);
+            w.Key("first_error");
+            w.String(st->first_error.c_str(), static_cast<rapidjson::SizeType>(st->first_error.size()));
+        }
+        w.Key("seconds");
+        w.Double(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        w.EndObject();
+        return {200, {buf.GetString(), buf.GetSize()}};
+    }
+};
+
+admin_server::admin_server(admin_options options, runtime& rt, std::shared_ptr<lua_engine> engine)
+    : impl_(std::make_unique<impl>()) {
+    auto& d = *impl_;
+    d.options = std::move(options);
+    d.rt = &rt;
+    d.engine = std::move(engine);
+    const auto [host, port] = http::split_listen("admin", d.options.listen);
+    if (d.options.token.empty() && !is_loopback(host)) {
+        throw error(errc::invalid_config,
+                    fmt::format("admin: write endpoints on {} need a token (or listen on 127.0.0.1)", d.options.listen));
+    }
+    d.server = std::make_unique<http::server>(
+        http::server_options{.address = host, .port = port, .body_limit = 4 * 1024 * 1024, .threads = d.options.threads},
+        [&d](http::request&& req, http::respond_fn respond) {
+            http::response res;
+            try {
+                res = d.handle(req);
+            } catch (const std::exception& e) {
+                res = error_response(500, e.what());
+            }
+            respond(std::move(res));
+        });
+}
+
+admin_server::~admin_server() {
+    if (impl_->server) {
+        impl_->server->stop();
+    }
+}
+
+void admin_server::add_metrics(std::function<void(std::string& out)> writer) { impl_->extra_metrics.push_back(std::move(writer)); }
+
+void admin_server::add_readiness(std::function<std::optional<std::string>()> check) {
+    impl_->readiness.push_back(std::move(check));
+}
+
+std::uint16_t admin_server::port() const noexcept { return impl_->server->port(); }
+
+}  // namespace rtcrm
