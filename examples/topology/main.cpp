@@ -13,6 +13,7 @@
 #include <rtcrm/bolt/validation_bolt.hpp>
 #include <rtcrm/http/admin_server.hpp>
 #include <rtcrm/http/gateway_source.hpp>
+#include <rtcrm/http/webhook_sink.hpp>
 #include <rtcrm/kafka/handler_feed.hpp>
 #include <rtcrm/kafka/kafka_sink.hpp>
 #include <rtcrm/kafka/kafka_source.hpp>
@@ -87,6 +88,8 @@ struct settings {
     std::string listen = "127.0.0.1:8080";
     std::size_t http_queue = 65536;
     std::string admin = "127.0.0.1:0";
+    std::string webhook_url;
+    bool webhook_one_by_one = false;
     std::string admin_token_file;
 };
 
@@ -133,6 +136,7 @@ struct kafka_parts {
     rtcrm::gateway_source* gateway = nullptr;  // owned by the topology (--source http)
     std::shared_ptr<rtcrm::kafka_sink> triggers;
     std::shared_ptr<rtcrm::kafka_sink> dead_letters;
+    std::shared_ptr<rtcrm::webhook_sink> webhook;
 };
 
 std::string need_brokers(const settings& s, std::string_view what) {
@@ -189,24 +193,33 @@ rtcrm::topology build(const settings& s, std::shared_ptr<rtcrm::lua_engine>& eng
     } else {
         throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--store: unknown store '{}' (memory|lmdb)", s.store));
     }
+    std::shared_ptr<rtcrm::sink> dead_letter_sink;
+    if (!s.dead_letter_topic.empty()) {
+        kafka.dead_letters = std::make_shared<rtcrm::kafka_sink>(rtcrm::kafka_sink_options{
+            .brokers = need_brokers(s, "--dead-letter-topic"), .topic = s.dead_letter_topic, .properties = kafka.properties});
+        dead_letter_sink = kafka.dead_letters;
+    } else {
+        dead_letter_sink = std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.dead_letter});
+    }
+    t.add_sink(rtcrm::stream::dead_letter, dead_letter_sink);
     if (s.sink == "kafka") {
         kafka.triggers = std::make_shared<rtcrm::kafka_sink>(rtcrm::kafka_sink_options{
             .brokers = need_brokers(s, "--sink kafka"), .topic = s.trigger_topic, .properties = kafka.properties});
         t.add_sink(rtcrm::stream::main, kafka.triggers);
+    } else if (s.sink == "webhook") {
+        if (s.webhook_url.empty()) {
+            throw rtcrm::error(rtcrm::errc::invalid_config, "--sink webhook needs --webhook-url http://HOST:PORT/PATH");
+        }
+        kafka.webhook = std::make_shared<rtcrm::webhook_sink>(
+            rtcrm::webhook_options{.url = s.webhook_url, .batch = !s.webhook_one_by_one, .dead_letter = dead_letter_sink});
+        t.add_sink(rtcrm::stream::main, kafka.webhook);
     } else if (s.sink == "ndjson") {
         t.add_sink(rtcrm::stream::main, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.output}));
     } else {
-        throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--sink: unknown sink '{}' (ndjson|kafka)", s.sink));
+        throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--sink: unknown sink '{}' (ndjson|kafka|webhook)", s.sink));
     }
     if (!s.shadow.empty()) {
         t.add_sink(rtcrm::stream::shadow, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.shadow}));
-    }
-    if (!s.dead_letter_topic.empty()) {
-        kafka.dead_letters = std::make_shared<rtcrm::kafka_sink>(rtcrm::kafka_sink_options{
-            .brokers = need_brokers(s, "--dead-letter-topic"), .topic = s.dead_letter_topic, .properties = kafka.properties});
-        t.add_sink(rtcrm::stream::dead_letter, kafka.dead_letters);
-    } else {
-        t.add_sink(rtcrm::stream::dead_letter, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = s.dead_letter}));
     }
     rtcrm::runtime_options options;
     options.shards = s.shards;
@@ -264,7 +277,9 @@ int main(int argc, char** argv) {
         ("group", po::value(&s.group)->default_value(s.group), "Kafka consumer group: instances of one group share the partitions")
         ("start", po::value(&s.start)->default_value(s.start), "where new partitions start: committed | earliest | latest | a timestamp (ms, or YYYY-MM-DDTHH:MM:SSZ) to replay from")
         ("revoke-timeout-ms", po::value(&s.revoke_timeout_ms)->default_value(s.revoke_timeout_ms), "on a rebalance, the longest wait for in-flight events before giving partitions up")
-        ("sink", po::value(&s.sink)->default_value(s.sink), "trigger sink: ndjson (--output) | kafka (--trigger-topic)")
+        ("sink", po::value(&s.sink)->default_value(s.sink), "trigger sink: ndjson (--output) | kafka (--trigger-topic) | webhook (--webhook-url)")
+        ("webhook-url", po::value(&s.webhook_url), "http://HOST:PORT/PATH that triggers are POSTed to (--sink webhook), NDJSON batches; after retries, to the dead-letter output")
+        ("webhook-one-by-one", po::bool_switch(&s.webhook_one_by_one), "one request per trigger instead of NDJSON batches")
         ("trigger-topic", po::value(&s.trigger_topic)->default_value(s.trigger_topic), "Kafka topic of the triggers (--sink kafka)")
         ("dead-letter-topic", po::value(&s.dead_letter_topic), "Kafka topic of the dead letters (reason in header rtcrm-reason); default: --dead-letter")
         ("maintenance-topic", po::value(&s.maintenance_topic)->default_value(s.maintenance_topic), "Kafka topic of the status messages (with --brokers); '' for none")
@@ -410,6 +425,11 @@ int main(int argc, char** argv) {
             const auto k = kafka.source->status();
             fmt::print(stderr, "rtcrm-topology: kafka source: {} messages, {} rebalances, {} commits ({} failed)\n", k.messages,
                        k.rebalances, k.committed, k.commit_failures);
+        }
+        if (kafka.webhook) {
+            const auto w = kafka.webhook->stats();
+            fmt::print(stderr, "rtcrm-topology: webhook: {} requests, {} delivered, {} retries, {} given up\n", w.requests,
+                       w.delivered, w.retries, w.given_up);
         }
         for (const auto* snk : {kafka.triggers.get(), kafka.dead_letters.get()}) {
             if (snk != nullptr) {
