@@ -19,6 +19,16 @@
 
 namespace rtcrm {
 
+/// A latency distribution in fixed buckets (seconds), as Prometheus histograms have them.
+struct latency_histogram {
+    /// Upper bounds of the buckets, in seconds: 100 µs, 250 µs, 500 µs, 1 ms, ... 10 s.
+    static constexpr std::array<double, 15> bounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                   0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   10.0};
+    std::array<std::uint64_t, bounds.size() + 1> counts{};  ///< per bucket (not cumulative); the last is over 10 s
+    std::uint64_t count = 0;
+    double sum_seconds = 0;
+};
+
 /// A snapshot of a topology's counters.
 struct runtime_stats {
     std::uint64_t events_in = 0;      ///< records received from sources
@@ -36,6 +46,8 @@ struct runtime_stats {
     std::uint64_t expired_profiles = 0; ///< profiles that started afresh or were deleted by the profile TTL
     std::uint64_t trimmed_profiles = 0; ///< stored profiles whose old history the TTL sweep dropped
     std::vector<std::size_t> queue_depth;  ///< batches waiting per shard (all source queues)
+    latency_histogram event_latency;       ///< per event: parsed on its shard → outputs handed to the sinks
+    latency_histogram store_commit;        ///< per durable group commit: the write and its fsync
     std::uint32_t shards = 0;
 
     /// One line for logs: "in=.. processed=.. dropped=.. replayed=.. dead_lettered=.. outputs=.. ... cached=.. evicted=..".

@@ -441,6 +441,7 @@ runtime_stats runtime::stats() const {
     }
     if (impl_->committer) {
         s.store_errors += impl_->committer->errors();
+        impl_->committer->commit_latency().add_to(s.store_commit);
     }
     s.expired_profiles += impl_->swept_expired.load(std::memory_order_relaxed);
     s.trimmed_profiles += impl_->swept_trimmed.load(std::memory_order_relaxed);

@@ -114,6 +114,7 @@ void stage_counters::add_to(runtime_stats& s, std::array<std::uint64_t, reasons>
     s.cached_profiles += cached.load(std::memory_order_relaxed);
     s.evicted_profiles += evicted.load(std::memory_order_relaxed);
     s.expired_profiles += expired.load(std::memory_order_relaxed);
+    event_latency.add_to(s.event_latency);
     s.trimmed_profiles += trimmed.load(std::memory_order_relaxed);
 }
 
@@ -552,6 +553,10 @@ void shard_stage::process(router::batch& records) {
     }
     stage_counters::bump(counters_.processed, batch.size());
     outputs_.dispatch();
+    const auto handed_over = steady_now_ns();  // one clock read per batch
+    for (const auto& ev : batch) {
+        counters_.event_latency.record(handed_over - ev.ingest_ns());
+    }
     // Outputs hold their own shares now; the events' own shares complete them, at once
     // with a volatile store, or once the group commit holding their effects is durable.
     for (auto& ev : batch) {

@@ -8,6 +8,7 @@
 // about threads or queues.
 #pragma once
 
+#include "latency_recorder.hpp"
 #include "router.hpp"
 #include "store_committer.hpp"
 
@@ -45,6 +46,7 @@ struct stage_counters {
     std::atomic<std::uint64_t> expired{0};             // profiles restarted by the lazy TTL check (shards) or deleted by the sweep
     std::atomic<std::uint64_t> trimmed{0};             // the sweep
     std::atomic<std::int64_t> newest_event_ts{0};      // shards: the TTL sweep's "now"
+    latency_recorder event_latency;                    // shards: parse → outputs handed to the sinks
     std::atomic<std::uint64_t> nacked{0};  // ingest stages: failed events over all partitions
 
     static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {

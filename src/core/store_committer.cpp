@@ -70,8 +70,10 @@ void store_committer::run() {
         auto backoff = std::chrono::milliseconds(10);
         clock::time_point give_up{};
         while (!written) {
+            const auto began = clock::now();
             const auto ec = store_->write(merged);
             if (!ec) {
+                commit_latency_.record(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - began).count());
                 written = true;
                 break;
             }

@@ -15,6 +15,8 @@
 #include <rtcrm/ack.hpp>
 #include <rtcrm/profile_store.hpp>
 
+#include "latency_recorder.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -46,6 +48,8 @@ public:
 
     [[nodiscard]] std::uint64_t errors() const noexcept { return errors_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::uint64_t commits() const noexcept { return commits_.load(std::memory_order_relaxed); }
+    // How long each successful write (and its fsync) took.
+    [[nodiscard]] const latency_recorder& commit_latency() const noexcept { return commit_latency_; }
 
 private:
     struct submission {
@@ -67,6 +71,7 @@ private:
     std::atomic<std::uint64_t> done_{0};
     std::atomic<std::uint64_t> errors_{0};
     std::atomic<std::uint64_t> commits_{0};
+    latency_recorder commit_latency_;
     std::thread thread_;
 };
 

@@ -53,6 +53,17 @@ void metric_header(std::string& out, std::string_view name, std::string_view typ
     fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
+void histogram(std::string& out, std::string_view name, std::string_view help, const latency_histogram& h) {
+    metric_header(out, name, "histogram", help);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < latency_histogram::bounds.size(); ++i) {
+        cumulative += h.counts[i];
+        fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"{}\"}} {}\n", name, latency_histogram::bounds[i], cumulative);
+    }
+    fmt::format_to(std::back_inserter(out), "{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, h.count, name,
+                   h.sum_seconds, name, h.count);
+}
+
 bool is_loopback(const std::string& host) { return host == "127.0.0.1" || host == "::1" || host == "localhost"; }
 
 }  // namespace
@@ -137,6 +148,9 @@ struct admin_server::impl {
         for (std::size_t i = 0; i < s.queue_depth.size(); ++i) {
             fmt::format_to(std::back_inserter(out), "rtcrm_queue_depth{{shard=\"{}\"}} {}\n", i, s.queue_depth[i]);
         }
+        histogram(out, "rtcrm_event_latency_seconds", "Per event: parsed on its shard to its outputs handed to the sinks.",
+                  s.event_latency);
+        histogram(out, "rtcrm_store_commit_seconds", "Per durable group commit: the write and its fsync.", s.store_commit);
         if (engine) {
             const auto handlers = engine->stats();
             auto per_handler = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {

@@ -62,6 +62,9 @@ assert get("rtcrm_events_dead_lettered_total", reason="parse_error") == 1
 assert get("rtcrm_campaign_triggers_total", campaign="3") == 30
 assert get("rtcrm_handler_calls_total", kind="updater", handler="fight-stats") == 90
 assert get("rtcrm_gateway_events_accepted_total") == 90
+assert get("rtcrm_event_latency_seconds_count") == 90, get("rtcrm_event_latency_seconds_count")
+assert get("rtcrm_event_latency_seconds_bucket", le="+Inf") == 90
+assert get("rtcrm_event_latency_seconds_sum") > 0
 print("metrics ok")
 PY
 

@@ -372,6 +372,14 @@ TEST(runtime, a_durable_store_commits_every_event_after_its_profile_is_written) 
         EXPECT_EQ(stats.nacked, 0U);
         EXPECT_EQ(stats.store_errors, 0U);
         EXPECT_GT(stats.evicted_profiles, 0U);
+        EXPECT_EQ(stats.event_latency.count, stats.processed);
+        std::uint64_t in_buckets = 0;
+        for (auto n : stats.event_latency.counts) {
+            in_buckets += n;
+        }
+        EXPECT_EQ(in_buckets, stats.event_latency.count);
+        EXPECT_GT(stats.store_commit.count, 0U);  // the committer timed its writes
+        EXPECT_GT(stats.store_commit.sum_seconds, 0.0);
         commits = src->commits();
     }
     // The last committed position of each partition is its last offset.

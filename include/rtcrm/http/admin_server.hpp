@@ -5,7 +5,8 @@
 /// Read endpoints:
 /// - `GET /metrics`: Prometheus text format (events in/processed/dead-lettered by reason,
 ///   outputs per stream, queue depths, handler calls/errors/time, triggers per campaign and
-///   what suppressed them, cache and store counters, plus what `add_metrics` adds).
+///   what suppressed them, histograms of event latency and of durable store commits,
+///   cache and store counters, plus what `add_metrics` adds).
 /// - `GET /healthz` (the process answers) and `GET /readyz` (every readiness check passes;
 ///   503 with the reasons otherwise).
 /// - `GET /profiles/{player}`: the profile as JSON, read on its owning shard's thread.
