@@ -181,3 +181,17 @@ TEST(gateway, bodies_over_the_limit_get_413) {
     client.send_raw(tiny_http::post("/events", batch_of(0, 100)));
     EXPECT_EQ(client.read_reply().status, 413);
 }
+
+TEST(gateway, connections_past_the_cap_get_503_and_the_others_are_served) {
+    gateway_fixture f{{.max_connections = 2}};
+    tiny_http a{f.port()};
+    tiny_http b{f.port()};
+    a.send_raw(tiny_http::post("/events", batch_of(0, 1)));  // both are open and served
+    EXPECT_EQ(a.read_reply().status, 202);
+    tiny_http c{f.port()};
+    const auto refused = c.read_reply();
+    EXPECT_EQ(refused.status, 503);
+    EXPECT_TRUE(c.closed_by_peer(2s));
+    b.send_raw(tiny_http::post("/events", batch_of(1, 1)));
+    EXPECT_EQ(b.read_reply().status, 202);
+}
