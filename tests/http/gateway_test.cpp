@@ -11,42 +11,13 @@
 #include <thread>
 
 using namespace std::chrono_literals;
+using rtcrm::testing::eventually;
 using rtcrm::testing::fight_json;
+using rtcrm::testing::gate_sink;
 using rtcrm::testing::tiny_http;
 
 namespace {
 
-// Holds every batch until opened; counts what it received.
-class gate_sink final : public rtcrm::sink {
-public:
-    explicit gate_sink(bool open) : open_(open) {}
-    [[nodiscard]] std::string_view name() const noexcept override { return "gate"; }
-    void consume(std::span<rtcrm::output> batch) override {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [&] { return open_; });
-        for (auto& out : batch) {
-            out.ack.ack();
-        }
-        received_ += batch.size();
-    }
-    void open() {
-        {
-            std::lock_guard lock(mutex_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-    std::size_t received() {
-        std::lock_guard lock(mutex_);
-        return received_;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool open_;
-    std::size_t received_ = 0;
-};
 
 struct gateway_fixture {
     rtcrm::gateway_source* gateway = nullptr;
@@ -74,16 +45,6 @@ std::string batch_of(int first, int n) {
     return body;
 }
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
 
 }  // namespace
 

@@ -20,21 +20,13 @@
 
 using namespace std::chrono_literals;
 using rtcrm::testing::consume;
+using rtcrm::testing::eventually;
+using rtcrm::testing::gate_sink;
 using rtcrm::testing::mock_kafka;
 using rtcrm::testing::produce;
 
 namespace {
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 30s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (done()) {
-            return true;
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return done();
-}
 
 constexpr const char* counter_script = R"(crm.updater{ id = "count", on = "fight", fn = function(e, p) p:incr("n") end })";
 constexpr const char* other_script = R"(crm.updater{ id = "logins", on = "login", fn = function(e, p) p:incr("l") end })";
@@ -140,40 +132,6 @@ TEST(maintenance_reporter, status_and_events_reach_the_maintenance_topic) {
     EXPECT_TRUE(saw_refusal);
 }
 
-namespace {
-
-// Holds every batch until opened.
-class gate_sink final : public rtcrm::sink {
-public:
-    [[nodiscard]] std::string_view name() const noexcept override { return "gate"; }
-    void consume(std::span<rtcrm::output> batch) override {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [&] { return open_; });
-        for (auto& out : batch) {
-            out.ack.ack();
-        }
-        received_ += batch.size();
-    }
-    void open() {
-        {
-            std::lock_guard lock(mutex_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-    std::size_t received() {
-        std::lock_guard lock(mutex_);
-        return received_;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool open_ = false;
-    std::size_t received_ = 0;
-};
-
-}  // namespace
 
 TEST(kafka_source, a_blocked_pipeline_pauses_the_partitions_and_keeps_the_group_membership) {
     mock_kafka kafka{{{"raw", 4}}};

@@ -21,6 +21,7 @@
 using namespace std::chrono_literals;
 using rtcrm::testing::consume;
 using rtcrm::testing::echo_bolt;
+using rtcrm::testing::eventually;
 using rtcrm::testing::fight_json;
 using rtcrm::testing::mock_kafka;
 using rtcrm::testing::produce;
@@ -32,16 +33,6 @@ rtcrm::kafka_properties test_properties() {
     return {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}, {"fetch.wait.max.ms", "50"}, {"log_level", "3"}};
 }
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 60s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (done()) {
-            return true;
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return done();
-}
 
 rapidjson::Document parse(const std::string& json) {
     rapidjson::Document d;

@@ -8,6 +8,9 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -123,5 +126,49 @@ private:
     std::mutex mutex_;
     std::vector<std::string> bodies_;
 };
+
+// Holds every batch until opened (a blocked downstream), then acks; counts what it got.
+class gate_sink final : public sink {
+public:
+    explicit gate_sink(bool open = false) : open_(open) {}
+    [[nodiscard]] std::string_view name() const noexcept override { return "gate"; }
+    void consume(std::span<output> batch) override {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return open_; });
+        for (auto& out : batch) {
+            out.ack.ack();
+        }
+        received_ += batch.size();
+    }
+    void open() {
+        {
+            std::lock_guard lock(mutex_);
+            open_ = true;
+        }
+        cv_.notify_all();
+    }
+    std::size_t received() {
+        std::lock_guard lock(mutex_);
+        return received_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool open_;
+    std::size_t received_ = 0;
+};
+
+// Polls `done` until it holds or `timeout` passes; returns its last answer.
+inline bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (done()) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+}
 
 }  // namespace rtcrm::testing

@@ -26,6 +26,7 @@ using rtcrm::testing::collecting_sink;
 using rtcrm::testing::echo_bolt;
 using rtcrm::testing::endless_source;
 using rtcrm::testing::fight_json;
+using rtcrm::testing::gate_sink;
 using rtcrm::testing::vector_source;
 
 struct parsed_output {
@@ -80,35 +81,6 @@ TEST_P(runtime_order, preserves_per_player_order_over_100k_events) {
 INSTANTIATE_TEST_SUITE_P(shards, runtime_order, ::testing::Values(1U, 2U, 8U));
 
 // A sink that blocks until released.
-class gate_sink final : public rtcrm::sink {
-public:
-    [[nodiscard]] std::string_view name() const noexcept override { return "gate"; }
-    void consume(std::span<rtcrm::output> batch) override {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [&] { return open_; });
-        for (auto& out : batch) {
-            out.ack.ack();
-        }
-        received_ += batch.size();
-    }
-    void open() {
-        {
-            std::lock_guard lock(mutex_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-    std::size_t received() {
-        std::lock_guard lock(mutex_);
-        return received_;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool open_ = false;
-    std::size_t received_ = 0;
-};
 
 TEST(runtime, a_blocked_sink_makes_the_source_wait_with_bounded_queues) {
     auto gate = std::make_shared<gate_sink>();
