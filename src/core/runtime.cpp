@@ -3,6 +3,7 @@
 #include "pipeline.hpp"
 #include "router.hpp"
 #include "stage.hpp"
+#include "submit_source.hpp"
 
 #include <fmt/format.h>
 
@@ -32,9 +33,30 @@ private:
     detail::ingest_stage* ingest_;
 };
 
+// With submission on, the submit source joins the topology as its last source.
+topology with_submit_source(topology t, detail::submit_source*& submit) {
+    submit = nullptr;
+    if (const auto capacity = t.options().submit_capacity; capacity > 0) {
+        auto src = std::make_unique<detail::submit_source>(capacity);
+        submit = src.get();
+        t.add_source(std::move(src));
+    }
+    return t;
+}
+
 }  // namespace
 
+std::string_view submit_status_name(submit_status s) noexcept {
+    switch (s) {
+        case submit_status::accepted: return "accepted";
+        case submit_status::full: return "full";
+        case submit_status::stopped: return "stopped";
+    }
+    return "unknown";
+}
+
 struct runtime::impl {
+    detail::submit_source* submit = nullptr;  // owned by topo (its last source), or none
     topology topo;
     detail::pipeline_parts parts;
     std::vector<std::unique_ptr<detail::ingest_stage>> ingests;
@@ -72,8 +94,12 @@ struct runtime::impl {
     bool started = false;
     bool joined = false;
 
+    // Runs stop() for stop_async callers; joined by the destructor.
+    std::mutex stoppers_mutex;
+    std::vector<std::thread> stoppers;  // guarded by stoppers_mutex
+
     explicit impl(topology t)
-        : topo(std::move(t)), parts(topo, topo.sources().size()) {
+        : topo(with_submit_source(std::move(t), submit)), parts(topo, topo.sources().size()) {
         if (topo.sources().empty()) {
             throw error(errc::invalid_config, "runtime: the topology has no source");
         }
@@ -186,7 +212,10 @@ struct runtime::impl {
         };
         auto last_idle = clock::now();
 
-        while (!stop_requested.load(std::memory_order_acquire)) {
+        // The submit source is polled on after stop() until it ends: what it accepted is
+        // drained, not dropped.
+        const bool drains_itself = &src == submit;
+        while (drains_itself || !stop_requested.load(std::memory_order_acquire)) {
             records.clear();
             poll_status status = poll_status::more;
             try {
@@ -350,7 +379,17 @@ struct runtime::impl {
 
 runtime::runtime(topology topo) : impl_(std::make_unique<impl>(std::move(topo))) {}
 
-runtime::~runtime() { stop(); }
+runtime::~runtime() {
+    std::vector<std::thread> stoppers;
+    {
+        std::lock_guard lock(impl_->stoppers_mutex);
+        stoppers.swap(impl_->stoppers);
+    }
+    for (auto& t : stoppers) {
+        t.join();
+    }
+    stop();
+}
 
 void runtime::start() {
     {
@@ -394,6 +433,9 @@ void runtime::start() {
 }
 
 void runtime::stop() {
+    if (impl_->submit != nullptr) {
+        impl_->submit->close();  // refuse from now on; what it holds is drained
+    }
     impl_->stop_requested.store(true, std::memory_order_release);
     for (auto& src : impl_->topo.sources()) {
         src->wakeup();
@@ -429,6 +471,40 @@ void runtime::run() {
     start();
     wait();
 }
+
+void runtime::stop_async(std::function<void()> on_stopped) {
+    std::lock_guard lock(impl_->stoppers_mutex);
+    impl_->stoppers.emplace_back([this, done = std::move(on_stopped)] {
+        stop();
+        if (done) {
+            done();
+        }
+    });
+}
+
+namespace {
+detail::submit_source& submit_source_of(detail::submit_source* submit) {
+    if (submit == nullptr) {
+        throw error(errc::invalid_config, "runtime::submit: submission is off (set runtime_options::submit_capacity)");
+    }
+    return *submit;
+}
+}  // namespace
+
+submit_status runtime::submit(record& rec, std::chrono::milliseconds timeout) {
+    return submit_source_of(impl_->submit).push(rec, timeout);
+}
+
+submit_status runtime::submit(std::string json, std::chrono::milliseconds timeout) {
+    record rec{std::move(json), std::nullopt, {}};
+    return submit(rec, timeout);
+}
+
+std::size_t runtime::submit(std::span<record> records, std::chrono::milliseconds timeout) {
+    return submit_source_of(impl_->submit).push(records, timeout);
+}
+
+std::size_t runtime::submit_queue_depth() const noexcept { return impl_->submit != nullptr ? impl_->submit->queued() : 0; }
 
 runtime_stats runtime::stats() const {
     runtime_stats s;
