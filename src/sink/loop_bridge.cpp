@@ -121,8 +121,11 @@ void loop_bridge::deliver() {
             d.delivered.fetch_add(1, std::memory_order_relaxed);
         } catch (const std::exception& e) {
             out.ack.nack(make_error_code(errc::handler_failed));
-            d.failed.fetch_add(1, std::memory_order_relaxed);
-            fmt::print(stderr, "rtcrm: {} bridge handler failed: {}\n", name(), e.what());
+            // Counted always; printed at the 1st, 2nd, 4th, 8th... failure, not per output.
+            const auto failures = d.failed.fetch_add(1, std::memory_order_relaxed) + 1;
+            if ((failures & (failures - 1)) == 0) {
+                fmt::print(stderr, "rtcrm: {} bridge handler failed ({} so far): {}\n", name(), failures, e.what());
+            }
         }
         if ((n & 63) == 0) {
             d.room.notify_all();
