@@ -1,0 +1,182 @@
+// rtcrm-embed-bench: in-process submit → trigger on the host's libuv loop.
+//
+// A host thread submits fight events with `runtime::submit` (built with event_builder);
+// a Lua updater and a campaign that fires on every fight run on the shards; the trigger
+// reaches a libuv loop thread through the uv bridge. Latency per event: from the submit
+// call to the loop thread's handler (the submit time travels in the event id, which the
+// trigger carries back).
+//
+// Phase 1 finds the most events/s this path sustains (flat out, submitting with a
+// timeout). Phase 2 runs a fresh runtime at `--load` (default 0.5) of that rate, paced,
+// and reports latency quantiles (after a warm-up second).
+//
+// Prints one JSON object on stdout.
+#include <rtcrm/event_builder.hpp>
+#include <rtcrm/lua/lua_engine.hpp>
+#include <rtcrm/runtime.hpp>
+#include <rtcrm/uv/uv_bridge.hpp>
+
+#include "latency_histogram.hpp"
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <uv.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+namespace po = boost::program_options;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* script = R"(
+crm.updater{ id = "fights", on = "fight", fn = function(e, p) p:incr("fights") end }
+crm.campaign{ id = "every-fight", on = "fight", content = { offer = "x" } }
+)";
+
+struct settings {
+    std::uint32_t shards = 2;
+    double seconds = 5;
+    double load = 0.5;
+    std::int64_t players = 10'000;
+};
+
+std::int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count(); }
+
+struct run_result {
+    double rate = 0;  // triggers delivered per second
+    rtcrm::bench::latency_histogram latency;  // ns, after the warm-up
+    std::uint64_t refused = 0;
+};
+
+// One runtime, a loop thread, and a host thread submitting at `rate` events/s (0: flat out)
+// for `seconds`.
+run_result run(const settings& s, double rate) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    run_result r;
+    std::atomic<std::uint64_t> delivered{0};
+    std::int64_t measure_from = 0;  // written before the host starts
+    std::int64_t first_ns = 0, last_ns = 0;
+    auto bridge = std::make_shared<rtcrm::uv_bridge>(&loop, [&](rtcrm::output& out) {
+        const auto t = now_ns();
+        // The event id holds the submit time: "t<ns>".
+        const auto at = out.body.find(R"("event_id":"t)");
+        std::int64_t submitted = 0;
+        if (at != std::string::npos) {
+            const char* p = out.body.data() + at + 13;
+            std::from_chars(p, out.body.data() + out.body.size(), submitted);
+        }
+        if (submitted >= measure_from) {
+            r.latency.record(static_cast<std::uint64_t>(t - submitted));
+        }
+        if (first_ns == 0) {
+            first_ns = t;
+        }
+        last_ns = t;
+        delivered.fetch_add(1, std::memory_order_relaxed);
+    });
+    auto engine = std::make_shared<rtcrm::lua_engine>(rtcrm::lua_options{});
+    if (auto loaded = engine->put_script({"bench.lua", script}); !loaded) {
+        throw std::runtime_error(loaded.error().reason);
+    }
+    rtcrm::topology t;
+    t.add_shard_bolt(engine->make_bolt_factory())
+        .add_sink(rtcrm::stream::main, bridge)
+        .with_options({.shards = s.shards, .submit_capacity = 65536});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+
+    std::atomic<bool> host_done{false};
+    std::uint64_t submitted_total = 0;
+    measure_from = now_ns() + 1'000'000'000LL;  // the first second warms up
+    std::thread host([&] {
+        const auto start = clock_type::now();
+        const auto end = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s.seconds));
+        const double interval_ns = rate > 0 ? 1e9 / rate : 0;
+        rtcrm::event_builder b;
+        for (std::uint64_t i = 0;; ++i) {
+            auto now = clock_type::now();
+            if (now >= end) {
+                break;
+            }
+            if (interval_ns > 0) {
+                const auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(i) * interval_ns));
+                while ((now = clock_type::now()) < due) {
+                    if (due - now > std::chrono::microseconds(200)) {
+                        std::this_thread::sleep_for(std::chrono::microseconds(100));
+                    }
+                }
+            }
+            const auto player = static_cast<std::int64_t>(i % static_cast<std::uint64_t>(s.players)) + 1;
+            auto rec = b.player(player).type("fight").ts(1'763'800'000'000 + static_cast<std::int64_t>(i))
+                           .id(fmt::format("t{}", now_ns())).field("result", "loss").build();
+            if (rt.submit(rec, std::chrono::seconds(1)) != rtcrm::submit_status::accepted) {
+                ++r.refused;
+            }
+            ++submitted_total;
+        }
+        host_done.store(true);
+    });
+    // The loop runs on this thread until the host is done and everything arrived.
+    uv_timer_t check;
+    uv_timer_init(&loop, &check);
+    struct ctx {
+        std::atomic<bool>* host_done;
+        std::atomic<std::uint64_t>* delivered;
+        std::uint64_t* submitted;
+        std::uint64_t* refused;
+        rtcrm::uv_bridge* bridge;
+        rtcrm::runtime* rt;
+    } c{&host_done, &delivered, &submitted_total, &r.refused, bridge.get(), &rt};
+    check.data = &c;
+    uv_timer_start(&check, [](uv_timer_t* timer) {
+        auto* x = static_cast<ctx*>(timer->data);
+        if (x->host_done->load() && x->delivered->load() >= *x->submitted - *x->refused) {
+            uv_timer_stop(timer);
+            uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
+            x->bridge->stop_runtime(*x->rt);
+        }
+    }, 10, 10);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    host.join();
+    uv_loop_close(&loop);
+    r.rate = last_ns > first_ns ? static_cast<double>(delivered.load()) / (static_cast<double>(last_ns - first_ns) / 1e9) : 0;
+    return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    settings s;
+    po::options_description desc("rtcrm-embed-bench: submit → trigger on a libuv loop\n\nOptions");
+    desc.add_options()("help,h", "show this help")
+        ("shards", po::value(&s.shards)->default_value(s.shards), "shard threads")
+        ("seconds", po::value(&s.seconds)->default_value(s.seconds), "length of each phase")
+        ("load", po::value(&s.load)->default_value(s.load), "phase 2 rate as a fraction of phase 1's")
+        ("players", po::value(&s.players)->default_value(s.players), "distinct players");
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+    if (vm.count("help") != 0U) {
+        std::cout << desc << '\n';
+        return 0;
+    }
+    const auto max = run(s, 0);
+    const double paced_rate = max.rate * s.load;
+    const auto paced = run(s, paced_rate);
+    auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+    fmt::print(R"({{"shards":{},"max_events_per_s":{:.0f},"paced_events_per_s":{:.0f},"delivered_per_s":{:.0f},"measured":{},)"
+               R"("refused":{},"latency_us":{{"p50":{:.1f},"p99":{:.1f},"p999":{:.1f},"max":{:.1f}}},)"
+               R"("flat_out_latency_us":{{"p50":{:.1f},"p99":{:.1f}}}}})"
+               "\n",
+               s.shards, max.rate, paced_rate, paced.rate, paced.latency.count(), paced.refused, us(paced.latency.quantile(0.5)),
+               us(paced.latency.quantile(0.99)), us(paced.latency.quantile(0.999)), us(paced.latency.max()),
+               us(max.latency.quantile(0.5)), us(max.latency.quantile(0.99)));
+    return 0;
+}
