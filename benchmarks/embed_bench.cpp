@@ -44,6 +44,7 @@ struct settings {
     double seconds = 5;
     double load = 0.5;
     std::int64_t players = 10'000;
+    bool defer_write_back = false;
 };
 
 std::int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count(); }
@@ -89,6 +90,14 @@ run_result run(const settings& s, double rate) {
     t.add_shard_bolt(engine->make_bolt_factory())
         .add_sink(rtcrm::stream::main, bridge)
         .with_options({.shards = s.shards, .submit_capacity = 65536});
+    if (s.defer_write_back) {
+        // No write-back to the (volatile) memory store during the run: it copies up to
+        // store_max_batch profiles at once on the shard thread, the main latency spike.
+        auto o = t.options();
+        o.store_interval = std::chrono::hours(1);
+        o.store_max_batch = std::size_t{1} << 30;
+        t.with_options(o);
+    }
     rtcrm::runtime rt{std::move(t)};
     rt.start();
 
@@ -107,10 +116,12 @@ run_result run(const settings& s, double rate) {
             }
             if (interval_ns > 0) {
                 const auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(i) * interval_ns));
-                while ((now = clock_type::now()) < due) {
-                    if (due - now > std::chrono::microseconds(200)) {
-                        std::this_thread::sleep_for(std::chrono::microseconds(100));
-                    }
+                // Sleep when ahead, never spin: a host thread does other work too, and a
+                // spinning pacer would take a core from the pipeline. After a sleep the
+                // events that fell due meanwhile go in as a burst, as a network read would.
+                if (due - now > std::chrono::microseconds(50)) {
+                    std::this_thread::sleep_until(due);
+                    now = clock_type::now();
                 }
             }
             const auto player = static_cast<std::int64_t>(i % static_cast<std::uint64_t>(s.players)) + 1;
@@ -159,7 +170,8 @@ int main(int argc, char** argv) {
         ("shards", po::value(&s.shards)->default_value(s.shards), "shard threads")
         ("seconds", po::value(&s.seconds)->default_value(s.seconds), "length of each phase")
         ("load", po::value(&s.load)->default_value(s.load), "phase 2 rate as a fraction of phase 1's")
-        ("players", po::value(&s.players)->default_value(s.players), "distinct players");
+        ("players", po::value(&s.players)->default_value(s.players), "distinct players")
+        ("defer-write-back", po::bool_switch(&s.defer_write_back), "no write-back to the memory store during the run (isolates its cost)");
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
     po::notify(vm);
