@@ -21,7 +21,12 @@ constexpr const char* safe_os[] = {"time", "clock", "date"};
 
 // Raised from the count hook. Inside a hook, stack level 0 is the Lua function being run,
 // so its position is taken from there (luaL_error would name its caller).
+//
+// Once the budget is spent the hook fires at every instruction, until the call is re-armed
+// (vm::call): a handler that catches the error with pcall/xpcall gets it again at its next
+// instruction, so it can only unwind, never run on.
 void budget_hook(lua_State* L, lua_Debug*) {
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
     lua_Debug ar{};
     if (lua_getstack(L, 0, &ar) != 0 && lua_getinfo(L, "Sl", &ar) != 0 && ar.currentline > 0) {
         lua_pushfstring(L, "%s:%d: instruction budget exceeded (endless loop?)", ar.short_src, ar.currentline);

@@ -266,6 +266,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(std::pair{"os.execute('touch /tmp/rtcrm-pwned')", "execute"},
                       std::pair{"io.open('/etc/passwd')", "io"},
                       std::pair{"while true do end", "instruction budget"},
+                      // Catching the budget error does not buy more time.
+                      std::pair{"while true do pcall(function() while true do end end) end", "instruction budget"},
+                      std::pair{"while true do xpcall(function() while true do end end, function(m) return m end) end",
+                                "instruction budget"},
+                      std::pair{"while true do pcall(string.rep, 'x', 1e9) end", "instruction budget"},
                       std::pair{"local s = string.rep('x', 1e9)", "memory"},
                       std::pair{"load('return 1')()", "load"},
                       std::pair{"require('os')", "require"},
