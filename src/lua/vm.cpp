@@ -285,16 +285,36 @@ std::unique_ptr<vm> vm::build(const std::vector<lua_script>& scripts, const lua_
             throw script_error(pop_message(L));
         }
     }
+    // Frozen: every global moves to a backing table the environment reads through, so
+    // assigning any global, new or defined by the top level, reaches __newindex and fails.
     const auto env_count = static_cast<lua_Integer>(lua_rawlen(L, envs));
     for (lua_Integer i = 1; i <= env_count; ++i) {
         lua_rawgeti(L, envs, i);
+        const int env = lua_gettop(L);
         lua_newtable(L);
+        const int backing = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, env) != 0) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, backing);  // backing[key] = value; the key stays for lua_next
+        }
+        lua_pushnil(L);
+        while (lua_next(L, env) != 0) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, env);  // clearing a field while traversing is allowed
+        }
+        lua_newtable(L);  // the environment's metatable
+        lua_pushvalue(L, backing);
+        lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, frozen_global);
         lua_setfield(L, -2, "__newindex");
         lua_pushboolean(L, 0);
         lua_setfield(L, -2, "__metatable");
-        lua_setmetatable(L, -2);
-        lua_pop(L, 1);
+        lua_setmetatable(L, env);
+        lua_pop(L, 2);  // env, backing
     }
     lua_pop(L, 1);  // envs (they stay reachable through the chunks' functions)
 

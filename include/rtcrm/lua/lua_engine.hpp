@@ -29,9 +29,11 @@
 /// - `reload()` (or a change in the watched directory) loads the new set into a fresh Lua
 ///   state and checks it; only then do the shards switch, each at an event boundary. Any
 ///   error keeps the old set running and is reported as `file:line: message`.
-/// - Scripts run sandboxed: no io, os (but os.time/os.clock/os.date), require, load of
-///   bytecode, debug or collectgarbage control; each script has its own globals, frozen
-///   after loading; an instruction budget per call; a memory cap per Lua state.
+/// - Scripts run sandboxed: no io, os (but os.time/os.clock/os.date), require, load,
+///   debug, collectgarbage or string.dump; each script has its own globals, read-only
+///   once the set has loaded (a script's top-level locals are not: they belong to one
+///   shard's Lua state, so keep player state in the profile); an instruction budget per
+///   call, which a handler cannot catch its way past; a memory cap per Lua state.
 /// - A handler that errors is counted, the event goes on to the next handler, and after
 ///   `max_consecutive_errors` errors in a row the handler is disabled everywhere.
 /// - Guards: per-player frequency caps (`cap`), a per-campaign rate limit (`rate`, shared
@@ -48,7 +50,7 @@
 /// Example:
 /// @code
 ///   auto engine = std::make_shared<rtcrm::lua_engine>(rtcrm::lua_options{.script_dir = "lua/examples"});
-///   topology.add_shard_bolt(engine->bolt_factory());
+///   topology.add_shard_bolt(engine->make_bolt_factory());
 ///   ...
 ///   if (auto r = engine->reload(); !r) { log(r.error().reason); }   // "fight_stats.lua:3: ..."
 ///   engine->disable("3");                                            // kill switch
@@ -99,7 +101,7 @@ struct handler_stats {
     std::string kind;  ///< "updater" or "campaign"
     std::string id;
     std::string where;                 ///< "file.lua:line" of its definition
-    std::uint64_t calls = 0;           ///< Lua calls made (when/segment count once per event)
+    std::uint64_t calls = 0;           ///< Lua calls made (a campaign's `when` and `segment` count one each)
     std::uint64_t errors = 0;          ///< calls that raised an error
     std::uint64_t nanoseconds = 0;     ///< time spent in its calls
     bool disabled = false;             ///< disabled after too many consecutive errors
