@@ -446,6 +446,9 @@ shard_stage::shard_stage(std::uint32_t index, const runtime_options& options,
 
 shard_stage::~shard_stage() = default;
 
+// Profiles copied into a volatile store per write-back step (see maybe_write_back).
+constexpr std::size_t volatile_write_back_chunk = 256;
+
 void shard_stage::mark_dirty(cached& c) {
     if (!c.dirty) {
         c.dirty = true;
@@ -568,7 +571,13 @@ void shard_stage::process(router::batch& records) {
     }
     batch.clear();
     if (dirty_.size() >= options_->store_max_batch) {
-        write_back();
+        // A durable store writes them all (acks wait for it); a volatile one a chunk per
+        // batch, so a copy of thousands of profiles never stalls the events behind it.
+        if (durable_) {
+            write_back();
+        } else {
+            write_dirty(std::min(dirty_.size(), volatile_write_back_chunk));
+        }
     }
     evict_to_bound();
     stage_counters::set(counters_.cached, cache_.size());
@@ -636,9 +645,24 @@ void shard_stage::tick(std::chrono::steady_clock::time_point now) {
 }
 
 void shard_stage::maybe_write_back(std::chrono::steady_clock::time_point now) {
-    if (now >= next_write_back_) {
+    if (now < next_write_back_) {
+        return;
+    }
+    if (durable_) {
         write_back();
-        next_write_back_ = now + (durable_ ? options_->durable_store_interval : options_->store_interval);
+        next_write_back_ = now + options_->durable_store_interval;
+        return;
+    }
+    // A volatile store gets each round (what was dirty when it began) a chunk per tick:
+    // the copies are spread over the round instead of stalling the shard at once.
+    if (round_left_ == 0) {
+        round_left_ = dirty_.size();
+    }
+    const auto n = std::min({round_left_, volatile_write_back_chunk, dirty_.size()});
+    write_dirty(n);
+    round_left_ = n < round_left_ && !dirty_.empty() ? round_left_ - n : 0;
+    if (round_left_ == 0) {
+        next_write_back_ = now + options_->store_interval;
     }
 }
 
@@ -662,32 +686,36 @@ void shard_stage::write_back() {
         pending_acks_.clear();
         return;
     }
+    write_dirty(dirty_.size());
+}
+
+void shard_stage::write_dirty(std::size_t n) {
+    if (n > 0) {
+        const auto first = dirty_.begin();
+        const auto last = first + static_cast<std::ptrdiff_t>(n);
+        write_batch batch;
+        batch.profiles.reserve(n);
+        for (auto it = first; it != last; ++it) {
+            batch.profiles.push_back((*it)->p);
+        }
+        if (const auto ec = store_->write(batch); ec) {
+            // Keep them dirty: the next write-back retries.
+            stage_counters::bump(counters_.store_errors);
+            return;
+        }
+        for (auto it = first; it != last; ++it) {
+            (*it)->dirty = false;
+        }
+        dirty_.erase(first, last);  // the oldest first: the order they became dirty
+    }
     if (dirty_.empty()) {
+        // Every pending event's effects were in the profiles written. (Only a durable
+        // store without a committer has pending acks, and it always writes them all.)
         for (auto& ack : pending_acks_) {
             ack.ack();
         }
         pending_acks_.clear();
-        return;
     }
-    write_batch batch;
-    batch.profiles.reserve(dirty_.size());
-    for (auto* c : dirty_) {
-        batch.profiles.push_back(c->p);
-    }
-    if (const auto ec = store_->write(batch); ec) {
-        // Keep them dirty: the next write-back retries.
-        stage_counters::bump(counters_.store_errors);
-        return;
-    }
-    for (auto* c : dirty_) {
-        c->dirty = false;
-    }
-    dirty_.clear();
-    // Every pending event's effects were in the profiles just written.
-    for (auto& ack : pending_acks_) {
-        ack.ack();
-    }
-    pending_acks_.clear();
 }
 
 void shard_stage::finish() {

@@ -223,6 +223,7 @@ private:
     void skip_applied(std::vector<event>& batch);
     void mark_dirty(cached& c);
     void maybe_write_back(std::chrono::steady_clock::time_point now);
+    void write_dirty(std::size_t n);
 
     std::uint32_t index_;
     const runtime_options* options_;
@@ -245,6 +246,7 @@ private:
     bool durable_ = false;
     std::vector<std::optional<profile>> loaded_;
     std::chrono::steady_clock::time_point next_write_back_;
+    std::size_t round_left_ = 0;  // volatile store: profiles the current write-back round still owes
 };
 
 }  // namespace rtcrm::detail
