@@ -327,8 +327,10 @@ std::vector<source_position> ingest_stage::advance() {
     std::vector<source_position> moved;
     std::uint64_t failed = released_failed_;
     for (auto& [partition, part] : partitions_) {
-        failed += part.tracker->failed();
+        // Read after advance(): every event it retired has its nack counted by then (the
+        // count is bumped before the event's slot is released), so none is missed.
         const auto pos = part.tracker->advance();
+        failed += part.tracker->failed();
         if (pos && pos != part.reported) {
             moved.push_back(source_position{(*source_names_)[source_index_], partition, *pos});
             part.reported = pos;

@@ -10,6 +10,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -398,23 +399,43 @@ void write_value(lua_State* L, int index, rapidjson::Writer<rapidjson::StringBuf
             }
             w.EndArray();
         } else {
-            w.StartObject();
+            // Members in key order: Lua's table order depends on the state (its hash seed),
+            // and the same table must give the same JSON on every shard. The keys wait in a
+            // scratch table, by position, while their names are sorted.
+            struct member {
+                std::string name;
+                lua_Integer slot;
+            };
+            std::vector<member> members;
+            lua_newtable(L);
+            const int keys = lua_gettop(L);
             lua_pushnil(L);
             while (lua_next(L, index) != 0) {
+                lua_pop(L, 1);
                 // Copy the key before converting it: tolstring on the key itself would
                 // confuse lua_next.
-                lua_pushvalue(L, -2);
+                lua_pushvalue(L, -1);
                 std::size_t len = 0;
                 const char* key = lua_tolstring(L, -1, &len);
                 if (key == nullptr) {
                     lua_pop(L, 3);
                     throw script_error("object keys must be strings or numbers");
                 }
-                w.Key(key, static_cast<rapidjson::SizeType>(len));
+                members.push_back({std::string{key, len}, static_cast<lua_Integer>(members.size()) + 1});
                 lua_pop(L, 1);
+                lua_pushvalue(L, -1);
+                lua_rawseti(L, keys, members.back().slot);
+            }
+            std::sort(members.begin(), members.end(), [](const member& a, const member& b) { return a.name < b.name; });
+            w.StartObject();
+            for (const auto& m : members) {
+                w.Key(m.name.data(), static_cast<rapidjson::SizeType>(m.name.size()));
+                lua_rawgeti(L, keys, m.slot);
+                lua_rawget(L, index);
                 write_value(L, -1, w, depth + 1);
                 lua_pop(L, 1);
             }
+            lua_pop(L, 1);  // keys
             w.EndObject();
         }
         break;

@@ -416,3 +416,20 @@ TEST(lua_engine, a_missing_script_directory_is_a_clear_error) {
 }
 
 }  // namespace
+
+TEST(lua_engine, trigger_content_lists_its_members_in_key_order_on_every_shard) {
+    // Lua's table order depends on each state's hash seed; the JSON must not.
+    std::string fields;
+    std::string expected;
+    for (char c = 't'; c >= 'a'; --c) {
+        fields += fmt::format("{} = {}, ", c, c - 'a');
+    }
+    for (char c = 'a'; c <= 't'; ++c) {
+        expected += fmt::format("{}\"{}\":{}", c == 'a' ? "" : ",", c, c - 'a');
+    }
+    harness h{engine_with({{"content.lua", fmt::format(R"(crm.campaign{{ id = 1, on = "x", content = {{ {} zz = {{ b = 1, a = 2 }} }} }})", fields)}})};
+    h.driver.pipe(ev(1, "x", t0));
+    const auto out = h.driver.read(rtcrm::stream::main);
+    ASSERT_EQ(out.size(), 1U);
+    EXPECT_NE(out[0].find(R"("content":{)" + expected + R"(,"zz":{"a":2,"b":1}})"), std::string::npos) << out[0];
+}
