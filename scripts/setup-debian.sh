@@ -13,6 +13,7 @@ packages=(
     libgtest-dev libgmock-dev libbenchmark-dev
     curl ca-certificates
     kcat  # the outside Kafka client of the integration tests
+    python3  # drives the game server's end-to-end test (tests/e2e/game_server_uv.py)
     python3-prometheus-client  # parses /metrics in the HTTP tests (for /usr/bin/python3)
 )
 
