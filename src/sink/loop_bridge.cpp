@@ -44,6 +44,35 @@ struct loop_bridge::impl {
         out.ack.nack(make_error_code(errc::stopped));
         refused.fetch_add(1, std::memory_order_relaxed);
     }
+
+    // Loop thread: runs what post() queued.
+    void run_posted() {
+        std::vector<std::function<void()>> fns;
+        {
+            std::lock_guard lock(posted_mutex);
+            fns.swap(posted);
+        }
+        for (auto& fn : fns) {
+            fn();
+        }
+    }
+
+    // Loop thread: hands one output to the host, then acks it (a no-op if the handler took
+    // the ack to complete it itself), or nacks it if the handler threw.
+    void hand_over(output& out, std::string_view bridge) {
+        try {
+            handler(out);
+            out.ack.ack();
+            delivered.fetch_add(1, std::memory_order_relaxed);
+        } catch (const std::exception& e) {
+            out.ack.nack(make_error_code(errc::handler_failed));
+            // Counted always; printed at the 1st, 2nd, 4th, 8th... failure, not per output.
+            const auto failures = failed.fetch_add(1, std::memory_order_relaxed) + 1;
+            if ((failures & (failures - 1)) == 0) {
+                fmt::print(stderr, "rtcrm: {} bridge handler failed ({} so far): {}\n", bridge, failures, e.what());
+            }
+        }
+    }
 };
 
 loop_bridge::loop_bridge(loop_output_handler handler, loop_bridge_options options) {
@@ -103,30 +132,12 @@ void loop_bridge::deliver() {
     // the pushes of whoever set it are visible to the pops below.)
     d.scheduled.exchange(false, std::memory_order_acq_rel);
     d.wakeups.fetch_add(1, std::memory_order_relaxed);
-    std::vector<std::function<void()>> posted;
-    {
-        std::lock_guard lock(d.posted_mutex);
-        posted.swap(d.posted);
-    }
-    for (auto& fn : posted) {
-        fn();
-    }
+    d.run_posted();
     output out;
     std::size_t n = 0;
     while (n < d.options.max_per_turn && d.ring.try_pop(out)) {
         ++n;
-        try {
-            d.handler(out);
-            out.ack.ack();  // no-op if the handler took the ack to complete it itself
-            d.delivered.fetch_add(1, std::memory_order_relaxed);
-        } catch (const std::exception& e) {
-            out.ack.nack(make_error_code(errc::handler_failed));
-            // Counted always; printed at the 1st, 2nd, 4th, 8th... failure, not per output.
-            const auto failures = d.failed.fetch_add(1, std::memory_order_relaxed) + 1;
-            if ((failures & (failures - 1)) == 0) {
-                fmt::print(stderr, "rtcrm: {} bridge handler failed ({} so far): {}\n", name(), failures, e.what());
-            }
-        }
+        d.hand_over(out, name());
         if ((n & 63) == 0) {
             d.room.notify_all();
         }
@@ -156,23 +167,9 @@ void loop_bridge::detach() {
     d.refusing.store(true, std::memory_order_release);
     d.room.notify_all();
     // Deliver what made it in; a shard racing with us may still push, so loop until quiet.
-    std::vector<std::function<void()>> posted;
-    {
-        std::lock_guard lock(d.posted_mutex);
-        posted.swap(d.posted);
-    }
-    for (auto& fn : posted) {
-        fn();
-    }
+    d.run_posted();
     for (output out; d.ring.try_pop(out);) {
-        try {
-            d.handler(out);
-            out.ack.ack();
-            d.delivered.fetch_add(1, std::memory_order_relaxed);
-        } catch (const std::exception& e) {
-            out.ack.nack(make_error_code(errc::handler_failed));
-            d.failed.fetch_add(1, std::memory_order_relaxed);
-        }
+        d.hand_over(out, name());
     }
 }
 
