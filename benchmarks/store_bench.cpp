@@ -1,7 +1,12 @@
 // Profile stores side by side: get, write-back batches and scans of typical profiles,
-// memory_store beside lmdb_store (with and without fsync per commit). Items are profiles.
+// memory_store beside lmdb_store (with and without fsync per commit) and cassandra_store
+// over the CQL test peer on loopback (the client's and the protocol's cost, not a real
+// cluster's). Items are profiles.
+#include <rtcrm/cassandra/cassandra_store.hpp>
 #include <rtcrm/store/lmdb_store.hpp>
 #include <rtcrm/store/memory_store.hpp>
+
+#include "support/cql_peer.hpp"
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -13,7 +18,8 @@
 namespace {
 
 constexpr std::int64_t ts0 = 1'763'800'000'000;
-constexpr int stored = 100'000;
+constexpr int stored_local = 100'000;
+constexpr int stored_cassandra = 20'000;  // the peer keeps every row in memory, as text-keyed maps
 
 // What the example handlers leave in a profile after a few dozen events.
 rtcrm::profile typical(std::int64_t id) {
@@ -30,14 +36,20 @@ rtcrm::profile typical(std::int64_t id) {
     return p;
 }
 
-enum class kind { memory, lmdb_sync, lmdb_nosync };
+enum class kind { memory, lmdb_sync, lmdb_nosync, cassandra };
 
 struct fixture {
     std::filesystem::path dir;
+    std::unique_ptr<rtcrm::test::cql_peer> peer;
     std::shared_ptr<rtcrm::profile_store> store;
+    int stored = stored_local;
     explicit fixture(kind k) {
         if (k == kind::memory) {
             store = std::make_shared<rtcrm::memory_store>();
+        } else if (k == kind::cassandra) {
+            peer = std::make_unique<rtcrm::test::cql_peer>();
+            store = std::make_shared<rtcrm::cassandra_store>(rtcrm::cassandra_options{.hosts = peer->contact_points()});
+            stored = stored_cassandra;
         } else {
             dir = std::filesystem::temp_directory_path() / fmt::format("rtcrm_store_bench_{}", ::getpid());
             std::filesystem::remove_all(dir);
@@ -55,6 +67,7 @@ struct fixture {
     }
     ~fixture() {
         store.reset();
+        peer.reset();
         if (!dir.empty()) {
             std::filesystem::remove_all(dir);
         }
@@ -71,7 +84,7 @@ void get_batch(benchmark::State& state, kind k) {
     for (auto _ : state) {
         keys.clear();
         for (std::size_t i = 0; i < n; ++i) {
-            keys.emplace_back((next = (next + 7919) % stored));
+            keys.emplace_back((next = (next + 7919) % f.stored));
         }
         benchmark::DoNotOptimize(f.store->get(keys, out));
     }
@@ -83,7 +96,7 @@ void write_batch(benchmark::State& state, kind k) {
     fixture f{k};
     rtcrm::write_batch batch;
     for (int i = 0; i < state.range(0); ++i) {
-        batch.profiles.push_back(typical(i * 13 % stored));
+        batch.profiles.push_back(typical(i * 13 % f.stored));
     }
     std::int64_t offset = 0;
     for (auto _ : state) {
@@ -105,7 +118,7 @@ void scan_all(benchmark::State& state, kind k) {
         });
         benchmark::DoNotOptimize(n);
     }
-    state.SetItemsProcessed(state.iterations() * stored);
+    state.SetItemsProcessed(state.iterations() * f.stored);
 }
 
 }  // namespace
@@ -115,6 +128,9 @@ BENCHMARK_CAPTURE(get_batch, lmdb, kind::lmdb_sync)->Arg(1)->Arg(64)->Arg(1024);
 BENCHMARK_CAPTURE(write_batch, memory, kind::memory)->Arg(1)->Arg(64)->Arg(1024);
 BENCHMARK_CAPTURE(write_batch, lmdb_sync, kind::lmdb_sync)->Arg(1)->Arg(64)->Arg(1024)->UseRealTime();
 BENCHMARK_CAPTURE(write_batch, lmdb_nosync, kind::lmdb_nosync)->Arg(1)->Arg(64)->Arg(1024);
+BENCHMARK_CAPTURE(get_batch, cassandra_peer, kind::cassandra)->Arg(1)->Arg(64)->Arg(1024)->UseRealTime();
+BENCHMARK_CAPTURE(write_batch, cassandra_peer, kind::cassandra)->Arg(1)->Arg(64)->Arg(1024)->UseRealTime();
 BENCHMARK_CAPTURE(scan_all, memory, kind::memory)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(scan_all, lmdb, kind::lmdb_nosync)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(scan_all, cassandra_peer, kind::cassandra)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

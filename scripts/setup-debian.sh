@@ -15,6 +15,7 @@ packages=(
     kcat  # the outside Kafka client of the integration tests
     python3  # drives the game server's end-to-end test (tests/e2e/game_server_uv.py)
     python3-prometheus-client  # parses /metrics in the HTTP tests (for /usr/bin/python3)
+    python3-cassandra  # the DataStax Python driver: CQL frames and an outside client of the CQL test peer
 )
 
 # Runs a command as root, through sudo when we are not root. sudo -n never prompts

@@ -3,11 +3,13 @@
 //   rtcrm-profiles --store lmdb --store-path DIR --count
 //   rtcrm-profiles --store lmdb --store-path DIR --dump      # one JSON object per profile, by player key
 //   rtcrm-profiles --store lmdb --store-path DIR --where 'p:get("level") > 10' --count
+//   rtcrm-profiles --store cassandra --cassandra-hosts H1,H2 --keyspace crm --count   # $RTCRM_CASSANDRA_PASSWORD
 //
 // --where takes a Lua expression over the profile `p`, or a chunk returning a
 // function(profile), run in the handlers' sandbox (rtcrm/lua/segment.hpp). The scan runs
-// in parallel over key ranges (--threads). A predicate that fails on a profile counts the
+// in parallel over key ranges (--threads; token ranges with Cassandra). A predicate that fails on a profile counts the
 // profile out and is reported at the end (exit status 1).
+#include <rtcrm/cassandra/cassandra_store.hpp>
 #include <rtcrm/lua/segment.hpp>
 #include <rtcrm/store/lmdb_store.hpp>
 
@@ -15,7 +17,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <thread>
 
@@ -36,14 +41,20 @@ struct worker_result {
 int main(int argc, char** argv) {
     std::string store = "lmdb";
     std::string path;
+    std::string hosts;
+    std::string keyspace = "crm";
+    std::string username;
     std::string where;
     std::size_t threads = std::max(1U, std::thread::hardware_concurrency());
     bool count = false;
     bool dump = false;
     po::options_description desc("rtcrm-profiles: read the profiles of a store\n\nOptions");
     desc.add_options()("help,h", "show this help")
-        ("store", po::value(&store)->default_value(store), "profile store: lmdb")
-        ("store-path", po::value(&path), "LMDB environment directory")
+        ("store", po::value(&store)->default_value(store), "profile store: lmdb | cassandra")
+        ("store-path", po::value(&path), "LMDB environment directory (--store lmdb)")
+        ("cassandra-hosts", po::value(&hosts), "Cassandra contact points HOST[:PORT][,...] (--store cassandra; password from $RTCRM_CASSANDRA_PASSWORD)")
+        ("keyspace", po::value(&keyspace)->default_value(keyspace), "Cassandra keyspace (--store cassandra)")
+        ("cassandra-username", po::value(&username), "Cassandra PasswordAuthenticator user")
         ("where", po::value(&where), "only profiles for which this Lua expression over p (or chunk returning a function(profile)) is true")
         ("threads", po::value(&threads)->default_value(threads), "scan workers (key ranges)")
         ("count", po::bool_switch(&count), "print the number of (matching) profiles")
@@ -60,8 +71,11 @@ int main(int argc, char** argv) {
         std::cout << desc << '\n';
         return vm.count("help") != 0U ? 0 : 2;
     }
-    if (store != "lmdb" || path.empty() || threads == 0) {
-        std::cerr << "rtcrm-profiles: needs --store lmdb --store-path DIR (and --threads >= 1)\n";
+    const bool lmdb = store == "lmdb" && !path.empty();
+    const bool cassandra = store == "cassandra" && !hosts.empty();
+    if ((!lmdb && !cassandra) || threads == 0) {
+        std::cerr << "rtcrm-profiles: needs --store lmdb --store-path DIR or --store cassandra --cassandra-hosts H[,...]"
+                     " (and --threads >= 1)\n";
         return 2;
     }
     if (!where.empty()) {
@@ -73,7 +87,30 @@ int main(int argc, char** argv) {
         }
     }
     try {
-        rtcrm::lmdb_store s{{.path = path, .read_only = true}};
+        // Read only: LMDB opens its file read-only; the Cassandra store creates nothing.
+        std::unique_ptr<rtcrm::profile_store> opened;
+        std::function<std::string()> last_error;
+        if (lmdb) {
+            auto l = std::make_unique<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = path, .read_only = true});
+            last_error = [p = l.get()] { return p->last_error(); };
+            opened = std::move(l);
+        } else {
+            rtcrm::cassandra_options o{.keyspace = keyspace, .create_schema = false, .username = username};
+            for (std::size_t start = 0; start <= hosts.size();) {
+                const auto comma = std::min(hosts.find(',', start), hosts.size());
+                if (comma > start) {
+                    o.hosts.push_back(hosts.substr(start, comma - start));
+                }
+                start = comma + 1;
+            }
+            if (const char* password = std::getenv("RTCRM_CASSANDRA_PASSWORD"); password != nullptr) {
+                o.password = password;
+            }
+            auto c = std::make_unique<rtcrm::cassandra_store>(std::move(o));
+            last_error = [p = c.get()] { return p->last_error(); };
+            opened = std::move(c);
+        }
+        auto& s = *opened;
         std::vector<worker_result> results(threads);
         std::vector<std::optional<rtcrm::segment>> segments(threads);
         for (auto& seg : segments) {
@@ -104,7 +141,7 @@ int main(int argc, char** argv) {
             };
         });
         if (ec) {
-            std::cerr << "rtcrm-profiles: " << s.last_error() << '\n';
+            std::cerr << "rtcrm-profiles: " << last_error() << '\n';
             return 1;
         }
         std::uint64_t matched = 0;

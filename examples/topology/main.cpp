@@ -109,8 +109,12 @@ int main(int argc, char** argv) {
         ("rate", po::value(&s.rate)->default_value(s.rate), "events per second; 0 = as fast as possible")
         ("scenario", optional(s.scenario), "scripted scenario mixed into the stream: bob")
         ("shards", po::value(&s.shards)->default_value(s.shards), "shard threads; 0 = one per hardware thread")
-        ("store", po::value(&s.store)->default_value(s.store), "profile store: memory | lmdb (durable; a file source resumes after a restart)")
+        ("store", po::value(&s.store)->default_value(s.store), "profile store: memory | lmdb | cassandra (durable; a file source resumes after a restart)")
         ("store-path", optional(s.store_path), "LMDB environment directory (--store lmdb)")
+        ("cassandra-hosts", optional(s.cassandra_hosts), "Cassandra contact points HOST[:PORT][,...] (--store cassandra); the password comes from $RTCRM_CASSANDRA_PASSWORD")
+        ("keyspace", po::value(&s.keyspace)->default_value(s.keyspace), "Cassandra keyspace, created if missing (--store cassandra)")
+        ("cassandra-username", optional(s.cassandra_username), "Cassandra PasswordAuthenticator user (--store cassandra)")
+        ("cassandra-consistency", po::value(&s.cassandra_consistency)->default_value(s.cassandra_consistency), "consistency level of the store's reads and writes (--store cassandra)")
         ("store-no-sync", po::bool_switch(&s.store_no_sync)->default_value(s.store_no_sync), "LMDB without fsync per commit: survives a process crash, not a power loss")
         ("cache-max-profiles", po::value(&s.cache_max)->default_value(s.cache_max), "profiles cached per shard (least recently used leave); 0 = all")
         ("schemas", optional(s.schemas), "directory of <type>.json JSON Schemas to validate events against")
@@ -157,6 +161,10 @@ int main(int argc, char** argv) {
         return 0;
     }
     s.kafka_properties.insert(s.kafka_properties.end(), x_properties.begin(), x_properties.end());
+    // Secrets stay out of files and command lines (which `ps` shows).
+    if (const char* password = std::getenv("RTCRM_CASSANDRA_PASSWORD"); password != nullptr) {
+        s.cassandra_password = password;
+    }
     if (check_config) {
         try {
             s.validate();

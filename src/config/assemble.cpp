@@ -1,4 +1,5 @@
 #include <rtcrm/bolt/validation_bolt.hpp>
+#include <rtcrm/cassandra/cassandra_store.hpp>
 #include <rtcrm/config/topology_config.hpp>
 #include <rtcrm/error.hpp>
 #include <rtcrm/http/gateway_source.hpp>
@@ -18,6 +19,20 @@ namespace {
 
 // validate() has checked every duration in use.
 std::chrono::milliseconds duration(const std::string& text) { return parse_config_duration(text).value(); }
+
+// "a,b,,c" -> {"a", "b", "c"}
+std::vector<std::string> split_list(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        const auto comma = std::min(text.find(',', start), text.size());
+        if (comma > start) {
+            out.push_back(text.substr(start, comma - start));
+        }
+        start = comma + 1;
+    }
+    return out;
+}
 
 }  // namespace
 
@@ -72,6 +87,18 @@ assembled_topology assemble(const topology_config& s) {
 
     if (s.store == "lmdb") {
         t.with_store(std::make_shared<lmdb_store>(lmdb_options{.path = s.store_path, .sync = !s.store_no_sync}));
+    } else if (s.store == "cassandra") {
+        cassandra_options o{.hosts = split_list(s.cassandra_hosts),
+                            .keyspace = s.keyspace,
+                            .replication = s.cassandra_replication,
+                            .username = s.cassandra_username,
+                            .password = s.cassandra_password,
+                            .consistency = parse_cassandra_consistency(s.cassandra_consistency).value()};
+        if (!s.instance_id.empty()) {
+            o.instance = s.instance_id;
+        }
+        o.event_ttl = std::chrono::duration_cast<std::chrono::seconds>(s.event_ttl.empty() ? std::chrono::milliseconds(0) : duration(s.event_ttl));
+        t.with_store(std::make_shared<cassandra_store>(std::move(o)));
     } else {
         t.with_store(std::make_shared<memory_store>());
     }

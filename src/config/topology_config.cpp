@@ -1,3 +1,4 @@
+#include <rtcrm/cassandra/cassandra_store.hpp>
 #include <rtcrm/config/topology_config.hpp>
 #include <rtcrm/error.hpp>
 #include <rtcrm/kafka/kafka_source.hpp>
@@ -144,10 +145,27 @@ std::string check_start(std::string_view s) {
 
 std::string check_campaign_id(std::string_view s) { return s.empty() ? "expected a campaign id" : std::string{}; }
 
+std::string check_cql_identifier(std::string_view s) {
+    const bool ok = !s.empty() && s.size() <= 48 && std::isalpha(static_cast<unsigned char>(s[0])) != 0 &&
+                    std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; });
+    return ok ? std::string{} : "expected a CQL identifier (a letter, then letters, digits or _; at most 48)";
+}
+
+std::string check_cql_map(std::string_view s) {
+    return s.size() >= 2 && s.front() == '{' && s.back() == '}'
+               ? std::string{}
+               : "expected a CQL map literal, e.g. {'class': 'SimpleStrategy', 'replication_factor': 1}";
+}
+
+std::string check_consistency(std::string_view s) {
+    return parse_cassandra_consistency(s) ? std::string{}
+                                          : "expected a consistency level: one | two | three | quorum | all | local_quorum | each_quorum | local_one";
+}
+
 // --- kinds ----------------------------------------------------------------------------
 
 constexpr std::string_view source_kinds[] = {"generator", "ndjson", "kafka", "http"};
-constexpr std::string_view store_kinds[] = {"memory", "lmdb"};
+constexpr std::string_view store_kinds[] = {"memory", "lmdb", "cassandra"};
 constexpr std::string_view trigger_kinds[] = {"ndjson", "kafka", "webhook"};
 constexpr std::string_view dead_letter_kinds[] = {"ndjson", "kafka"};
 constexpr std::string_view shadow_kinds[] = {"ndjson"};
@@ -270,7 +288,7 @@ private:
                  [this](auto& x, auto& p) { c_.ttl_sweep_interval = string(x, p, positive_duration); }},
             };
         };
-        std::vector<kind> kinds{{"memory", common()}, {"lmdb", common()}};
+        std::vector<kind> kinds{{"memory", common()}, {"lmdb", common()}, {"cassandra", common()}};
         // "path": "" is harmless with a memory store (the shape shown in the docs has it);
         // a real path there means the kind was forgotten.
         kinds[0].members.push_back({"path", [this](auto& x, auto& p) {
@@ -279,6 +297,13 @@ private:
                                         }
                                     }});
         kinds[1].members.push_back({"path", [this](auto& x, auto& p) { c_.store_path = string(x, p); }});
+        auto& cassandra = kinds[2].members;
+        cassandra.push_back({"hosts", [this](auto& x, auto& p) { c_.cassandra_hosts = string(x, p, check_not_empty); }});
+        cassandra.push_back({"keyspace", [this](auto& x, auto& p) { c_.keyspace = string(x, p, check_cql_identifier); }});
+        cassandra.push_back({"replication", [this](auto& x, auto& p) { c_.cassandra_replication = string(x, p, check_cql_map); }});
+        cassandra.push_back({"consistency", [this](auto& x, auto& p) { c_.cassandra_consistency = string(x, p, check_consistency); }});
+        cassandra.push_back({"username", [this](auto& x, auto& p) { c_.cassandra_username = string(x, p); }});
+        cassandra.push_back({"event_ttl", [this](auto& x, auto& p) { c_.event_ttl = string(x, p, duration_or_empty); }});
         c_.store = kinded(v, path, "store", c_.store, kinds);
     }
 
@@ -608,6 +633,15 @@ public:
         kind("$.store.kind", "store", c_.store, store_kinds);
         if (c_.store == "lmdb" && c_.store_path.empty()) {
             fail("$.store.path", R"(required for store kind "lmdb")");
+        }
+        if (c_.store == "cassandra") {
+            if (c_.cassandra_hosts.empty()) {
+                fail("$.store.hosts", R"(required for store kind "cassandra")");
+            }
+            text("$.store.keyspace", c_.keyspace, check_cql_identifier);
+            text("$.store.replication", c_.cassandra_replication, check_cql_map);
+            text("$.store.consistency", c_.cassandra_consistency, check_consistency);
+            text("$.store.event_ttl", c_.event_ttl, [](std::string_view s) { return check_duration(s, true); });
         }
         text("$.store.profile_ttl", c_.profile_ttl, [](std::string_view s) { return check_duration(s, true); });
         text("$.store.history_ttl", c_.history_ttl, [](std::string_view s) { return check_duration(s, true); });

@@ -22,6 +22,7 @@ public:
         case errc::dropped: return "ack token dropped without ack or nack";
         case errc::delivery_failed: return "delivery failed";
         case errc::timeout: return "timed out";
+        case errc::unavailable: return "unavailable";
         case errc::invalid_config: return "invalid configuration";
         case errc::io_error: return "I/O error";
         case errc::store_error: return "profile store error";
@@ -52,6 +53,7 @@ std::string_view errc_name(errc e) noexcept {
     case errc::dropped: return "dropped";
     case errc::delivery_failed: return "delivery_failed";
     case errc::timeout: return "timeout";
+    case errc::unavailable: return "unavailable";
     case errc::invalid_config: return "invalid_config";
     case errc::io_error: return "io_error";
     case errc::store_error: return "store_error";
@@ -64,7 +66,8 @@ bool is_retriable(std::error_code ec) noexcept {
         switch (static_cast<errc>(ec.value())) {
         case errc::queue_full:
         case errc::delivery_failed:
-        case errc::timeout: return true;
+        case errc::timeout:
+        case errc::unavailable: return true;
         default: return false;
         }
     }

@@ -21,3 +21,11 @@ if(TARGET rtcrm_topology AND TARGET rtcrm_profiles)
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(e2e_profiles_where PROPERTIES LABELS e2e TIMEOUT 120)
 endif()
+
+if(TARGET rtcrm_topology AND TARGET rtcrm_profiles AND TARGET rtcrm-cql-peer)
+  add_test(NAME e2e_topology_cassandra
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/topology_cassandra.sh
+                   $<TARGET_FILE:rtcrm_topology> $<TARGET_FILE:rtcrm-cql-peer> $<TARGET_FILE:rtcrm_profiles>
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(e2e_topology_cassandra PROPERTIES LABELS e2e TIMEOUT 180)
+endif()

@@ -16,6 +16,7 @@ TEST(errc, converts_to_error_code_in_the_rtcrm_category) {
 TEST(errc, says_which_errors_are_retriable) {
     EXPECT_TRUE(rtcrm::is_retriable(rtcrm::errc::queue_full));
     EXPECT_TRUE(rtcrm::is_retriable(rtcrm::errc::timeout));
+    EXPECT_TRUE(rtcrm::is_retriable(rtcrm::errc::unavailable));
     EXPECT_FALSE(rtcrm::is_retriable(rtcrm::errc::parse_error));
     EXPECT_FALSE(rtcrm::is_retriable(rtcrm::errc::invalid_config));
     EXPECT_TRUE(rtcrm::is_retriable(std::make_error_code(std::errc::timed_out)));

@@ -1,13 +1,19 @@
 // One value-parameterised suite for every profile_store backend. A backend joins by
-// adding a factory to `backends()` below (LMDB and Cassandra later).
+// adding a factory to `backends()` below. Cassandra runs over the CQL test peer
+// (tests/support/cql_peer.hpp) and, with RTCRM_CASSANDRA_HOSTS set, against a real cluster
+// (instantiation `cluster`, ctest label integration-cassandra).
+#include <rtcrm/cassandra/cassandra_store.hpp>
 #include <rtcrm/store/lmdb_store.hpp>
 #include <rtcrm/store/memory_store.hpp>
+
+#include "support/cql_peer.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -20,6 +26,7 @@ namespace {
 struct backend {
     std::string name;
     std::function<std::shared_ptr<rtcrm::profile_store>()> make;
+    bool expires = true;  ///< implements `expire` (Cassandra leaves expiry to table TTLs)
 };
 
 // A fresh directory per LMDB store, removed when the store is.
@@ -34,13 +41,63 @@ std::shared_ptr<rtcrm::profile_store> fresh_lmdb() {
     });
 }
 
+// A keyspace of its own per store, so tests never see each other's rows on a shared cluster.
+std::string fresh_keyspace() {
+    static std::atomic<int> counter{0};
+    return fmt::format("rtcrm_conformance_{}_{}", ::getpid(), ++counter);
+}
+
+// A CQL test peer per store (a fresh in-memory cluster), stopped after the store.
+std::shared_ptr<rtcrm::profile_store> fresh_cassandra_on_peer() {
+    auto peer = std::make_shared<rtcrm::test::cql_peer>();
+    auto* store = new rtcrm::cassandra_store({.hosts = peer->contact_points(), .keyspace = fresh_keyspace()});
+    return std::shared_ptr<rtcrm::profile_store>(store, [peer](rtcrm::profile_store* s) { delete s; });
+}
+
+// The cluster named by RTCRM_CASSANDRA_HOSTS ("h1,h2:9042"); its keyspaces are dropped after.
+std::shared_ptr<rtcrm::profile_store> fresh_cassandra_on_cluster() {
+    std::vector<std::string> hosts;
+    std::string list = std::getenv("RTCRM_CASSANDRA_HOSTS");
+    for (std::size_t start = 0; start <= list.size();) {
+        const auto comma = std::min(list.find(',', start), list.size());
+        if (comma > start) {
+            hosts.push_back(list.substr(start, comma - start));
+        }
+        start = comma + 1;
+    }
+    return std::make_shared<rtcrm::cassandra_store>(rtcrm::cassandra_options{
+        .hosts = hosts,
+        .keyspace = fresh_keyspace(),
+        .replication = "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+        .consistency = rtcrm::cassandra_consistency::one});
+}
+
 std::vector<backend> backends() {
-    return {{"memory", [] { return std::make_shared<rtcrm::memory_store>(); }}, {"lmdb", fresh_lmdb}};
+    return {{"memory", [] { return std::make_shared<rtcrm::memory_store>(); }},
+            {"lmdb", fresh_lmdb},
+            {"cassandra", fresh_cassandra_on_peer, false}};
+}
+
+std::vector<backend> cluster_backends() {
+    if (std::getenv("RTCRM_CASSANDRA_HOSTS") == nullptr) {
+        return {};
+    }
+    return {{"cassandra", fresh_cassandra_on_cluster, false}};
 }
 
 class profile_store_conformance : public ::testing::TestWithParam<backend> {
 protected:
     void SetUp() override { store_ = GetParam().make(); }
+
+    // For the expiry tests: a backend without `expire` is checked to refuse it instead.
+    bool skip_unless_expires() {
+        if (GetParam().expires) {
+            return false;
+        }
+        rtcrm::expiry_result result;
+        EXPECT_EQ(store_->expire({.profile_ttl = std::chrono::milliseconds(1)}, 0, result), rtcrm::errc::store_error);
+        return true;
+    }
 
     static rtcrm::profile make_profile(std::int64_t id, std::int64_t level) {
         rtcrm::profile p{rtcrm::player_key{id}};
@@ -221,6 +278,9 @@ rtcrm::profile active_at(std::int64_t id, std::int64_t last) {
 }
 
 TEST_P(profile_store_conformance, expire_deletes_only_inactive_profiles) {
+    if (skip_unless_expires()) {
+        GTEST_SKIP() << GetParam().name << " leaves expiry to the database (expire refuses)";
+    }
     rtcrm::write_batch batch;
     for (int i = 1; i <= 2500; ++i) {  // more than one LMDB chunk
         batch.profiles.push_back(active_at(i, i % 2 == 0 ? t0 : t0 - 10 * day));
@@ -242,6 +302,9 @@ TEST_P(profile_store_conformance, expire_deletes_only_inactive_profiles) {
 }
 
 TEST_P(profile_store_conformance, expire_trims_old_history_and_keeps_totals) {
+    if (skip_unless_expires()) {
+        GTEST_SKIP() << GetParam().name << " leaves expiry to the database (expire refuses)";
+    }
     rtcrm::write_batch batch;
     batch.profiles = {active_at(1, t0)};
     ASSERT_FALSE(store_->write(batch));
@@ -263,6 +326,9 @@ TEST_P(profile_store_conformance, expire_trims_old_history_and_keeps_totals) {
 }
 
 TEST_P(profile_store_conformance, a_profile_written_during_a_sweep_is_never_lost) {
+    if (skip_unless_expires()) {
+        GTEST_SKIP() << GetParam().name << " leaves expiry to the database (expire refuses)";
+    }
     // Stale profiles; a writer keeps refreshing some of them while sweeps run.
     rtcrm::write_batch batch;
     for (int i = 1; i <= 3000; ++i) {
@@ -296,5 +362,17 @@ TEST_P(profile_store_conformance, a_profile_written_during_a_sweep_is_never_lost
 
 INSTANTIATE_TEST_SUITE_P(backends, profile_store_conformance, ::testing::ValuesIn(backends()),
                          [](const auto& param_info) { return param_info.param.name; });
+// Empty unless RTCRM_CASSANDRA_HOSTS is set (run through ctest's cassandra_cluster_conformance).
+INSTANTIATE_TEST_SUITE_P(cluster, profile_store_conformance, ::testing::ValuesIn(cluster_backends()),
+                         [](const auto& param_info) { return param_info.param.name; });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(profile_store_conformance);
+
+// The cluster run's guard: without RTCRM_CASSANDRA_HOSTS it is skipped, not passed.
+TEST(cassandra_cluster, is_named_by_rtcrm_cassandra_hosts) {
+    if (std::getenv("RTCRM_CASSANDRA_HOSTS") == nullptr) {
+        GTEST_SKIP() << "RTCRM_CASSANDRA_HOSTS is not set: no cluster to run the conformance suite against";
+    }
+    EXPECT_FALSE(cluster_backends().empty());
+}
 
 }  // namespace

@@ -131,7 +131,15 @@ const wrong wrong_documents[] = {
     // $.store
     {R"({"store": "memory"})", "$.store", "expected an object"},
     {R"({"store": {"kind": 1}})", "$.store.kind", "expected a string, got 1"},
-    {R"({"store": {"kind": "lmbd"}})", "$.store.kind", R"(unknown store "lmbd" (memory | lmdb))"},
+    {R"({"store": {"kind": "lmbd"}})", "$.store.kind", R"(unknown store "lmbd" (memory | lmdb | cassandra))"},
+    {R"({"store": {"kind": "cassandra", "hosts": ""}})", "$.store.hosts", "expected a non-empty string"},
+    {R"({"store": {"kind": "cassandra", "hosts": "h", "keyspace": "crm-1"}})", "$.store.keyspace", "expected a CQL identifier"},
+    {R"({"store": {"kind": "cassandra", "hosts": "h", "replication": "SimpleStrategy"}})", "$.store.replication",
+     "expected a CQL map literal"},
+    {R"({"store": {"kind": "cassandra", "hosts": "h", "consistency": "most"}})", "$.store.consistency",
+     "expected a consistency level"},
+    {R"({"store": {"kind": "cassandra", "hosts": "h", "event_ttl": "soon"}})", "$.store.event_ttl", "expected a duration"},
+    {R"({"store": {"kind": "lmdb", "path": "/x", "hosts": "h"}})", "$.store.hosts", R"(not a field of store kind "lmdb")"},
     {R"({"store": {"kind": "lmdb", "path": 1}})", "$.store.path", "expected a string, got 1"},
     {R"({"store": {"kind": "memory", "path": "/tmp/x"}})", "$.store.path", R"(only for store kind "lmdb")"},
     {R"({"store": {"sync": "true"}})", "$.store.sync", R"(expected true or false, got "true")"},
@@ -259,7 +267,7 @@ TEST(topology_config, the_messages_read_as_documented) {
     EXPECT_EQ(error_of(R"({"source": {"events": "abc"}})"),
               R"(demo.json: $.source.events: expected a non-negative integer, got "abc": invalid configuration)");
     EXPECT_EQ(error_of(R"({"store": {"kind": "lmbd"}})"),
-              R"(demo.json: $.store.kind: unknown store "lmbd" (memory | lmdb): invalid configuration)");
+              R"(demo.json: $.store.kind: unknown store "lmbd" (memory | lmdb | cassandra): invalid configuration)");
     EXPECT_EQ(error_of(R"({"sinks": {"triggres": {}}})"),
               "demo.json: $.sinks.triggres: unknown field (triggers | dead_letters | shadow): invalid configuration");
 }
@@ -436,6 +444,9 @@ TEST(topology_config, validate_checks_the_rules_between_fields) {
         EXPECT_NE(what.find(text), std::string::npos) << what;
     };
     says({.store = "lmdb"}, R"(topology_config: $.store.path: required for store kind "lmdb")");
+    says({.store = "cassandra"}, R"(topology_config: $.store.hosts: required for store kind "cassandra")");
+    says({.store = "cassandra", .cassandra_hosts = "h", .keyspace = "x-y"}, "$.store.keyspace: expected a CQL identifier");
+    says({.store = "cassandra", .cassandra_hosts = "h", .cassandra_consistency = "most"}, "$.store.consistency: expected a consistency level");
     says({.source = "kafka"}, R"($.kafka.brokers: required (HOST:PORT[,...]) by source kind "kafka")");
     says({.sink = "kafka"}, R"($.kafka.brokers: required (HOST:PORT[,...]) by trigger sink kind "kafka")");
     says({.dead_letter_topic = "dlq"}, "$.kafka.brokers: required");
@@ -476,7 +487,7 @@ TEST(topology_config, the_example_configs_all_load_and_validate) {
     }
     std::sort(names.begin(), names.end());
     EXPECT_EQ(names,
-              (std::vector<std::string>{"generator.json", "http.json", "kafka.json", "lmdb.json", "ndjson.json"}));
+              (std::vector<std::string>{"cassandra.json", "generator.json", "http.json", "kafka.json", "lmdb.json", "ndjson.json"}));
 
     const auto bob = rtcrm::load_topology_config(dir / "generator.json");
     EXPECT_EQ(bob.source, "generator");
@@ -487,6 +498,11 @@ TEST(topology_config, the_example_configs_all_load_and_validate) {
     EXPECT_EQ(lmdb.store, "lmdb");
     EXPECT_EQ(lmdb.store_path, "/tmp/rtcrm-lmdb-demo");
     EXPECT_EQ(lmdb.input, "examples/data/sample.ndjson");
+    const auto cassandra = rtcrm::load_topology_config(dir / "cassandra.json");
+    EXPECT_EQ(cassandra.store, "cassandra");
+    EXPECT_EQ(cassandra.cassandra_hosts, "127.0.0.1:9042");
+    EXPECT_EQ(cassandra.keyspace, "crm");
+    EXPECT_EQ(cassandra.cassandra_consistency, "local_quorum");
     const auto http = rtcrm::load_topology_config(dir / "http.json");
     EXPECT_EQ(http.source, "http");
     EXPECT_EQ(http.listen, "127.0.0.1:0");

@@ -47,7 +47,7 @@
 /// the file and the JSON path, and says what was expected:
 /// @code
 ///   demo.json: $.source.events: expected a non-negative integer, got "abc"
-///   demo.json: $.store.kind: unknown store "lmbd" (memory | lmdb)
+///   demo.json: $.store.kind: unknown store "lmbd" (memory | lmdb | cassandra)
 ///   demo.json: $.sinks.triggres: unknown field (triggers | dead_letters | shadow)
 ///   demo.json: $.source.input: not a field of source kind "generator" (kind | events | ... | scenario)
 ///   demo.json: line 4, column 12 (offset 57): invalid JSON: Missing a comma or '}' after an object member.
@@ -139,8 +139,17 @@ struct topology_config {
     std::vector<std::string> disabled_campaigns;   ///< guards.disabled_campaigns: kill switch on at start
 
     // --- profile store [$.store] ---
-    std::string store = "memory";            ///< kind: memory | lmdb
+    std::string store = "memory";            ///< kind: memory | lmdb | cassandra
     std::string store_path;                  ///< path: LMDB environment directory (lmdb needs one)
+    std::string cassandra_hosts;             ///< hosts: HOST[:PORT][,...] contact points (cassandra needs them)
+    std::string keyspace = "crm";            ///< keyspace: created if missing; a CQL identifier
+    /// replication: CQL map literal for a keyspace the store creates
+    std::string cassandra_replication = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+    std::string cassandra_consistency = "local_quorum";  ///< consistency: one | quorum | local_quorum | ...
+    std::string cassandra_username;          ///< username: PasswordAuthenticator user
+    /// Never read from the file: the program sets it (rtcrm-topology: $RTCRM_CASSANDRA_PASSWORD).
+    std::string cassandra_password;
+    std::string event_ttl = "30d";           ///< event_ttl: duration the event history is kept; "" = forever
     bool store_no_sync = false;              ///< sync, inverted: no fsync per commit (crash-safe, not power-loss-safe)
     std::size_t cache_max = 0;               ///< cache_max_profiles: profiles cached per shard; 0 = all
     std::string profile_ttl;                 ///< profile_ttl: duration; an idle profile starts afresh; "" = never
@@ -170,7 +179,7 @@ struct topology_config {
     std::string admin_token_file;       ///< token_file: file holding the admin API's bearer token; "" = none
 
     /// Checks every value in use (those of the chosen kinds) and the rules between
-    /// fields: store lmdb needs `store_path`, webhook needs `webhook_url`, every Kafka
+    /// fields: store lmdb needs `store_path`, cassandra needs `cassandra_hosts`, webhook needs `webhook_url`, every Kafka
     /// part needs `brokers`, `watch` and `disabled_campaigns` need scripts.
     /// @throws rtcrm::error(invalid_config) naming the JSON path of the bad field.
     void validate() const;

@@ -1,0 +1,135 @@
+/// @file cassandra_store.hpp
+/// The shared profile store of a scaled-out rtcrm: profiles in a Cassandra (or ScyllaDB)
+/// cluster, reached over rtcrm's own CQL native-protocol (v4) client.
+///
+/// Many rtcrm instances in one Kafka consumer group share one keyspace: a player's profile
+/// moves with the player's partition from instance to instance. The tables are modelled on
+/// the queries (created if missing):
+/// ```
+/// CREATE TABLE profile (player_id text PRIMARY KEY, data blob, updated_at timestamp);
+/// CREATE TABLE event (player_id text, day int, timeid timeuuid, type text, event text,
+///                     PRIMARY KEY ((player_id, day), timeid)) WITH default_time_to_live = ...;
+/// CREATE TABLE source_position (instance text, source text, partition int, offset bigint,
+///                     PRIMARY KEY (instance, source, partition));
+/// ```
+/// - `profile.data` is the profile in rtcrm's binary codec (store/profile_codec.hpp);
+///   `updated_at` is the time of its newest event.
+/// - `event` is the players' event history: each event a profile records is appended
+///   once, in the partition of its player and day (days since the Unix epoch, UTC), under a
+///   time UUID made from the event's time and id, so writing it twice writes the same row.
+///   The row holds what the profile's recent-event ring holds (type, time, id), as JSON.
+/// - `source_position` holds each instance's committed source positions.
+///
+/// Writes: `write` sends every profile upsert and every event partition's unlogged batch
+/// at once, with at most `max_in_flight` requests outstanding, waits for all, and only then
+/// writes the batch's source positions, so a stored position never claims an update that
+/// is not stored. Failed requests that are retriable were already retried by the client;
+/// what still fails comes back as the error, the runtime keeps the profiles dirty and
+/// writes them again (upserts, so a repeat is harmless).
+///
+/// Caveats:
+/// - A `write_batch` is not atomic across players (Cassandra has no multi-partition
+///   atomicity without logged batches, which cost a round of their own); each profile's
+///   upsert is.
+/// - `expire` is not supported (it returns `errc::store_error`): set `profile_ttl` and
+///   `event_ttl`, which Cassandra applies by itself, in wall-clock time since the write.
+/// - `scan` and `scan_parallel` read by token ranges, a page at a time; a scan sees rows as
+///   they are when each page is read, not one snapshot.
+///
+/// Example:
+/// ```
+/// auto store = std::make_shared<rtcrm::cassandra_store>(rtcrm::cassandra_options{
+///     .hosts = {"10.0.0.1", "10.0.0.2"}, .keyspace = "crm"});
+/// topology.with_store(store);
+/// ```
+#pragma once
+
+#include <rtcrm/profile_store.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rtcrm {
+
+/// The consistency level of the store's reads and writes.
+enum class cassandra_consistency : std::uint8_t { one, two, three, quorum, all, local_quorum, each_quorum, local_one };
+
+/// Parses "local_quorum", "QUORUM", ...; nullopt for an unknown name.
+std::optional<cassandra_consistency> parse_cassandra_consistency(std::string_view name) noexcept;
+
+/// How to reach the cluster and shape the schema.
+struct cassandra_options {
+    std::vector<std::string> hosts;   ///< contact points, "host" or "host:port"; the rest are discovered
+    std::uint16_t port = 9042;        ///< for hosts given without a port
+    std::string keyspace = "crm";     ///< created if missing (with `replication`)
+    /// The replication map of a keyspace created by the store (CQL map literal).
+    std::string replication = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+    bool create_schema = true;        ///< create the keyspace and tables if missing
+    std::string username;             ///< PasswordAuthenticator credentials, if the cluster asks
+    std::string password;
+    std::string instance = "rtcrm";   ///< this instance's name in `source_position`
+    cassandra_consistency consistency = cassandra_consistency::local_quorum;
+    bool record_events = true;        ///< append the event history to the `event` table
+    std::chrono::seconds event_ttl{std::chrono::hours(24 * 30)};  ///< event table's default TTL (0: none)
+    std::chrono::seconds profile_ttl{0};                          ///< profile table's default TTL (0: none)
+    std::size_t max_in_flight = 256;  ///< requests outstanding per `write`, `get` or scan worker
+    std::int32_t scan_page_size = 1000;
+    std::size_t connections_per_host = 1;
+    std::chrono::milliseconds request_timeout{5000};  ///< per attempt
+    int max_retries = 3;              ///< per request, for retriable errors
+
+    /// @throws rtcrm::error(invalid_config) for no hosts, an empty or non-identifier
+    ///         keyspace or instance, zero in-flight requests, ...
+    void validate() const;
+    /// For logs: every field, the password masked.
+    [[nodiscard]] std::string to_string() const;
+};
+
+/// Counters of the store's own work (the client's retries and reconnects included).
+struct cassandra_store_stats {
+    std::uint64_t profiles_written = 0;
+    std::uint64_t events_appended = 0;
+    std::uint64_t batches = 0;        ///< unlogged event batches sent
+    std::uint64_t retries = 0;        ///< client retries after retriable errors
+    std::uint64_t reconnects = 0;
+    std::uint64_t failed_writes = 0;  ///< `write` calls that returned an error
+    std::size_t hosts_up = 0;
+};
+
+/// The Cassandra `profile_store`. Thread-safe.
+class cassandra_store final : public profile_store {
+public:
+    /// Connects, creates the schema if asked, and prepares the statements.
+    /// @throws rtcrm::error(invalid_config) for bad options or credentials;
+    ///         rtcrm::error(unavailable) when no host can be reached, naming each and why;
+    ///         rtcrm::error(store_error) when the schema cannot be created.
+    explicit cassandra_store(cassandra_options options);
+    ~cassandra_store() override;
+    cassandra_store(const cassandra_store&) = delete;
+    cassandra_store& operator=(const cassandra_store&) = delete;
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "cassandra"; }
+    std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
+    std::error_code write(const write_batch& batch) override;
+    std::error_code scan(const profile_visitor& visit) override;
+    /// Splits the ring's token ranges over `workers` threads.
+    std::error_code scan_parallel(std::size_t workers, const visitor_factory& make) override;
+    std::error_code flush() override;
+    [[nodiscard]] std::vector<source_position> positions() override;
+    [[nodiscard]] bool durable() const noexcept override { return true; }
+
+    [[nodiscard]] cassandra_store_stats stats() const;
+    /// The last error reported by a call, with the server's message.
+    [[nodiscard]] std::string last_error() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace rtcrm

@@ -1,0 +1,622 @@
+#include <rtcrm/cassandra/cassandra_store.hpp>
+#include <rtcrm/error.hpp>
+#include <rtcrm/store/profile_codec.hpp>
+
+#include "cassandra/cql_session.hpp"
+#include "cassandra/cql_values.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <condition_variable>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace rtcrm {
+
+namespace cql = detail::cql;
+
+namespace {
+
+constexpr std::int64_t day_ms = 86'400'000;
+
+bool is_identifier(std::string_view s) {
+    if (s.empty() || s.size() > 48 || std::isalpha(static_cast<unsigned char>(s[0])) == 0) {
+        return false;
+    }
+    return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; });
+}
+
+cql::consistency to_cql(cassandra_consistency c) {
+    switch (c) {
+    case cassandra_consistency::one: return cql::consistency::one;
+    case cassandra_consistency::two: return cql::consistency::two;
+    case cassandra_consistency::three: return cql::consistency::three;
+    case cassandra_consistency::quorum: return cql::consistency::quorum;
+    case cassandra_consistency::all: return cql::consistency::all;
+    case cassandra_consistency::local_quorum: return cql::consistency::local_quorum;
+    case cassandra_consistency::each_quorum: return cql::consistency::each_quorum;
+    case cassandra_consistency::local_one: return cql::consistency::local_one;
+    }
+    return cql::consistency::local_quorum;
+}
+
+constexpr std::pair<std::string_view, cassandra_consistency> consistency_names[] = {
+    {"one", cassandra_consistency::one},
+    {"two", cassandra_consistency::two},
+    {"three", cassandra_consistency::three},
+    {"quorum", cassandra_consistency::quorum},
+    {"all", cassandra_consistency::all},
+    {"local_quorum", cassandra_consistency::local_quorum},
+    {"each_quorum", cassandra_consistency::each_quorum},
+    {"local_one", cassandra_consistency::local_one},
+};
+
+// A time UUID (version 1) that is a function of the event alone: its time is the event's
+// time and its clock sequence and node come from a hash of the player, the type and the event id.
+// Appending the same event twice (a write retried after a lost answer, or a profile
+// written again) then upserts the same row instead of adding a duplicate.
+// Events of one millisecond are ordered by that hash, not by arrival (the ring keeps no
+// sequence number that survives its rotation).
+cql::uuid_bytes event_timeuuid(std::int64_t unix_ms, std::string_view player, std::string_view type,
+                               std::string_view event_id) {
+    // FNV-1a over the player and the id: the sub-millisecond ticks, clock sequence and node.
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    const auto mix = [&h](std::string_view s) {
+        for (const char c : s) {
+            h ^= static_cast<unsigned char>(c);
+            h *= 0x100000001b3ULL;
+        }
+        h ^= 0xff;
+        h *= 0x100000001b3ULL;
+    };
+    mix(player);
+    mix(type);  // events without an id differ by type at least
+    mix(event_id);
+    // 100-ns ticks since 1582-10-15.
+    constexpr std::int64_t gregorian_offset_ms = 12'219'292'800'000;
+    const auto ticks = static_cast<std::uint64_t>((unix_ms + gregorian_offset_ms) * 10'000) + (h % 10'000);
+    cql::uuid_bytes u{};
+    const auto time_low = static_cast<std::uint32_t>(ticks & 0xffffffffU);
+    const auto time_mid = static_cast<std::uint16_t>((ticks >> 32U) & 0xffffU);
+    const auto time_hi = static_cast<std::uint16_t>(((ticks >> 48U) & 0x0fffU) | 0x1000U);  // version 1
+    u[0] = static_cast<std::uint8_t>(time_low >> 24U);
+    u[1] = static_cast<std::uint8_t>(time_low >> 16U);
+    u[2] = static_cast<std::uint8_t>(time_low >> 8U);
+    u[3] = static_cast<std::uint8_t>(time_low);
+    u[4] = static_cast<std::uint8_t>(time_mid >> 8U);
+    u[5] = static_cast<std::uint8_t>(time_mid);
+    u[6] = static_cast<std::uint8_t>(time_hi >> 8U);
+    u[7] = static_cast<std::uint8_t>(time_hi);
+    u[8] = static_cast<std::uint8_t>(((h >> 56U) & 0x3fU) | 0x80U);  // RFC 4122 variant
+    for (std::size_t i = 0; i < 7; ++i) {
+        u[9 + i] = static_cast<std::uint8_t>(h >> (8U * i));
+    }
+    u[10] |= 0x01U;  // the multicast bit marks a node id that is not a MAC address (RFC 4122 4.5)
+    return u;
+}
+
+std::string event_json(const recent_event& e) {
+    std::string out = R"({"type":)";
+    const auto quote = [&out](std::string_view s) {
+        out += '"';
+        for (const char c : s) {
+            const auto uc = static_cast<unsigned char>(c);
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += c;
+            } else if (uc < 0x20) {
+                out += fmt::format("\\u{:04x}", uc);
+            } else {
+                out += c;
+            }
+        }
+        out += '"';
+    };
+    quote(e.type);
+    out += fmt::format(R"(,"ts":{},"id":)", e.ts);
+    quote(e.id);
+    out += '}';
+    return out;
+}
+
+// At most `limit` requests outstanding; the first failure is kept. The waiting thread is
+// a store caller (a shard or the committer), never the session's I/O thread, which only
+// runs `done`.
+class request_window {
+public:
+    explicit request_window(std::size_t limit) : limit_(std::max<std::size_t>(1, limit)) {}
+
+    void acquire() {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return in_flight_ < limit_; });
+        ++in_flight_;
+    }
+
+    void done(const failure* why) {
+        std::lock_guard lock(mutex_);
+        --in_flight_;
+        if (why != nullptr && !first_failure_) {
+            first_failure_ = *why;
+        }
+        cv_.notify_all();
+    }
+
+    /// Waits for every request; the first failure, if any.
+    std::optional<failure> wait_all() {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return in_flight_ == 0; });
+        return first_failure_;
+    }
+
+    [[nodiscard]] bool failed() {
+        std::lock_guard lock(mutex_);
+        return first_failure_.has_value();
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::size_t limit_;
+    std::size_t in_flight_ = 0;
+    std::optional<failure> first_failure_;
+};
+
+}  // namespace
+
+std::optional<cassandra_consistency> parse_cassandra_consistency(std::string_view name) noexcept {
+    std::string lower;
+    lower.reserve(name.size());
+    for (const char c : name) {
+        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    for (const auto& [n, c] : consistency_names) {
+        if (n == lower) {
+            return c;
+        }
+    }
+    return std::nullopt;
+}
+
+void cassandra_options::validate() const {
+    if (hosts.empty()) {
+        throw error(errc::invalid_config, "cassandra_options: hosts must name at least one contact point");
+    }
+    for (const auto& h : hosts) {
+        if (h.empty()) {
+            throw error(errc::invalid_config, "cassandra_options: a host is empty");
+        }
+    }
+    if (!is_identifier(keyspace)) {
+        throw error(errc::invalid_config,
+                    fmt::format("cassandra_options: keyspace \"{}\" is not a CQL identifier (a letter, then letters, digits or _)", keyspace));
+    }
+    if (instance.empty()) {
+        throw error(errc::invalid_config, "cassandra_options: instance must not be empty");
+    }
+    if (max_in_flight == 0 || connections_per_host == 0 || scan_page_size <= 0) {
+        throw error(errc::invalid_config, "cassandra_options: max_in_flight, connections_per_host and scan_page_size must be at least 1");
+    }
+    if (max_retries < 0 || event_ttl.count() < 0 || profile_ttl.count() < 0) {
+        throw error(errc::invalid_config, "cassandra_options: max_retries and the TTLs must not be negative");
+    }
+    if (replication.empty() || replication.front() != '{' || replication.back() != '}') {
+        throw error(errc::invalid_config, "cassandra_options: replication must be a CQL map literal like {'class': 'SimpleStrategy', 'replication_factor': 1}");
+    }
+}
+
+std::string cassandra_options::to_string() const {
+    std::string consistency_name;
+    for (const auto& [n, c] : consistency_names) {
+        if (c == consistency) {
+            consistency_name = n;
+        }
+    }
+    return fmt::format("hosts={} port={} keyspace={} replication={} create_schema={} username={} password={} instance={} "
+                       "consistency={} record_events={} event_ttl={}s profile_ttl={}s max_in_flight={} "
+                       "connections_per_host={} request_timeout={}ms max_retries={}",
+                       fmt::join(hosts, ","), port, keyspace, replication, create_schema, username,
+                       password.empty() ? "" : "*****", instance, consistency_name, record_events, event_ttl.count(),
+                       profile_ttl.count(), max_in_flight, connections_per_host, request_timeout.count(), max_retries);
+}
+
+struct cassandra_store::impl {
+    cassandra_options options;
+    std::shared_ptr<cql::session> session;
+    cql::consistency consistency = cql::consistency::local_quorum;
+
+    cql::prepared_ptr insert_profile;
+    cql::prepared_ptr select_profile;
+    cql::prepared_ptr delete_profile;
+    cql::prepared_ptr insert_event;
+    cql::prepared_ptr insert_position;
+    cql::prepared_ptr select_positions;
+    cql::prepared_ptr scan_range;
+
+    // The newest event time already appended per player, so a write appends only what is
+    // new. Not needed for correctness (appends are idempotent), only to avoid re-sending
+    // the whole ring; bounded by clearing it when it grows past `appended_limit`.
+    static constexpr std::size_t appended_stripes = 16;
+    static constexpr std::size_t appended_limit = 1U << 16U;  // per stripe
+    struct appended_stripe {
+        std::mutex mutex;
+        std::unordered_map<std::string, std::int64_t> newest;
+    };
+    std::array<appended_stripe, appended_stripes> appended;
+
+    // The highest offset stored per (source, partition): positions never move back.
+    std::mutex positions_mutex;
+    std::map<std::pair<std::string, std::int32_t>, std::int64_t> stored_positions;
+
+    std::atomic<std::uint64_t> profiles_written{0};
+    std::atomic<std::uint64_t> events_appended{0};
+    std::atomic<std::uint64_t> batches{0};
+    std::atomic<std::uint64_t> failed_writes{0};
+
+    mutable std::mutex error_mutex;
+    std::string last_error;
+
+    appended_stripe& stripe_of(const player_key& key) { return appended[key.hash() % appended_stripes]; }
+
+    std::error_code fail(const failure& why, std::string_view what) {
+        std::lock_guard lock(error_mutex);
+        last_error = fmt::format("cassandra_store: {}: {}", what, why.reason);
+        return why.code;
+    }
+
+    cql::prepared_ptr prepare(const std::string& query) {
+        auto p = session->prepare_sync(query);
+        if (!p) {
+            throw error(errc::store_error, fmt::format("cassandra_store: cannot prepare \"{}\": {}", query, p.error().reason));
+        }
+        return std::move(p).value();
+    }
+
+    void run_ddl(const std::string& query) {
+        cql::statement s;
+        s.query = query;
+        s.consistency = cql::consistency::one;  // schema changes ignore it; keeps ONE-node test clusters happy
+        auto r = session->execute_sync(std::move(s));
+        if (!r) {
+            throw error(errc::store_error, fmt::format("cassandra_store: \"{}\" failed: {}", query, r.error().reason));
+        }
+    }
+
+    void create_schema() {
+        const auto& ks = options.keyspace;
+        run_ddl(fmt::format("CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {}", ks, options.replication));
+        run_ddl(fmt::format("CREATE TABLE IF NOT EXISTS {}.profile (player_id text PRIMARY KEY, data blob, updated_at timestamp)"
+                            " WITH default_time_to_live = {}",
+                            ks, options.profile_ttl.count()));
+        run_ddl(fmt::format("CREATE TABLE IF NOT EXISTS {}.event (player_id text, day int, timeid timeuuid, type text, event text,"
+                            " PRIMARY KEY ((player_id, day), timeid)) WITH default_time_to_live = {}",
+                            ks, options.event_ttl.count()));
+        run_ddl(fmt::format("CREATE TABLE IF NOT EXISTS {}.source_position (instance text, source text, partition int, offset bigint,"
+                            " PRIMARY KEY (instance, source, partition))",
+                            ks));
+    }
+
+    cql::statement bound(const cql::prepared_ptr& p, std::vector<cql::value> values) const {
+        cql::statement s;
+        s.prepared = p;
+        s.values = std::move(values);
+        s.consistency = consistency;
+        return s;
+    }
+
+    // The events of `p` not yet appended, grouped by their (player, day) partition.
+    std::map<std::int32_t, std::vector<recent_event>> new_events(const profile& p) {
+        std::map<std::int32_t, std::vector<recent_event>> by_day;
+        auto& stripe = stripe_of(p.key());
+        std::int64_t newest_appended = std::numeric_limits<std::int64_t>::min();
+        {
+            std::lock_guard lock(stripe.mutex);
+            if (const auto it = stripe.newest.find(std::string(p.key().text())); it != stripe.newest.end()) {
+                newest_appended = it->second;
+            }
+        }
+        for (auto& e : p.recent()) {
+            // Events of the newest appended millisecond are sent again: one of them may be new,
+            // and a repeat is the same row.
+            if (e.ts < newest_appended) {
+                continue;
+            }
+            const auto day = static_cast<std::int32_t>(e.ts >= 0 ? e.ts / day_ms : (e.ts - day_ms + 1) / day_ms);
+            by_day[day].push_back(std::move(e));
+        }
+        return by_day;
+    }
+
+    void remember_appended(const profile& p) {
+        std::int64_t newest = std::numeric_limits<std::int64_t>::min();
+        p.visit_recent_newest_first([&newest](const recent_event& e) {
+            newest = e.ts;
+            return false;
+        });
+        auto& stripe = stripe_of(p.key());
+        std::lock_guard lock(stripe.mutex);
+        if (stripe.newest.size() >= appended_limit) {
+            stripe.newest.clear();
+        }
+        stripe.newest[std::string(p.key().text())] = newest;
+    }
+
+    void send(request_window& window, cql::statement s) {
+        window.acquire();
+        session->execute(std::move(s), [&window](result<cql::result_body> r) { window.done(r ? nullptr : &r.error()); });
+    }
+
+    void send(request_window& window, cql::batch b) {
+        window.acquire();
+        batches.fetch_add(1, std::memory_order_relaxed);
+        session->execute(std::move(b), [&window](result<cql::result_body> r) { window.done(r ? nullptr : &r.error()); });
+    }
+
+    // Scans the token range (start, end] a page at a time.
+    std::optional<failure> scan_range_pages(std::int64_t start, std::int64_t end, const profile_visitor& visit, bool& stopped) {
+        std::optional<std::string> paging_state;
+        do {
+            auto s = bound(scan_range, {cql::bigint_value(start), cql::bigint_value(end)});
+            s.page_size = options.scan_page_size;
+            s.paging_state = paging_state;
+            auto r = session->execute_sync(std::move(s));
+            if (!r) {
+                return r.error();
+            }
+            auto* rows = std::get_if<cql::rows_result>(&r.value());
+            if (rows == nullptr) {
+                return failure{make_error_code(errc::store_error), "a scan page did not come back as rows"};
+            }
+            for (auto& row : rows->rows) {
+                if (row.size() < 2 || !row[1]) {
+                    continue;
+                }
+                auto p = decode_profile(*row[1]);
+                if (!p) {
+                    return failure{p.error().code, fmt::format("profile \"{}\": {}", row[0].value_or(""), p.error().reason)};
+                }
+                if (!visit(p.value())) {
+                    stopped = true;
+                    return std::nullopt;
+                }
+            }
+            paging_state = rows->metadata.paging_state;
+        } while (paging_state);
+        return std::nullopt;
+    }
+};
+
+cassandra_store::cassandra_store(cassandra_options options) : impl_(std::make_unique<impl>()) {
+    options.validate();
+    auto& d = *impl_;
+    d.options = std::move(options);
+    d.consistency = to_cql(d.options.consistency);
+
+    cql::session_options so;
+    so.contact_points = d.options.hosts;
+    so.default_port = d.options.port;
+    so.username = d.options.username;
+    so.password = d.options.password;
+    so.connections_per_host = d.options.connections_per_host;
+    so.request_timeout = d.options.request_timeout;
+    so.max_retries = d.options.max_retries;
+    so.default_consistency = d.consistency;
+    d.session = cql::session::connect(std::move(so));
+
+    if (d.options.create_schema) {
+        d.create_schema();
+    }
+    const auto& ks = d.options.keyspace;
+    d.insert_profile = d.prepare(fmt::format("INSERT INTO {}.profile (player_id, data, updated_at) VALUES (?, ?, ?)", ks));
+    d.select_profile = d.prepare(fmt::format("SELECT player_id, data FROM {}.profile WHERE player_id = ?", ks));
+    d.delete_profile = d.prepare(fmt::format("DELETE FROM {}.profile WHERE player_id = ?", ks));
+    d.insert_event = d.prepare(fmt::format("INSERT INTO {}.event (player_id, day, timeid, type, event) VALUES (?, ?, ?, ?, ?)", ks));
+    d.insert_position = d.prepare(fmt::format("INSERT INTO {}.source_position (instance, source, partition, offset) VALUES (?, ?, ?, ?)", ks));
+    d.select_positions = d.prepare(fmt::format("SELECT source, partition, offset FROM {}.source_position WHERE instance = ?", ks));
+    d.scan_range = d.prepare(fmt::format("SELECT player_id, data FROM {}.profile WHERE token(player_id) > ? AND token(player_id) <= ?", ks));
+}
+
+cassandra_store::~cassandra_store() {
+    if (impl_ && impl_->session) {
+        impl_->session->close();
+    }
+}
+
+std::error_code cassandra_store::get(std::span<const player_key> keys, std::span<std::optional<profile>> out) {
+    auto& d = *impl_;
+    if (keys.size() != out.size()) {
+        return d.fail({make_error_code(errc::invalid_config), "get: keys and out differ in size"}, "get");
+    }
+    request_window window(d.options.max_in_flight);
+    std::vector<result<cql::result_body>> answers(keys.size(), result<cql::result_body>(cql::void_result{}));
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        window.acquire();
+        d.session->execute(d.bound(d.select_profile, {cql::text_value(keys[i].text())}),
+                           [&window, &answers, i](result<cql::result_body> r) {
+                               answers[i] = std::move(r);
+                               window.done(answers[i] ? nullptr : &answers[i].error());
+                           });
+    }
+    if (auto why = window.wait_all()) {
+        return d.fail(*why, "get");
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        out[i].reset();
+        const auto* rows = std::get_if<cql::rows_result>(&answers[i].value());
+        if (rows == nullptr || rows->rows.empty() || rows->rows.front().size() < 2 || !rows->rows.front()[1]) {
+            continue;
+        }
+        auto p = decode_profile(*rows->rows.front()[1]);
+        if (!p) {
+            return d.fail(p.error(), fmt::format("get \"{}\"", keys[i].text()));
+        }
+        d.remember_appended(p.value());
+        out[i] = std::move(p).value();
+    }
+    return {};
+}
+
+std::error_code cassandra_store::write(const write_batch& batch) {
+    auto& d = *impl_;
+    request_window window(d.options.max_in_flight);
+    for (const auto& p : batch.profiles) {
+        std::string data;
+        encode_profile(p, data);
+        d.send(window, d.bound(d.insert_profile, {cql::text_value(p.key().text()), std::move(data), cql::timestamp_value(p.last_event_ts())}));
+        if (!d.options.record_events) {
+            continue;
+        }
+        // One unlogged batch per (player, day) partition: one replica set, one mutation.
+        for (auto& [day, events] : d.new_events(p)) {
+            cql::batch b;
+            b.type = cql::batch_type::unlogged;
+            b.consistency = d.consistency;
+            for (const auto& e : events) {
+                const auto uuid = event_timeuuid(e.ts, p.key().text(), e.type, e.id);
+                b.statements.push_back(d.bound(d.insert_event, {cql::text_value(p.key().text()), cql::int_value(day),
+                                                               cql::uuid_value(uuid), cql::text_value(e.type), event_json(e)}));
+            }
+            d.events_appended.fetch_add(events.size(), std::memory_order_relaxed);
+            d.send(window, std::move(b));
+        }
+    }
+    for (const auto& key : batch.erased) {
+        d.send(window, d.bound(d.delete_profile, {cql::text_value(key.text())}));
+    }
+    if (auto why = window.wait_all()) {
+        d.failed_writes.fetch_add(1, std::memory_order_relaxed);
+        return d.fail(*why, "write");
+    }
+    d.profiles_written.fetch_add(batch.profiles.size(), std::memory_order_relaxed);
+    for (const auto& p : batch.profiles) {
+        d.remember_appended(p);
+    }
+
+    // Positions last: only once every profile they account for is stored.
+    std::vector<source_position> advanced;
+    {
+        std::lock_guard lock(d.positions_mutex);
+        for (const auto& pos : batch.positions) {
+            const auto it = d.stored_positions.find({pos.source, pos.partition});
+            if (it == d.stored_positions.end() || it->second < pos.offset) {
+                advanced.push_back(pos);
+            }
+        }
+    }
+    for (const auto& pos : advanced) {
+        d.send(window, d.bound(d.insert_position, {cql::text_value(d.options.instance), cql::text_value(pos.source),
+                                                   cql::int_value(pos.partition), cql::bigint_value(pos.offset)}));
+    }
+    if (auto why = window.wait_all()) {
+        d.failed_writes.fetch_add(1, std::memory_order_relaxed);
+        return d.fail(*why, "write positions");
+    }
+    std::lock_guard lock(d.positions_mutex);
+    for (const auto& pos : advanced) {
+        auto& stored = d.stored_positions[{pos.source, pos.partition}];
+        stored = std::max(stored, pos.offset);
+    }
+    return {};
+}
+
+std::error_code cassandra_store::scan(const profile_visitor& visit) {
+    return scan_parallel(1, [&visit](std::size_t) { return visit; });
+}
+
+std::error_code cassandra_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
+    auto& d = *impl_;
+    auto ranges = d.session->token_ranges();
+    if (ranges.empty()) {
+        ranges.emplace_back(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max());
+    }
+    workers = std::clamp<std::size_t>(workers, 1, ranges.size());
+    std::vector<std::optional<failure>> failures(workers);
+    const auto run = [&](std::size_t w) {
+        auto visit = make(w);
+        bool stopped = false;
+        // Worker w takes every workers-th range: ranges are about equal on a balanced ring.
+        for (std::size_t r = w; r < ranges.size() && !stopped; r += workers) {
+            if (auto why = d.scan_range_pages(ranges[r].first, ranges[r].second, visit, stopped)) {
+                failures[w] = std::move(why);
+                return;
+            }
+        }
+    };
+    if (workers == 1) {
+        run(0);
+    } else {
+        std::vector<std::thread> threads;
+        threads.reserve(workers);
+        for (std::size_t w = 0; w < workers; ++w) {
+            threads.emplace_back(run, w);
+        }
+        for (auto& t : threads) {
+            t.join();
+        }
+    }
+    for (const auto& why : failures) {
+        if (why) {
+            return d.fail(*why, "scan");
+        }
+    }
+    return {};
+}
+
+std::error_code cassandra_store::flush() {
+    // A write returns once the cluster acknowledged it at the configured consistency:
+    // nothing is held back on this side.
+    return {};
+}
+
+std::vector<source_position> cassandra_store::positions() {
+    auto& d = *impl_;
+    auto r = d.session->execute_sync(d.bound(d.select_positions, {cql::text_value(d.options.instance)}));
+    if (!r) {
+        d.fail(r.error(), "positions");
+        throw error(r.error().code, fmt::format("cassandra_store: reading source positions: {}", r.error().reason));
+    }
+    std::vector<source_position> out;
+    if (const auto* rows = std::get_if<cql::rows_result>(&r.value())) {
+        for (const auto& row : rows->rows) {
+            if (row.size() < 3 || !row[0]) {
+                continue;
+            }
+            const auto partition = cql::as_int(row[1]);
+            const auto offset = cql::as_bigint(row[2]);
+            if (!partition || !offset) {
+                continue;
+            }
+            out.push_back({*row[0], *partition, *offset});
+        }
+    }
+    std::lock_guard lock(d.positions_mutex);
+    for (const auto& pos : out) {
+        auto& stored = d.stored_positions[{pos.source, pos.partition}];
+        stored = std::max(stored, pos.offset);
+    }
+    return out;
+}
+
+cassandra_store_stats cassandra_store::stats() const {
+    const auto& d = *impl_;
+    const auto s = d.session->stats();
+    return {.profiles_written = d.profiles_written.load(std::memory_order_relaxed),
+            .events_appended = d.events_appended.load(std::memory_order_relaxed),
+            .batches = d.batches.load(std::memory_order_relaxed),
+            .retries = s.retries,
+            .reconnects = s.reconnects,
+            .failed_writes = d.failed_writes.load(std::memory_order_relaxed),
+            .hosts_up = s.hosts_up};
+}
+
+std::string cassandra_store::last_error() const {
+    std::lock_guard lock(impl_->error_mutex);
+    return impl_->last_error;
+}
+
+}  // namespace rtcrm
