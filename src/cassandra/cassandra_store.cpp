@@ -58,14 +58,14 @@ constexpr std::pair<std::string_view, cassandra_consistency> consistency_names[]
 };
 
 // A time UUID (version 1) that is a function of the event alone: its time is the event's
-// time and its clock sequence and node come from a hash of the player, the type and the event id.
-// Appending the same event twice (a write retried after a lost answer, or a profile
+// time and its clock sequence and node come from a hash of the player, the type and the
+// event id. Appending the same event twice (a write retried after a lost answer, or a profile
 // written again) then upserts the same row instead of adding a duplicate.
 // Events of one millisecond are ordered by that hash, not by arrival (the ring keeps no
 // sequence number that survives its rotation).
 cql::uuid_bytes event_timeuuid(std::int64_t unix_ms, std::string_view player, std::string_view type,
                                std::string_view event_id) {
-    // FNV-1a over the player and the id: the sub-millisecond ticks, clock sequence and node.
+    // FNV-1a over the player, the type and the id: the sub-millisecond ticks, clock sequence and node.
     std::uint64_t h = 0xcbf29ce484222325ULL;
     const auto mix = [&h](std::string_view s) {
         for (const char c : s) {
@@ -78,27 +78,14 @@ cql::uuid_bytes event_timeuuid(std::int64_t unix_ms, std::string_view player, st
     mix(player);
     mix(type);  // events without an id differ by type at least
     mix(event_id);
-    // 100-ns ticks since 1582-10-15.
-    constexpr std::int64_t gregorian_offset_ms = 12'219'292'800'000;
-    const auto ticks = static_cast<std::uint64_t>((unix_ms + gregorian_offset_ms) * 10'000) + (h % 10'000);
-    cql::uuid_bytes u{};
-    const auto time_low = static_cast<std::uint32_t>(ticks & 0xffffffffU);
-    const auto time_mid = static_cast<std::uint16_t>((ticks >> 32U) & 0xffffU);
-    const auto time_hi = static_cast<std::uint16_t>(((ticks >> 48U) & 0x0fffU) | 0x1000U);  // version 1
-    u[0] = static_cast<std::uint8_t>(time_low >> 24U);
-    u[1] = static_cast<std::uint8_t>(time_low >> 16U);
-    u[2] = static_cast<std::uint8_t>(time_low >> 8U);
-    u[3] = static_cast<std::uint8_t>(time_low);
-    u[4] = static_cast<std::uint8_t>(time_mid >> 8U);
-    u[5] = static_cast<std::uint8_t>(time_mid);
-    u[6] = static_cast<std::uint8_t>(time_hi >> 8U);
-    u[7] = static_cast<std::uint8_t>(time_hi);
-    u[8] = static_cast<std::uint8_t>(((h >> 56U) & 0x3fU) | 0x80U);  // RFC 4122 variant
-    for (std::size_t i = 0; i < 7; ++i) {
-        u[9 + i] = static_cast<std::uint8_t>(h >> (8U * i));
+    const auto ticks = static_cast<std::uint64_t>(unix_ms * cql::uuid_ticks_per_ms + cql::uuid_gregorian_offset) +
+                       (h % cql::uuid_ticks_per_ms);
+    std::array<std::uint8_t, 6> node{};
+    for (std::size_t i = 0; i < node.size(); ++i) {
+        node[i] = static_cast<std::uint8_t>(h >> (8U * (i + 1)));
     }
-    u[10] |= 0x01U;  // the multicast bit marks a node id that is not a MAC address (RFC 4122 4.5)
-    return u;
+    node[0] |= 0x01U;  // the multicast bit marks a node id that is not a MAC address (RFC 4122 §4.5)
+    return cql::make_timeuuid(ticks, static_cast<std::uint16_t>(h >> 50U), node);
 }
 
 std::string event_json(const recent_event& e) {

@@ -161,6 +161,15 @@ std::vector<std::int64_t> tokens_of(const value* v) {
     return out;
 }
 
+// The Rows of a response, or nullptr (an error, or another kind of result).
+const rows_result* rows_in(const result<response>& r) {
+    if (!r) {
+        return nullptr;
+    }
+    const auto* res = std::get_if<result_response>(&r.value());
+    return res == nullptr ? nullptr : std::get_if<rows_result>(&res->body);
+}
+
 std::string text_of(const value* v) { return (v != nullptr && *v) ? **v : std::string{}; }
 
 class session_impl;
@@ -966,12 +975,7 @@ void session_impl::on_local(std::shared_ptr<connection> control, result<response
         finish_bootstrap(make_failure(errc::stopped, "closed while connecting"));
         return;
     }
-    const rows_result* rows = nullptr;
-    if (r) {
-        if (auto* res = std::get_if<result_response>(&r.value())) {
-            rows = std::get_if<rows_result>(&res->body);
-        }
-    }
+    const rows_result* rows = rows_in(r);
     if (rows == nullptr && !retried && r && control->ready()) {
         // A server that does not know the column list: ask for every column.
         query_request q{.query = "SELECT * FROM system.local WHERE key='local'", .params = {}};
@@ -999,12 +1003,7 @@ void session_impl::on_peers(std::shared_ptr<connection> control, result<response
         finish_bootstrap(make_failure(errc::stopped, "closed while connecting"));
         return;
     }
-    const rows_result* rows = nullptr;
-    if (r) {
-        if (auto* res = std::get_if<result_response>(&r.value())) {
-            rows = std::get_if<rows_result>(&res->body);
-        }
-    }
+    const rows_result* rows = rows_in(r);
     if (rows == nullptr && !retried && r && control->ready()) {
         query_request q{.query = "SELECT * FROM system.peers", .params = {}};
         q.params.consistency = consistency::one;

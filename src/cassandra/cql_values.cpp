@@ -61,8 +61,8 @@ std::uint64_t tail_byte(const std::uint8_t* p, std::size_t i, unsigned shift) no
 }
 
 // The 100-ns intervals between the Gregorian reform (1582-10-15) and the Unix epoch.
-constexpr std::int64_t gregorian_offset = 0x01B21DD213814000LL;
-constexpr std::int64_t ticks_per_ms = 10'000;
+constexpr std::int64_t gregorian_offset = uuid_gregorian_offset;
+constexpr std::int64_t ticks_per_ms = uuid_ticks_per_ms;
 
 }  // namespace
 
@@ -191,6 +191,27 @@ timeuuid_generator::timeuuid_generator() {
     clock_seq_ = static_cast<std::uint16_t>(rng() & 0x3FFFU);
 }
 
+uuid_bytes make_timeuuid(std::uint64_t gregorian_ticks, std::uint16_t clock_seq,
+                         const std::array<std::uint8_t, 6>& node) noexcept {
+    const auto t = gregorian_ticks;
+    uuid_bytes u{};
+    const auto time_low = static_cast<std::uint32_t>(t & 0xFFFFFFFFU);
+    const auto time_mid = static_cast<std::uint16_t>((t >> 32U) & 0xFFFFU);
+    const auto time_hi = static_cast<std::uint16_t>(((t >> 48U) & 0x0FFFU) | 0x1000U);  // version 1
+    u[0] = static_cast<std::uint8_t>(time_low >> 24U);
+    u[1] = static_cast<std::uint8_t>(time_low >> 16U);
+    u[2] = static_cast<std::uint8_t>(time_low >> 8U);
+    u[3] = static_cast<std::uint8_t>(time_low);
+    u[4] = static_cast<std::uint8_t>(time_mid >> 8U);
+    u[5] = static_cast<std::uint8_t>(time_mid);
+    u[6] = static_cast<std::uint8_t>(time_hi >> 8U);
+    u[7] = static_cast<std::uint8_t>(time_hi);
+    u[8] = static_cast<std::uint8_t>(((clock_seq >> 8U) & 0x3FU) | 0x80U);  // variant 10xx (RFC 4122)
+    u[9] = static_cast<std::uint8_t>(clock_seq & 0xFFU);
+    std::memcpy(u.data() + 10, node.data(), node.size());
+    return u;
+}
+
 uuid_bytes timeuuid_generator::next(std::int64_t unix_ms) {
     std::int64_t ticks = unix_ms * ticks_per_ms + gregorian_offset;
     std::uint16_t seq = 0;
@@ -210,23 +231,7 @@ uuid_bytes timeuuid_generator::next(std::int64_t unix_ms) {
         last_ticks_ = ticks;
         seq = clock_seq_;
     }
-    const auto t = static_cast<std::uint64_t>(ticks);
-    uuid_bytes u{};
-    const auto time_low = static_cast<std::uint32_t>(t & 0xFFFFFFFFU);
-    const auto time_mid = static_cast<std::uint16_t>((t >> 32U) & 0xFFFFU);
-    const auto time_hi = static_cast<std::uint16_t>(((t >> 48U) & 0x0FFFU) | 0x1000U);
-    u[0] = static_cast<std::uint8_t>(time_low >> 24U);
-    u[1] = static_cast<std::uint8_t>(time_low >> 16U);
-    u[2] = static_cast<std::uint8_t>(time_low >> 8U);
-    u[3] = static_cast<std::uint8_t>(time_low);
-    u[4] = static_cast<std::uint8_t>(time_mid >> 8U);
-    u[5] = static_cast<std::uint8_t>(time_mid);
-    u[6] = static_cast<std::uint8_t>(time_hi >> 8U);
-    u[7] = static_cast<std::uint8_t>(time_hi);
-    u[8] = static_cast<std::uint8_t>(((seq >> 8U) & 0x3FU) | 0x80U);  // variant 10xx (RFC 4122)
-    u[9] = static_cast<std::uint8_t>(seq & 0xFFU);
-    std::memcpy(u.data() + 10, node_.data(), node_.size());
-    return u;
+    return make_timeuuid(static_cast<std::uint64_t>(ticks), seq, node_);
 }
 
 std::int64_t timeuuid_generator::unix_ms_of(const uuid_bytes& u) noexcept {

@@ -44,6 +44,15 @@ std::int64_t murmur3_token(std::string_view routing_key) noexcept;
 std::string routing_key(const std::vector<std::string_view>& components);
 
 // --- Time UUIDs --------------------------------------------------------------------------
+/// Lays out a version-1 UUID (RFC 4122 §4.1): `gregorian_ticks` is the time in 100-ns
+/// ticks since 1582-10-15, `clock_seq` keeps its low 14 bits, `node` is the node id.
+uuid_bytes make_timeuuid(std::uint64_t gregorian_ticks, std::uint16_t clock_seq,
+                         const std::array<std::uint8_t, 6>& node) noexcept;
+
+/// 100-ns ticks between 1582-10-15 (the UUID epoch) and 1970-01-01, and per millisecond.
+inline constexpr std::int64_t uuid_gregorian_offset = 122'192'928'000'000'000;
+inline constexpr std::int64_t uuid_ticks_per_ms = 10'000;
+
 /// Makes version-1 (time-based) UUIDs for timeuuid columns, unique within this generator
 /// even for equal timestamps (the clock sequence and 100-ns ticks step on collision), with
 /// a random node id. Thread-safe.
