@@ -10,7 +10,9 @@
 // timeout). Phase 2 runs a fresh runtime at `--load` (default 0.5) of that rate, paced,
 // and reports latency quantiles (after a warm-up second).
 //
-// Prints one JSON object on stdout.
+// Prints one JSON object on stdout, with the two hops of the latency (submit → the shard
+// parses the event, then → the loop's handler). `--sched-stats` adds each thread's CPU and
+// run-queue wait in phase 2 on stderr (Linux), to see where waiting for a core goes.
 #include <rtcrm/event_builder.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
 #include <rtcrm/runtime.hpp>
@@ -23,10 +25,16 @@
 #include <rapidjson/document.h>
 #include <uv.h>
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <thread>
 
 namespace po = boost::program_options;
@@ -45,13 +53,51 @@ struct settings {
     double load = 0.5;
     std::int64_t players = 10'000;
     bool defer_write_back = false;
+    bool sched_stats = false;
 };
+
+// Per thread of this process: name → {ns on a CPU, ns runnable but waiting for one, times
+// scheduled}, from /proc/self/task/*/schedstat (Linux). Where run-queue waiting goes.
+struct thread_sched {
+    std::string name;
+    std::uint64_t run_ns = 0, wait_ns = 0, slices = 0;
+};
+std::map<long, thread_sched> sched_snapshot() {
+    std::map<long, thread_sched> out;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(entry.path() / "comm");
+        std::ifstream stat(entry.path() / "schedstat");
+        thread_sched t;
+        if (std::getline(comm, t.name) && (stat >> t.run_ns >> t.wait_ns >> t.slices)) {
+            out[std::stol(entry.path().filename().string())] = t;
+        }
+    }
+    return out;
+}
+void print_sched(const std::map<long, thread_sched>& before, const std::map<long, thread_sched>& after, double seconds) {
+    fmt::print(stderr, "per thread over {:.1f} s of phase 2: cpu %, run-queue wait %, wait per slice us, slices/s\n", seconds);
+    for (const auto& [tid, a] : after) {
+        const auto it = before.find(tid);
+        if (it == before.end()) {
+            continue;
+        }
+        const auto& b = it->second;
+        const double run = static_cast<double>(a.run_ns - b.run_ns), wait = static_cast<double>(a.wait_ns - b.wait_ns);
+        const double slices = static_cast<double>(a.slices - b.slices);
+        fmt::print(stderr, "  {:<16} {:5.1f} {:5.1f} {:7.1f} {:8.0f}\n", a.name, run / seconds / 1e7, wait / seconds / 1e7,
+                   slices > 0 ? wait / slices / 1e3 : 0.0, slices / seconds);
+    }
+}
 
 std::int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count(); }
 
 struct run_result {
     double rate = 0;  // triggers delivered per second
     rtcrm::bench::latency_histogram latency;  // ns, after the warm-up
+    // The two hops of `latency`: submit → the shard parses the event (its ingest time),
+    // and the shard's parse → the loop thread's handler.
+    rtcrm::bench::latency_histogram to_shard;
+    rtcrm::bench::latency_histogram to_loop;
     std::uint64_t refused = 0;
 };
 
@@ -75,6 +121,8 @@ run_result run(const settings& s, double rate) {
         }
         if (submitted >= measure_from) {
             r.latency.record(static_cast<std::uint64_t>(t - submitted));
+            r.to_shard.record(static_cast<std::uint64_t>(std::max<std::int64_t>(out.ingest_ns - submitted, 0)));
+            r.to_loop.record(static_cast<std::uint64_t>(std::max<std::int64_t>(t - out.ingest_ns, 0)));
         }
         if (first_ns == 0) {
             first_ns = t;
@@ -105,6 +153,7 @@ run_result run(const settings& s, double rate) {
     std::uint64_t submitted_total = 0;
     measure_from = now_ns() + 1'000'000'000LL;  // the first second warms up
     std::thread host([&] {
+        pthread_setname_np(pthread_self(), "host");
         const auto start = clock_type::now();
         const auto end = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s.seconds));
         const double interval_ns = rate > 0 ? 1e9 / rate : 0;
@@ -146,6 +195,29 @@ run_result run(const settings& s, double rate) {
         rtcrm::runtime* rt;
     } c{&host_done, &delivered, &submitted_total, &r.refused, bridge.get(), &rt};
     check.data = &c;
+    // Scheduler figures over the measured part (after the warm-up second, before the end).
+    uv_timer_t sched_probe;
+    struct probe_ctx {
+        int step = 0;
+        std::map<long, thread_sched> before;
+        clock_type::time_point at;
+    } probe;
+    if (s.sched_stats && rate > 0 && s.seconds > 2) {
+        uv_timer_init(&loop, &sched_probe);
+        sched_probe.data = &probe;
+        const auto span_ms = static_cast<std::uint64_t>((s.seconds - 1.5) * 1000);
+        uv_timer_start(&sched_probe, [](uv_timer_t* timer) {
+            auto* p = static_cast<probe_ctx*>(timer->data);
+            if (p->step++ == 0) {
+                p->before = sched_snapshot();
+                p->at = clock_type::now();
+                return;
+            }
+            print_sched(p->before, sched_snapshot(), std::chrono::duration<double>(clock_type::now() - p->at).count());
+            uv_timer_stop(timer);
+            uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
+        }, 1000, span_ms);
+    }
     uv_timer_start(&check, [](uv_timer_t* timer) {
         auto* x = static_cast<ctx*>(timer->data);
         if (x->host_done->load() && x->delivered->load() >= *x->submitted - *x->refused) {
@@ -154,6 +226,7 @@ run_result run(const settings& s, double rate) {
             x->bridge->stop_runtime(*x->rt);
         }
     }, 10, 10);
+    pthread_setname_np(pthread_self(), "loop");
     uv_run(&loop, UV_RUN_DEFAULT);
     host.join();
     uv_loop_close(&loop);
@@ -171,7 +244,8 @@ int main(int argc, char** argv) {
         ("seconds", po::value(&s.seconds)->default_value(s.seconds), "length of each phase")
         ("load", po::value(&s.load)->default_value(s.load), "phase 2 rate as a fraction of phase 1's")
         ("players", po::value(&s.players)->default_value(s.players), "distinct players")
-        ("defer-write-back", po::bool_switch(&s.defer_write_back), "no write-back to the memory store during the run (isolates its cost)");
+        ("defer-write-back", po::bool_switch(&s.defer_write_back), "no write-back to the memory store during the run (isolates its cost)")
+        ("sched-stats", po::bool_switch(&s.sched_stats), "print each thread's CPU and run-queue wait in phase 2 on stderr (Linux)");
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
     po::notify(vm);
@@ -185,10 +259,13 @@ int main(int argc, char** argv) {
     auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
     fmt::print(R"({{"shards":{},"max_events_per_s":{:.0f},"paced_events_per_s":{:.0f},"delivered_per_s":{:.0f},"measured":{},)"
                R"("refused":{},"latency_us":{{"p50":{:.1f},"p99":{:.1f},"p999":{:.1f},"max":{:.1f}}},)"
+               R"("hops_p50_p99_us":{{"to_shard":[{:.1f},{:.1f}],"to_loop":[{:.1f},{:.1f}]}},)"
                R"("flat_out_latency_us":{{"p50":{:.1f},"p99":{:.1f}}}}})"
                "\n",
                s.shards, max.rate, paced_rate, paced.rate, paced.latency.count(), paced.refused, us(paced.latency.quantile(0.5)),
                us(paced.latency.quantile(0.99)), us(paced.latency.quantile(0.999)), us(paced.latency.max()),
+               us(paced.to_shard.quantile(0.5)), us(paced.to_shard.quantile(0.99)), us(paced.to_loop.quantile(0.5)),
+               us(paced.to_loop.quantile(0.99)),
                us(max.latency.quantile(0.5)), us(max.latency.quantile(0.99)));
     return 0;
 }

@@ -15,8 +15,11 @@
 ///
 /// A host process (a game server) can also hand events in directly: with
 /// `runtime_options::submit_capacity` set, `submit` takes records from any thread into a
-/// bounded lock-free queue, never blocking longer than the timeout it is given; the
-/// runtime's submit source routes them like any other source's records.
+/// bounded lock-free queue per shard (the host thread finds the event's shard, as a source
+/// thread would; each queue holds its share of `submit_capacity`), never blocking longer
+/// than the timeout it is given; each shard thread
+/// takes them from its queue between the batches of the other sources, tracked and
+/// acked like any source's records.
 ///
 /// Caveats:
 /// - Neither copyable nor movable; `start()` once. `stop()` (or the end of every

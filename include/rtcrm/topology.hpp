@@ -49,8 +49,9 @@ struct runtime_options {
     std::size_t cache_max_profiles = 0;              ///< per shard: past this, least recently used profiles leave the cache (down to 90%, after a write-back); 0 = unbounded
     std::chrono::milliseconds commit_interval{200};  ///< how often sources get their safe positions
     std::chrono::milliseconds drain_timeout{30000};  ///< at stop, the longest wait for in-flight acks
-    /// Events the in-process submit queue holds (`runtime::submit` from host threads);
-    /// 0 = no in-process submission. With it on, the runtime runs until `stop()` (the host
+    /// Events the in-process submit queues hold together (`runtime::submit` from host
+    /// threads): one queue per shard, each with its share (rounded up to a power of two),
+    /// so one player's events can fill only their shard's share; 0 = no in-process submission. With it on, the runtime runs until `stop()` (the host
     /// may always submit more), and a topology needs no other source.
     std::size_t submit_capacity = 0;
     struct parse_options parse;                      ///< how bytes become events (key field, size limit)

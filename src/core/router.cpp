@@ -68,11 +68,6 @@ bool router::drained(std::uint32_t shard) const {
     return open_producers_.load(std::memory_order_acquire) == 0 && !has_work(*shards_[shard]);
 }
 
-void router::wait_for_work(std::uint32_t shard, std::chrono::steady_clock::time_point deadline) {
-    auto& q = *shards_[shard];
-    q.wake.park_until([&] { return has_work(q) || open_producers_.load(std::memory_order_acquire) == 0; }, deadline);
-}
-
 void router::nudge(std::uint32_t shard) { shards_[shard]->wake.unpark(); }
 
 std::size_t router::depth(std::uint32_t shard) const {

@@ -125,8 +125,18 @@ public:
     bool pop(std::uint32_t shard, batch& out);
     // True when every producer closed and the shard's queues are empty.
     [[nodiscard]] bool drained(std::uint32_t shard) const;
-    // Parks the shard until work arrives, every producer closed, or `deadline`.
-    void wait_for_work(std::uint32_t shard, std::chrono::steady_clock::time_point deadline);
+    // Parks the shard until work arrives, every producer closed, `also_ready()` holds
+    // (work from elsewhere: the submit lanes; whoever brings it calls `nudge`), or `deadline`.
+    template <typename Ready>
+    void wait_for_work(std::uint32_t shard, std::chrono::steady_clock::time_point deadline, Ready&& also_ready) {
+        auto& q = *shards_[shard];
+        q.wake.park_until(
+            [&] { return has_work(q) || open_producers_.load(std::memory_order_acquire) == 0 || also_ready(); },
+            deadline);
+    }
+    void wait_for_work(std::uint32_t shard, std::chrono::steady_clock::time_point deadline) {
+        wait_for_work(shard, deadline, [] { return false; });
+    }
     // Wakes `shard` if it waits for work (it has other work to do).
     void nudge(std::uint32_t shard);
     // Batches waiting for `shard`.

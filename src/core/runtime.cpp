@@ -15,6 +15,8 @@
 #include <mutex>
 #include <thread>
 
+#include <pthread.h>
+
 namespace rtcrm {
 
 using clock = std::chrono::steady_clock;
@@ -32,6 +34,11 @@ public:
 private:
     detail::ingest_stage* ingest_;
 };
+
+// Names the calling thread (as top -H, perf and /proc show it); at most 15 characters.
+void name_this_thread(const std::string& name) {
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+}
 
 // With submission on, the submit source joins the topology as its last source.
 topology with_submit_source(topology t, detail::submit_source*& submit) {
@@ -120,6 +127,11 @@ struct runtime::impl {
                 committer.get()));
         }
         queues = std::make_unique<detail::router>(parts.shards, sources, parts.options.queue_batches);
+        if (submit != nullptr) {
+            // Host threads hand submitted records straight to the shards' lanes and wake
+            // the shard (see submit_source.hpp).
+            submit->bind(sources - 1, parts.shards, parts.options, [this](std::uint32_t s) { queues->nudge(s); });
+        }
         for (std::uint32_t i = 0; i < parts.shards; ++i) {
             mailboxes.push_back(std::make_unique<mailbox>());
         }
@@ -212,8 +224,8 @@ struct runtime::impl {
         };
         auto last_idle = clock::now();
 
-        // The submit source is polled on after stop() until it ends: what it accepted is
-        // drained, not dropped.
+        // The submit source is polled on after stop() until it ends (no push can still
+        // land): the shards drain its lanes and know from its end that nothing follows.
         const bool drains_itself = &src == submit;
         while (drains_itself || !stop_requested.load(std::memory_order_acquire)) {
             records.clear();
@@ -271,25 +283,47 @@ struct runtime::impl {
     void run_shard(std::uint32_t index) {
         detail::shard_stage& stage = *shards[index];
         detail::router::batch batch;
-        auto next_tick = clock::now() + parts.options.flush_interval;
+        const auto& opt = parts.options;
+        auto next_tick = clock::now() + opt.flush_interval;
+        auto lane_has_work = [&] { return submit != nullptr && submit->has_work(index); };
         for (;;) {
             run_tasks(index);
             bool worked = false;
-            // Bounded, so ticks (flushes, write-back) happen even under full load.
-            for (int k = 0; k < 64 && queues->pop(index, batch); ++k) {
-                stage.process(batch);
+            // Bounded, so ticks (flushes, write-back) happen even under full load. The
+            // sources' queues and the submit lane take turns, a batch each.
+            for (int k = 0; k < 64; ++k) {
+                bool got = false;
+                if (queues->pop(index, batch)) {
+                    stage.process(batch);
+                    got = true;
+                }
+                if (submit != nullptr && submit->take(index, batch, opt.batch_size) > 0) {
+                    stage.process(batch);
+                    got = true;
+                }
+                if (!got) {
+                    break;
+                }
                 worked = true;
             }
             const auto now = clock::now();
             if (now >= next_tick) {
                 stage.tick(now);
-                next_tick = now + parts.options.flush_interval;
+                next_tick = now + opt.flush_interval;
             }
             if (!worked) {
-                if (queues->drained(index)) {
+                const bool sources_done = queues->drained(index);
+                if (sources_done && (submit == nullptr || submit->drained(index))) {
                     break;
                 }
-                queues->wait_for_work(index, next_tick);
+                if (sources_done || (submit != nullptr && submit->held_back(index))) {
+                    // Waiting for acks (the submit lane's drain, or max_in_flight): they
+                    // come from other threads and wake nobody; look again shortly, ticking
+                    // meanwhile so batching sinks flush.
+                    std::this_thread::sleep_for(std::chrono::microseconds(200));
+                    continue;
+                }
+                queues->wait_for_work(index, next_tick, lane_has_work);
             }
         }
         stage.finish();
@@ -422,10 +456,16 @@ void runtime::start() {
         impl_->running = sources + impl_->parts.shards;
     }
     for (std::uint32_t i = 0; i < impl_->parts.shards; ++i) {
-        impl_->threads.emplace_back([this, i] { impl_->run_shard(i); });
+        impl_->threads.emplace_back([this, i] {
+            name_this_thread(fmt::format("rtcrm-shard{}", i));
+            impl_->run_shard(i);
+        });
     }
     for (std::uint32_t i = 0; i < sources; ++i) {
-        impl_->threads.emplace_back([this, i] { impl_->run_source(i); });
+        impl_->threads.emplace_back([this, i] {
+            name_this_thread(fmt::format("rtcrm-src{}", i));
+            impl_->run_source(i);
+        });
     }
     if (impl_->parts.options.expiry.enabled()) {
         impl_->sweeper = std::thread([this] { impl_->run_sweeper(); });
@@ -514,6 +554,11 @@ runtime_stats runtime::stats() const {
     detail::pipeline_parts::finish_reasons(s, reasons);
     for (const auto& ingest : impl_->ingests) {
         s.nacked += ingest->counters().nacked.load(std::memory_order_relaxed);
+    }
+    if (impl_->submit != nullptr) {
+        // Submitted records skip the ingest stages: their lanes count them.
+        s.events_in += impl_->submit->taken();
+        s.nacked += impl_->submit->nacked();
     }
     if (impl_->committer) {
         s.store_errors += impl_->committer->errors();

@@ -273,25 +273,27 @@ ingest_stage::ingest_stage(std::uint32_t source_index, const runtime_options& op
                            const std::vector<std::string>& source_names, std::uint32_t shards, bool resumable)
     : source_index_(source_index), options_(&options), source_names_(&source_names), shards_(shards), resumable_(resumable) {}
 
-std::uint32_t ingest_stage::shard_of(const record& rec) const {
-    // The shard is a function of the key's text alone (as player_key::shard computes it),
-    // so it can be found without building the key or parsing the event.
-    auto shard_of_text = [&](std::string_view text) { return (murmur2(text) & 0x7fffffffU) % shards_; };
+std::uint32_t shard_of_record(const record& rec, const parse_options& parse, std::uint32_t shards) {
+    auto shard_of_text = [&](std::string_view text) { return (murmur2(text) & 0x7fffffffU) % shards; };
     if (rec.key && !rec.key->empty()) {
         return shard_of_text(*rec.key);
     }
-    if (rec.bytes.size() <= options_->parse.max_size) {
-        const auto key = scan_key(rec.bytes, options_->parse.key_field);
+    if (rec.bytes.size() <= parse.max_size) {
+        const auto key = scan_key(rec.bytes, parse.key_field);
         if (key.what != scanned_key::kind::unknown) {
             return shard_of_text(key.text);
         }
         // Escaped strings and other rare shapes: ask the real parser.
-        if (auto parsed = parse_event(std::string_view{rec.bytes}, options_->parse)) {
-            return parsed->player().shard(shards_);
+        if (auto parsed = parse_event(std::string_view{rec.bytes}, parse)) {
+            return parsed->player().shard(shards);
         }
     }
     // Bytes that will not parse: any shard will dead-letter them; spread them out.
     return shard_of_text(rec.bytes);
+}
+
+std::uint32_t ingest_stage::shard_of(const record& rec) const {
+    return shard_of_record(rec, options_->parse, shards_);
 }
 
 std::size_t ingest_stage::process(std::vector<record>& records, std::size_t first, std::vector<router::batch>& per_shard) {
@@ -527,6 +529,7 @@ void shard_stage::expire_profiles(const std::vector<event>& batch) {
 void shard_stage::process(router::batch& records) {
     auto& batch = events_;
     batch.clear();
+    const auto taken = records.size();
     for (auto& r : records) {
         auto parsed = parse_event(std::move(r.rec), options_->parse);
         if (!parsed) {
@@ -575,10 +578,15 @@ void shard_stage::process(router::batch& records) {
     if (dirty_.size() >= options_->store_max_batch) {
         // A durable store writes them all (acks wait for it); a volatile one a chunk per
         // batch, so a copy of thousands of profiles never stalls the events behind it.
+        // The chunk is twice the batch's events (at most 256): a batch dirties at most
+        // one profile per event, so the backlog still shrinks, and the copying is spread
+        // evenly over the events. (A fixed 256 after every batch cost the small batches of
+        // a paced host up to ~0.5 ms each, the largest share of the submit → trigger p99:
+        // benchmarks/RESULTS.md, "Embedding", 2026-12-04.)
         if (durable_) {
             write_back();
         } else {
-            write_dirty(std::min(dirty_.size(), volatile_write_back_chunk));
+            write_dirty(std::min({dirty_.size(), volatile_write_back_chunk, std::max<std::size_t>(2 * taken, 16)}));
         }
     }
     evict_to_bound();

@@ -134,6 +134,11 @@ protected:
     std::size_t removed_ = 0;
 };
 
+// The shard that owns `rec`'s player: a function of the key's text alone (as
+// player_key::shard computes it), found by a cheap scan of the bytes, so a record is
+// routed without being parsed. Used by source threads and by host threads (submit).
+std::uint32_t shard_of_record(const record& rec, const parse_options& parse, std::uint32_t shards);
+
 // Dead-letters a record that never became an event.
 void dead_letter_record(record& rec, const failure& why, ack_token ack, const std::vector<std::string>& source_names,
                         output_buffer& outputs, stage_counters& counters);

@@ -1,30 +1,62 @@
 #include "submit_source.hpp"
 
+#include "stage.hpp"
+
+#include <fmt/format.h>
+
 namespace rtcrm::detail {
 
 using clock = std::chrono::steady_clock;
 
-int submit_source::try_push(record& rec) {
+void submit_source::bind(std::uint32_t source_index, std::uint32_t shards, const runtime_options& options,
+                         std::function<void(std::uint32_t)> wake_shard) {
+    source_index_ = source_index;
+    options_ = &options;
+    wake_shard_ = std::move(wake_shard);
+    lanes_.clear();
+    // submit_capacity bounds what all lanes hold together, as it bounded the one queue
+    // before: each lane gets its share (a hot shard is the bottleneck anyway).
+    const auto per_lane = (capacity_ + shards - 1) / shards;
+    for (std::uint32_t s = 0; s < shards; ++s) {
+        lanes_.push_back(std::make_unique<lane>(per_lane, options.max_in_flight));
+    }
+}
+
+std::uint32_t submit_source::shard_of(const record& rec) const {
+    return shard_of_record(rec, options_->parse, static_cast<std::uint32_t>(lanes_.size()));
+}
+
+bool submit_source::finished() const noexcept {
+    // Only once closed with no push in flight can "empty" mean "empty for good".
+    return closed_.load(std::memory_order_seq_cst) && pushing_.load(std::memory_order_seq_cst) == 0;
+}
+
+int submit_source::try_push(record& rec, std::uint32_t shard) {
     // Announce the push before looking at closed_: either close() sees it in flight (and
-    // poll waits for it to land), or this push sees the close and refuses.
+    // the shards wait for it to land), or this push sees the close and refuses.
     pushing_.fetch_add(1, std::memory_order_seq_cst);
     if (closed_.load(std::memory_order_seq_cst)) {
         pushing_.fetch_sub(1, std::memory_order_seq_cst);
         return -1;
     }
-    const bool pushed = ring_.try_push(rec);
+    const bool pushed = lanes_[shard]->ring.try_push(rec);
     pushing_.fetch_sub(1, std::memory_order_seq_cst);
+    if (pushed) {
+        // After the push: a shard that parked before seeing it is woken (the parker's
+        // fences pair with this), one that did not park finds it.
+        wake_shard_(shard);
+    }
     return pushed ? 1 : 0;
 }
 
 submit_status submit_source::push(record& rec, std::chrono::milliseconds timeout) {
-    int r = try_push(rec);
+    const auto shard = shard_of(rec);
+    int r = try_push(rec, shard);
     if (r == 0 && timeout.count() > 0) {
         const auto deadline = clock::now() + timeout;
-        room_.wait_until([&] { return (r = try_push(rec)) != 0; }, deadline);
+        room_.wait_until([&] { return (r = try_push(rec, shard)) != 0; }, deadline);
     }
     if (r == 1) {
-        items_.notify_all();
         return submit_status::accepted;
     }
     return r == 0 ? submit_status::full : submit_status::stopped;
@@ -33,9 +65,9 @@ submit_status submit_source::push(record& rec, std::chrono::milliseconds timeout
 std::size_t submit_source::push(std::span<record> recs, std::chrono::milliseconds timeout) {
     const auto deadline = clock::now() + timeout;
     std::size_t done = 0;
-    int r = 1;
     while (done < recs.size()) {
-        r = try_push(recs[done]);
+        const auto shard = shard_of(recs[done]);
+        int r = try_push(recs[done], shard);
         if (r == 1) {
             ++done;
             continue;
@@ -43,14 +75,10 @@ std::size_t submit_source::push(std::span<record> recs, std::chrono::millisecond
         if (r < 0 || clock::now() >= deadline) {
             break;
         }
-        items_.notify_all();  // what is in already makes room once the source takes it
-        if (!room_.wait_until([&] { return (r = try_push(recs[done])) != 0; }, deadline) || r < 0) {
+        if (!room_.wait_until([&] { return (r = try_push(recs[done], shard)) != 0; }, deadline) || r < 0) {
             break;
         }
         ++done;
-    }
-    if (done > 0) {
-        items_.notify_all();
     }
     return done;
 }
@@ -58,36 +86,105 @@ std::size_t submit_source::push(std::span<record> recs, std::chrono::millisecond
 void submit_source::close() {
     closed_.store(true, std::memory_order_seq_cst);
     room_.notify_all();
-    items_.notify_all();
+    closing_.notify_all();
+    for (std::uint32_t s = 0; s < lanes_.size(); ++s) {
+        wake_shard_(s);  // a parked shard re-checks whether its lane is drained
+    }
 }
 
 poll_status submit_source::poll(std::vector<record>& out, std::size_t max, std::chrono::milliseconds timeout) {
-    auto take = [&] {
-        const auto before = out.size();
-        record rec;
-        while (out.size() < max && ring_.try_pop(rec)) {
-            rec.origin.partition = 0;
-            rec.origin.offset = next_offset_++;
-            out.push_back(std::move(rec));
-        }
-        return out.size() > before;
-    };
-    const bool finishing = [&] {
-        // Only once closed with no push in flight can "empty" mean "empty for good".
-        return closed_.load(std::memory_order_seq_cst) && pushing_.load(std::memory_order_seq_cst) == 0;
-    }();
-    if (!take() && !finishing) {
-        items_.wait_until([&] { return !ring_.empty() || closed_.load(std::memory_order_seq_cst); },
-                          clock::now() + timeout);
-        take();
+    (void)out;
+    (void)max;
+    if (!finished()) {
+        closing_.wait_until([&] { return closed_.load(std::memory_order_seq_cst); }, clock::now() + timeout);
     }
-    if (!out.empty()) {
+    return finished() ? poll_status::end : poll_status::more;
+}
+
+std::size_t submit_source::take(std::uint32_t shard, router::batch& out, std::size_t max) {
+    auto& l = *lanes_[shard];
+    std::size_t n = 0;
+    l.held_back = false;
+    record rec;
+    bool advanced = false;
+    while (n < max) {
+        if (l.tracker.in_flight() >= options_->max_in_flight) {
+            if (advanced) {
+                l.held_back = !l.ring.empty();
+                break;
+            }
+            l.tracker.advance();  // retire what completed; only when it could matter
+            advanced = true;
+            continue;
+        }
+        if (!l.ring.try_pop(rec)) {
+            break;
+        }
+        rec.origin.source = source_index_;
+        rec.origin.partition = static_cast<std::int32_t>(shard);
+        rec.origin.offset = l.next_offset;
+        rec.origin.resumable = false;  // a sequence number of this run, not a position
+        auto token = l.tracker.track(l.next_offset);  // room checked above
+        ++l.next_offset;
+        out.push_back(routed_record{std::move(rec), std::move(*token)});
+        ++n;
+    }
+    if (n > 0) {
+        l.taken.store(l.taken.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
         room_.notify_all();
     }
-    if (finishing && ring_.empty()) {
-        return poll_status::end;
+    return n;
+}
+
+bool submit_source::has_work(std::uint32_t shard) const {
+    const auto& l = *lanes_[shard];
+    return !l.held_back && !l.ring.empty();
+}
+
+bool submit_source::drained(std::uint32_t shard) {
+    auto& l = *lanes_[shard];
+    if (!finished() || !l.ring.empty()) {
+        return false;
     }
-    return poll_status::more;
+    l.tracker.advance();
+    if (l.tracker.in_flight() == 0) {
+        return true;
+    }
+    const auto now = clock::now();
+    if (!l.draining) {
+        l.draining = true;
+        l.drain_deadline = now + options_->drain_timeout;
+    }
+    if (now < l.drain_deadline) {
+        return false;
+    }
+    fmt::print(stderr, "rtcrm: source submit: {} events of shard {} still unacked after the drain timeout\n",
+               l.tracker.in_flight(), shard);
+    return true;
+}
+
+std::size_t submit_source::queued() const noexcept {
+    std::size_t n = 0;
+    for (const auto& l : lanes_) {
+        n += l->ring.size();
+    }
+    return n;
+}
+
+std::uint64_t submit_source::taken() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& l : lanes_) {
+        n += l->taken.load(std::memory_order_relaxed);
+    }
+    return n;
+}
+
+std::uint64_t submit_source::nacked() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& l : lanes_) {
+        n += l->tracker.failed();
+    }
+    return n;
 }
 
 }  // namespace rtcrm::detail

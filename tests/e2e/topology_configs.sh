@@ -87,7 +87,7 @@ broken() {  # broken NAME JSON EXPECTED
 }
 broken events.json '{"source": {"kind": "generator", "events": "abc"}}' \
     '$.source.events: expected a non-negative integer, got "abc"'
-broken store.json '{"store": {"kind": "lmbd"}}' '$.store.kind: unknown store "lmbd" (memory | lmdb)'
+broken store.json '{"store": {"kind": "lmbd"}}' '$.store.kind: unknown store "lmbd" (memory | lmdb | cassandra)'
 broken sinks.json '{"sinks": {"triggres": {"kind": "ndjson"}}}' '$.sinks.triggres: unknown field (triggers | dead_letters | shadow)'
 broken kind.json '{"source": {"kind": "ndjson", "events": 5}}' '$.source.events: not a field of source kind "ndjson"'
 broken ttl.json '{"store": {"profile_ttl": "30 days"}}' '$.store.profile_ttl: expected a duration'

@@ -223,6 +223,23 @@ TEST(runtime_submit, stop_drains_every_accepted_event_while_hosts_keep_submittin
     EXPECT_EQ(rt.stats().nacked, 0U);
 }
 
+TEST(runtime_submit, events_submitted_before_start_wait_in_the_queue_and_are_counted_once_processed) {
+    auto out = std::make_shared<collecting_sink>();
+    rtcrm::runtime rt{submit_topology(out, 256)};
+    for (std::int64_t i = 0; i < 20; ++i) {
+        ASSERT_EQ(rt.submit(fight_json(i % 7 + 1, i)), rtcrm::submit_status::accepted);
+    }
+    EXPECT_EQ(rt.submit_queue_depth(), 20U);
+    rt.start();
+    ASSERT_TRUE(eventually([&] { return out->bodies().size() == 20; }));
+    EXPECT_EQ(rt.submit_queue_depth(), 0U);
+    rt.stop();
+    const auto s = rt.stats();
+    EXPECT_EQ(s.events_in, 20U);
+    EXPECT_EQ(s.processed, 20U);
+    EXPECT_EQ(s.nacked, 0U);
+}
+
 TEST(runtime_submit, malformed_json_is_accepted_and_dead_lettered_with_its_reason) {
     auto out = std::make_shared<collecting_sink>();
     auto dead = std::make_shared<collecting_sink>();
