@@ -141,11 +141,6 @@ public:
         return first_failure_;
     }
 
-    [[nodiscard]] bool failed() {
-        std::lock_guard lock(mutex_);
-        return first_failure_.has_value();
-    }
-
 private:
     std::mutex mutex_;
     std::condition_variable cv_;
