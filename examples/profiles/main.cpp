@@ -95,14 +95,8 @@ int main(int argc, char** argv) {
             last_error = [p = l.get()] { return p->last_error(); };
             opened = std::move(l);
         } else {
-            rtcrm::cassandra_options o{.keyspace = keyspace, .create_schema = false, .username = username};
-            for (std::size_t start = 0; start <= hosts.size();) {
-                const auto comma = std::min(hosts.find(',', start), hosts.size());
-                if (comma > start) {
-                    o.hosts.push_back(hosts.substr(start, comma - start));
-                }
-                start = comma + 1;
-            }
+            rtcrm::cassandra_options o{.hosts = rtcrm::parse_cassandra_hosts(hosts), .keyspace = keyspace,
+                                       .create_schema = false, .username = username};
             if (const char* password = std::getenv("RTCRM_CASSANDRA_PASSWORD"); password != nullptr) {
                 o.password = password;
             }

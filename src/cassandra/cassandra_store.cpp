@@ -25,13 +25,6 @@ namespace {
 
 constexpr std::int64_t day_ms = 86'400'000;
 
-bool is_identifier(std::string_view s) {
-    if (s.empty() || s.size() > 48 || std::isalpha(static_cast<unsigned char>(s[0])) == 0) {
-        return false;
-    }
-    return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; });
-}
-
 cql::consistency to_cql(cassandra_consistency c) {
     switch (c) {
     case cassandra_consistency::one: return cql::consistency::one;
@@ -151,6 +144,27 @@ private:
 
 }  // namespace
 
+std::vector<std::string> parse_cassandra_hosts(std::string_view list) {
+    std::vector<std::string> hosts;
+    std::size_t start = 0;
+    while (start <= list.size()) {
+        const auto comma = std::min(list.find(',', start), list.size());
+        if (comma > start) {
+            hosts.emplace_back(list.substr(start, comma - start));
+        }
+        start = comma + 1;
+    }
+    return hosts;
+}
+
+bool is_cql_identifier(std::string_view name) noexcept {
+    if (name.empty() || name.size() > 48 || std::isalpha(static_cast<unsigned char>(name[0])) == 0) {
+        return false;
+    }
+    return std::all_of(name.begin(), name.end(),
+                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; });
+}
+
 std::optional<cassandra_consistency> parse_cassandra_consistency(std::string_view name) noexcept {
     std::string lower;
     lower.reserve(name.size());
@@ -174,21 +188,27 @@ void cassandra_options::validate() const {
             throw error(errc::invalid_config, "cassandra_options: a host is empty");
         }
     }
-    if (!is_identifier(keyspace)) {
-        throw error(errc::invalid_config,
-                    fmt::format("cassandra_options: keyspace \"{}\" is not a CQL identifier (a letter, then letters, digits or _)", keyspace));
+    if (!is_cql_identifier(keyspace)) {
+        throw error(
+            errc::invalid_config,
+            fmt::format(
+                "cassandra_options: keyspace \"{}\" is not a CQL identifier (a letter, then letters, digits or _)",
+                keyspace));
     }
     if (instance.empty()) {
         throw error(errc::invalid_config, "cassandra_options: instance must not be empty");
     }
     if (max_in_flight == 0 || connections_per_host == 0 || scan_page_size <= 0) {
-        throw error(errc::invalid_config, "cassandra_options: max_in_flight, connections_per_host and scan_page_size must be at least 1");
+        throw error(errc::invalid_config,
+                    "cassandra_options: max_in_flight, connections_per_host and scan_page_size must be at least 1");
     }
     if (max_retries < 0 || event_ttl.count() < 0 || profile_ttl.count() < 0) {
         throw error(errc::invalid_config, "cassandra_options: max_retries and the TTLs must not be negative");
     }
     if (replication.empty() || replication.front() != '{' || replication.back() != '}') {
-        throw error(errc::invalid_config, "cassandra_options: replication must be a CQL map literal like {'class': 'SimpleStrategy', 'replication_factor': 1}");
+        throw error(errc::invalid_config,
+                    "cassandra_options: replication must be a CQL map literal like {'class': 'SimpleStrategy', "
+                    "'replication_factor': 1}");
     }
 }
 
@@ -199,12 +219,13 @@ std::string cassandra_options::to_string() const {
             consistency_name = n;
         }
     }
-    return fmt::format("hosts={} port={} keyspace={} replication={} create_schema={} username={} password={} instance={} "
-                       "consistency={} record_events={} event_ttl={}s profile_ttl={}s max_in_flight={} "
-                       "connections_per_host={} request_timeout={}ms max_retries={}",
-                       fmt::join(hosts, ","), port, keyspace, replication, create_schema, username,
-                       password.empty() ? "" : "*****", instance, consistency_name, record_events, event_ttl.count(),
-                       profile_ttl.count(), max_in_flight, connections_per_host, request_timeout.count(), max_retries);
+    return fmt::format(
+        "hosts={} port={} keyspace={} replication={} create_schema={} username={} password={} instance={} "
+        "consistency={} record_events={} event_ttl={}s profile_ttl={}s max_in_flight={} "
+        "connections_per_host={} request_timeout={}ms max_retries={}",
+        fmt::join(hosts, ","), port, keyspace, replication, create_schema, username, password.empty() ? "" : "*****",
+        instance, consistency_name, record_events, event_ttl.count(), profile_ttl.count(), max_in_flight,
+        connections_per_host, request_timeout.count(), max_retries);
 }
 
 struct cassandra_store::impl {
@@ -254,7 +275,8 @@ struct cassandra_store::impl {
     cql::prepared_ptr prepare(const std::string& query) {
         auto p = session->prepare_sync(query);
         if (!p) {
-            throw error(errc::store_error, fmt::format("cassandra_store: cannot prepare \"{}\": {}", query, p.error().reason));
+            throw error(errc::store_error,
+                        fmt::format("cassandra_store: cannot prepare \"{}\": {}", query, p.error().reason));
         }
         return std::move(p).value();
     }
@@ -272,15 +294,18 @@ struct cassandra_store::impl {
     void create_schema() {
         const auto& ks = options.keyspace;
         run_ddl(fmt::format("CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {}", ks, options.replication));
-        run_ddl(fmt::format("CREATE TABLE IF NOT EXISTS {}.profile (player_id text PRIMARY KEY, data blob, updated_at timestamp)"
-                            " WITH default_time_to_live = {}",
-                            ks, options.profile_ttl.count()));
-        run_ddl(fmt::format("CREATE TABLE IF NOT EXISTS {}.event (player_id text, day int, timeid timeuuid, type text, event text,"
-                            " PRIMARY KEY ((player_id, day), timeid)) WITH default_time_to_live = {}",
-                            ks, options.event_ttl.count()));
-        run_ddl(fmt::format("CREATE TABLE IF NOT EXISTS {}.source_position (instance text, source text, partition int, offset bigint,"
-                            " PRIMARY KEY (instance, source, partition))",
-                            ks));
+        run_ddl(fmt::format(
+            "CREATE TABLE IF NOT EXISTS {}.profile (player_id text PRIMARY KEY, data blob, updated_at timestamp)"
+            " WITH default_time_to_live = {}",
+            ks, options.profile_ttl.count()));
+        run_ddl(fmt::format(
+            "CREATE TABLE IF NOT EXISTS {}.event (player_id text, day int, timeid timeuuid, type text, event text,"
+            " PRIMARY KEY ((player_id, day), timeid)) WITH default_time_to_live = {}",
+            ks, options.event_ttl.count()));
+        run_ddl(fmt::format(
+            "CREATE TABLE IF NOT EXISTS {}.source_position (instance text, source text, partition int, offset bigint,"
+            " PRIMARY KEY (instance, source, partition))",
+            ks));
     }
 
     cql::statement bound(const cql::prepared_ptr& p, std::vector<cql::value> values) const {
@@ -330,17 +355,20 @@ struct cassandra_store::impl {
 
     void send(request_window& window, cql::statement s) {
         window.acquire();
-        session->execute(std::move(s), [&window](result<cql::result_body> r) { window.done(r ? nullptr : &r.error()); });
+        session->execute(std::move(s),
+                         [&window](result<cql::result_body> r) { window.done(r ? nullptr : &r.error()); });
     }
 
     void send(request_window& window, cql::batch b) {
         window.acquire();
         batches.fetch_add(1, std::memory_order_relaxed);
-        session->execute(std::move(b), [&window](result<cql::result_body> r) { window.done(r ? nullptr : &r.error()); });
+        session->execute(std::move(b),
+                         [&window](result<cql::result_body> r) { window.done(r ? nullptr : &r.error()); });
     }
 
     // Scans the token range (start, end] a page at a time.
-    std::optional<failure> scan_range_pages(std::int64_t start, std::int64_t end, const profile_visitor& visit, bool& stopped) {
+    std::optional<failure> scan_range_pages(std::int64_t start, std::int64_t end, const profile_visitor& visit,
+                                            bool& stopped) {
         std::optional<std::string> paging_state;
         do {
             auto s = bound(scan_range, {cql::bigint_value(start), cql::bigint_value(end)});
@@ -360,7 +388,8 @@ struct cassandra_store::impl {
                 }
                 auto p = decode_profile(*row[1]);
                 if (!p) {
-                    return failure{p.error().code, fmt::format("profile \"{}\": {}", row[0].value_or(""), p.error().reason)};
+                    return failure{p.error().code,
+                                   fmt::format("profile \"{}\": {}", row[0].value_or(""), p.error().reason)};
                 }
                 if (!visit(p.value())) {
                     stopped = true;
@@ -394,13 +423,18 @@ cassandra_store::cassandra_store(cassandra_options options) : impl_(std::make_un
         d.create_schema();
     }
     const auto& ks = d.options.keyspace;
-    d.insert_profile = d.prepare(fmt::format("INSERT INTO {}.profile (player_id, data, updated_at) VALUES (?, ?, ?)", ks));
+    d.insert_profile =
+        d.prepare(fmt::format("INSERT INTO {}.profile (player_id, data, updated_at) VALUES (?, ?, ?)", ks));
     d.select_profile = d.prepare(fmt::format("SELECT player_id, data FROM {}.profile WHERE player_id = ?", ks));
     d.delete_profile = d.prepare(fmt::format("DELETE FROM {}.profile WHERE player_id = ?", ks));
-    d.insert_event = d.prepare(fmt::format("INSERT INTO {}.event (player_id, day, timeid, type, event) VALUES (?, ?, ?, ?, ?)", ks));
-    d.insert_position = d.prepare(fmt::format("INSERT INTO {}.source_position (instance, source, partition, offset) VALUES (?, ?, ?, ?)", ks));
-    d.select_positions = d.prepare(fmt::format("SELECT source, partition, offset FROM {}.source_position WHERE instance = ?", ks));
-    d.scan_range = d.prepare(fmt::format("SELECT player_id, data FROM {}.profile WHERE token(player_id) > ? AND token(player_id) <= ?", ks));
+    d.insert_event =
+        d.prepare(fmt::format("INSERT INTO {}.event (player_id, day, timeid, type, event) VALUES (?, ?, ?, ?, ?)", ks));
+    d.insert_position = d.prepare(
+        fmt::format("INSERT INTO {}.source_position (instance, source, partition, offset) VALUES (?, ?, ?, ?)", ks));
+    d.select_positions =
+        d.prepare(fmt::format("SELECT source, partition, offset FROM {}.source_position WHERE instance = ?", ks));
+    d.scan_range = d.prepare(
+        fmt::format("SELECT player_id, data FROM {}.profile WHERE token(player_id) > ? AND token(player_id) <= ?", ks));
 }
 
 cassandra_store::~cassandra_store() {
@@ -449,7 +483,8 @@ std::error_code cassandra_store::write(const write_batch& batch) {
     for (const auto& p : batch.profiles) {
         std::string data;
         encode_profile(p, data);
-        d.send(window, d.bound(d.insert_profile, {cql::text_value(p.key().text()), std::move(data), cql::timestamp_value(p.last_event_ts())}));
+        d.send(window, d.bound(d.insert_profile, {cql::text_value(p.key().text()), std::move(data),
+                                                  cql::timestamp_value(p.last_event_ts())}));
         if (!d.options.record_events) {
             continue;
         }
@@ -460,8 +495,9 @@ std::error_code cassandra_store::write(const write_batch& batch) {
             b.consistency = d.consistency;
             for (const auto& e : events) {
                 const auto uuid = event_timeuuid(e.ts, p.key().text(), e.type, e.id);
-                b.statements.push_back(d.bound(d.insert_event, {cql::text_value(p.key().text()), cql::int_value(day),
-                                                               cql::uuid_value(uuid), cql::text_value(e.type), event_json(e)}));
+                b.statements.push_back(
+                    d.bound(d.insert_event, {cql::text_value(p.key().text()), cql::int_value(day),
+                                             cql::uuid_value(uuid), cql::text_value(e.type), event_json(e)}));
             }
             d.events_appended.fetch_add(events.size(), std::memory_order_relaxed);
             d.send(window, std::move(b));

@@ -390,7 +390,9 @@ private:
     void discover(std::shared_ptr<connection> control);
     void on_local(std::shared_ptr<connection> control, result<response> r, bool retried);
     void on_peers(std::shared_ptr<connection> control, result<response> r, bool retried);
-    void build_cluster(std::shared_ptr<connection> control);
+    // Sends a system-table query on the control connection, at consistency ONE.
+    void query_control(const std::shared_ptr<connection>& control, std::string query, response_handler then);
+    void build_cluster();
     void open_connection(host& h, std::size_t slot, bool reconnect);
     void schedule_reconnect(host& h, std::size_t slot);
     void finish_bootstrap(std::optional<failure> why);
@@ -962,12 +964,15 @@ void session_impl::bootstrap_next() {
     });
 }
 
-void session_impl::discover(std::shared_ptr<connection> control) {
-    query_request q{.query = "SELECT data_center, rpc_address, tokens FROM system.local WHERE key='local'",
-                    .params = {}};
+void session_impl::query_control(const std::shared_ptr<connection>& control, std::string query, response_handler then) {
+    query_request q{.query = std::move(query), .params = {}};
     q.params.consistency = consistency::one;
-    control->send(
-        q, [this, control](result<response> r) { on_local(control, std::move(r), false); }, true);
+    control->send(q, std::move(then), true);
+}
+
+void session_impl::discover(std::shared_ptr<connection> control) {
+    query_control(control, "SELECT data_center, rpc_address, tokens FROM system.local WHERE key='local'",
+                  [this, control](result<response> r) { on_local(control, std::move(r), false); });
 }
 
 void session_impl::on_local(std::shared_ptr<connection> control, result<response> r, bool retried) {
@@ -978,10 +983,8 @@ void session_impl::on_local(std::shared_ptr<connection> control, result<response
     const rows_result* rows = rows_in(r);
     if (rows == nullptr && !retried && r && control->ready()) {
         // A server that does not know the column list: ask for every column.
-        query_request q{.query = "SELECT * FROM system.local WHERE key='local'", .params = {}};
-        q.params.consistency = consistency::one;
-        control->send(
-            q, [this, control](result<response> r2) { on_local(control, std::move(r2), true); }, true);
+        query_control(control, "SELECT * FROM system.local WHERE key='local'",
+                      [this, control](result<response> r2) { on_local(control, std::move(r2), true); });
         return;
     }
     if (rows != nullptr && !rows->rows.empty()) {
@@ -989,13 +992,11 @@ void session_impl::on_local(std::shared_ptr<connection> control, result<response
         local_tokens_ = tokens_of(cell(*rows, 0, column_index(*rows, "tokens")));
     }
     if (!options_.discover_peers || !control->ready()) {
-        build_cluster(control);
+        build_cluster();
         return;
     }
-    query_request q{.query = "SELECT peer, rpc_address, data_center, tokens FROM system.peers", .params = {}};
-    q.params.consistency = consistency::one;
-    control->send(
-        q, [this, control](result<response> r2) { on_peers(control, std::move(r2), false); }, true);
+    query_control(control, "SELECT peer, rpc_address, data_center, tokens FROM system.peers",
+                  [this, control](result<response> r2) { on_peers(control, std::move(r2), false); });
 }
 
 void session_impl::on_peers(std::shared_ptr<connection> control, result<response> r, bool retried) {
@@ -1005,10 +1006,8 @@ void session_impl::on_peers(std::shared_ptr<connection> control, result<response
     }
     const rows_result* rows = rows_in(r);
     if (rows == nullptr && !retried && r && control->ready()) {
-        query_request q{.query = "SELECT * FROM system.peers", .params = {}};
-        q.params.consistency = consistency::one;
-        control->send(
-            q, [this, control](result<response> r2) { on_peers(control, std::move(r2), true); }, true);
+        query_control(control, "SELECT * FROM system.peers",
+                      [this, control](result<response> r2) { on_peers(control, std::move(r2), true); });
         return;
     }
     if (rows != nullptr) {
@@ -1028,11 +1027,10 @@ void session_impl::on_peers(std::shared_ptr<connection> control, result<response
             peers_.push_back({*address, text_of(cell(*rows, i, dc_col)), tokens_of(cell(*rows, i, tokens_col))});
         }
     }
-    build_cluster(control);
+    build_cluster();
 }
 
-void session_impl::build_cluster(std::shared_ptr<connection> control) {
-    (void)control;
+void session_impl::build_cluster() {
     auto first = std::move(bootstrap_host_);
     first->index = 0;
     first->datacenter = local_datacenter_;

@@ -20,19 +20,6 @@ namespace {
 // validate() has checked every duration in use.
 std::chrono::milliseconds duration(const std::string& text) { return parse_config_duration(text).value(); }
 
-// "a,b,,c" -> {"a", "b", "c"}
-std::vector<std::string> split_list(const std::string& text) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const auto comma = std::min(text.find(',', start), text.size());
-        if (comma > start) {
-            out.push_back(text.substr(start, comma - start));
-        }
-        start = comma + 1;
-    }
-    return out;
-}
 
 }  // namespace
 
@@ -88,7 +75,7 @@ assembled_topology assemble(const topology_config& s) {
     if (s.store == "lmdb") {
         t.with_store(std::make_shared<lmdb_store>(lmdb_options{.path = s.store_path, .sync = !s.store_no_sync}));
     } else if (s.store == "cassandra") {
-        cassandra_options o{.hosts = split_list(s.cassandra_hosts),
+        cassandra_options o{.hosts = parse_cassandra_hosts(s.cassandra_hosts),
                             .keyspace = s.keyspace,
                             .replication = s.cassandra_replication,
                             .username = s.cassandra_username,

@@ -146,9 +146,7 @@ std::string check_start(std::string_view s) {
 std::string check_campaign_id(std::string_view s) { return s.empty() ? "expected a campaign id" : std::string{}; }
 
 std::string check_cql_identifier(std::string_view s) {
-    const bool ok = !s.empty() && s.size() <= 48 && std::isalpha(static_cast<unsigned char>(s[0])) != 0 &&
-                    std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; });
-    return ok ? std::string{} : "expected a CQL identifier (a letter, then letters, digits or _; at most 48)";
+    return is_cql_identifier(s) ? std::string{} : "expected a CQL identifier (a letter, then letters, digits or _; at most 48)";
 }
 
 std::string check_cql_map(std::string_view s) {

@@ -274,6 +274,26 @@ TEST_F(cassandra_store_test, bad_options_are_refused_before_connecting) {
     EXPECT_EQ(text.find("secret"), std::string::npos) << text;
 }
 
+TEST(cassandra_hosts, a_comma_separated_list_splits_into_contact_points_skipping_empty_items) {
+    EXPECT_EQ(rtcrm::parse_cassandra_hosts("10.0.0.1,10.0.0.2:9043,,[::1]:9044,"),
+              (std::vector<std::string>{"10.0.0.1", "10.0.0.2:9043", "[::1]:9044"}));
+    EXPECT_EQ(rtcrm::parse_cassandra_hosts("h"), (std::vector<std::string>{"h"}));
+    EXPECT_TRUE(rtcrm::parse_cassandra_hosts("").empty());
+    EXPECT_TRUE(rtcrm::parse_cassandra_hosts(",,").empty());
+}
+
+TEST(cassandra_keyspace, only_unquoted_cql_identifiers_are_keyspace_names) {
+    EXPECT_TRUE(rtcrm::is_cql_identifier("crm"));
+    EXPECT_TRUE(rtcrm::is_cql_identifier("crm_2026"));
+    EXPECT_TRUE(rtcrm::is_cql_identifier(std::string(48, 'k')));
+    EXPECT_FALSE(rtcrm::is_cql_identifier(std::string(49, 'k')));
+    EXPECT_FALSE(rtcrm::is_cql_identifier(""));
+    EXPECT_FALSE(rtcrm::is_cql_identifier("2crm"));
+    EXPECT_FALSE(rtcrm::is_cql_identifier("_crm"));
+    EXPECT_FALSE(rtcrm::is_cql_identifier("crm-1"));
+    EXPECT_FALSE(rtcrm::is_cql_identifier("crm; DROP"));
+}
+
 TEST(cassandra_store_auth, connects_with_credentials_and_refuses_a_wrong_password) {
     rtcrm::test::cql_peer peer({.username = "crm", .password = "s3cret"});
     rtcrm::cassandra_store store({.hosts = peer.contact_points(), .username = "crm", .password = "s3cret"});

@@ -56,17 +56,8 @@ std::shared_ptr<rtcrm::profile_store> fresh_cassandra_on_peer() {
 
 // The cluster named by RTCRM_CASSANDRA_HOSTS ("h1,h2:9042"); its keyspaces are dropped after.
 std::shared_ptr<rtcrm::profile_store> fresh_cassandra_on_cluster() {
-    std::vector<std::string> hosts;
-    std::string list = std::getenv("RTCRM_CASSANDRA_HOSTS");
-    for (std::size_t start = 0; start <= list.size();) {
-        const auto comma = std::min(list.find(',', start), list.size());
-        if (comma > start) {
-            hosts.push_back(list.substr(start, comma - start));
-        }
-        start = comma + 1;
-    }
     return std::make_shared<rtcrm::cassandra_store>(rtcrm::cassandra_options{
-        .hosts = hosts,
+        .hosts = rtcrm::parse_cassandra_hosts(std::getenv("RTCRM_CASSANDRA_HOSTS")),
         .keyspace = fresh_keyspace(),
         .replication = "{'class': 'SimpleStrategy', 'replication_factor': 1}",
         .consistency = rtcrm::cassandra_consistency::one});

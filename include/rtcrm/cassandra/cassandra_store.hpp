@@ -62,26 +62,34 @@ enum class cassandra_consistency : std::uint8_t { one, two, three, quorum, all, 
 /// Parses "local_quorum", "QUORUM", ...; nullopt for an unknown name.
 std::optional<cassandra_consistency> parse_cassandra_consistency(std::string_view name) noexcept;
 
+/// Splits a comma-separated list of contact points ("h1,h2:9042,[::1]:9043"), as flags
+/// and environment variables give them; empty items are skipped.
+std::vector<std::string> parse_cassandra_hosts(std::string_view list);
+
+/// True for a name usable unquoted as a keyspace: a letter, then letters, digits or `_`,
+/// at most 48 characters (Cassandra's limit).
+bool is_cql_identifier(std::string_view name) noexcept;
+
 /// How to reach the cluster and shape the schema.
 struct cassandra_options {
-    std::vector<std::string> hosts;   ///< contact points, "host" or "host:port"; the rest are discovered
-    std::uint16_t port = 9042;        ///< for hosts given without a port
-    std::string keyspace = "crm";     ///< created if missing (with `replication`)
+    std::vector<std::string> hosts;  ///< contact points, "host" or "host:port"; the rest are discovered
+    std::uint16_t port = 9042;       ///< for hosts given without a port
+    std::string keyspace = "crm";    ///< created if missing (with `replication`)
     /// The replication map of a keyspace created by the store (CQL map literal).
     std::string replication = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
-    bool create_schema = true;        ///< create the keyspace and tables if missing
-    std::string username;             ///< PasswordAuthenticator credentials, if the cluster asks
+    bool create_schema = true;  ///< create the keyspace and tables if missing
+    std::string username;       ///< PasswordAuthenticator credentials, if the cluster asks
     std::string password;
-    std::string instance = "rtcrm";   ///< this instance's name in `source_position`
+    std::string instance = "rtcrm";  ///< this instance's name in `source_position`
     cassandra_consistency consistency = cassandra_consistency::local_quorum;
-    bool record_events = true;        ///< append the event history to the `event` table
+    bool record_events = true;                                    ///< append the event history to the `event` table
     std::chrono::seconds event_ttl{std::chrono::hours(24 * 30)};  ///< event table's default TTL (0: none)
     std::chrono::seconds profile_ttl{0};                          ///< profile table's default TTL (0: none)
     std::size_t max_in_flight = 256;  ///< requests outstanding per `write`, `get` or scan worker
     std::int32_t scan_page_size = 1000;
     std::size_t connections_per_host = 1;
     std::chrono::milliseconds request_timeout{5000};  ///< per attempt
-    int max_retries = 3;              ///< per request, for retriable errors
+    int max_retries = 3;                              ///< per request, for retriable errors
 
     /// @throws rtcrm::error(invalid_config) for no hosts, an empty or non-identifier
     ///         keyspace or instance, zero in-flight requests, ...
@@ -94,8 +102,8 @@ struct cassandra_options {
 struct cassandra_store_stats {
     std::uint64_t profiles_written = 0;
     std::uint64_t events_appended = 0;
-    std::uint64_t batches = 0;        ///< unlogged event batches sent
-    std::uint64_t retries = 0;        ///< client retries after retriable errors
+    std::uint64_t batches = 0;  ///< unlogged event batches sent
+    std::uint64_t retries = 0;  ///< client retries after retriable errors
     std::uint64_t reconnects = 0;
     std::uint64_t failed_writes = 0;  ///< `write` calls that returned an error
     std::size_t hosts_up = 0;
