@@ -129,11 +129,12 @@ struct kafka_handler_feed::impl {
             why = e.what();
         }
         if (why) {
-            refused.fetch_add(1, std::memory_order_relaxed);
             fmt::print(stderr, "rtcrm: handlers from {} refused: {}\n", opt.topic, *why);
             if (on_refused) {
                 on_refused(*why);
             }
+            // Counted after the callback returned: whoever sees the count sees its effects.
+            refused.fetch_add(1, std::memory_order_release);
         } else {
             applied.fetch_add(1, std::memory_order_relaxed);
         }
@@ -192,6 +193,6 @@ std::string kafka_handler_feed::digest() const {
 }
 
 std::uint64_t kafka_handler_feed::applied() const noexcept { return impl_->applied.load(std::memory_order_relaxed); }
-std::uint64_t kafka_handler_feed::refused() const noexcept { return impl_->refused.load(std::memory_order_relaxed); }
+std::uint64_t kafka_handler_feed::refused() const noexcept { return impl_->refused.load(std::memory_order_acquire); }
 
 }  // namespace rtcrm

@@ -68,7 +68,7 @@ public:
     /// A digest of `scripts()` (hex FNV-1a over names and sources): the same on every
     /// instance that read the same topic.
     [[nodiscard]] std::string digest() const;
-    /// Sets applied and sets refused so far.
+    /// Sets applied and sets refused so far (a refusal counts once its callback returned).
     [[nodiscard]] std::uint64_t applied() const noexcept;
     [[nodiscard]] std::uint64_t refused() const noexcept;
 
