@@ -45,7 +45,7 @@ struct runtime_options {
     std::chrono::milliseconds flush_interval{10};    ///< how often shards flush sinks, call bolt ticks and check the store timers
     std::chrono::milliseconds store_interval{1000};  ///< how often shards write dirty profiles back to a volatile store
     std::chrono::milliseconds durable_store_interval{10};  ///< group-commit interval with a durable store (acks wait for it)
-    std::size_t store_max_batch = 4096;              ///< write back as soon as a shard has this many dirty profiles
+    std::size_t store_max_batch = 4096;              ///< a shard with this many dirty profiles writes back now (durable store), or starts a round copied while it idles (volatile)
     std::size_t cache_max_profiles = 0;              ///< per shard: past this, least recently used profiles leave the cache (down to 90%, after a write-back); 0 = unbounded
     std::chrono::milliseconds commit_interval{200};  ///< how often sources get their safe positions
     std::chrono::milliseconds drain_timeout{30000};  ///< at stop, the longest wait for in-flight acks

@@ -312,6 +312,13 @@ struct runtime::impl {
                 next_tick = now + opt.flush_interval;
             }
             if (!worked) {
+                if (stage.write_back_while_idle()) {
+                    // One small chunk copied. Let any thread waiting for this core run
+                    // first (a host's loop or submitter: idle work must not delay them),
+                    // then look for events before the next chunk.
+                    std::this_thread::yield();
+                    continue;
+                }
                 const bool sources_done = queues->drained(index);
                 if (sources_done && (submit == nullptr || submit->drained(index))) {
                     break;

@@ -450,8 +450,11 @@ shard_stage::shard_stage(std::uint32_t index, const runtime_options& options,
 
 shard_stage::~shard_stage() = default;
 
-// Profiles copied into a volatile store per write-back step (see maybe_write_back).
-constexpr std::size_t volatile_write_back_chunk = 256;
+// Profiles copied into a volatile store per write-back step, while the shard is idle (see
+// write_back_while_idle) or at a tick (see maybe_write_back). A copy costs ~1-3 us (the
+// history ring included), so a step holds an event that arrives meanwhile ~0.1-0.2 ms.
+constexpr std::size_t idle_write_back_chunk = 32;
+constexpr std::size_t tick_write_back_chunk = 64;
 
 void shard_stage::mark_dirty(cached& c) {
     if (!c.dirty) {
@@ -529,7 +532,6 @@ void shard_stage::expire_profiles(const std::vector<event>& batch) {
 void shard_stage::process(router::batch& records) {
     auto& batch = events_;
     batch.clear();
-    const auto taken = records.size();
     for (auto& r : records) {
         auto parsed = parse_event(std::move(r.rec), options_->parse);
         if (!parsed) {
@@ -576,17 +578,15 @@ void shard_stage::process(router::batch& records) {
     }
     batch.clear();
     if (dirty_.size() >= options_->store_max_batch) {
-        // A durable store writes them all (acks wait for it); a volatile one a chunk per
-        // batch, so a copy of thousands of profiles never stalls the events behind it.
-        // The chunk is twice the batch's events (at most 256): a batch dirties at most
-        // one profile per event, so the backlog still shrinks, and the copying is spread
-        // evenly over the events. (A fixed 256 after every batch cost the small batches of
-        // a paced host up to ~0.5 ms each, the largest share of the submit → trigger p99:
-        // benchmarks/RESULTS.md, "Embedding", 2026-12-04.)
+        // A durable store writes them all (acks wait for it). A volatile one starts its
+        // write-back round now instead of at the next interval; the round is copied while
+        // the shard is idle (and a chunk per tick), never after a batch: a copy per
+        // processed event (the chunk per batch this replaced) cost more than the event
+        // itself, and held every event behind it (benchmarks/RESULTS.md, "Embedding").
         if (durable_) {
             write_back();
-        } else {
-            write_dirty(std::min({dirty_.size(), volatile_write_back_chunk, std::max<std::size_t>(2 * taken, 16)}));
+        } else if (round_left_ == 0) {
+            begin_round(std::chrono::steady_clock::now());
         }
     }
     evict_to_bound();
@@ -655,7 +655,7 @@ void shard_stage::tick(std::chrono::steady_clock::time_point now) {
 }
 
 void shard_stage::maybe_write_back(std::chrono::steady_clock::time_point now) {
-    if (now < next_write_back_) {
+    if (now < next_write_back_ && round_left_ == 0) {
         return;
     }
     if (durable_) {
@@ -663,17 +663,37 @@ void shard_stage::maybe_write_back(std::chrono::steady_clock::time_point now) {
         next_write_back_ = now + options_->durable_store_interval;
         return;
     }
-    // A volatile store gets each round (what was dirty when it began) a chunk per tick:
-    // the copies are spread over the round instead of stalling the shard at once.
+    // A volatile store gets each round (what was dirty when it began) in small chunks,
+    // mostly while the shard has nothing else to do (write_back_while_idle), and a chunk
+    // per tick so a round also ends under full load. Copying a whole round at once (or
+    // 256 profiles per tick) held every event behind it for ~0.7 ms, the largest share
+    // of the submit → trigger p99 (benchmarks/RESULTS.md, "Embedding").
     if (round_left_ == 0) {
-        round_left_ = dirty_.size();
+        begin_round(now);
     }
-    const auto n = std::min({round_left_, volatile_write_back_chunk, dirty_.size()});
+    write_round_chunk(tick_write_back_chunk);
+}
+
+void shard_stage::begin_round(std::chrono::steady_clock::time_point now) {
+    round_left_ = dirty_.size();
+    round_started_ = now;
+}
+
+void shard_stage::write_round_chunk(std::size_t chunk) {
+    const auto n = std::min({round_left_, chunk, dirty_.size()});
     write_dirty(n);
     round_left_ = n < round_left_ && !dirty_.empty() ? round_left_ - n : 0;
     if (round_left_ == 0) {
-        next_write_back_ = now + options_->store_interval;
+        next_write_back_ = round_started_ + options_->store_interval;
     }
+}
+
+bool shard_stage::write_back_while_idle() {
+    if (durable_ || round_left_ == 0) {
+        return false;
+    }
+    write_round_chunk(idle_write_back_chunk);
+    return round_left_ > 0;
 }
 
 void shard_stage::write_back() {

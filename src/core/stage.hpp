@@ -199,6 +199,10 @@ public:
     void process(router::batch& batch);
     // Periodic work: bolt ticks, sink flushes, and profile write-back when due.
     void tick(std::chrono::steady_clock::time_point now);
+    // Work for a shard with no events waiting: the next small chunk of a volatile
+    // store's write-back round. True if the round still owes profiles (call again once
+    // no events wait); false when there is nothing to do, so the shard may park.
+    bool write_back_while_idle();
     // Final flush at stop: everything dirty is written and sinks flushed.
     void finish();
     void write_back();
@@ -229,6 +233,8 @@ private:
     void mark_dirty(cached& c);
     void maybe_write_back(std::chrono::steady_clock::time_point now);
     void write_dirty(std::size_t n);
+    void begin_round(std::chrono::steady_clock::time_point now);
+    void write_round_chunk(std::size_t chunk);
 
     std::uint32_t index_;
     const runtime_options* options_;
@@ -252,6 +258,7 @@ private:
     std::vector<std::optional<profile>> loaded_;
     std::chrono::steady_clock::time_point next_write_back_;
     std::size_t round_left_ = 0;  // volatile store: profiles the current write-back round still owes
+    std::chrono::steady_clock::time_point round_started_;
 };
 
 }  // namespace rtcrm::detail

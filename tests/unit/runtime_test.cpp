@@ -493,6 +493,46 @@ TEST(runtime, the_ttl_sweep_deletes_inactive_profiles_from_the_store) {
     EXPECT_EQ(rt.stats().expired_profiles, 100U);
 }
 
+// Polls until `store` holds at least `want` profiles (or 10 s pass); the count seen.
+std::size_t wait_for_store_size(const rtcrm::memory_store& store, std::size_t want) {
+    for (int i = 0; i < 1000 && store.size() < want; ++i) {
+        std::this_thread::sleep_for(10ms);
+    }
+    return store.size();
+}
+
+TEST(runtime, store_max_batch_dirty_profiles_reach_a_volatile_store_long_before_the_interval) {
+    // store_max_batch dirty profiles start a write-back round at once; the shard copies it
+    // while it has no events, long before the (hour-long) interval.
+    auto store = std::make_shared<rtcrm::memory_store>();
+    rtcrm::topology t;
+    t.with_store(store).with_options(
+        {.shards = 1, .store_interval = std::chrono::hours(1), .store_max_batch = 100, .submit_capacity = 1024});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+    for (int i = 0; i < 300; ++i) {
+        ASSERT_EQ(rt.submit(fight_json(i + 1, i), 10s), rtcrm::submit_status::accepted);
+    }
+    // Each time 100 profiles are dirty they reach the store in idle time; only what is
+    // left below the threshold may wait for the interval.
+    EXPECT_GE(wait_for_store_size(*store, 200), 200U);
+    rt.stop();
+    EXPECT_EQ(store->size(), 300U);  // the rest at stop
+}
+
+TEST(runtime, a_volatile_write_back_round_ends_under_full_load) {
+    // With no idle time the round still progresses, a chunk per tick.
+    auto store = std::make_shared<rtcrm::memory_store>();
+    rtcrm::topology t;
+    t.add_source(std::make_unique<endless_source>(2000))
+        .with_store(store)
+        .with_options({.shards = 2, .store_interval = std::chrono::hours(1), .store_max_batch = 100});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+    EXPECT_GE(wait_for_store_size(*store, 1900), 1900U);
+    rt.stop();
+}
+
 TEST(runtime, profiles_can_be_read_while_it_runs_without_racing_the_shards) {
     // Profiles of players 1..100, half of them also in the store only.
     auto store = std::make_shared<rtcrm::memory_store>();
