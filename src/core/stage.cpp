@@ -577,17 +577,13 @@ void shard_stage::process(router::batch& records) {
         }
     }
     batch.clear();
-    if (dirty_.size() >= options_->store_max_batch) {
-        // A durable store writes them all (acks wait for it). A volatile one starts its
-        // write-back round now instead of at the next interval; the round is copied while
-        // the shard is idle (and a chunk per tick), never after a batch: a copy per
-        // processed event (the chunk per batch this replaced) cost more than the event
-        // itself, and held every event behind it (benchmarks/RESULTS.md, "Embedding").
-        if (durable_) {
-            write_back();
-        } else if (round_left_ == 0) {
-            begin_round(std::chrono::steady_clock::now());
-        }
+    // A durable store writes them all (acks wait for it). A volatile one never writes
+    // after a batch: its rounds are copied while the shard idles and a chunk per tick
+    // (write_back_while_idle, maybe_write_back). A chunk per batch, as before, cost a
+    // profile copy per processed event, more than the event itself, and held every event
+    // behind it (benchmarks/RESULTS.md, "Embedding").
+    if (durable_ && dirty_.size() >= options_->store_max_batch) {
+        write_back();
     }
     evict_to_bound();
     stage_counters::set(counters_.cached, cache_.size());
@@ -655,20 +651,21 @@ void shard_stage::tick(std::chrono::steady_clock::time_point now) {
 }
 
 void shard_stage::maybe_write_back(std::chrono::steady_clock::time_point now) {
-    if (now < next_write_back_ && round_left_ == 0) {
-        return;
-    }
     if (durable_) {
-        write_back();
-        next_write_back_ = now + options_->durable_store_interval;
+        if (now >= next_write_back_) {
+            write_back();
+            next_write_back_ = now + options_->durable_store_interval;
+        }
         return;
     }
     // A volatile store gets each round (what was dirty when it began) in small chunks,
     // mostly while the shard has nothing else to do (write_back_while_idle), and a chunk
-    // per tick so a round also ends under full load. Copying a whole round at once (or
-    // 256 profiles per tick) held every event behind it for ~0.7 ms, the largest share
-    // of the submit → trigger p99 (benchmarks/RESULTS.md, "Embedding").
+    // per tick so a round also ends under full load. Copying a round at once (or 256
+    // profiles per tick) held the events behind it ~0.7 ms (seen with perf sched).
     if (round_left_ == 0) {
+        if (now < next_write_back_ && dirty_.size() < options_->store_max_batch) {
+            return;  // no round due
+        }
         begin_round(now);
     }
     write_round_chunk(tick_write_back_chunk);
@@ -689,8 +686,15 @@ void shard_stage::write_round_chunk(std::size_t chunk) {
 }
 
 bool shard_stage::write_back_while_idle() {
-    if (durable_ || round_left_ == 0) {
+    if (durable_) {
         return false;
+    }
+    if (round_left_ == 0) {
+        // A round starts here at store_max_batch dirty profiles (the interval's at a tick).
+        if (dirty_.size() < options_->store_max_batch) {
+            return false;
+        }
+        begin_round(std::chrono::steady_clock::now());
     }
     write_round_chunk(idle_write_back_chunk);
     return round_left_ > 0;
