@@ -43,9 +43,9 @@ struct runtime_options {
     std::size_t queue_batches = 64;                  ///< capacity of each source→shard queue, in batches
     std::size_t max_in_flight = 1 << 16;             ///< in-flight events per source partition (then the source waits)
     std::chrono::milliseconds flush_interval{10};    ///< how often shards flush sinks, call bolt ticks and check the store timers
-    std::chrono::milliseconds store_interval{1000};  ///< how often shards write dirty profiles back to a volatile store
+    std::chrono::milliseconds store_interval{1000};  ///< how often shards write dirty profiles back to a volatile store (copied while they idle)
     std::chrono::milliseconds durable_store_interval{10};  ///< group-commit interval with a durable store (acks wait for it)
-    std::size_t store_max_batch = 4096;              ///< a shard with this many dirty profiles writes back now (durable store), or starts a round copied while it idles (volatile)
+    std::size_t store_max_batch = 4096;              ///< durable store: a shard with this many dirty profiles writes back at once (a volatile store gets its rounds by store_interval only)
     std::size_t cache_max_profiles = 0;              ///< per shard: past this, least recently used profiles leave the cache (down to 90%, after a write-back); 0 = unbounded
     std::chrono::milliseconds commit_interval{200};  ///< how often sources get their safe positions
     std::chrono::milliseconds drain_timeout{30000};  ///< at stop, the longest wait for in-flight acks

@@ -578,10 +578,12 @@ void shard_stage::process(router::batch& records) {
     }
     batch.clear();
     // A durable store writes them all (acks wait for it). A volatile one never writes
-    // after a batch: its rounds are copied while the shard idles and a chunk per tick
-    // (write_back_while_idle, maybe_write_back). A chunk per batch, as before, cost a
-    // profile copy per processed event, more than the event itself, and held every event
-    // behind it (benchmarks/RESULTS.md, "Embedding").
+    // after a batch, and store_max_batch does not apply to it: its rounds come every
+    // store_interval and are copied while the shard idles and a chunk per tick
+    // (write_back_while_idle, maybe_write_back). Writing past store_max_batch dirty
+    // profiles, as before, meant copying without pause once more players than that were
+    // active (about a profile copy per processed event, more than the event itself), and
+    // held the events behind each copy (benchmarks/RESULTS.md, "Embedding").
     if (durable_ && dirty_.size() >= options_->store_max_batch) {
         write_back();
     }
@@ -663,8 +665,8 @@ void shard_stage::maybe_write_back(std::chrono::steady_clock::time_point now) {
     // per tick so a round also ends under full load. Copying a round at once (or 256
     // profiles per tick) held the events behind it ~0.7 ms (seen with perf sched).
     if (round_left_ == 0) {
-        if (now < next_write_back_ && dirty_.size() < options_->store_max_batch) {
-            return;  // no round due
+        if (now < next_write_back_) {
+            return;
         }
         begin_round(now);
     }
@@ -686,15 +688,8 @@ void shard_stage::write_round_chunk(std::size_t chunk) {
 }
 
 bool shard_stage::write_back_while_idle() {
-    if (durable_) {
+    if (durable_ || round_left_ == 0) {
         return false;
-    }
-    if (round_left_ == 0) {
-        // A round starts here at store_max_batch dirty profiles (the interval's at a tick).
-        if (dirty_.size() < options_->store_max_batch) {
-            return false;
-        }
-        begin_round(std::chrono::steady_clock::now());
     }
     write_round_chunk(idle_write_back_chunk);
     return round_left_ > 0;

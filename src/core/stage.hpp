@@ -200,9 +200,8 @@ public:
     // Periodic work: bolt ticks, sink flushes, and profile write-back when due.
     void tick(std::chrono::steady_clock::time_point now);
     // Work for a shard with no events waiting: the next small chunk of a volatile
-    // store's write-back round (starting one at store_max_batch dirty profiles). True if
-    // the round still owes profiles (call again once no events wait); false when there is
-    // nothing to do, so the shard may park.
+    // store's write-back round. True if the round still owes profiles (call again once
+    // no events wait); false when there is nothing to do, so the shard may park.
     bool write_back_while_idle();
     // Final flush at stop: everything dirty is written and sinks flushed.
     void finish();
