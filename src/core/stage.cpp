@@ -660,22 +660,34 @@ void shard_stage::maybe_write_back(std::chrono::steady_clock::time_point now) {
         }
         return;
     }
-    // A volatile store gets each round (what was dirty when it began) in small chunks,
-    // mostly while the shard has nothing else to do (write_back_while_idle), and a chunk
-    // per tick so a round also ends under full load. Copying a round at once (or 256
-    // profiles per tick) held the events behind it ~0.7 ms (seen with perf sched).
+    // A volatile store gets each round (what was dirty when it began) spread evenly over
+    // the first half of the interval, in small chunks: while the shard has nothing else
+    // to do (write_back_while_idle), or at a tick if the round is behind, so it also ends
+    // under full load. Copying a round at once (or 256 profiles per tick) held the events
+    // behind it ~0.7 ms; copying it as fast as idle moments allowed kept a core busy for
+    // ~15 ms a second, which the host's threads waited for (benchmarks/RESULTS.md,
+    // "Embedding").
     if (round_left_ == 0) {
         if (now < next_write_back_) {
             return;
         }
         begin_round(now);
     }
-    write_round_chunk(tick_write_back_chunk);
+    write_round_chunk(std::min(round_owed(now), tick_write_back_chunk));
 }
 
 void shard_stage::begin_round(std::chrono::steady_clock::time_point now) {
-    round_left_ = dirty_.size();
+    round_size_ = round_left_ = dirty_.size();
     round_started_ = now;
+}
+
+std::size_t shard_stage::round_owed(std::chrono::steady_clock::time_point now) const {
+    const auto spread = std::chrono::duration<double>(options_->store_interval) / 2;
+    const auto elapsed = std::chrono::duration<double>(now - round_started_);
+    const auto due = elapsed >= spread ? round_size_
+                                       : static_cast<std::size_t>(static_cast<double>(round_size_) * (elapsed / spread));
+    const auto written = round_size_ - round_left_;
+    return due > written ? due - written : 0;
 }
 
 void shard_stage::write_round_chunk(std::size_t chunk) {
@@ -691,8 +703,13 @@ bool shard_stage::write_back_while_idle() {
     if (durable_ || round_left_ == 0) {
         return false;
     }
-    write_round_chunk(idle_write_back_chunk);
-    return round_left_ > 0;
+    const auto now = std::chrono::steady_clock::now();
+    const auto owed = round_owed(now);
+    if (owed == 0) {
+        return false;  // ahead of the round's schedule
+    }
+    write_round_chunk(std::min(owed, idle_write_back_chunk));
+    return round_left_ > 0 && round_owed(now) > 0;
 }
 
 void shard_stage::write_back() {

@@ -200,8 +200,8 @@ public:
     // Periodic work: bolt ticks, sink flushes, and profile write-back when due.
     void tick(std::chrono::steady_clock::time_point now);
     // Work for a shard with no events waiting: the next small chunk of a volatile
-    // store's write-back round. True if the round still owes profiles (call again once
-    // no events wait); false when there is nothing to do, so the shard may park.
+    // store's write-back round, if its schedule wants one. True if more is due now (call
+    // again once no events wait); false when nothing is, so the shard may park.
     bool write_back_while_idle();
     // Final flush at stop: everything dirty is written and sinks flushed.
     void finish();
@@ -234,6 +234,8 @@ private:
     void maybe_write_back(std::chrono::steady_clock::time_point now);
     void write_dirty(std::size_t n);
     void begin_round(std::chrono::steady_clock::time_point now);
+    // Profiles of the current round its schedule wants written by `now` and not written yet.
+    [[nodiscard]] std::size_t round_owed(std::chrono::steady_clock::time_point now) const;
     void write_round_chunk(std::size_t chunk);
 
     std::uint32_t index_;
@@ -257,7 +259,8 @@ private:
     bool durable_ = false;
     std::vector<std::optional<profile>> loaded_;
     std::chrono::steady_clock::time_point next_write_back_;
-    std::size_t round_left_ = 0;  // volatile store: profiles the current write-back round still owes
+    std::size_t round_size_ = 0;  // volatile store: profiles of the current write-back round
+    std::size_t round_left_ = 0;  // of which not written yet
     std::chrono::steady_clock::time_point round_started_;
 };
 

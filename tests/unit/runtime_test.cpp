@@ -517,6 +517,31 @@ TEST(runtime, a_volatile_store_gets_all_dirty_profiles_each_interval_however_man
     rt.stop();
 }
 
+TEST(runtime, a_volatile_write_back_round_is_spread_over_half_the_interval) {
+    // Copied at once, 2,000 profiles would hold the shard for milliseconds; spread over
+    // 500 ms the store is seen to fill in many steps.
+    auto store = std::make_shared<rtcrm::memory_store>();
+    rtcrm::topology t;
+    t.with_store(store).with_options({.shards = 1, .store_interval = 1000ms, .submit_capacity = 4096});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+    constexpr std::size_t players = 2000;
+    for (std::size_t i = 0; i < players; ++i) {
+        ASSERT_EQ(rt.submit(fight_json(static_cast<std::int64_t>(i) + 1, static_cast<std::int64_t>(i)), 10s),
+                  rtcrm::submit_status::accepted);
+    }
+    std::set<std::size_t> partial;  // store sizes seen between empty and full
+    for (int i = 0; i < 1000 && store->size() < players; ++i) {
+        if (const auto n = store->size(); n > 0) {
+            partial.insert(n);
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_EQ(store->size(), players);
+    EXPECT_GE(partial.size(), 5U) << "the round was not spread out";
+    rt.stop();
+}
+
 TEST(runtime, a_volatile_write_back_round_ends_under_full_load) {
     // With no idle time the round still progresses, a chunk per tick.
     auto store = std::make_shared<rtcrm::memory_store>();
