@@ -684,8 +684,9 @@ void shard_stage::begin_round(std::chrono::steady_clock::time_point now) {
 std::size_t shard_stage::round_owed(std::chrono::steady_clock::time_point now) const {
     const auto spread = std::chrono::duration<double>(options_->store_interval) / 2;
     const auto elapsed = std::chrono::duration<double>(now - round_started_);
-    const auto due = elapsed >= spread ? round_size_
-                                       : static_cast<std::size_t>(static_cast<double>(round_size_) * (elapsed / spread));
+    const auto due = elapsed >= spread
+                         ? round_size_
+                         : static_cast<std::size_t>(static_cast<double>(round_size_) * (elapsed / spread));
     const auto written = round_size_ - round_left_;
     return due > written ? due - written : 0;
 }
