@@ -2,8 +2,9 @@
 
 #include <rapidjson/error/en.h>
 
-#include <chrono>
 #include <fmt/format.h>
+#include <chrono>
+#include <vector>
 
 namespace rtcrm {
 namespace detail {
@@ -26,7 +27,68 @@ struct payload {
     alignas(std::max_align_t) char buffer[inline_bytes];
     rapidjson::MemoryPoolAllocator<> pool;
     document doc;
+
+    // A shard parses a batch of events and frees them a batch later. Freed to glibc, the
+    // batch's blocks coalesced into the arena's top, which glibc trimmed and the shard then
+    // faulted in again, a few hundred pages a second, in bursts that held a shard for
+    // milliseconds (benchmarks/RESULTS.md, "Embedding"). So each thread keeps up to
+    // `max_kept` freed blocks for its next events.
+    static constexpr std::size_t max_kept = 512;
+    static void* operator new(std::size_t size);
+    static void operator delete(void* block) noexcept;
 };
+
+namespace {
+
+// The blocks a thread keeps. After it is destroyed (thread exit), blocks are freed as usual.
+struct kept_payload_blocks {
+    std::vector<void*> blocks;
+    ~kept_payload_blocks();
+};
+thread_local kept_payload_blocks kept_payloads;
+thread_local bool kept_payloads_gone = false;  // trivially destructible: valid after the above
+kept_payload_blocks::~kept_payload_blocks() {
+    kept_payloads_gone = true;
+    for (void* block : blocks) {
+        ::operator delete(block);
+    }
+}
+
+// Under AddressSanitizer every block goes back to the allocator, so a use after free
+// is still reported.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool keep_payload_blocks = false;
+#else
+constexpr bool keep_payload_blocks = true;
+#endif
+
+}  // namespace
+
+void* payload::operator new(std::size_t size) {
+    if (keep_payload_blocks && !kept_payloads_gone && !kept_payloads.blocks.empty()) {
+        void* block = kept_payloads.blocks.back();
+        kept_payloads.blocks.pop_back();
+        return block;
+    }
+    return ::operator new(size);
+}
+
+void payload::operator delete(void* block) noexcept {
+    if (keep_payload_blocks && !kept_payloads_gone) {
+        auto& kept = kept_payloads.blocks;
+        if (kept.capacity() == 0) {
+            try {
+                kept.reserve(max_kept);
+            } catch (...) {
+            }
+        }
+        if (kept.size() < kept.capacity()) {  // within the reserved capacity: no allocation
+            kept.push_back(block);
+            return;
+        }
+    }
+    ::operator delete(block);
+}
 
 void payload_deleter::operator()(payload* p) const noexcept { delete p; }
 
@@ -73,7 +135,8 @@ const json_value* event::field(std::string_view name) const noexcept {
 
 result<event> parse_event(record&& rec, const parse_options& options) {
     if (rec.bytes.size() > options.max_size) {
-        return {errc::too_large, fmt::format("event is {} bytes, over the limit of {}", rec.bytes.size(), options.max_size)};
+        return {errc::too_large,
+                fmt::format("event is {} bytes, over the limit of {}", rec.bytes.size(), options.max_size)};
     }
     // The payload takes the bytes; on failure they are handed back to the record so the
     // dead-letter record carries them unchanged.
@@ -86,8 +149,9 @@ result<event> parse_event(record&& rec, const parse_options& options) {
     auto& doc = pl->doc;
     doc.Parse(pl->raw.data(), pl->raw.size());
     if (doc.HasParseError()) {
-        return give_back(errc::parse_error, fmt::format("{} at offset {}", rapidjson::GetParseError_En(doc.GetParseError()),
-                                                        doc.GetErrorOffset()));
+        return give_back(
+            errc::parse_error,
+            fmt::format("{} at offset {}", rapidjson::GetParseError_En(doc.GetParseError()), doc.GetErrorOffset()));
     }
     if (!doc.IsObject()) {
         return give_back(errc::parse_error, "event is not a JSON object");
@@ -111,8 +175,9 @@ result<event> parse_event(record&& rec, const parse_options& options) {
         } else if (key.IsString() && key.GetStringLength() > 0) {
             ev.player_ = player_key{std::string{key.GetString(), key.GetStringLength()}};
         } else {
-            return give_back(errc::wrong_type,
-                             fmt::format("player key field \"{}\" must be an integer or a non-empty string", options.key_field));
+            return give_back(
+                errc::wrong_type,
+                fmt::format("player key field \"{}\" must be an integer or a non-empty string", options.key_field));
         }
     }
 

@@ -2,11 +2,14 @@
 // script set over the events of one shard.
 #include "engine_state.hpp"
 
+#include "core/string_pool.hpp"
+
 #include <rtcrm/error.hpp>
 
 #include <fmt/format.h>
 
 #include <chrono>
+#include <iterator>
 #include <unordered_map>
 
 namespace rtcrm::detail::lua {
@@ -53,7 +56,8 @@ public:
         : engine_(std::move(engine)), shard_(shard), shards_(shards) {
         swap_if_changed();
         if (!vm_) {
-            throw error(errc::invalid_config, fmt::format("lua: shard {} cannot load the script set: {}", shard_, last_swap_error_));
+            throw error(errc::invalid_config,
+                        fmt::format("lua: shard {} cannot load the script set: {}", shard_, last_swap_error_));
         }
     }
 
@@ -103,8 +107,10 @@ private:
         const auto start = timed ? clock::now() : clock::time_point{};
         const bool ok = vm_->call(ref, with_event, set_->handlers[index].where, truthy, error_);
         if (timed) {
-            handler_counters::bump(c.nanoseconds,
-                                   16 * static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count()));
+            handler_counters::bump(
+                c.nanoseconds,
+                16 * static_cast<std::uint64_t>(
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count()));
         }
         handler_counters::bump(c.calls);
         if (ok) {
@@ -155,24 +161,38 @@ private:
     }
 
     static std::string trigger_body(const campaign_spec& spec, const event& ev) {
-        std::string out;
+        // In a spent body's buffer when the loop bridge gave one back (core/string_pool.hpp),
+        // written in place: no temporary strings.
+        std::string out = detail::string_pool::take();
         out.reserve(160 + spec.content_json.size());
         out += R"({"campaign_id":)";
-        out += spec.numeric_id ? spec.id : json_string(spec.id);
+        if (spec.numeric_id) {
+            out += spec.id;
+        } else {
+            append_json_string(out, spec.id);
+        }
         out += R"(,"player_id":)";
-        out += ev.player().integer() ? std::string{ev.player().text()} : json_string(ev.player().text());
+        if (ev.player().integer()) {
+            out += ev.player().text();
+        } else {
+            append_json_string(out, ev.player().text());
+        }
         out += R"(,"content":)";
         out += spec.content_json;
         out += R"(,"event_id":)";
-        out += ev.id().empty() ? std::string{"null"} : json_string(ev.id());
+        if (ev.id().empty()) {
+            out += "null";
+        } else {
+            append_json_string(out, ev.id());
+        }
         out += R"(,"event_type":)";
-        out += json_string(ev.type());
-        out += fmt::format(R"(,"ts":{},"dry_run":{}}})", ev.ts(), spec.dry_run);
+        append_json_string(out, ev.type());
+        fmt::format_to(std::back_inserter(out), R"(,"ts":{},"dry_run":{}}})", ev.ts(), spec.dry_run);
         return out;
     }
 
-    static std::string json_string(std::string_view s) {
-        std::string out = "\"";
+    static void append_json_string(std::string& out, std::string_view s) {
+        out += '"';
         for (const char ch : s) {
             switch (ch) {
             case '"': out += "\\\""; break;
@@ -182,14 +202,13 @@ private:
             case '\t': out += "\\t"; break;
             default:
                 if (static_cast<unsigned char>(ch) < 0x20) {
-                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(ch));
+                    fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(ch));
                 } else {
                     out += ch;
                 }
             }
         }
         out += '"';
-        return out;
     }
 
     void refresh_kill_switch() {
@@ -221,7 +240,8 @@ private:
             // it keeps running the old one and says so once per version.
             last_swap_error_ = e.what();
             version_ = version;
-            fmt::print(stderr, "rtcrm: lua: shard {} keeps script set {}: {}\n", shard_, set_ ? set_->version : 0, e.what());
+            fmt::print(stderr, "rtcrm: lua: shard {} keeps script set {}: {}\n", shard_, set_ ? set_->version : 0,
+                       e.what());
             return;
         }
         vm_ = std::move(fresh);

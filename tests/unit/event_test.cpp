@@ -1,8 +1,11 @@
 #include <rtcrm/event.hpp>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -86,6 +89,44 @@ TEST(parse_event, large_events_spill_out_of_the_inline_pool) {
     auto ev = rtcrm::parse_event(big, {});
     ASSERT_TRUE(ev) << ev.error().reason;
     EXPECT_EQ((*ev->field("data")).Size(), 5001U);
+}
+
+// A thread keeps the blocks of the events it frees for its next ones (event.cpp): events
+// freed on another thread than the one that parsed them, a batch at a time, and parsed
+// again in the kept blocks, read as new.
+TEST(parse_event, events_freed_on_another_thread_leave_later_events_intact) {
+    constexpr int batch = 1000;
+    auto event_json = [](int i) {
+        return fmt::format(R"({{"id":"e-{}","player_id":{},"type":"fight","ts":{},"data":{{"round":{}}}}})", i, i,
+                           1000 + i, i);
+    };
+    std::vector<rtcrm::event> parsed;
+    for (int i = 0; i < batch; ++i) {
+        auto ev = rtcrm::parse_event(event_json(i), {});
+        ASSERT_TRUE(ev);
+        parsed.push_back(std::move(ev).value());
+    }
+    std::thread other([&] {
+        parsed.clear();  // freed here: this thread keeps the blocks
+        for (int round = 0; round < 3; ++round) {
+            std::vector<rtcrm::event> again;
+            for (int i = 0; i < batch; ++i) {
+                auto ev = rtcrm::parse_event(event_json(round * batch + i), {});
+                ASSERT_TRUE(ev);
+                again.push_back(std::move(ev).value());
+            }
+            for (int i = 0; i < batch; ++i) {
+                const int n = round * batch + i;
+                EXPECT_EQ(again[i].player(), rtcrm::player_key{n});
+                EXPECT_EQ(again[i].id(), fmt::format("e-{}", n));
+                EXPECT_EQ(again[i].ts(), 1000 + n);
+                EXPECT_EQ(again[i].raw(), event_json(n));
+                ASSERT_NE(again[i].field("data"), nullptr);
+                EXPECT_EQ((*again[i].field("data"))["round"].GetInt(), n);
+            }
+        }
+    });
+    other.join();
 }
 
 TEST(parse_event, missing_ts_defaults_to_now) {

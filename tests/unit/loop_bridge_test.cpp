@@ -5,16 +5,19 @@
 #include <rtcrm/runtime.hpp>
 #include <rtcrm/uv/uv_bridge.hpp>
 
+#include "core/string_pool.hpp"
 #include "support/test_components.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <uv.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <map>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -26,7 +29,8 @@ using rtcrm::testing::fight_json;
 rtcrm::topology bridge_topology(std::shared_ptr<rtcrm::sink> bridge, std::size_t submit_capacity = 4096) {
     rtcrm::topology t;
     t.add_shard_bolt(echo_bolt::factory()).add_sink(rtcrm::stream::main, std::move(bridge));
-    t.with_options({.shards = 2, .batch_size = 64, .queue_batches = 4, .max_in_flight = 1024, .submit_capacity = submit_capacity});
+    t.with_options(
+        {.shards = 2, .batch_size = 64, .queue_batches = 4, .max_in_flight = 1024, .submit_capacity = submit_capacity});
     return t;
 }
 
@@ -73,9 +77,9 @@ TEST(uv_bridge, delivers_on_the_loop_thread_in_player_order_and_stops_with_the_l
     order_check check;
     std::unique_ptr<rtcrm::runtime> rt;
     bool stopped = false;
-    auto bridge = std::make_shared<rtcrm::uv_bridge>(&loop, [&](rtcrm::output& out) {
-        check.see(out);
-    }, rtcrm::loop_bridge_options{.capacity = 256, .max_per_turn = 64});
+    auto bridge = std::make_shared<rtcrm::uv_bridge>(
+        &loop, [&](rtcrm::output& out) { check.see(out); },
+        rtcrm::loop_bridge_options{.capacity = 256, .max_per_turn = 64});
     rt = std::make_unique<rtcrm::runtime>(bridge_topology(bridge));
     rt->start();
     std::thread host([&] { submit_all(*rt, players, per_player); });
@@ -90,14 +94,17 @@ TEST(uv_bridge, delivers_on_the_loop_thread_in_player_order_and_stops_with_the_l
     uv_timer_t timer;
     uv_timer_init(&loop, &timer);
     timer.data = &c;
-    uv_timer_start(&timer, [](uv_timer_t* t) {
-        auto* x = static_cast<ctx*>(t->data);
-        if (x->check->seen == total) {
-            uv_timer_stop(t);
-            uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
-            x->bridge->stop_runtime(*x->rt, [x] { *x->stopped = true; });
-        }
-    }, 5, 5);
+    uv_timer_start(
+        &timer,
+        [](uv_timer_t* t) {
+            auto* x = static_cast<ctx*>(t->data);
+            if (x->check->seen == total) {
+                uv_timer_stop(t);
+                uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+                x->bridge->stop_runtime(*x->rt, [x] { *x->stopped = true; });
+            }
+        },
+        5, 5);
     check.expected_thread = std::this_thread::get_id();
     uv_run(&loop, UV_RUN_DEFAULT);  // returns once the bridge shut down: nothing else is open
     host.join();
@@ -114,8 +121,8 @@ TEST(uv_bridge, a_loop_that_does_not_run_backs_the_pipeline_up_and_then_gets_eve
     uv_loop_t loop;
     ASSERT_EQ(uv_loop_init(&loop), 0);
     std::size_t seen = 0;
-    auto bridge = std::make_shared<rtcrm::uv_bridge>(&loop, [&](rtcrm::output&) { ++seen; },
-                                                     rtcrm::loop_bridge_options{.capacity = 16, .max_per_turn = 8});
+    auto bridge = std::make_shared<rtcrm::uv_bridge>(
+        &loop, [&](rtcrm::output&) { ++seen; }, rtcrm::loop_bridge_options{.capacity = 16, .max_per_turn = 8});
     rtcrm::runtime rt{bridge_topology(bridge, 64)};
     rt.start();
     std::size_t accepted = 0;
@@ -169,6 +176,52 @@ TEST(uv_bridge, a_throwing_handler_nacks_its_output_and_the_rest_flows) {
     EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
+// A delivered body goes back to the thread that wrote it (into its string_pool, where its
+// next bodies are written), unless the handler kept it.
+TEST(uv_bridge, a_delivered_body_goes_back_to_the_thread_that_wrote_it_unless_the_handler_keeps_it) {
+    uv_loop_t loop;
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    const std::string body(200, 'x');
+    std::vector<std::string> kept_by_handler;
+    std::size_t seen = 0;
+    auto bridge = std::make_shared<rtcrm::uv_bridge>(&loop, [&](rtcrm::output& out) {
+        EXPECT_EQ(out.body, body);
+        if (++seen % 2 == 0) {
+            kept_by_handler.push_back(std::move(out.body));  // the host keeps every other body
+        }
+    });
+    std::size_t kept_by_producer = 0;
+    std::size_t next_body_capacity = 0;
+    std::thread producer([&] {
+        std::vector<rtcrm::output> batch(10);
+        for (auto& out : batch) {
+            out.body = body;
+        }
+        bridge->consume(batch);
+        while (bridge->stats().delivered < 10) {
+            std::this_thread::sleep_for(1ms);
+        }
+        bridge->consume({});  // its next batch: takes the spent bodies back first
+        kept_by_producer = rtcrm::detail::string_pool::kept();
+        next_body_capacity = rtcrm::detail::string_pool::take().capacity();
+    });
+    while (bridge->stats().delivered < 10) {
+        uv_run(&loop, UV_RUN_ONCE);
+    }
+    producer.join();
+    EXPECT_EQ(bridge->stats().returned, 5U);
+    EXPECT_EQ(kept_by_producer, 5U);
+    EXPECT_GE(next_body_capacity, body.size());
+    ASSERT_EQ(kept_by_handler.size(), 5U);
+    for (const auto& b : kept_by_handler) {
+        EXPECT_EQ(b, body);
+    }
+    EXPECT_EQ(rtcrm::detail::string_pool::kept(), 0U);  // none stayed on the loop's thread
+    bridge->shutdown();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
 TEST(uv_bridge, destroyed_without_shutdown_its_handle_is_closed_by_the_loop) {
     uv_loop_t loop;
     ASSERT_EQ(uv_loop_init(&loop), 0);
@@ -205,15 +258,18 @@ TEST(asio_bridge, delivers_on_the_context_thread_in_player_order_and_stops_with_
     std::shared_ptr<rtcrm::asio_bridge> bridge;
     std::unique_ptr<rtcrm::runtime> rt;
     bool stopped = false;
-    bridge = rtcrm::asio_bridge::create(io, [&](rtcrm::output& out) {
-        check.see(out);
-        if (check.seen == total) {
-            bridge->stop_runtime(*rt, [&] {
-                stopped = true;
-                guard.reset();  // io.run() returns once nothing is left
-            });
-        }
-    }, rtcrm::loop_bridge_options{.capacity = 256, .max_per_turn = 64});
+    bridge = rtcrm::asio_bridge::create(
+        io,
+        [&](rtcrm::output& out) {
+            check.see(out);
+            if (check.seen == total) {
+                bridge->stop_runtime(*rt, [&] {
+                    stopped = true;
+                    guard.reset();  // io.run() returns once nothing is left
+                });
+            }
+        },
+        rtcrm::loop_bridge_options{.capacity = 256, .max_per_turn = 64});
     rt = std::make_unique<rtcrm::runtime>(bridge_topology(bridge));
     rt->start();
     std::thread host([&] { submit_all(*rt, players, per_player); });

@@ -20,6 +20,10 @@
 ///   thread; stop with `runtime::stop_async` (or the bridges' `stop_runtime`), let the loop
 ///   run until the runtime stopped, then shut the bridge down on the loop thread.
 /// - After shutdown, or when `close()` gave up waiting, outputs are nacked (stopped).
+/// - Memory: once the handler returns, the output's body goes back to the shard that wrote
+///   it and is freed there at its next `consume` (freeing it on the loop thread cost the
+///   allocator a lock and page faults per output). A handler that keeps the body moves it
+///   out of `out.body`.
 #pragma once
 
 #include <rtcrm/sink.hpp>
@@ -34,9 +38,10 @@ namespace rtcrm {
 
 /// Options of a loop bridge. An aggregate: use designated initialisers.
 struct loop_bridge_options {
-    std::size_t capacity = 65536;                  ///< outputs waiting for the loop; past it `consume` waits
-    std::size_t max_per_turn = 1024;               ///< outputs delivered per wake-up of the loop
-    std::chrono::milliseconds close_timeout{5000}; ///< at `close()`, the longest wait for the loop to take what is queued
+    std::size_t capacity = 65536;     ///< outputs waiting for the loop; past it `consume` waits
+    std::size_t max_per_turn = 1024;  ///< outputs delivered per wake-up of the loop
+    std::chrono::milliseconds close_timeout{
+        5000};  ///< at `close()`, the longest wait for the loop to take what is queued
 
     /// @throws rtcrm::error(invalid_config) for a zero capacity or max_per_turn.
     void validate() const;
@@ -49,6 +54,7 @@ struct loop_bridge_stats {
     std::uint64_t refused = 0;    ///< outputs nacked because the bridge was shut down or gave up
     std::uint64_t wakeups = 0;    ///< times the loop ran a delivery turn
     std::size_t queued = 0;       ///< outputs waiting for the loop now
+    std::uint64_t returned = 0;   ///< delivered bodies handed back to the thread that wrote them, to be freed there
 };
 
 /// The host's handler: runs on the loop thread, once per output, in order per player.
