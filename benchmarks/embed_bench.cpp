@@ -19,13 +19,14 @@
 #include <rtcrm/runtime.hpp>
 #include <rtcrm/uv/uv_bridge.hpp>
 
+#include "floor_pipeline.hpp"
 #include "latency_histogram.hpp"
 
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <rapidjson/document.h>
 #include <uv.h>
+#include <boost/program_options.hpp>
 
 #include <pthread.h>
 
@@ -58,6 +59,9 @@ struct settings {
     std::int64_t players = 10'000;
     bool defer_write_back = false;
     bool sched_stats = false;
+    // The floor instead of the runtime (floor_pipeline.hpp), spending this CPU per event.
+    bool floor = false;
+    std::int64_t floor_work_ns = 0;
 };
 
 // Per thread of this process: name → {ns on a CPU, ns runnable but waiting for one, times
@@ -78,8 +82,10 @@ std::map<long, thread_sched> sched_snapshot() {
     }
     return out;
 }
-void print_sched(const std::map<long, thread_sched>& before, const std::map<long, thread_sched>& after, double seconds) {
-    fmt::print(stderr, "per thread over {:.1f} s of phase 2: cpu %, run-queue wait %, wait per slice us, slices/s\n", seconds);
+void print_sched(const std::map<long, thread_sched>& before, const std::map<long, thread_sched>& after,
+                 double seconds) {
+    fmt::print(stderr, "per thread over {:.1f} s of phase 2: cpu %, run-queue wait %, wait per slice us, slices/s\n",
+               seconds);
     for (const auto& [tid, a] : after) {
         const auto it = before.find(tid);
         if (it == before.end()) {
@@ -88,15 +94,17 @@ void print_sched(const std::map<long, thread_sched>& before, const std::map<long
         const auto& b = it->second;
         const double run = static_cast<double>(a.run_ns - b.run_ns), wait = static_cast<double>(a.wait_ns - b.wait_ns);
         const double slices = static_cast<double>(a.slices - b.slices);
-        fmt::print(stderr, "  {:<16} {:5.1f} {:5.1f} {:7.1f} {:8.0f}\n", a.name, run / seconds / 1e7, wait / seconds / 1e7,
-                   slices > 0 ? wait / slices / 1e3 : 0.0, slices / seconds);
+        fmt::print(stderr, "  {:<16} {:5.1f} {:5.1f} {:7.1f} {:8.0f}\n", a.name, run / seconds / 1e7,
+                   wait / seconds / 1e7, slices > 0 ? wait / slices / 1e3 : 0.0, slices / seconds);
     }
 }
 
-std::int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count(); }
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count();
+}
 
 struct run_result {
-    double rate = 0;  // triggers delivered per second
+    double rate = 0;                          // triggers delivered per second
     rtcrm::bench::latency_histogram latency;  // ns, after the warm-up
     // The two hops of `latency`: submit → the shard parses the event (its ingest time),
     // and the shard's parse → the loop thread's handler.
@@ -147,20 +155,27 @@ run_result run(const settings& s, double rate) {
     if (auto loaded = engine->put_script({"bench.lua", script}); !loaded) {
         throw std::runtime_error(loaded.error().reason);
     }
-    rtcrm::topology t;
-    t.add_shard_bolt(engine->make_bolt_factory())
-        .add_sink(rtcrm::stream::main, bridge)
-        .with_options({.shards = s.shards, .submit_capacity = 65536});
-    if (s.defer_write_back) {
-        // No write-back to the (volatile) memory store during the run: isolates the cost
-        // of copying profiles into it on the shard threads.
-        auto o = t.options();
-        o.store_interval = std::chrono::hours(1);
-        o.store_max_batch = std::size_t{1} << 30;
-        t.with_options(o);
+    std::unique_ptr<rtcrm::bench::floor_pipeline> floor;
+    std::unique_ptr<rtcrm::runtime> rt;
+    if (s.floor) {
+        floor =
+            std::make_unique<rtcrm::bench::floor_pipeline>(s.shards, std::chrono::nanoseconds(s.floor_work_ns), bridge);
+    } else {
+        rtcrm::topology t;
+        t.add_shard_bolt(engine->make_bolt_factory())
+            .add_sink(rtcrm::stream::main, bridge)
+            .with_options({.shards = s.shards, .submit_capacity = 65536});
+        if (s.defer_write_back) {
+            // No write-back to the (volatile) memory store during the run: isolates the cost
+            // of copying profiles into it on the shard threads.
+            auto o = t.options();
+            o.store_interval = std::chrono::hours(1);
+            o.store_max_batch = std::size_t{1} << 30;
+            t.with_options(o);
+        }
+        rt = std::make_unique<rtcrm::runtime>(std::move(t));
+        rt->start();
     }
-    rtcrm::runtime rt{std::move(t)};
-    rt.start();
 
     std::atomic<bool> host_done{false};
     std::uint64_t submitted_total = 0;
@@ -168,7 +183,8 @@ run_result run(const settings& s, double rate) {
     std::thread host([&] {
         pthread_setname_np(pthread_self(), "host");
         const auto start = clock_type::now();
-        const auto end = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s.seconds));
+        const auto end =
+            start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s.seconds));
         const double interval_ns = rate > 0 ? 1e9 / rate : 0;
         rtcrm::event_builder b;
         for (std::uint64_t i = 0;; ++i) {
@@ -177,7 +193,8 @@ run_result run(const settings& s, double rate) {
                 break;
             }
             if (interval_ns > 0) {
-                const auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(i) * interval_ns));
+                const auto due =
+                    start + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(i) * interval_ns));
                 // Sleep when ahead, never spin: a host thread does other work too, and a
                 // spinning pacer would take a core from the pipeline. After a sleep the
                 // events that fell due meanwhile go in as a burst, as a network read would.
@@ -187,9 +204,15 @@ run_result run(const settings& s, double rate) {
                 }
             }
             const auto player = static_cast<std::int64_t>(i % static_cast<std::uint64_t>(s.players)) + 1;
-            auto rec = b.player(player).type("fight").ts(1'763'800'000'000 + static_cast<std::int64_t>(i))
-                           .id(fmt::format("t{}", now_ns())).field("result", "loss").build();
-            if (rt.submit(rec, std::chrono::seconds(1)) != rtcrm::submit_status::accepted) {
+            auto rec = b.player(player)
+                           .type("fight")
+                           .ts(1'763'800'000'000 + static_cast<std::int64_t>(i))
+                           .id(fmt::format("t{}", now_ns()))
+                           .field("result", "loss")
+                           .build();
+            if (floor) {
+                floor->submit(player, rec);
+            } else if (rt->submit(rec, std::chrono::seconds(1)) != rtcrm::submit_status::accepted) {
                 ++r.refused;
             }
             ++submitted_total;
@@ -206,7 +229,8 @@ run_result run(const settings& s, double rate) {
         std::uint64_t* refused;
         rtcrm::uv_bridge* bridge;
         rtcrm::runtime* rt;
-    } c{&host_done, &delivered, &submitted_total, &r.refused, bridge.get(), &rt};
+        rtcrm::bench::floor_pipeline* floor;
+    } c{&host_done, &delivered, &submitted_total, &r.refused, bridge.get(), rt.get(), floor.get()};
     check.data = &c;
     // Scheduler figures over the measured part (after the warm-up second, before the end).
     uv_timer_t sched_probe;
@@ -219,31 +243,45 @@ run_result run(const settings& s, double rate) {
         uv_timer_init(&loop, &sched_probe);
         sched_probe.data = &probe;
         const auto span_ms = static_cast<std::uint64_t>((s.seconds - 1.5) * 1000);
-        uv_timer_start(&sched_probe, [](uv_timer_t* timer) {
-            auto* p = static_cast<probe_ctx*>(timer->data);
-            if (p->step++ == 0) {
-                p->before = sched_snapshot();
-                p->at = clock_type::now();
-                return;
-            }
-            print_sched(p->before, sched_snapshot(), std::chrono::duration<double>(clock_type::now() - p->at).count());
-            uv_timer_stop(timer);
-            uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
-        }, 1000, span_ms);
+        uv_timer_start(
+            &sched_probe,
+            [](uv_timer_t* timer) {
+                auto* p = static_cast<probe_ctx*>(timer->data);
+                if (p->step++ == 0) {
+                    p->before = sched_snapshot();
+                    p->at = clock_type::now();
+                    return;
+                }
+                print_sched(p->before, sched_snapshot(),
+                            std::chrono::duration<double>(clock_type::now() - p->at).count());
+                uv_timer_stop(timer);
+                uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
+            },
+            1000, span_ms);
     }
-    uv_timer_start(&check, [](uv_timer_t* timer) {
-        auto* x = static_cast<ctx*>(timer->data);
-        if (x->host_done->load() && x->delivered->load() >= *x->submitted - *x->refused) {
-            uv_timer_stop(timer);
-            uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
-            x->bridge->stop_runtime(*x->rt);
-        }
-    }, 10, 10);
+    uv_timer_start(
+        &check,
+        [](uv_timer_t* timer) {
+            auto* x = static_cast<ctx*>(timer->data);
+            if (x->host_done->load() && x->delivered->load() >= *x->submitted - *x->refused) {
+                uv_timer_stop(timer);
+                uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
+                if (x->floor != nullptr) {
+                    x->floor->stop();  // the workers are idle: everything arrived
+                    x->bridge->shutdown();
+                } else {
+                    x->bridge->stop_runtime(*x->rt);
+                }
+            }
+        },
+        10, 10);
     pthread_setname_np(pthread_self(), "loop");
     uv_run(&loop, UV_RUN_DEFAULT);
     host.join();
     uv_loop_close(&loop);
-    r.rate = last_ns > first_ns ? static_cast<double>(delivered.load()) / (static_cast<double>(last_ns - first_ns) / 1e9) : 0;
+    r.rate = last_ns > first_ns
+                 ? static_cast<double>(delivered.load()) / (static_cast<double>(last_ns - first_ns) / 1e9)
+                 : 0;
     return r;
 }
 
@@ -252,14 +290,21 @@ run_result run(const settings& s, double rate) {
 int main(int argc, char** argv) {
     settings s;
     po::options_description desc("rtcrm-embed-bench: submit → trigger on a libuv loop\n\nOptions");
-    desc.add_options()("help,h", "show this help")
-        ("shards", po::value(&s.shards)->default_value(s.shards), "shard threads")
-        ("seconds", po::value(&s.seconds)->default_value(s.seconds), "length of each phase")
-        ("load", po::value(&s.load)->default_value(s.load), "phase 2 rate as a fraction of phase 1's")
-        ("rate", po::value(&s.rate), "phase 2 rate in events/s instead (no phase 1): compares builds at the same offered load")
-        ("players", po::value(&s.players)->default_value(s.players), "distinct players")
-        ("defer-write-back", po::bool_switch(&s.defer_write_back), "no write-back to the memory store during the run (isolates its cost)")
-        ("sched-stats", po::bool_switch(&s.sched_stats), "print each thread's CPU and run-queue wait in phase 2 on stderr (Linux)");
+    desc.add_options()("help,h", "show this help")("shards", po::value(&s.shards)->default_value(s.shards),
+                                                   "shard threads")(
+        "seconds", po::value(&s.seconds)->default_value(s.seconds), "length of each phase")(
+        "load", po::value(&s.load)->default_value(s.load), "phase 2 rate as a fraction of phase 1's")(
+        "rate", po::value(&s.rate),
+        "phase 2 rate in events/s instead (no phase 1): compares builds at the same offered load")(
+        "players", po::value(&s.players)->default_value(s.players), "distinct players")(
+        "defer-write-back", po::bool_switch(&s.defer_write_back),
+        "no write-back to the memory store during the run (isolates its cost)")(
+        "sched-stats", po::bool_switch(&s.sched_stats),
+        "print each thread's CPU and run-queue wait in phase 2 on stderr (Linux)")(
+        "floor", po::bool_switch(&s.floor),
+        "run the floor instead of rtcrm: the same threads and hand-offs, no rtcrm work (floor_pipeline.hpp)")(
+        "floor-work-ns", po::value(&s.floor_work_ns)->default_value(s.floor_work_ns),
+        "with --floor: CPU spent per event by a worker");
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
     po::notify(vm);
@@ -281,16 +326,17 @@ int main(int argc, char** argv) {
     auto sorted = p99_by_second;
     std::sort(sorted.begin(), sorted.end());
     const double median_second_p99 = sorted.empty() ? 0 : sorted[sorted.size() / 2];
-    fmt::print(R"({{"shards":{},"max_events_per_s":{:.0f},"paced_events_per_s":{:.0f},"delivered_per_s":{:.0f},"measured":{},)"
-               R"("refused":{},"latency_us":{{"p50":{:.1f},"p99":{:.1f},"p999":{:.1f},"max":{:.1f}}},)"
-               R"("hops_p50_p99_us":{{"to_shard":[{:.1f},{:.1f}],"to_loop":[{:.1f},{:.1f}]}},)"
-               R"("p99_by_second_us":[{:.0f}],"median_second_p99_us":{:.1f},)"
-               R"("flat_out_latency_us":{{"p50":{:.1f},"p99":{:.1f}}}}})"
-               "\n",
-               s.shards, max.rate, paced_rate, paced.rate, paced.latency.count(), paced.refused, us(paced.latency.quantile(0.5)),
-               us(paced.latency.quantile(0.99)), us(paced.latency.quantile(0.999)), us(paced.latency.max()),
-               us(paced.to_shard.quantile(0.5)), us(paced.to_shard.quantile(0.99)), us(paced.to_loop.quantile(0.5)),
-               us(paced.to_loop.quantile(0.99)), fmt::join(p99_by_second, ","), median_second_p99,
-               us(max.latency.quantile(0.5)), us(max.latency.quantile(0.99)));
+    fmt::print(
+        R"({{"shards":{},"max_events_per_s":{:.0f},"paced_events_per_s":{:.0f},"delivered_per_s":{:.0f},"measured":{},)"
+        R"("refused":{},"latency_us":{{"p50":{:.1f},"p99":{:.1f},"p999":{:.1f},"max":{:.1f}}},)"
+        R"("hops_p50_p99_us":{{"to_shard":[{:.1f},{:.1f}],"to_loop":[{:.1f},{:.1f}]}},)"
+        R"("p99_by_second_us":[{:.0f}],"median_second_p99_us":{:.1f},)"
+        R"("flat_out_latency_us":{{"p50":{:.1f},"p99":{:.1f}}}}})"
+        "\n",
+        s.shards, max.rate, paced_rate, paced.rate, paced.latency.count(), paced.refused,
+        us(paced.latency.quantile(0.5)), us(paced.latency.quantile(0.99)), us(paced.latency.quantile(0.999)),
+        us(paced.latency.max()), us(paced.to_shard.quantile(0.5)), us(paced.to_shard.quantile(0.99)),
+        us(paced.to_loop.quantile(0.5)), us(paced.to_loop.quantile(0.99)), fmt::join(p99_by_second, ","),
+        median_second_p99, us(max.latency.quantile(0.5)), us(max.latency.quantile(0.99)));
     return 0;
 }
