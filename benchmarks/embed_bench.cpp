@@ -290,21 +290,18 @@ run_result run(const settings& s, double rate) {
 int main(int argc, char** argv) {
     settings s;
     po::options_description desc("rtcrm-embed-bench: submit → trigger on a libuv loop\n\nOptions");
-    desc.add_options()("help,h", "show this help")("shards", po::value(&s.shards)->default_value(s.shards),
-                                                   "shard threads")(
-        "seconds", po::value(&s.seconds)->default_value(s.seconds), "length of each phase")(
-        "load", po::value(&s.load)->default_value(s.load), "phase 2 rate as a fraction of phase 1's")(
-        "rate", po::value(&s.rate),
-        "phase 2 rate in events/s instead (no phase 1): compares builds at the same offered load")(
-        "players", po::value(&s.players)->default_value(s.players), "distinct players")(
-        "defer-write-back", po::bool_switch(&s.defer_write_back),
-        "no write-back to the memory store during the run (isolates its cost)")(
-        "sched-stats", po::bool_switch(&s.sched_stats),
-        "print each thread's CPU and run-queue wait in phase 2 on stderr (Linux)")(
-        "floor", po::bool_switch(&s.floor),
-        "run the floor instead of rtcrm: the same threads and hand-offs, no rtcrm work (floor_pipeline.hpp)")(
-        "floor-work-ns", po::value(&s.floor_work_ns)->default_value(s.floor_work_ns),
-        "with --floor: CPU spent per event by a worker");
+    // clang-format off
+    desc.add_options()("help,h", "show this help")
+        ("shards", po::value(&s.shards)->default_value(s.shards), "shard threads")
+        ("seconds", po::value(&s.seconds)->default_value(s.seconds), "length of each phase")
+        ("load", po::value(&s.load)->default_value(s.load), "phase 2 rate as a fraction of phase 1's")
+        ("rate", po::value(&s.rate), "phase 2 rate in events/s instead (no phase 1): compares builds at the same offered load")
+        ("players", po::value(&s.players)->default_value(s.players), "distinct players")
+        ("defer-write-back", po::bool_switch(&s.defer_write_back), "no write-back to the memory store during the run (isolates its cost)")
+        ("sched-stats", po::bool_switch(&s.sched_stats), "print each thread's CPU and run-queue wait in phase 2 on stderr (Linux)")
+        ("floor", po::bool_switch(&s.floor), "run the floor instead of rtcrm: the same threads and hand-offs, no rtcrm work (floor_pipeline.hpp)")
+        ("floor-work-ns", po::value(&s.floor_work_ns)->default_value(s.floor_work_ns), "with --floor: CPU work per event by a worker, in ns");
+    // clang-format on
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
     po::notify(vm);
