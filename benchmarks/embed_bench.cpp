@@ -17,6 +17,7 @@
 #include <rtcrm/event_builder.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
 #include <rtcrm/runtime.hpp>
+#include <rtcrm/thread_scheduling.hpp>
 #include <rtcrm/uv/uv_bridge.hpp>
 
 #include "floor_pipeline.hpp"
@@ -62,6 +63,9 @@ struct settings {
     // The floor instead of the runtime (floor_pipeline.hpp), spending this CPU per event.
     bool floor = false;
     std::int64_t floor_work_ns = 0;
+    // For every pipeline thread: the host's, the loop's and the shards' (or the floor's
+    // workers). thread_scheduling.hpp says why.
+    rtcrm::thread_scheduling scheduling;
 };
 
 // Per thread of this process: name → {ns on a CPU, ns runnable but waiting for one, times
@@ -159,12 +163,12 @@ run_result run(const settings& s, double rate) {
     std::unique_ptr<rtcrm::runtime> rt;
     if (s.floor) {
         floor =
-            std::make_unique<rtcrm::bench::floor_pipeline>(s.shards, std::chrono::nanoseconds(s.floor_work_ns), bridge);
+            std::make_unique<rtcrm::bench::floor_pipeline>(s.shards, std::chrono::nanoseconds(s.floor_work_ns), bridge, s.scheduling);
     } else {
         rtcrm::topology t;
         t.add_shard_bolt(engine->make_bolt_factory())
             .add_sink(rtcrm::stream::main, bridge)
-            .with_options({.shards = s.shards, .submit_capacity = 65536});
+            .with_options({.shards = s.shards, .submit_capacity = 65536, .shard_scheduling = s.scheduling});
         if (s.defer_write_back) {
             // No write-back to the (volatile) memory store during the run: isolates the cost
             // of copying profiles into it on the shard threads.
@@ -182,6 +186,7 @@ run_result run(const settings& s, double rate) {
     measure_from = now_ns() + 1'000'000'000LL;  // the first second warms up
     std::thread host([&] {
         pthread_setname_np(pthread_self(), "host");
+        rtcrm::apply_to_this_thread(s.scheduling);
         const auto start = clock_type::now();
         const auto end =
             start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(s.seconds));
@@ -276,6 +281,7 @@ run_result run(const settings& s, double rate) {
         },
         10, 10);
     pthread_setname_np(pthread_self(), "loop");
+    rtcrm::apply_to_this_thread(s.scheduling);
     uv_run(&loop, UV_RUN_DEFAULT);
     host.join();
     uv_loop_close(&loop);
@@ -289,6 +295,7 @@ run_result run(const settings& s, double rate) {
 
 int main(int argc, char** argv) {
     settings s;
+    std::string policy = "inherit";
     po::options_description desc("rtcrm-embed-bench: submit → trigger on a libuv loop\n\nOptions");
     // clang-format off
     desc.add_options()("help,h", "show this help")
@@ -300,7 +307,9 @@ int main(int argc, char** argv) {
         ("defer-write-back", po::bool_switch(&s.defer_write_back), "no write-back to the memory store during the run (isolates its cost)")
         ("sched-stats", po::bool_switch(&s.sched_stats), "print each thread's CPU and run-queue wait in phase 2 on stderr (Linux)")
         ("floor", po::bool_switch(&s.floor), "run the floor instead of rtcrm: the same threads and hand-offs, no rtcrm work (floor_pipeline.hpp)")
-        ("floor-work-ns", po::value(&s.floor_work_ns)->default_value(s.floor_work_ns), "with --floor: CPU work per event by a worker, in ns");
+        ("floor-work-ns", po::value(&s.floor_work_ns)->default_value(s.floor_work_ns), "with --floor: CPU work per event by a worker, in ns")
+        ("policy", po::value(&policy)->default_value(policy), "scheduling of the host, loop and shard threads: inherit | batch | fifo (thread_scheduling.hpp)")
+        ("priority", po::value(&s.scheduling.priority)->default_value(s.scheduling.priority), "with --policy fifo: its priority, 1-99");
     // clang-format on
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -308,6 +317,12 @@ int main(int argc, char** argv) {
     if (vm.count("help") != 0U) {
         std::cout << desc << '\n';
         return 0;
+    }
+    if (const auto p = rtcrm::parse_thread_policy(policy)) {
+        s.scheduling.policy = *p;
+    } else {
+        fmt::print(stderr, "--policy: unknown policy \"{}\" (inherit | batch | fifo)\n", policy);
+        return 2;
     }
     const auto max = s.rate > 0 ? run_result{} : run(s, 0);
     const double paced_rate = s.rate > 0 ? s.rate : max.rate * s.load;
@@ -324,13 +339,13 @@ int main(int argc, char** argv) {
     std::sort(sorted.begin(), sorted.end());
     const double median_second_p99 = sorted.empty() ? 0 : sorted[sorted.size() / 2];
     fmt::print(
-        R"({{"shards":{},"max_events_per_s":{:.0f},"paced_events_per_s":{:.0f},"delivered_per_s":{:.0f},"measured":{},)"
+        R"({{"shards":{},"policy":"{}","max_events_per_s":{:.0f},"paced_events_per_s":{:.0f},"delivered_per_s":{:.0f},"measured":{},)"
         R"("refused":{},"latency_us":{{"p50":{:.1f},"p99":{:.1f},"p999":{:.1f},"max":{:.1f}}},)"
         R"("hops_p50_p99_us":{{"to_shard":[{:.1f},{:.1f}],"to_loop":[{:.1f},{:.1f}]}},)"
         R"("p99_by_second_us":[{:.0f}],"median_second_p99_us":{:.1f},)"
         R"("flat_out_latency_us":{{"p50":{:.1f},"p99":{:.1f}}}}})"
         "\n",
-        s.shards, max.rate, paced_rate, paced.rate, paced.latency.count(), paced.refused,
+        s.shards, policy, max.rate, paced_rate, paced.rate, paced.latency.count(), paced.refused,
         us(paced.latency.quantile(0.5)), us(paced.latency.quantile(0.99)), us(paced.latency.quantile(0.999)),
         us(paced.latency.max()), us(paced.to_shard.quantile(0.5)), us(paced.to_shard.quantile(0.99)),
         us(paced.to_loop.quantile(0.5)), us(paced.to_loop.quantile(0.99)), fmt::join(p99_by_second, ","),

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <rtcrm/event.hpp>
+#include <rtcrm/thread_scheduling.hpp>
 #include <rtcrm/uv/uv_bridge.hpp>
 
 #include "core/mpmc_ring.hpp"
@@ -30,14 +31,16 @@ namespace rtcrm::bench {
 
 class floor_pipeline {
 public:
-    floor_pipeline(std::uint32_t workers, std::chrono::nanoseconds work, std::shared_ptr<rtcrm::uv_bridge> bridge)
+    floor_pipeline(std::uint32_t workers, std::chrono::nanoseconds work, std::shared_ptr<rtcrm::uv_bridge> bridge,
+                   rtcrm::thread_scheduling scheduling = {})
         : iterations_(iterations_for(work)), bridge_(std::move(bridge)) {
         for (std::uint32_t i = 0; i < workers; ++i) {
             lanes_.push_back(std::make_unique<lane>());
         }
         for (std::uint32_t i = 0; i < workers; ++i) {
-            threads_.emplace_back([this, i] {
+            threads_.emplace_back([this, i, scheduling] {
                 pthread_setname_np(pthread_self(), ("floor" + std::to_string(i)).c_str());
+                rtcrm::apply_to_this_thread(scheduling);  // as the runtime's shards do
                 run_worker(*lanes_[i]);
             });
         }

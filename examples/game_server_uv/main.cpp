@@ -19,6 +19,7 @@
 #include <rtcrm/event_builder.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
 #include <rtcrm/runtime.hpp>
+#include <rtcrm/thread_scheduling.hpp>
 #include <rtcrm/sink/ndjson_sink.hpp>
 #include <rtcrm/uv/uv_bridge.hpp>
 
@@ -299,12 +300,16 @@ int main(int argc, char** argv) {
     std::string scripts = "lua/examples";
     std::uint32_t shards = 2;
     std::size_t queue = 65536;
+    std::string policy = "inherit";
+    int priority = 1;
     po::options_description desc("rtcrm-game-server-uv: a libuv game server with rtcrm in-process\n\nOptions");
     desc.add_options()("help,h", "show this help")
         ("listen", po::value(&listen)->default_value(listen), "HOST:PORT to accept players on (port 0: any, printed)")
         ("scripts", po::value(&scripts)->default_value(scripts), "directory of Lua updaters and campaigns")
         ("shards", po::value(&shards)->default_value(shards), "rtcrm shard threads")
-        ("submit-queue", po::value(&queue)->default_value(queue), "events submitted but not yet taken by the shards");
+        ("submit-queue", po::value(&queue)->default_value(queue), "events submitted but not yet taken by the shards")
+        ("policy", po::value(&policy)->default_value(policy), "scheduling of the loop thread and the shards: inherit | batch | fifo (real-time: the shortest latency tail; needs CAP_SYS_NICE or ulimit -r)")
+        ("priority", po::value(&priority)->default_value(priority), "with --policy fifo: its priority, 1-99");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -322,6 +327,14 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "rtcrm-game-server-uv: --listen wants HOST:PORT\n");
         return 2;
     }
+    const auto parsed_policy = rtcrm::parse_thread_policy(policy);
+    if (!parsed_policy) {
+        fmt::print(stderr, "rtcrm-game-server-uv: --policy: unknown policy \"{}\" (inherit | batch | fifo)\n", policy);
+        return 2;
+    }
+    // The loop thread (this one) and the shards at the same level: the one thread that
+    // submits and receives, and the ones that process (thread_scheduling.hpp).
+    const rtcrm::thread_scheduling scheduling{.policy = *parsed_policy, .priority = priority};
 
     try {
         server srv;
@@ -341,8 +354,9 @@ int main(int argc, char** argv) {
         t.add_shard_bolt(engine->make_bolt_factory())
             .add_sink(rtcrm::stream::main, srv.bridge)
             .add_sink(rtcrm::stream::dead_letter, std::make_shared<rtcrm::ndjson_sink>(rtcrm::ndjson_sink_options{.path = "stderr"}))
-            .with_options({.shards = shards, .submit_capacity = queue});
+            .with_options({.shards = shards, .submit_capacity = queue, .shard_scheduling = scheduling});
         rtcrm::runtime rt{std::move(t)};
+        rtcrm::apply_to_this_thread(scheduling);
         srv.rt = &rt;
         rt.start();
 

@@ -109,6 +109,8 @@ int main(int argc, char** argv) {
         ("rate", po::value(&s.rate)->default_value(s.rate), "events per second; 0 = as fast as possible")
         ("scenario", optional(s.scenario), "scripted scenario mixed into the stream: bob")
         ("shards", po::value(&s.shards)->default_value(s.shards), "shard threads; 0 = one per hardware thread")
+        ("shard-policy", po::value(&s.shard_policy)->default_value(s.shard_policy), "scheduling of the shard threads: inherit | batch | fifo (real-time; needs CAP_SYS_NICE or ulimit -r)")
+        ("shard-priority", po::value(&s.shard_priority)->default_value(s.shard_priority), "with --shard-policy fifo: its priority, 1-99")
         ("store", po::value(&s.store)->default_value(s.store), "profile store: memory | lmdb | cassandra (durable; a file source resumes after a restart)")
         ("store-path", optional(s.store_path), "LMDB environment directory (--store lmdb)")
         ("cassandra-hosts", optional(s.cassandra_hosts), "Cassandra contact points HOST[:PORT][,...] (--store cassandra); the password comes from $RTCRM_CASSANDRA_PASSWORD")

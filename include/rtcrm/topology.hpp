@@ -27,6 +27,7 @@
 #include <rtcrm/profile_store.hpp>
 #include <rtcrm/sink.hpp>
 #include <rtcrm/source.hpp>
+#include <rtcrm/thread_scheduling.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -64,6 +65,11 @@ struct runtime_options {
     /// `expiry.history_ttl`. "Now" is the newest event time the shards have seen.
     expiry_policy expiry;
     std::chrono::milliseconds ttl_sweep_interval{60000};
+    /// How the kernel schedules the shard threads (thread_scheduling.hpp): by default as the
+    /// thread calling `start()`; `fifo` or `batch` for a shorter latency tail on a busy
+    /// machine, with the host's own pipeline threads at the same level. `start()` throws
+    /// if the kernel refuses it.
+    thread_scheduling shard_scheduling;
 
     /// @throws rtcrm::error(errc::invalid_config) naming the bad field.
     void validate() const;

@@ -117,6 +117,8 @@ assembled_topology assemble(const topology_config& s) {
 
     runtime_options options;
     options.shards = s.shards;
+    options.shard_scheduling = {.policy = parse_thread_policy(s.shard_policy).value_or(thread_policy::inherit),
+                                .priority = static_cast<int>(s.shard_priority)};
     options.cache_max_profiles = s.cache_max;
     options.parse.key_field = s.key_field;
     options.parse.max_size = s.max_event_size;

@@ -168,6 +168,7 @@ constexpr std::string_view trigger_kinds[] = {"ndjson", "kafka", "webhook"};
 constexpr std::string_view dead_letter_kinds[] = {"ndjson", "kafka"};
 constexpr std::string_view shadow_kinds[] = {"ndjson"};
 constexpr std::string_view scenarios[] = {"", "bob"};
+constexpr std::string_view shard_policies[] = {"inherit", "batch", "fifo"};  // thread_policy_name
 
 bool one_of(std::string_view s, std::span<const std::string_view> names) {
     return std::find(names.begin(), names.end(), s) != names.end();
@@ -195,6 +196,14 @@ public:
         object(root, "$",
                {
                    {"shards", [this](auto& v, auto& p) { c_.shards = u32(v, p, 0, max_shards); }},
+                   {"shard_policy",
+                    [this](auto& v, auto& p) {
+                        c_.shard_policy = string(v, p);
+                        if (!one_of(c_.shard_policy, shard_policies)) {
+                            fail(p, fmt::format("unknown shard policy {} ({})", render(v), alternatives(shard_policies)));
+                        }
+                    }},
+                   {"shard_priority", [this](auto& v, auto& p) { c_.shard_priority = u32(v, p, 1, 99); }},
                    {"source", [this](auto& v, auto& p) { read_source(v, p); }},
                    {"parse", [this](auto& v, auto& p) { read_parse(v, p); }},
                    {"validation", [this](auto& v, auto& p) { read_validation(v, p); }},
@@ -588,6 +597,10 @@ public:
 
     void run() const {
         integer("$.shards", c_.shards, 0, max_shards);
+        kind("$.shard_policy", "shard policy", c_.shard_policy, shard_policies);
+        if (c_.shard_policy == "fifo") {
+            integer("$.shard_priority", c_.shard_priority, 1, 99);
+        }
         kind("$.source.kind", "source", c_.source, source_kinds);
         if (c_.source == "generator") {
             integer("$.source.players", c_.players, 1, max_players);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <exception>
 #include <functional>
 #include <future>
 #include <unordered_set>
@@ -433,6 +434,21 @@ runtime::~runtime() {
 }
 
 void runtime::start() {
+    if (const auto& sched = impl_->parts.options.shard_scheduling; sched.policy != thread_policy::inherit) {
+        // Ask the kernel on a thread of its own first, so a refusal (no privilege for
+        // SCHED_FIFO) is this call's error, before anything runs.
+        std::exception_ptr refused;
+        std::thread([&] {
+            try {
+                apply_to_this_thread(sched);
+            } catch (...) {
+                refused = std::current_exception();
+            }
+        }).join();
+        if (refused) {
+            std::rethrow_exception(refused);
+        }
+    }
     {
         std::lock_guard lock(impl_->state_mutex);
         if (impl_->started) {
@@ -465,6 +481,12 @@ void runtime::start() {
     for (std::uint32_t i = 0; i < impl_->parts.shards; ++i) {
         impl_->threads.emplace_back([this, i] {
             name_this_thread(fmt::format("rtcrm-shard{}", i));
+            try {
+                apply_to_this_thread(impl_->parts.options.shard_scheduling);
+            } catch (const std::exception& e) {
+                // start()'s probe was allowed; the limits changed since. Run as created.
+                fmt::print(stderr, "rtcrm: shard {}: {}; running with the inherited scheduling\n", i, e.what());
+            }
             impl_->run_shard(i);
         });
     }

@@ -39,6 +39,9 @@ void runtime_options::validate() const {
     require(expiry.history_ttl.count() >= 0, "expiry.history_ttl must be >= 0");
     require(ttl_sweep_interval.count() > 0, "ttl_sweep_interval must be > 0");
     parse.validate();
+    require(shard_scheduling.policy != thread_policy::fifo ||
+                (shard_scheduling.priority >= 1 && shard_scheduling.priority <= 99),
+            "shard_scheduling.priority must be 1 to 99 with policy fifo");
 }
 
 std::uint32_t runtime_options::resolved_shards() const noexcept {

@@ -58,6 +58,11 @@ const wrong wrong_documents[] = {
     {R"({"shards": 2000})", "$.shards", "expected an integer from 0 to 1024, got 2000"},
     {R"({"shards": -1})", "$.shards", "got -1"},
     {R"({"shards": 1.5})", "$.shards", "got 1.5"},
+    {R"({"shard_policy": "rr"})", "$.shard_policy", R"(unknown shard policy "rr" (inherit | batch | fifo))"},
+    {R"({"shard_policy": 1})", "$.shard_policy", "expected a string, got 1"},
+    {R"({"shard_priority": 0})", "$.shard_priority", "expected an integer from 1 to 99, got 0"},
+    {R"({"shard_priority": 100})", "$.shard_priority", "got 100"},
+    {R"({"shard_priority": "high"})", "$.shard_priority", R"(got "high")"},
     // $.source
     {R"({"source": "generator"})", "$.source", R"(expected an object, got "generator")"},
     {R"({"source": {"kind": 3}})", "$.source.kind", "expected a string, got 3"},
@@ -214,7 +219,7 @@ const wrong wrong_documents[] = {
     {R"({"admin": {"token_file": 1}})", "$.admin.token_file", "expected a string"},
     // Unknown members, at every level; members of another kind; duplicates.
     {R"({"shardz": 2})", "$.shardz",
-     "unknown field (shards | source | parse | validation | scripts | store | sinks | kafka | admin)"},
+     "unknown field (shards | shard_policy | shard_priority | source | parse | validation | scripts | store | sinks | kafka | admin)"},
     {R"({"source": {"evnts": 1}})", "$.source.evnts",
      "unknown field (kind | events | players | seed | rate | scenario)"},
     {R"({"source": {"input": "a.ndjson"}})", "$.source.input",
@@ -293,6 +298,8 @@ TEST(topology_config, a_long_value_is_shortened_in_the_message) {
 // The document of the header's overview, with every member set.
 constexpr std::string_view full_document = R"({
   "shards": 2,
+  "shard_policy": "fifo",
+  "shard_priority": 5,
   "source": {"kind": "generator", "events": 20000, "players": 2000, "seed": 7, "rate": 12.5, "scenario": "bob"},
   "parse": {"key_field": "user", "max_event_size": 4096},
   "validation": {"schemas": "examples/schemas", "reject_unknown_types": true},
@@ -315,6 +322,8 @@ TEST(topology_config, a_full_document_fills_every_field) {
     const auto c = rtcrm::parse_topology_config(full_document, "full.json");
     const rtcrm::topology_config expected{
         .shards = 2,
+        .shard_policy = "fifo",
+        .shard_priority = 5,
         .source = "generator",
         .events = 20000,
         .players = 2000,
@@ -463,6 +472,8 @@ TEST(topology_config, validate_checks_the_rules_between_fields) {
     says({.ttl_sweep_interval = "0"}, R"($.store.ttl_sweep_interval: expected a duration)");
     says({.shards = 5000}, "$.shards: expected an integer from 0 to 1024, got 5000");
     says({.players = 0}, "$.source.players");
+    says({.shard_policy = "realtime"}, R"($.shard_policy: unknown shard policy "realtime" (inherit | batch | fifo))");
+    says({.shard_policy = "fifo", .shard_priority = 0}, "$.shard_priority: expected an integer from 1 to 99, got 0");
     says({.scenario = "carol"}, R"($.source.scenario: unknown scenario "carol")");
     says({.source = "http", .listen = "8080"}, R"($.source.listen: expected HOST:PORT)");
     says({.source = "kafka", .start = "soon", .brokers = "b:1"}, "$.source.start: expected committed");
@@ -472,6 +483,7 @@ TEST(topology_config, validate_checks_the_rules_between_fields) {
     says({.admin = "localhost"}, "$.admin.listen");
     // Values of kinds not chosen are not in use, so not checked (as with flags today).
     EXPECT_EQ(validation_error_of({.start = "soon", .listen = "x"}), "");
+    EXPECT_EQ(validation_error_of({.shard_policy = "batch", .shard_priority = 0}), "");
 }
 
 TEST(topology_config, the_example_configs_all_load_and_validate) {
@@ -559,6 +571,16 @@ TEST(topology_config, assemble_builds_the_topology_a_configuration_describes) {
     EXPECT_EQ(parts.kafka_triggers, nullptr);
     EXPECT_EQ(parts.webhook, nullptr);
     EXPECT_EQ(parts.properties.at("client.id"), "x");
+    EXPECT_EQ(parts.topology.options().shard_scheduling, rtcrm::thread_scheduling{});
+}
+
+TEST(topology_config, assemble_gives_the_shards_the_scheduling_configured) {
+    const rtcrm::topology_config c{.shard_policy = "fifo", .shard_priority = 7};
+    const auto parts = rtcrm::assemble(c);
+    EXPECT_EQ(parts.topology.options().shard_scheduling,
+              (rtcrm::thread_scheduling{.policy = rtcrm::thread_policy::fifo, .priority = 7}));
+    const auto batch = rtcrm::assemble({.shard_policy = "batch"});
+    EXPECT_EQ(batch.topology.options().shard_scheduling.policy, rtcrm::thread_policy::batch);
 }
 
 TEST(topology_config, assemble_refuses_an_invalid_configuration_before_building_anything) {

@@ -15,7 +15,7 @@
 /// The JSON shape (every member is optional; a missing one keeps its default):
 /// @code{.json}
 ///   {
-///     "shards": 2,
+///     "shards": 2, "shard_policy": "inherit", "shard_priority": 1,
 ///     "source": {"kind": "generator", "events": 20000, "players": 2000, "seed": 7, "rate": 0, "scenario": "bob"},
 ///     "parse": {"key_field": "player_id", "max_event_size": 65536},
 ///     "validation": {"schemas": "examples/schemas", "reject_unknown_types": false},
@@ -102,6 +102,10 @@ class webhook_sink;
 struct topology_config {
     // --- runtime [$] ---
     std::uint32_t shards = 0;  ///< shards: shard threads, at most 1024; 0 = one per hardware thread
+    /// shard_policy: how the kernel schedules the shard threads: inherit | batch | fifo
+    /// (thread_scheduling.hpp; fifo needs CAP_SYS_NICE or RLIMIT_RTPRIO, checked at start)
+    std::string shard_policy = "inherit";
+    std::uint32_t shard_priority = 1;  ///< shard_priority: with shard_policy fifo, 1 to 99
 
     // --- source [$.source] ---
     std::string source = "generator";  ///< kind: generator | ndjson | kafka | http
