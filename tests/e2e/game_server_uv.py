@@ -27,9 +27,9 @@ def fail(msg):
     sys.exit(1)
 
 
-def start_server(binary, scripts, err_path):
+def start_server(binary, scripts, err_path, extra=()):
     err = open(err_path, "w")
-    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--scripts", scripts, "--shards", "2"],
+    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--scripts", scripts, "--shards", "2", *extra],
                             stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -101,9 +101,9 @@ class Client:
         self.sock.close()
 
 
-def demo(binary, work):
+def demo(binary, work, extra=()):
     err = os.path.join(work, "demo.err")
-    proc, port = start_server(binary, "lua/examples", err)
+    proc, port = start_server(binary, "lua/examples", err, extra)
     bob = Client(port)
     bob.send(["LOGIN 4242\n", "FIGHT 4242 loss\n", "FIGHT 4242 loss\n", "FIGHT 4242 loss\n", "NONSENSE 4242\n"])
     if not bob.wait_for(1, 60):
@@ -118,7 +118,16 @@ def demo(binary, work):
         fail(f"a bad line got no error: {bob.errors}")
     if "3 events submitted" not in text:
         fail("the summary does not count Bob's three events")
-    print("PASS: Bob got the tanks offer on his connection")
+    print(f"PASS: Bob got the tanks offer on his connection {' '.join(extra)}")
+
+
+def scheduling(binary, work):
+    # The loop thread and the shards under SCHED_BATCH (no privilege needed): the same game.
+    demo(binary, work, ["--policy", "batch"])
+    bad = subprocess.run([binary, "--policy", "realtime"], capture_output=True, text=True, timeout=60)
+    if bad.returncode != 2 or 'unknown policy "realtime"' not in bad.stderr:
+        fail(f"a bad --policy: exit {bad.returncode}, {bad.stderr!r}")
+    print("PASS: --policy batch runs the game; a bad policy is refused")
 
 
 def stress(binary, work, total_events):
@@ -182,6 +191,7 @@ def main():
     total = int(os.environ.get("RTCRM_GAME_EVENTS", "1000000"))
     with tempfile.TemporaryDirectory() as work:
         demo(binary, work)
+        scheduling(binary, work)
         stress(binary, work, total)
 
 
