@@ -14,6 +14,8 @@
 // Prints one JSON object on stdout, with the two hops of the latency (submit → the shard
 // parses the event, then → the loop's handler). `--sched-stats` adds each thread's CPU and
 // run-queue wait in phase 2 on stderr (Linux), to see where waiting for a core goes.
+// `--policy batch|fifo` runs the host thread, the loop thread and the shards under that
+// scheduling policy (rtcrm/thread_scheduling.hpp); the latency tail depends on it most.
 #include <rtcrm/event_builder.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
 #include <rtcrm/runtime.hpp>
@@ -324,9 +326,20 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "--policy: unknown policy \"{}\" (inherit | batch | fifo)\n", policy);
         return 2;
     }
-    const auto max = s.rate > 0 ? run_result{} : run(s, 0);
-    const double paced_rate = s.rate > 0 ? s.rate : max.rate * s.load;
-    const auto paced = run(s, paced_rate);
+    run_result max, paced;
+    double paced_rate = s.rate;
+    try {
+        // This thread runs the loop; asking here first makes a refused policy one message.
+        rtcrm::apply_to_this_thread(s.scheduling);
+        if (s.rate <= 0) {
+            max = run(s, 0);
+            paced_rate = max.rate * s.load;
+        }
+        paced = run(s, paced_rate);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "rtcrm-embed-bench: {}\n", e.what());
+        return 1;
+    }
     auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
     // Whole seconds only (the last one may be cut short by the end of the run).
     std::vector<double> p99_by_second;
