@@ -1,6 +1,7 @@
 // Events: parsing one event (RapidJSON DOM, key, type, ts and id extraction) and reading
 // its fields, as bolts and scripts do. Items are events.
 #include <rtcrm/event.hpp>
+#include <rtcrm/event_builder.hpp>
 #include <rtcrm/source/generator_source.hpp>
 
 #include <benchmark/benchmark.h>
@@ -104,5 +105,24 @@ void read_a_nested_field(benchmark::State& state) {
 BENCHMARK(read_a_nested_field);
 
 }  // namespace
+
+// A host building events without JSON text (event_builder), as rtcrm-embed-bench's host
+// thread does: one reused builder, a player, a type, a time, an id and one data field.
+void build_an_event_with_the_builder(benchmark::State& state) {
+    rtcrm::event_builder b;
+    std::int64_t i = 0;
+    for (auto _ : state) {
+        ++i;
+        auto rec = b.player(i % 10'000 + 1)
+                       .type("fight")
+                       .ts(1'763'800'000'000 + i)
+                       .id("t1765040000000000000")
+                       .field("result", "loss")
+                       .build();
+        benchmark::DoNotOptimize(rec.bytes.data());
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(build_an_event_with_the_builder);
 
 BENCHMARK_MAIN();

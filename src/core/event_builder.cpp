@@ -111,7 +111,13 @@ record event_builder::build() {
     }
     w.EndObject();
     rec.bytes.assign(buffer.GetString(), buffer.GetSize());
-    *this = event_builder{std::move(key_field_)};
+    // Ready for the next event, keeping the vectors' capacity (a host builds many).
+    player_ = std::monostate{};
+    type_.clear();
+    id_.clear();
+    ts_ = -1;
+    meta_.clear();
+    data_.clear();
     return rec;
 }
 

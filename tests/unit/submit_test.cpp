@@ -82,8 +82,8 @@ TEST(event_builder, refuses_an_event_without_player_or_type_and_resets_after_bui
     EXPECT_THROW((void)rtcrm::event_builder{}.type("x").build(), rtcrm::error);
     EXPECT_THROW((void)rtcrm::event_builder{}.player(1).build(), rtcrm::error);
     rtcrm::event_builder b;
-    (void)b.player(1).type("a").field("k", 1).build();
-    EXPECT_THROW((void)b.build(), rtcrm::error);  // nothing carried over
+    (void)b.player(1).type("a").ts(7).id("e-1").meta("game", "foe").field("k", 1).build();
+    EXPECT_THROW((void)b.build(), rtcrm::error);  // nothing carried over: no player, no type
     EXPECT_EQ(b.player(2).type("b").ts(5).build().bytes, R"({"player_id":2,"type":"b","ts":5})");
 }
 
