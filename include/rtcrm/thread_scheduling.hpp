@@ -20,9 +20,9 @@
 ///
 /// @code
 ///   // A game server that wants the tail: its loop thread and the shards at the same level.
-///   rtcrm::thread_scheduling rt{.policy = rtcrm::thread_policy::fifo, .priority = 1};
-///   rtcrm::apply_to_this_thread(rt);  // on the loop thread; throws if not permitted
-///   topology.with_options({.shards = 2, .submit_capacity = 65536, .shard_scheduling = rt});
+///   rtcrm::thread_scheduling realtime{.policy = rtcrm::thread_policy::fifo, .priority = 1};
+///   rtcrm::apply_to_this_thread(realtime);  // on the loop thread; throws if not permitted
+///   topology.with_options({.shards = 2, .submit_capacity = 65536, .shard_scheduling = realtime});
 /// @endcode
 ///
 /// Caveats:
