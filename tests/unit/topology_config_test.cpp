@@ -574,6 +574,16 @@ TEST(topology_config, assemble_builds_the_topology_a_configuration_describes) {
     EXPECT_EQ(parts.topology.options().shard_scheduling, rtcrm::thread_scheduling{});
 }
 
+TEST(topology_config, every_thread_policy_is_a_shard_policy_by_its_name) {
+    for (const auto p : {rtcrm::thread_policy::inherit, rtcrm::thread_policy::batch, rtcrm::thread_policy::fifo}) {
+        const auto name = std::string{rtcrm::thread_policy_name(p)};
+        const auto c = rtcrm::parse_topology_config(fmt::format(R"({{"shard_policy": "{}"}})", name), "demo.json");
+        EXPECT_EQ(c.shard_policy, name);
+        EXPECT_NO_THROW(c.validate()) << name;
+        EXPECT_EQ(rtcrm::assemble(c).topology.options().shard_scheduling.policy, p) << name;
+    }
+}
+
 TEST(topology_config, assemble_gives_the_shards_the_scheduling_configured) {
     const rtcrm::topology_config c{.shard_policy = "fifo", .shard_priority = 7};
     const auto parts = rtcrm::assemble(c);
