@@ -282,8 +282,7 @@ run_result run(const settings& s, double rate) {
             }
         },
         10, 10);
-    pthread_setname_np(pthread_self(), "loop");
-    rtcrm::apply_to_this_thread(s.scheduling);
+    pthread_setname_np(pthread_self(), "loop");  // its scheduling was set in main()
     uv_run(&loop, UV_RUN_DEFAULT);
     host.join();
     uv_loop_close(&loop);
@@ -329,7 +328,8 @@ int main(int argc, char** argv) {
     run_result max, paced;
     double paced_rate = s.rate;
     try {
-        // This thread runs the loop; asking here first makes a refused policy one message.
+        // This thread runs the loop of both phases: its scheduling is set once, here, which
+        // also makes a refused policy one message.
         rtcrm::apply_to_this_thread(s.scheduling);
         if (s.rate <= 0) {
             max = run(s, 0);

@@ -18,8 +18,7 @@ std::string string_pool::take() noexcept {
 }
 
 void string_pool::give(std::string&& s) noexcept {
-    // Only heap buffers are worth keeping; a string that fits in itself has none.
-    if (s.capacity() <= std::string{}.capacity() || s.capacity() > max_capacity || kept_buffers.size() >= max_kept) {
+    if (!has_heap_buffer(s) || s.capacity() > max_capacity || kept_buffers.size() >= max_kept) {
         return;  // `s` frees its buffer as the caller's string goes
     }
     if (kept_buffers.capacity() == 0) {

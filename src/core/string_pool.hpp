@@ -25,6 +25,9 @@ public:
     static std::string take() noexcept;
     // Keeps `s`'s buffer for a later `take` on this thread, or frees it.
     static void give(std::string&& s) noexcept;
+    // True if `s` has a buffer of its own on the heap (a short string lives in itself):
+    // only those are worth handing back and keeping.
+    static bool has_heap_buffer(const std::string& s) noexcept { return s.capacity() > std::string{}.capacity(); }
     // Buffers this thread keeps now (for tests).
     static std::size_t kept() noexcept;
 };

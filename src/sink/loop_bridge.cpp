@@ -120,7 +120,7 @@ struct loop_bridge::impl {
     // handler took it or it fits in the string itself (nothing to free). When the ring is
     // full the body is freed here, as it would have been.
     void give_back(queued_output& q) {
-        if (q.producer == no_producer || q.out.body.capacity() <= std::string{}.capacity()) {
+        if (q.producer == no_producer || !detail::string_pool::has_heap_buffer(q.out.body)) {
             return;
         }
         if (producers[q.producer].spent->try_push(q.out.body)) {
