@@ -36,9 +36,11 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <malloc.h>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -173,6 +175,7 @@ int main(int argc, char** argv) {
     std::string schemas = RTCRM_SOURCE_DIR "/examples/schemas";
     bool no_validation = false;
     std::string scripts;
+    std::vector<std::string> add_scripts;
     std::uint64_t emit_every = 100;
     std::string scenario = "bob";
     std::string store = "memory";
@@ -220,6 +223,8 @@ int main(int argc, char** argv) {
         ("schemas", po::value(&schemas)->default_value(schemas), "JSON Schema directory")
         ("no-validation", po::bool_switch(&no_validation), "skip schema validation")
         ("scripts", po::value(&scripts), "Lua handler directory (e.g. lua/examples); none by default")
+        ("add-script", po::value(&add_scripts)->composing(),
+         "one more Lua script file loaded next to --scripts (repeatable), e.g. benchmarks/scripts/hostile.lua")
         ("emit-every", po::value(&emit_every)->default_value(emit_every),
          "emit one output on stream main per this many events of a shard; 0: none")
         ("store", po::value(&store)->default_value(store), "profile store: memory | lmdb")
@@ -291,8 +296,20 @@ int main(int argc, char** argv) {
         if (!no_validation) {
             t.add_ingest_bolt(rtcrm::validation_bolt::factory({.schema_dir = schemas}));
         }
-        if (!scripts.empty()) {
+        if (!scripts.empty() || !add_scripts.empty()) {
             engine = std::make_shared<rtcrm::lua_engine>(rtcrm::lua_options{.script_dir = scripts});
+            for (const auto& path : add_scripts) {
+                std::ifstream in(path, std::ios::binary);
+                if (!in) {
+                    throw std::runtime_error("cannot read " + path);
+                }
+                std::ostringstream text;
+                text << in.rdbuf();
+                const auto name = std::filesystem::path(path).filename().string();
+                if (auto r = engine->put_script({name, text.str()}); !r) {
+                    throw std::runtime_error(r.error().reason);
+                }
+            }
             t.add_shard_bolt(engine->make_bolt_factory());
         }
         if (emit_every > 0) {

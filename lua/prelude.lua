@@ -17,20 +17,34 @@ local function where()
   return string.format("%s:%d", (info.source or "?"):gsub("^@", ""), info.currentline or 0)
 end
 
+-- `on` as a fresh list of strings. Read with `next`, so a script's __pairs or __len never
+-- decides what is registered; holes and non-string entries are errors.
 local function check_on(spec, kind)
   local on = spec.on
   if type(on) == "string" then
     return { on }
   end
-  if type(on) == "table" and #on > 0 then
-    for _, t in ipairs(on) do
-      if type(t) ~= "string" then
-        error(kind .. " '" .. tostring(spec.id) .. "': every entry of `on` must be an event type string", 3)
-      end
-    end
-    return on
+  local bad = kind .. " '" .. tostring(spec.id) .. "': `on` must be an event type, a list of event type strings, or \"*\""
+  if type(on) ~= "table" then
+    error(kind .. " '" .. tostring(spec.id) .. "' needs `on`: an event type, a list of types, or \"*\"", 3)
   end
-  error(kind .. " '" .. tostring(spec.id) .. "' needs `on`: an event type, a list of types, or \"*\"", 3)
+  local list, n = {}, 0
+  for k, v in next, on do
+    if math.type(k) ~= "integer" or k < 1 or type(v) ~= "string" then
+      error(bad, 3)
+    end
+    list[k] = v
+    n = n + 1
+  end
+  if n == 0 then
+    error(kind .. " '" .. tostring(spec.id) .. "' needs `on`: an event type, a list of types, or \"*\"", 3)
+  end
+  for i = 1, n do
+    if list[i] == nil then
+      error(bad .. " (the list has a hole at " .. i .. ")", 3)
+    end
+  end
+  return list
 end
 
 local function check_id(spec, kind)
@@ -78,23 +92,32 @@ end
 ---               rate = { per_second = 500 }, dry_run = false }
 function crm.campaign(spec)
   local id = check_id(spec, "campaign")
-  if spec.content ~= nil and type(spec.content) ~= "table" then
+  local content = spec.content
+  if content ~= nil and type(content) ~= "table" then
     error("campaign '" .. tostring(id) .. "': `content` must be a table", 2)
   end
-  if spec.cap ~= nil and type(spec.cap) ~= "table" then
-    error("campaign '" .. tostring(id) .. "': `cap` must be a table like { per_player = 1, every = \"1d\" }", 2)
+  local cap = spec.cap
+  if cap ~= nil then
+    if type(cap) ~= "table" then
+      error("campaign '" .. tostring(id) .. "': `cap` must be a table like { per_player = 1, every = \"1d\" }", 2)
+    end
+    cap = { per_player = cap.per_player, every = cap.every }  -- plain values, checked by the engine
   end
-  if spec.rate ~= nil and type(spec.rate) ~= "table" then
-    error("campaign '" .. tostring(id) .. "': `rate` must be a table like { per_second = 500 }", 2)
+  local rate = spec.rate
+  if rate ~= nil then
+    if type(rate) ~= "table" then
+      error("campaign '" .. tostring(id) .. "': `rate` must be a table like { per_second = 500 }", 2)
+    end
+    rate = { per_second = rate.per_second }
   end
   table.insert(registry.campaigns, {
     id = id,
     on = check_on(spec, "campaign"),
     when = check_function(spec, "when", "campaign", false),
     segment = check_function(spec, "segment", "campaign", false),
-    content = spec.content or {},
-    cap = spec.cap,
-    rate = spec.rate,
+    content = content or {},
+    cap = cap,
+    rate = rate,
     dry_run = spec.dry_run == true,
     where = defined["campaign:" .. tostring(id)],
   })

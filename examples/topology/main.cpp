@@ -11,7 +11,12 @@
 // --handlers-topic makes the scripts follow a compacted topic shared by the whole group.
 //
 // Prints triggers as NDJSON on --output, dead letters on --dead-letter, and a summary on
-// standard error. SIGINT/SIGTERM stop it cleanly: events in flight are drained first.
+// standard error. SIGINT/SIGTERM stop it cleanly: events in flight are drained first. A
+// stuck shard (a sink, store or bolt that never returns) cannot hold it: once the drain
+// has not finished within --drain-timeout plus --shutdown-grace, or at a second signal,
+// it prints what was lost (events not committed per source, what each stuck shard is
+// doing) and exits with status 3. Exit status: 0 after a clean run, 1 if events failed or
+// were left uncommitted, 2 for a bad configuration, 3 when it had to leave a stuck shard.
 #include <rtcrm/config/topology_config.hpp>
 #include <rtcrm/http/admin_server.hpp>
 #include <rtcrm/http/gateway_source.hpp>
@@ -34,15 +39,53 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace po = boost::program_options;
 
 namespace {
 
-std::atomic<bool> stop_signal{false};
+// SIGINT/SIGTERM received so far (a lock-free atomic: safe in a signal handler).
+std::atomic<int> signals{0};
+static_assert(std::atomic<int>::is_always_lock_free);
 
-void on_signal(int) { stop_signal.store(true); }
+void on_signal(int) { signals.fetch_add(1); }
+
+// Exit status when the process leaves with a shard still stuck.
+constexpr int exit_stuck = 3;
+
+// Leaves at once: a stuck thread can be neither joined nor interrupted, and exit() would
+// run destructors (and flush stdout, which may be the stuck pipe) under its feet. Standard
+// error is unbuffered, so everything reported has been written.
+[[noreturn]] void leave_stuck() {
+    std::fflush(stderr);
+    std::_Exit(exit_stuck);
+}
+
+// What is known while stop() has not returned: the shards still busy and the events in
+// flight (the sources report what they did not commit as their drains time out).
+void report_unfinished(const rtcrm::runtime& rt) {
+    for (const auto& h : rt.shard_health()) {
+        if (!h.finished && h.busy_for.count() > 0) {
+            fmt::print(stderr, "rtcrm-topology:   shard {} {} for {:.1f} s: {}\n", h.shard, h.stuck ? "stuck" : "busy",
+                       static_cast<double>(h.busy_for.count()) / 1e3, h.doing);
+        }
+    }
+    const auto st = rt.stats();
+    const auto finished = st.processed + st.dropped + st.dead_lettered + st.replayed;
+    fmt::print(stderr, "rtcrm-topology:   {} events read and not processed; {} nacked\nrtcrm-topology: {}\n",
+               st.events_in > finished ? st.events_in - finished : 0, st.nacked, st.summary());
+}
+
+void print_lines(std::string_view prefix, const std::string& text) {
+    std::size_t from = 0;
+    while (from < text.size()) {
+        const auto end = text.find('\n', from);
+        fmt::print(stderr, "{}{}\n", prefix, text.substr(from, end - from));
+        from = end == std::string::npos ? text.size() : end + 1;
+    }
+}
 
 // The admin token: from --admin-token-file, else $RTCRM_ADMIN_TOKEN, else none.
 std::string admin_token(const rtcrm::topology_config& s) {
@@ -111,6 +154,9 @@ int main(int argc, char** argv) {
         ("shards", po::value(&s.shards)->default_value(s.shards), "shard threads; 0 = one per hardware thread")
         ("shard-policy", po::value(&s.shard_policy)->default_value(s.shard_policy), "scheduling of the shard threads: inherit | batch | fifo (real-time; needs CAP_SYS_NICE or ulimit -r)")
         ("shard-priority", po::value(&s.shard_priority)->default_value(s.shard_priority), "with --shard-policy fifo: its priority, 1-99")
+        ("drain-timeout", po::value(&s.drain_timeout)->default_value(s.drain_timeout), "at stop, the longest wait for events in flight (30s, 500ms, ...)")
+        ("stuck-after", po::value(&s.stuck_after)->default_value(s.stuck_after), "a shard busy this long with one batch is stuck: reported on stderr, /healthz, /readyz (503) and /metrics; 0 = never")
+        ("shutdown-grace", po::value(&s.shutdown_grace)->default_value(s.shutdown_grace), "after SIGTERM/SIGINT, the process leaves (status 3, reporting what was lost) once --drain-timeout plus this has passed without a complete stop; a second signal leaves at once")
         ("store", po::value(&s.store)->default_value(s.store), "profile store: memory | lmdb | cassandra (durable; a file source resumes after a restart)")
         ("store-path", optional(s.store_path), "LMDB environment directory (--store lmdb)")
         ("cassandra-hosts", optional(s.cassandra_hosts), "Cassandra contact points HOST[:PORT][,...] (--store cassandra); the password comes from $RTCRM_CASSANDRA_PASSWORD")
@@ -273,8 +319,44 @@ int main(int argc, char** argv) {
             fmt::print(stderr, "rtcrm-topology: admin API on {}:{}\n", s.admin.substr(0, s.admin.rfind(':')), admin->port());
         }
         while (!rt.wait_for(std::chrono::milliseconds(100))) {
-            if (stop_signal.load()) {
-                rt.stop();
+            if (signals.load() > 0) {
+                break;
+            }
+        }
+        bool lost = false;
+        if (signals.load() > 0) {
+            // stop() on a thread of its own, so this one keeps the deadline and sees a second signal.
+            const int seen = signals.load();
+            const auto drain = rtcrm::parse_config_duration(s.drain_timeout).value();
+            const auto grace = rtcrm::parse_config_duration(s.shutdown_grace).value();
+            const auto leave_at = std::chrono::steady_clock::now() + drain + grace;
+            std::atomic<bool> stopped{false};
+            rtcrm::stop_report report;
+            std::thread stopper([&] {
+                report = rt.stop();
+                stopped.store(true);
+            });
+            while (!stopped.load() && signals.load() == seen && std::chrono::steady_clock::now() < leave_at) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+            if (!stopped.load()) {
+                fmt::print(stderr, "rtcrm-topology: {}: leaving without a complete drain\n",
+                           signals.load() != seen ? "a second signal"
+                                                  : fmt::format("not stopped {} ms after the signal", (drain + grace).count()));
+                report_unfinished(rt);
+                leave_stuck();
+            }
+            stopper.join();
+            if (!report.stopped) {
+                fmt::print(stderr, "rtcrm-topology: the drain did not finish within {} ms; leaving what is stuck:\n", drain.count());
+                print_lines("rtcrm-topology:   ", report.summary());
+                fmt::print(stderr, "rtcrm-topology: {}\n", rt.stats().summary());
+                leave_stuck();
+            }
+            if (!report.clean()) {
+                fmt::print(stderr, "rtcrm-topology: not everything was committed:\n");
+                print_lines("rtcrm-topology:   ", report.summary());
+                lost = true;
             }
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -316,7 +398,7 @@ int main(int argc, char** argv) {
                            k.delivered, k.failed);
             }
         }
-        return stats.nacked == 0 ? 0 : 1;
+        return stats.nacked == 0 && !lost ? 0 : 1;
     } catch (const std::exception& e) {
         fmt::print(stderr, "rtcrm-topology: {}\n", e.what());
         return 1;

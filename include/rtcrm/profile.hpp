@@ -17,7 +17,10 @@
 ///
 /// Caveats: a profile is owned by one shard at a time and is not synchronised. Lookup is
 /// linear over small flat vectors, which beats hash maps for the tens of names a profile
-/// has; a profile with thousands of names works but is slower.
+/// has; a profile with thousands of names works but is slower, which is one reason
+/// handlers' writes are bounded (`profile_limits`). The profile's own mutators do not
+/// check those bounds: the Lua bindings do, and stage each handler call's writes so a
+/// failing handler changes nothing.
 ///
 /// Example:
 /// @code
@@ -30,6 +33,7 @@
 
 #include <rtcrm/player_key.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -84,11 +88,28 @@ struct applied_position {
 };
 
 /// Limits that keep a profile's memory bounded.
+///
+/// The first three shape what the profile keeps (older entries are dropped). The `max_*`
+/// bounds apply to handlers' writes (profile:set and profile:incr in Lua): a write that
+/// would pass one is refused, changes nothing, and raises an error in the handler that
+/// names the limit. 0 disables a `max_*` bound. A profile already past a bound (it was
+/// lowered) keeps what it has, and takes the writes that do not grow it.
 struct profile_limits {
-    std::size_t max_buckets = 64;     ///< buckets kept per windowed counter
-    std::size_t recent_events = 16;   ///< size of the recent-event ring
-    std::size_t recent_triggers = 16; ///< firing times kept per campaign
+    std::size_t max_buckets = 64;       ///< buckets kept per windowed counter
+    std::size_t recent_events = 16;     ///< size of the recent-event ring
+    std::size_t recent_triggers = 16;   ///< firing times kept per campaign
+    std::size_t max_attributes = 1000;  ///< attributes per profile (1000 keeps lookups, linear in it, under a few µs)
+    std::size_t max_counters = 256;     ///< windowed counters per profile
+    /// Bytes of one attribute value: a string's length, or a table's JSON text length.
+    std::size_t max_value_bytes = 64 * 1024;
+    /// Bytes of the whole profile in its binary encoding (`profile::encoded_size`), as the
+    /// stores keep it. In memory it takes more: a few dozen bytes more per entry.
+    std::size_t max_encoded_bytes = 1024 * 1024;
 };
+
+namespace detail {
+class profile_journal;
+}
 
 /// Everything known about one player. Value type; not synchronised.
 class profile {
@@ -165,11 +186,14 @@ public:
 
     /// Event time of the latest event applied (0 if none); used by TTLs.
     [[nodiscard]] std::int64_t last_event_ts() const noexcept { return last_event_ts_; }
-    void touch(std::int64_t ts) noexcept {
-        if (ts > last_event_ts_) {
-            last_event_ts_ = ts;
-        }
-    }
+    /// Moves `last_event_ts()` forward to `ts` (never back).
+    void touch(std::int64_t ts) noexcept;
+
+    /// The exact size in bytes of the profile's binary encoding (`encode_profile`,
+    /// store/profile_codec.hpp), without encoding it. O(1) once a handler has written to
+    /// the profile under `profile_limits::max_encoded_bytes` (from then on every change
+    /// keeps the size up to date); before that, a walk over the entries. Never allocates.
+    [[nodiscard]] std::size_t encoded_size() const noexcept;
 
     /// The profile as one JSON object:
     /// `{"player_id":..,"attributes":{..},"counters":{name:{"total":..,"bucket_ms":..,"buckets":[[start,n],..]}},
@@ -180,7 +204,25 @@ public:
     friend bool operator==(const profile& a, const profile& b);
 
 private:
-    friend struct profile_codec_access;  // the binary encoding (store/profile_codec.hpp)
+    friend struct profile_codec_access;    // the binary encoding (store/profile_codec.hpp)
+    friend class detail::profile_journal;  // handlers' staged, bounded writes (src/core/profile_journal.hpp)
+
+    static constexpr std::size_t unknown_size = static_cast<std::size_t>(-1);
+    // The encoded size by walking every entry.
+    [[nodiscard]] std::size_t measure() const noexcept;
+    // `current` (nullptr: missing, which counts as 0) plus `delta`; nullopt if it is not a
+    // number. Integral deltas keep integers integers, as counters are expected to be.
+    static std::optional<attribute> plus(const attribute* current, double delta) noexcept;
+    // A new, empty windowed counter (the caller checked that `name` is new).
+    windowed_counter& add_counter(std::string_view name, std::int64_t bucket_ms);
+    // Adds `delta` at `ts` to a counter of this profile.
+    void add_to_counter(windowed_counter& c, std::int64_t delta, std::int64_t ts, const profile_limits& limits);
+    // A change replaced `removed` encoded bytes with `added` ones.
+    void resized(std::size_t removed, std::size_t added) noexcept {
+        if (encoded_size_ != unknown_size) {
+            encoded_size_ = encoded_size_ - removed + added;
+        }
+    }
 
     player_key key_;
     std::vector<std::pair<std::string, attribute>> attributes_;
@@ -190,6 +232,10 @@ private:
     std::vector<std::pair<std::string, trigger_history>> triggers_;
     std::vector<applied_position> applied_;  // usually one entry: a player's events share a partition
     std::int64_t last_event_ts_ = 0;
+    // The encoded size, kept by every change once known (a journal asks for it first), so
+    // a size check per write is O(1). unknown_size after construction, decoding and
+    // expire_history. Not part of the value: operator== ignores it.
+    std::size_t encoded_size_ = unknown_size;
 };
 
 }  // namespace rtcrm

@@ -21,11 +21,24 @@
 /// takes them from its queue between the batches of the other sources, tracked and
 /// acked like any source's records.
 ///
+/// A shard can get stuck: a bolt, a store or a sink that never returns holds its thread,
+/// and a thread cannot be interrupted. The runtime makes that visible and survivable: each
+/// shard publishes when its current step (a batch, a tick, a write-back) began and which
+/// bolt, sink or store call it is in; a watchdog thread reports a shard busy longer than
+/// `runtime_options::stuck_after` on standard error, once per episode and again when it
+/// recovers, with what it is doing (`bolt::activity()`, e.g. a Lua handler and its
+/// `file:line`); `shard_health()` and `stuck_episodes()` give the same to the host (the
+/// admin API's /healthz, /readyz and /metrics). `stop()` waits for a stuck shard no longer
+/// than the drain timeout (and a second to settle): it returns a `stop_report` of what was
+/// not committed and what the shard is doing.
+///
 /// Caveats:
 /// - Neither copyable nor movable; `start()` once. `stop()` (or the end of every
 ///   source) drains: every event already read or accepted by `submit` is processed and
 ///   its outputs flushed.
-/// - The destructor calls `stop()`.
+/// - The destructor calls `stop()`. If a shard is still stuck then, the destructor does
+///   not wait for it: it leaves the thread running and the runtime's own state allocated
+///   (see `~runtime`); the host should report and end the process.
 /// - `stop()` waits for the sinks to ack: do not call it on a thread a sink waits for
 ///   (the event loop a uv or Asio bridge delivers to); use `stop_async` there.
 ///
@@ -34,7 +47,9 @@
 ///   rtcrm::runtime rt{std::move(topology)};
 ///   rt.start();
 ///   ...            // or rt.wait() until the sources end
-///   rt.stop();
+///   if (const auto report = rt.stop(); !report.stopped) {
+///       std::cerr << report.summary();  // a shard is stuck: say what was lost, then end the process
+///   }
 ///   std::cerr << rt.stats().summary() << '\n';
 /// @endcode
 ///
@@ -54,12 +69,14 @@
 #include <rtcrm/topology.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace rtcrm {
 
@@ -73,6 +90,51 @@ enum class submit_status {
 /// "accepted", "full" or "stopped".
 std::string_view submit_status_name(submit_status s) noexcept;
 
+/// What one shard is doing, as `runtime::shard_health` saw it (a snapshot).
+struct shard_health {
+    std::uint32_t shard = 0;                ///< the shard's index
+    bool stuck = false;                     ///< its current step has run longer than `runtime_options::stuck_after`
+    bool finished = false;                  ///< its thread has ended (the pipeline drained)
+    std::chrono::milliseconds busy_for{0};  ///< how long its current step has run; 0 while it waits for work
+    /// What that step is doing, "" while it waits for work: the part of the step (a bolt, a
+    /// sink, the store) and, from the first bolt whose `bolt::activity()` answers, the
+    /// bolt's name and answer; e.g. "shard bolt 'lua': updater 'fight-stats'
+    /// (fight_stats.lua:3), at line 7" or "sink 'webhook' (stream main)".
+    std::string doing;
+};
+
+/// What a source had left undone when `runtime::stop` returned.
+struct source_drain {
+    std::string name;        ///< the source's name
+    bool closed = false;     ///< its thread ended: it stopped waiting, committed what completed and closed the source
+    std::uint64_t read = 0;  ///< records it read (for "submit": accepted and taken by a shard)
+    /// Read and still in flight when it stopped waiting, so not committed: per partition,
+    /// the oldest incomplete event and every one after it, plus records read at stop and
+    /// never handed on (for "submit": accepted and never taken by a shard).
+    std::uint64_t unacked = 0;
+    /// Read and failed (given up at stop, or a sink or the store gave up): the committed
+    /// position stays below each (they may be among `unacked` too).
+    std::uint64_t nacked = 0;
+};
+
+/// What `runtime::stop` achieved, and what it left undone.
+struct stop_report {
+    /// Every thread of the runtime finished and the sinks were closed. False: a shard (or
+    /// a source) is still running, stuck; see `unfinished`.
+    bool stopped = true;
+    std::vector<source_drain> sources;     ///< one per source, in the topology's order
+    std::vector<shard_health> unfinished;  ///< the shards whose thread was still running, and what each was doing
+    /// Events read and not yet processed, dropped or dead-lettered by a shard (those of a
+    /// stuck step included) when stop() returned.
+    std::uint64_t in_flight = 0;
+
+    /// True when nothing was left undone: stopped, and no source has unacked or nacked events.
+    [[nodiscard]] bool clean() const noexcept;
+    /// Lines for a log, each ending in a newline: the shards still running and what they
+    /// are doing, then per source what was not committed; "" when `clean()`.
+    [[nodiscard]] std::string summary() const;
+};
+
 /// A running topology. Thread-safe: `stop`, `wait`, `stats` may be called from any thread.
 class runtime {
 public:
@@ -80,6 +142,11 @@ public:
     /// @throws rtcrm::error(errc::invalid_config) for a topology without sources or bad options,
     ///         or whatever a bolt factory throws.
     explicit runtime(topology topo);
+    /// Calls `stop()`, then releases everything. If a thread is still stuck (stop()
+    /// returned `stopped == false`), it cannot be joined or interrupted: the destructor
+    /// detaches the runtime's threads and leaves the runtime's own state (stages, bolts,
+    /// queues, trackers) allocated, so that thread never touches freed memory; the sinks
+    /// and the store it may be calling stay alive too. The host should end the process.
     ~runtime();
     runtime(const runtime&) = delete;
     runtime& operator=(const runtime&) = delete;
@@ -89,17 +156,28 @@ public:
     /// Opens the sources and starts the threads. @throws rtcrm::error if a source fails to open.
     void start();
     /// Asks the sources to stop, drains everything in flight, flushes sinks and the
-    /// store, commits the final positions, and joins the threads. Idempotent.
-    void stop();
-    /// Blocks until every source has ended and the pipeline has drained (or `stop()`).
+    /// store, commits the final positions, joins the threads and closes the sinks.
+    /// Bounded: the sources wait at most `runtime_options::drain_timeout` (from the first
+    /// call) for what they read to complete, then commit what did and close. A shard that
+    /// still has not finished its step is stuck; stop() then returns (at most a second
+    /// after the drain timeout) with `stopped == false`, what each unfinished shard is
+    /// doing and what was not committed, leaving that thread running and the sinks open
+    /// (the thread may still be in them). After a clean drain it also waits for the sinks'
+    /// `close()`. Idempotent: a later call waits again up to the same deadline, and
+    /// finishes the stop if every thread has ended by then. Any thread.
+    stop_report stop();
+    /// Blocks until every source has ended and the pipeline has drained, or until a
+    /// `stop()` has given up on a stuck shard. Without a `stop()`, it blocks as long as a
+    /// shard is stuck: a host that must not hang uses `wait_for` and `shard_health`.
     void wait();
-    /// `wait()` with a limit; true if it finished.
+    /// `wait()` with a limit; true if it returned within it (finished, or stop() gave up).
     bool wait_for(std::chrono::milliseconds timeout);
     /// `start()` then `wait()`.
     void run();
     /// `stop()` on a thread of the runtime's own, then `on_stopped` on that thread; returns
     /// at once. For hosts whose event loop must keep running (delivering triggers, so that
-    /// the drain completes) while the runtime stops. The destructor waits for it.
+    /// the drain completes) while the runtime stops. The destructor waits for it (a
+    /// stop() is bounded: see `stop`).
     void stop_async(std::function<void()> on_stopped = {});
 
     /// Hands one event to the runtime from any thread (needs
@@ -125,6 +203,14 @@ public:
     [[nodiscard]] runtime_stats stats() const;
     /// The number of shards.
     [[nodiscard]] std::uint32_t shards() const noexcept;
+    /// Each shard's current step and whether it is stuck (see `runtime_options::stuck_after`),
+    /// one entry per shard in index order. Asks the bolts of busy shards for their
+    /// `activity()`; reads only atomics otherwise. Any thread, any time (before `start()`
+    /// every shard is idle).
+    [[nodiscard]] std::vector<rtcrm::shard_health> shard_health() const;
+    /// Stuck episodes so far: each time a shard's step passed `stuck_after`, as the watchdog
+    /// noticed it (it looks every stuck_after / 4, at most every 250 ms). Any thread.
+    [[nodiscard]] std::uint64_t stuck_episodes() const noexcept;
     /// The profile store.
     [[nodiscard]] const std::shared_ptr<profile_store>& store() const noexcept;
 

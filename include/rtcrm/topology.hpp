@@ -50,6 +50,12 @@ struct runtime_options {
     std::size_t cache_max_profiles = 0;              ///< per shard: past this, least recently used profiles leave the cache (down to 90%, after a write-back); 0 = unbounded
     std::chrono::milliseconds commit_interval{200};  ///< how often sources get their safe positions
     std::chrono::milliseconds drain_timeout{30000};  ///< at stop, the longest wait for in-flight acks
+    /// A shard whose current step (a batch, a tick, a write-back) has run this long is
+    /// *stuck*: `runtime::shard_health` says so and what it is doing, a watchdog reports
+    /// each such episode (and its end) on standard error, the admin API's /readyz fails.
+    /// Longer than any batch should take, including a slow store or sink's worst case; 0 =
+    /// no watchdog (shard_health still reports how long each step has run).
+    std::chrono::milliseconds stuck_after{5000};
     /// Events the in-process submit queues hold together (`runtime::submit` from host
     /// threads): one queue per shard, each with its share (rounded up to a power of two),
     /// so one player's events can fill only their shard's share; 0 = no in-process submission. With it on, the runtime runs until `stop()` (the host

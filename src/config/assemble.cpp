@@ -64,8 +64,13 @@ assembled_topology assemble(const topology_config& s) {
         a.engine = std::make_shared<lua_engine>(lua_options{.script_dir = s.scripts,
                                                             .watch = s.watch,
                                                             .instruction_budget = s.instruction_budget,
+                                                            .call_deadline = duration(s.call_deadline),
+                                                            .load_deadline = duration(s.load_deadline),
+                                                            .call_memory_budget = s.call_memory_budget,
                                                             .memory_limit = s.memory_limit,
-                                                            .max_consecutive_errors = s.max_consecutive_errors});
+                                                            .max_consecutive_errors = s.max_consecutive_errors,
+                                                            .max_error_share = s.max_error_share,
+                                                            .max_failure_time_share = s.max_failure_time_share});
         for (const auto& id : s.disabled_campaigns) {
             a.engine->disable(id);
         }
@@ -129,6 +134,8 @@ assembled_topology assemble(const topology_config& s) {
         options.expiry.history_ttl = duration(s.history_ttl);
     }
     options.ttl_sweep_interval = duration(s.ttl_sweep_interval);
+    options.drain_timeout = duration(s.drain_timeout);
+    options.stuck_after = duration(s.stuck_after);
     t.with_options(options);
     return a;
 }

@@ -32,6 +32,7 @@ using json_value = rapidjson::Value;
 constexpr std::uint64_t max_shards = 1024;
 constexpr std::uint64_t max_players = 100'000'000;      // generator_options::validate
 constexpr std::uint64_t min_memory_limit = 256 * 1024;  // lua_options::validate
+constexpr std::uint64_t min_call_memory_budget = 64 * 1024;  // lua_options::validate
 constexpr std::uint64_t max_u32 = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint64_t max_u64 = std::numeric_limits<std::uint64_t>::max();
 constexpr std::uint64_t max_size = std::numeric_limits<std::size_t>::max();
@@ -204,6 +205,9 @@ public:
                         }
                     }},
                    {"shard_priority", [this](auto& v, auto& p) { c_.shard_priority = u32(v, p, 1, 99); }},
+                   {"drain_timeout", [this](auto& v, auto& p) { c_.drain_timeout = string(v, p, any_duration); }},
+                   {"stuck_after", [this](auto& v, auto& p) { c_.stuck_after = string(v, p, any_duration); }},
+                   {"shutdown_grace", [this](auto& v, auto& p) { c_.shutdown_grace = string(v, p, any_duration); }},
                    {"source", [this](auto& v, auto& p) { read_source(v, p); }},
                    {"parse", [this](auto& v, auto& p) { read_parse(v, p); }},
                    {"validation", [this](auto& v, auto& p) { read_validation(v, p); }},
@@ -279,6 +283,12 @@ private:
                 {"memory_limit", [this](auto& x, auto& p) { c_.memory_limit = u64(x, p, min_memory_limit, max_size); }},
                 {"max_consecutive_errors",
                  [this](auto& x, auto& p) { c_.max_consecutive_errors = u32(x, p, 1, max_u32); }},
+                {"call_deadline", [this](auto& x, auto& p) { c_.call_deadline = string(x, p, positive_duration); }},
+                {"load_deadline", [this](auto& x, auto& p) { c_.load_deadline = string(x, p, positive_duration); }},
+                {"call_memory_budget",
+                 [this](auto& x, auto& p) { c_.call_memory_budget = u64(x, p, min_call_memory_budget, max_size); }},
+                {"max_error_share", [this](auto& x, auto& p) { c_.max_error_share = share(x, p); }},
+                {"max_failure_time_share", [this](auto& x, auto& p) { c_.max_failure_time_share = share(x, p); }},
                 {"disabled_campaigns", [this](auto& x, auto& p) { c_.disabled_campaigns = campaign_ids(x, p); }},
             });
     }
@@ -498,6 +508,13 @@ private:
         return v.GetDouble();
     }
 
+    double share(const json_value& v, const std::string& path) const {
+        if (!v.IsNumber() || !(v.GetDouble() >= 0 && v.GetDouble() <= 1)) {
+            fail_got(path, "expected a number from 0 to 1", v);
+        }
+        return v.GetDouble();
+    }
+
     bool boolean(const json_value& v, const std::string& path) const {
         if (!v.IsBool()) {
             fail_got(path, "expected true or false", v);
@@ -522,6 +539,7 @@ private:
     }
 
     static std::string duration_or_empty(std::string_view s) { return check_duration(s, true); }
+    static std::string any_duration(std::string_view s) { return check_duration(s, false); }
     static std::string positive_duration(std::string_view s) {
         auto expected = check_duration(s, false);
         if (expected.empty() && parse_config_duration(s)->count() == 0) {
@@ -601,6 +619,10 @@ public:
         if (c_.shard_policy == "fifo") {
             integer("$.shard_priority", c_.shard_priority, 1, 99);
         }
+        for (const auto& [path, value] : {std::pair{"$.drain_timeout", &c_.drain_timeout}, std::pair{"$.stuck_after", &c_.stuck_after},
+                                          std::pair{"$.shutdown_grace", &c_.shutdown_grace}}) {
+            text(path, *value, [](std::string_view s) { return check_duration(s, false); });
+        }
         kind("$.source.kind", "source", c_.source, source_kinds);
         if (c_.source == "generator") {
             integer("$.source.players", c_.players, 1, max_players);
@@ -632,6 +654,19 @@ public:
             integer("$.scripts.guards.instruction_budget", c_.instruction_budget, 1, max_u64);
             integer("$.scripts.guards.memory_limit", c_.memory_limit, min_memory_limit, max_size);
             integer("$.scripts.guards.max_consecutive_errors", c_.max_consecutive_errors, 1, max_u32);
+            integer("$.scripts.guards.call_memory_budget", c_.call_memory_budget, min_call_memory_budget, max_size);
+            const auto more_than_zero = [](std::string_view s) {
+                const auto d = parse_config_duration(s);
+                return d && d->count() > 0 ? std::string{} : fmt::format("{} (more than 0)", duration_expected);
+            };
+            text("$.scripts.guards.call_deadline", c_.call_deadline, more_than_zero);
+            text("$.scripts.guards.load_deadline", c_.load_deadline, more_than_zero);
+            for (const auto& [path, value] : {std::pair{"$.scripts.guards.max_error_share", c_.max_error_share},
+                                              std::pair{"$.scripts.guards.max_failure_time_share", c_.max_failure_time_share}}) {
+                if (!(value >= 0 && value <= 1)) {
+                    fail(path, fmt::format("expected a number from 0 to 1, got {}", value));
+                }
+            }
         }
         for (std::size_t i = 0; i < c_.disabled_campaigns.size(); ++i) {
             text(fmt::format("$.scripts.guards.disabled_campaigns[{}]", i), c_.disabled_campaigns[i],

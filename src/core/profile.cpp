@@ -1,5 +1,7 @@
 #include <rtcrm/profile.hpp>
 
+#include "core/profile_size.hpp"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -8,6 +10,8 @@
 
 namespace rtcrm {
 namespace {
+
+namespace encoded = detail::encoded;
 
 template <typename Vec>
 auto find_named(Vec& vec, std::string_view name) noexcept {
@@ -55,9 +59,15 @@ const attribute* profile::get(std::string_view name) const noexcept {
 void profile::set(std::string_view name, attribute value) {
     auto it = find_named(attributes_, name);
     if (it == attributes_.end()) {
+        const std::size_t n = attributes_.size();
+        const std::size_t added = encoded::varint(n + 1) + encoded::attribute_entry(name, value);
         attributes_.emplace_back(std::string{name}, std::move(value));
+        resized(encoded::varint(n), added);
     } else {
+        const std::size_t removed = encoded::value(it->second);
+        const std::size_t added = encoded::value(value);
         it->second = std::move(value);
+        resized(removed, added);
     }
 }
 
@@ -66,62 +76,92 @@ bool profile::erase(std::string_view name) {
     if (it == attributes_.end()) {
         return false;
     }
+    const std::size_t n = attributes_.size();
+    const std::size_t removed = encoded::varint(n) + encoded::attribute_entry(it->first, it->second);
     attributes_.erase(it);
+    resized(removed, encoded::varint(n - 1));
     return true;
 }
 
-std::optional<double> profile::incr(std::string_view name, double delta) {
-    auto it = find_named(attributes_, name);
-    if (it == attributes_.end()) {
-        // Integral deltas keep integer attributes integers, as counters are expected to be.
-        if (std::trunc(delta) == delta && std::abs(delta) < 9.0e15) {
-            attributes_.emplace_back(std::string{name}, static_cast<std::int64_t>(delta));
-        } else {
-            attributes_.emplace_back(std::string{name}, delta);
-        }
-        return delta;
+std::optional<attribute> profile::plus(const attribute* current, double delta) noexcept {
+    const bool integral = std::trunc(delta) == delta && std::abs(delta) < 9.0e15;
+    if (current == nullptr) {
+        return integral ? attribute{static_cast<std::int64_t>(delta)} : attribute{delta};
     }
-    if (auto* i = std::get_if<std::int64_t>(&it->second)) {
-        if (std::trunc(delta) == delta && std::abs(delta) < 9.0e15) {
-            *i += static_cast<std::int64_t>(delta);
-            return static_cast<double>(*i);
-        }
-        const double sum = static_cast<double>(*i) + delta;
-        it->second = sum;
-        return sum;
+    if (const auto* i = std::get_if<std::int64_t>(current)) {
+        return integral ? attribute{*i + static_cast<std::int64_t>(delta)} : attribute{static_cast<double>(*i) + delta};
     }
-    if (auto* d = std::get_if<double>(&it->second)) {
-        *d += delta;
-        return *d;
+    if (const auto* d = std::get_if<double>(current)) {
+        return attribute{*d + delta};
     }
     return std::nullopt;
+}
+
+std::optional<double> profile::incr(std::string_view name, double delta) {
+    const auto it = find_named(attributes_, name);
+    auto sum = plus(it == attributes_.end() ? nullptr : &it->second, delta);
+    if (!sum) {
+        return std::nullopt;
+    }
+    const double result = std::holds_alternative<std::int64_t>(*sum) ? static_cast<double>(std::get<std::int64_t>(*sum))
+                                                                     : std::get<double>(*sum);
+    if (it == attributes_.end()) {
+        const std::size_t n = attributes_.size();
+        const std::size_t added = encoded::varint(n + 1) + encoded::attribute_entry(name, *sum);
+        attributes_.emplace_back(std::string{name}, std::move(*sum));
+        resized(encoded::varint(n), added);
+    } else {
+        const std::size_t removed = encoded::value(it->second);
+        it->second = std::move(*sum);
+        resized(removed, encoded::value(it->second));
+    }
+    return result;
 }
 
 void profile::incr_windowed(std::string_view name, std::int64_t delta, std::int64_t ts, std::int64_t bucket_ms,
                             const profile_limits& limits) {
     auto it = find_named(counters_, name);
-    if (it == counters_.end()) {
-        counters_.emplace_back(std::string{name}, windowed_counter{0, bucket_ms > 0 ? bucket_ms : 1, {}});
-        it = std::prev(counters_.end());
-    }
-    windowed_counter& c = it->second;
-    c.total += delta;
+    windowed_counter& c = it != counters_.end() ? it->second : add_counter(name, bucket_ms);
+    add_to_counter(c, delta, ts, limits);
+}
+
+windowed_counter& profile::add_counter(std::string_view name, std::int64_t bucket_ms) {
+    auto& entry = counters_.emplace_back(std::string{name}, windowed_counter{0, bucket_ms > 0 ? bucket_ms : 1, {}});
+    resized(encoded::varint(counters_.size() - 1),
+            encoded::varint(counters_.size()) + encoded::counter_entry(entry.first, entry.second));
+    return entry.second;
+}
+
+void profile::add_to_counter(windowed_counter& c, std::int64_t delta, std::int64_t ts, const profile_limits& limits) {
+    // Bytes the change removes from the encoding and adds to it. The one step that can
+    // throw (inserting a bucket) comes before any other change.
+    std::size_t removed = encoded::integer(c.total);
+    std::size_t added = encoded::integer(c.total + delta);
     const std::int64_t start = bucket_start(ts, c.bucket_ms);
     auto& buckets = c.buckets;
     // Events mostly arrive in time order, so the bucket is usually the last one.
     auto pos = std::lower_bound(buckets.begin(), buckets.end(), start,
                                 [](const auto& bucket, std::int64_t value) { return bucket.first < value; });
     if (pos != buckets.end() && pos->first == start) {
+        removed += encoded::integer(pos->second);
         pos->second += delta;
-        return;
+        added += encoded::integer(pos->second);
+    } else if (pos != buckets.begin() || buckets.size() < limits.max_buckets) {
+        // (Otherwise it is older than everything kept: it counts toward the total only.)
+        removed += encoded::varint(buckets.size());
+        added += encoded::bucket(start, delta);
+        buckets.insert(pos, {start, delta});
+        if (buckets.size() > limits.max_buckets) {
+            const auto dropped = buckets.begin() + static_cast<std::ptrdiff_t>(buckets.size() - limits.max_buckets);
+            for (auto b = buckets.begin(); b != dropped; ++b) {
+                removed += encoded::bucket(b->first, b->second);
+            }
+            buckets.erase(buckets.begin(), dropped);
+        }
+        added += encoded::varint(buckets.size());
     }
-    if (pos == buckets.begin() && buckets.size() >= limits.max_buckets) {
-        return;  // older than everything kept: counts toward the total only
-    }
-    buckets.insert(pos, {start, delta});
-    if (buckets.size() > limits.max_buckets) {
-        buckets.erase(buckets.begin(), buckets.begin() + static_cast<std::ptrdiff_t>(buckets.size() - limits.max_buckets));
-    }
+    c.total += delta;
+    resized(removed, added);
 }
 
 std::int64_t profile::count(std::string_view name, std::int64_t window_ms, std::int64_t now_ms) const noexcept {
@@ -143,6 +183,13 @@ std::int64_t profile::count(std::string_view name, std::int64_t window_ms, std::
     return sum;
 }
 
+void profile::touch(std::int64_t ts) noexcept {
+    if (ts > last_event_ts_) {
+        resized(encoded::integer(last_event_ts_), encoded::integer(ts));
+        last_event_ts_ = ts;
+    }
+}
+
 void profile::record_event(std::string_view type, std::int64_t ts, std::string_view id, const profile_limits& limits) {
     touch(ts);
     if (limits.recent_events == 0) {
@@ -154,16 +201,21 @@ void profile::record_event(std::string_view type, std::int64_t ts, std::string_v
         ordered.erase(ordered.begin(), ordered.end() - static_cast<std::ptrdiff_t>(limits.recent_events));
         recent_ = std::move(ordered);
         recent_head_ = 0;
+        encoded_size_ = unknown_size;  // rare: measured again when next asked
     }
+    const std::size_t added = encoded::recent_entry(type, ts, id);
     if (recent_.size() < limits.recent_events) {
         recent_.push_back(recent_event{std::string{type}, ts, std::string{id}});
+        resized(encoded::varint(recent_.size() - 1), encoded::varint(recent_.size()) + added);
         return;
     }
     // Full: overwrite the oldest in place (reusing its strings' storage).
     auto& slot = recent_[recent_head_];
+    const std::size_t removed = encoded::recent_entry(slot.type, slot.ts, slot.id);
     slot.type.assign(type);
     slot.ts = ts;
     slot.id.assign(id);
+    resized(removed, added);
     recent_head_ = (recent_head_ + 1) % recent_.size();
 }
 
@@ -179,11 +231,16 @@ bool profile::applied(std::string_view source, std::int32_t partition, std::int6
 void profile::mark_applied(std::string_view source, std::int32_t partition, std::int64_t offset) {
     for (auto& a : applied_) {
         if (a.partition == partition && a.source == source) {
-            a.offset = std::max(a.offset, offset);
+            if (offset > a.offset) {
+                resized(encoded::integer(a.offset), encoded::integer(offset));
+                a.offset = offset;
+            }
             return;
         }
     }
     applied_.push_back(applied_position{std::string{source}, partition, offset});
+    resized(encoded::varint(applied_.size() - 1),
+            encoded::varint(applied_.size()) + encoded::applied_entry(applied_.back()));
 }
 
 std::vector<recent_event> profile::recent() const {
@@ -193,6 +250,34 @@ std::vector<recent_event> profile::recent() const {
         out.push_back(recent_[(recent_head_ + k) % recent_.size()]);
     }
     return out;
+}
+
+std::size_t profile::encoded_size() const noexcept { return encoded_size_ != unknown_size ? encoded_size_ : measure(); }
+
+std::size_t profile::measure() const noexcept {
+    // In the codec's order: version, key kind, key, last event time, then each list.
+    std::size_t size = 2 + encoded::string(key_.text()) + encoded::integer(last_event_ts_);
+    size += encoded::varint(attributes_.size());
+    for (const auto& [name, value] : attributes_) {
+        size += encoded::attribute_entry(name, value);
+    }
+    size += encoded::varint(counters_.size());
+    for (const auto& [name, c] : counters_) {
+        size += encoded::counter_entry(name, c);
+    }
+    size += encoded::varint(recent_.size());
+    for (const auto& e : recent_) {
+        size += encoded::recent_entry(e.type, e.ts, e.id);
+    }
+    size += encoded::varint(triggers_.size());
+    for (const auto& [campaign, h] : triggers_) {
+        size += encoded::trigger_entry(campaign, h);
+    }
+    size += encoded::varint(applied_.size());
+    for (const auto& a : applied_) {
+        size += encoded::applied_entry(a);
+    }
+    return size;
 }
 
 bool operator==(const profile& a, const profile& b) {
@@ -216,6 +301,9 @@ bool profile::expire_history(std::int64_t cutoff_ms) {
         const auto width = c.bucket_ms;
         changed |= std::erase_if(c.buckets, [&](const auto& b) { return b.first + width <= cutoff_ms; }) > 0;
     }
+    if (changed) {
+        encoded_size_ = unknown_size;  // a background sweep: measured again when next asked
+    }
     return changed;
 }
 
@@ -224,13 +312,18 @@ void profile::record_trigger(std::string_view campaign, std::int64_t ts, const p
     if (it == triggers_.end()) {
         triggers_.emplace_back(std::string{campaign}, trigger_history{});
         it = std::prev(triggers_.end());
+        resized(encoded::varint(triggers_.size() - 1),
+                encoded::varint(triggers_.size()) + encoded::trigger_entry(it->first, it->second));
     }
     auto& h = it->second;
-    ++h.total;
+    // Firings are rarer than events and the list is short: measure the entry before and after.
+    const std::size_t before = encoded::trigger_entry(it->first, h);
     h.recent.push_back(ts);
+    ++h.total;
     if (h.recent.size() > limits.recent_triggers) {
         h.recent.erase(h.recent.begin(), h.recent.begin() + static_cast<std::ptrdiff_t>(h.recent.size() - limits.recent_triggers));
     }
+    resized(before, encoded::trigger_entry(it->first, h));
 }
 
 const trigger_history* profile::triggers(std::string_view campaign) const noexcept {

@@ -16,7 +16,8 @@ router::router(std::uint32_t shards, std::uint32_t producers, std::size_t capaci
     }
 }
 
-void router::push(std::uint32_t producer, std::uint32_t shard, batch& items, const std::function<void()>& while_waiting) {
+bool router::push(std::uint32_t producer, std::uint32_t shard, batch& items,
+                  const std::function<bool()>& keep_waiting) {
     auto& q = *shards_[shard];
     auto& ring = *q.from[producer];
     while (!ring.try_push(items)) {
@@ -25,11 +26,12 @@ void router::push(std::uint32_t producer, std::uint32_t shard, batch& items, con
         q.wake.unpark();
         space_[producer]->park_until([&] { return ring.size() < ring.capacity(); },
                                      std::chrono::steady_clock::now() + std::chrono::milliseconds(10));
-        if (while_waiting) {
-            while_waiting();
+        if (keep_waiting && !keep_waiting()) {
+            return false;
         }
     }
     q.wake.unpark();
+    return true;
 }
 
 void router::close(std::uint32_t producer) {

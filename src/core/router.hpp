@@ -114,10 +114,11 @@ public:
     router& operator=(const router&) = delete;
 
     // Hands `items` to `shard`, waiting while its queue from `producer` is full, and
-    // calling `while_waiting` (if set) every few milliseconds of the wait. `items` comes
-    // back empty (a recycled buffer).
-    void push(std::uint32_t producer, std::uint32_t shard, batch& items,
-              const std::function<void()>& while_waiting = {});
+    // calling `keep_waiting` (if set) every few milliseconds of the wait. True when
+    // handed over: `items` comes back empty (a recycled buffer). False when `keep_waiting`
+    // said to give up: `items` is left as it was.
+    bool push(std::uint32_t producer, std::uint32_t shard, batch& items,
+              const std::function<bool()>& keep_waiting = {});
     // The producer will push no more.
     void close(std::uint32_t producer);
 

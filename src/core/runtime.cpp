@@ -18,6 +18,10 @@
 
 #include <pthread.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace rtcrm {
 
 using clock = std::chrono::steady_clock;
@@ -39,6 +43,26 @@ private:
 // Names the calling thread (as top -H, perf and /proc show it); at most 15 characters.
 void name_this_thread(const std::string& name) {
     pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+}
+
+// How long a stop() goes on waiting after the drain timeout for the sources to commit and
+// close and for the shards that are not stuck to finish.
+constexpr auto stop_settle = std::chrono::seconds(1);
+
+// "25 ms" or "7.5 s", for reports.
+std::string duration_text(std::chrono::nanoseconds d) {
+    if (d < std::chrono::seconds(1)) {
+        return fmt::format("{} ms", std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    }
+    return fmt::format("{:.1f} s", std::chrono::duration<double>(d).count());
+}
+
+std::int64_t to_ns(clock::time_point t) noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+clock::time_point from_ns(std::int64_t ns) noexcept {
+    return clock::time_point{std::chrono::duration_cast<clock::duration>(std::chrono::nanoseconds(ns))};
 }
 
 // With submission on, the submit source joins the topology as its last source.
@@ -95,12 +119,30 @@ struct runtime::impl {
     std::vector<std::unique_ptr<mailbox>> mailboxes;
 
     std::atomic<bool> stop_requested{false};
+    // When the first stop() stops waiting for in-flight events (to_ns(clock)); 0 before.
+    std::atomic<std::int64_t> stop_deadline_ns{0};
     std::mutex state_mutex;
     std::condition_variable state_cv;
     std::uint32_t running = 0;  // threads not yet finished (guarded by state_mutex)
     std::vector<bool> shard_done;  // per shard: its thread finished (guarded by state_mutex)
+    std::vector<bool> source_done;  // per source: its thread finished (guarded by state_mutex)
     bool started = false;
     bool joined = false;
+    bool gave_up = false;  // a stop() returned with threads still running (guarded by state_mutex)
+    // Per source, set by its thread before it ends: events still in flight when it stopped
+    // waiting, and records it read at stop but never handed on (no room, then no time).
+    struct source_end {
+        std::atomic<std::uint64_t> unacked{0};
+        std::atomic<std::uint64_t> abandoned{0};
+    };
+    std::unique_ptr<source_end[]> source_ends;
+
+    // The watchdog: notices shards whose step runs past stuck_after and reports each episode.
+    std::thread watchdog;
+    std::mutex watchdog_mutex;
+    std::condition_variable watchdog_cv;
+    bool watchdog_stop = false;  // guarded by watchdog_mutex
+    std::atomic<std::uint64_t> stuck_count{0};
 
     // Runs stop() for stop_async callers; joined by the destructor.
     std::mutex stoppers_mutex;
@@ -137,6 +179,239 @@ struct runtime::impl {
             mailboxes.push_back(std::make_unique<mailbox>());
         }
         shard_done.assign(parts.shards, false);
+        source_done.assign(sources, false);
+        source_ends = std::make_unique<source_end[]>(sources);
+    }
+
+    // Past the first stop()'s drain deadline: sources stop waiting for the shards.
+    bool past_stop_deadline() const noexcept {
+        const auto deadline = stop_deadline_ns.load(std::memory_order_acquire);
+        return deadline != 0 && to_ns(clock::now()) >= deadline;
+    }
+
+    // What shard `s` is doing now: the part of its step and the first bolt's activity.
+    std::string describe(std::uint32_t s) const {
+        using part = detail::shard_activity::part;
+        const auto& stage = *shards[s];
+        const auto where = stage.activity().now();
+        const auto& ingest = stage.ingest_bolts();
+        const auto& bolts = stage.shard_bolts();
+        auto bolt_name = [](const std::vector<std::unique_ptr<bolt>>& group, std::uint32_t k) {
+            return k < group.size() ? std::string{group[k]->name()} : std::string{"?"};
+        };
+        auto sink_name = [&](std::uint32_t index) {
+            const auto stream_index = index >> 16;
+            const auto k = index & 0xffffU;
+            if (stream_index >= parts.sinks.size() || k >= parts.sinks[stream_index].size()) {
+                return std::string{"sink ?"};
+            }
+            return fmt::format("sink '{}' (stream {})", parts.sinks[stream_index][k]->name(),
+                               stream_name(static_cast<stream>(stream_index)));
+        };
+        const bolt* in_bolt = nullptr;
+        std::string text;
+        switch (where.what) {
+        case part::none:
+        case part::batch: text = "the runtime's own work on a batch (parsing, history, acks)"; break;
+        case part::ingest_bolt:
+            text = fmt::format("ingest bolt '{}'", bolt_name(ingest, where.index));
+            in_bolt = where.index < ingest.size() ? ingest[where.index].get() : nullptr;
+            break;
+        case part::loading_profiles: text = fmt::format("reading profiles from store '{}'", parts.store->name()); break;
+        case part::shard_bolt:
+            text = fmt::format("shard bolt '{}'", bolt_name(bolts, where.index));
+            in_bolt = where.index < bolts.size() ? bolts[where.index].get() : nullptr;
+            break;
+        case part::sink: text = sink_name(where.index); break;
+        case part::storing: text = fmt::format("writing profiles to store '{}'", parts.store->name()); break;
+        case part::bolt_tick:
+            text = fmt::format("tick of bolt '{}'",
+                               where.index < ingest.size()
+                                   ? bolt_name(ingest, where.index)
+                                   : bolt_name(bolts, static_cast<std::uint32_t>(where.index - ingest.size())));
+            break;
+        case part::sink_flush: text = "flush of " + sink_name(where.index); break;
+        case part::admin_task: text = "an admin request (a profile read or an audience scan)"; break;
+        case part::finishing: text = "the final flush (waiting for the store's group commit)"; break;
+        }
+        // The first bolt with something to say; it may not be the part above (a Lua bolt
+        // names the handler a tick or a scan is in).
+        for (const auto* group : {&ingest, &bolts}) {
+            for (const auto& b : *group) {
+                std::string says;
+                try {
+                    says = b->activity();
+                } catch (const std::exception& e) {
+                    says = fmt::format("(activity() threw: {})", e.what());
+                }
+                if (says.empty()) {
+                    continue;
+                }
+                if (b.get() == in_bolt) {
+                    return fmt::format("{}: {}", text, says);
+                }
+                return fmt::format("{}; bolt '{}': {}", text, b->name(), says);
+            }
+        }
+        return text;
+    }
+
+    bool stuck(std::uint32_t s, std::int64_t now_ns) const noexcept {
+        const auto since = shards[s]->activity().since_ns();
+        const auto limit = parts.options.stuck_after;
+        return since != 0 && limit.count() > 0 && std::chrono::nanoseconds(now_ns - since) >= limit;
+    }
+
+    rtcrm::shard_health health_of(std::uint32_t s, bool done, std::int64_t now_ns) const {
+        rtcrm::shard_health h;
+        h.shard = s;
+        h.finished = done;
+        const auto since = shards[s]->activity().since_ns();
+        if (since == 0 || now_ns <= since) {
+            return h;
+        }
+        const auto busy = std::chrono::nanoseconds(now_ns - since);
+        h.busy_for = std::chrono::duration_cast<std::chrono::milliseconds>(busy);
+        const auto limit = parts.options.stuck_after;
+        h.stuck = limit.count() > 0 && busy >= limit;
+        h.doing = describe(s);
+        return h;
+    }
+
+    void run_watchdog() {
+        const auto limit = parts.options.stuck_after;
+        const auto limit_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(limit).count();
+        const auto period = std::clamp<std::chrono::milliseconds>(limit / 4, std::chrono::milliseconds(1),
+                                                                  std::chrono::milliseconds(250));
+        // Per shard: when the step reported stuck began (its since_ns), 0 when none is.
+        std::vector<std::int64_t> reported(parts.shards, 0);
+        std::unique_lock lock(watchdog_mutex);
+        while (!watchdog_cv.wait_for(lock, period, [&] { return watchdog_stop; })) {
+            lock.unlock();
+            const auto now = steady_now_ns();
+            for (std::uint32_t s = 0; s < parts.shards; ++s) {
+                const auto since = shards[s]->activity().since_ns();
+                if (reported[s] != 0 && since != reported[s]) {
+                    fmt::print(stderr, "rtcrm: shard {} recovered: its stuck step ended after about {}\n", s,
+                               duration_text(std::chrono::nanoseconds(now - reported[s])));
+                    reported[s] = 0;
+                }
+                if (since != 0 && reported[s] == 0 && now - since >= limit_ns) {
+                    reported[s] = since;
+                    stuck_count.fetch_add(1, std::memory_order_relaxed);
+                    fmt::print(stderr, "rtcrm: shard {} stuck: one step has run {} (stuck_after {} ms), in {}\n", s,
+                               duration_text(std::chrono::nanoseconds(now - since)), limit.count(), describe(s));
+                }
+            }
+            lock.lock();
+        }
+    }
+
+    void stop_watchdog() {
+        {
+            std::lock_guard lock(watchdog_mutex);
+            watchdog_stop = true;
+        }
+        watchdog_cv.notify_all();
+        if (watchdog.joinable()) {
+            watchdog.join();
+        }
+    }
+
+    // Waits until every thread has ended (true), or, once `deadline_ns` has passed, until
+    // the sources have ended and every shard still running is stuck, or `stop_settle`
+    // more has passed (false: some thread goes on running). A call after the deadline
+    // (a second stop()) gets its own settle time.
+    bool await_threads(std::int64_t deadline_ns) {
+        const auto deadline = from_ns(deadline_ns);
+        const auto settled = std::max(deadline, clock::now()) + stop_settle;
+        std::unique_lock lock(state_mutex);
+        for (;;) {
+            if (running == 0) {
+                return true;
+            }
+            const auto now = clock::now();
+            if (now < deadline) {
+                state_cv.wait_until(lock, deadline);
+                continue;
+            }
+            bool only_stuck_left = std::all_of(source_done.begin(), source_done.end(), [](bool done) { return done; });
+            for (std::uint32_t s = 0; only_stuck_left && s < parts.shards; ++s) {
+                only_stuck_left = shard_done[s] || stuck(s, to_ns(now));
+            }
+            if (only_stuck_left || now >= settled) {
+                gave_up = true;
+                state_cv.notify_all();  // wait() returns too
+                return false;
+            }
+            state_cv.wait_for(lock, std::chrono::milliseconds(10));
+        }
+    }
+
+    stop_report report(bool stopped) {
+        stop_report r;
+        r.stopped = stopped;
+        std::vector<bool> sources_ended;
+        std::vector<bool> shards_ended;
+        bool was_started = false;
+        {
+            std::lock_guard lock(state_mutex);
+            sources_ended = source_done;
+            shards_ended = shard_done;
+            was_started = started;
+        }
+        for (std::size_t i = 0; i < topo.sources().size(); ++i) {
+            const auto& src = topo.sources()[i];
+            source_drain d;
+            d.name = std::string{src->name()};
+            d.closed = sources_ended[i] || !was_started;
+            if (src.get() == submit) {
+                d.read = submit->taken();
+                d.unacked = submit->queued();
+                d.nacked = submit->nacked();
+            } else {
+                d.read = ingests[i]->counters().events_in.load(std::memory_order_relaxed) +
+                         source_ends[i].abandoned.load(std::memory_order_relaxed);
+                d.unacked = sources_ended[i] ? source_ends[i].unacked.load(std::memory_order_relaxed) : 0;
+                d.nacked = ingests[i]->counters().nacked.load(std::memory_order_relaxed);
+            }
+            r.sources.push_back(std::move(d));
+        }
+        const auto now = steady_now_ns();
+        for (std::uint32_t s = 0; s < parts.shards; ++s) {
+            if (was_started && !shards_ended[s]) {
+                r.unfinished.push_back(health_of(s, false, now));
+            }
+        }
+        runtime_stats totals;
+        std::array<std::uint64_t, detail::stage_counters::reasons> reasons{};
+        detail::pipeline_parts::sum(ingests, totals, reasons);
+        detail::pipeline_parts::sum(shards, totals, reasons);
+        if (submit != nullptr) {
+            totals.events_in += submit->taken();
+        }
+        const auto finished = totals.processed + totals.dropped + totals.dead_lettered + totals.replayed;
+        r.in_flight = totals.events_in > finished ? totals.events_in - finished : 0;
+        return r;
+    }
+
+    // The destructor's way out when threads are still running after stop(): they keep
+    // using this object, so it must outlive them (it is never freed).
+    void abandon() {
+        stop_watchdog();
+        {
+            std::lock_guard lock(sweeper_mutex);
+            sweeper_stop = true;
+        }
+        sweeper_cv.notify_all();
+        if (sweeper.joinable()) {
+            sweeper.detach();  // it may be waiting for the same stuck store
+        }
+        for (auto& t : threads) {
+            if (t.joinable()) {
+                t.detach();
+            }
+        }
     }
 
     void run_sweeper() {
@@ -216,13 +491,23 @@ struct runtime::impl {
                 fmt::print(stderr, "rtcrm: source {} failed while idle: {}\n", src.name(), e.what());
             }
         };
+        // Once stop()'s drain deadline has passed, a shard that still has not made room is
+        // stuck: its events are given up (nacked: not committed) so this thread can end.
+        const std::function<bool()> keep_waiting = [&] {
+            idle();
+            return !past_stop_deadline();
+        };
         auto push_all = [&] {
             for (std::uint32_t s = 0; s < parts.shards; ++s) {
-                if (!per_shard[s].empty()) {
-                    queues->push(index, s, per_shard[s], idle);
+                if (!per_shard[s].empty() && !queues->push(index, s, per_shard[s], keep_waiting)) {
+                    for (auto& r : per_shard[s]) {
+                        r.ack.nack(make_error_code(errc::stopped));
+                    }
+                    per_shard[s].clear();
                 }
             }
         };
+        std::uint64_t abandoned = 0;  // read at stop and never tracked (not committed either)
         auto last_idle = clock::now();
 
         // The submit source is polled on after stop() until it ends (no push can still
@@ -242,6 +527,10 @@ struct runtime::impl {
                 next = ingest.process(records, next, per_shard);
                 push_all();
                 if (next < records.size()) {
+                    if (past_stop_deadline()) {
+                        abandoned += records.size() - next;
+                        break;
+                    }
                     // A partition has max_in_flight events in flight: wait for acks.
                     commit(src, ingest);
                     std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -261,16 +550,24 @@ struct runtime::impl {
             }
         }
 
-        // Drain: everything read is in the queues; wait until it is acked, then commit.
-        const auto deadline = clock::now() + opt.drain_timeout;
+        // Drain: everything read is in the queues; wait until it is acked, then commit. A
+        // stop() bounds the wait from when it was called, however long this thread took
+        // to get here.
+        auto deadline = clock::now() + opt.drain_timeout;
+        if (const auto stop_deadline = stop_deadline_ns.load(std::memory_order_acquire); stop_deadline != 0) {
+            deadline = std::min(deadline, from_ns(stop_deadline));
+        }
         commit(src, ingest);
-        while (ingest.in_flight() > 0 && clock::now() < deadline) {
+        while (ingest.in_flight() > 0 && clock::now() < deadline && !past_stop_deadline()) {
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
             commit(src, ingest);
         }
-        if (ingest.in_flight() > 0) {
+        const auto unacked = ingest.in_flight();
+        source_ends[index].unacked.store(unacked + abandoned, std::memory_order_relaxed);
+        source_ends[index].abandoned.store(abandoned, std::memory_order_relaxed);
+        if (unacked > 0) {
             fmt::print(stderr, "rtcrm: source {}: {} events still unacked after the drain timeout; not committed\n",
-                       src.name(), ingest.in_flight());
+                       src.name(), unacked);
         }
         try {
             src.close();
@@ -278,6 +575,10 @@ struct runtime::impl {
             fmt::print(stderr, "rtcrm: source {} failed to close: {}\n", src.name(), e.what());
         }
         queues->close(index);
+        {
+            std::lock_guard lock(state_mutex);
+            source_done[index] = true;
+        }
         thread_done();
     }
 
@@ -354,6 +655,7 @@ struct runtime::impl {
             tasks.swap(box.tasks);
             box.pending.store(false, std::memory_order_relaxed);
         }
+        const detail::activity_scope step(&shards[index]->activity(), detail::shard_activity::part::admin_task);
         for (auto& task : tasks) {
             task(*shards[index]);
         }
@@ -393,6 +695,7 @@ struct runtime::impl {
         }
         joined = true;
         lock.unlock();
+        stop_watchdog();
         stop_sweeper();
         if (committer) {
             committer->stop();  // the shards waited for their last write-backs already
@@ -430,7 +733,13 @@ runtime::~runtime() {
     for (auto& t : stoppers) {
         t.join();
     }
-    stop();
+    if (!stop().stopped) {
+        impl_->abandon();
+#if defined(__SANITIZE_ADDRESS__)
+        __lsan_ignore_object(impl_.get());  // kept on purpose, not leaked by mistake
+#endif
+        (void)impl_.release();  // see the header: a stuck thread still uses it
+    }
 }
 
 void runtime::start() {
@@ -478,45 +787,74 @@ void runtime::start() {
         std::lock_guard lock(impl_->state_mutex);
         impl_->running = sources + impl_->parts.shards;
     }
-    for (std::uint32_t i = 0; i < impl_->parts.shards; ++i) {
-        impl_->threads.emplace_back([this, i] {
+    // The threads hold the impl, not `this`: a stuck one may outlive the runtime object
+    // (see ~runtime).
+    auto* d = impl_.get();
+    for (std::uint32_t i = 0; i < d->parts.shards; ++i) {
+        d->threads.emplace_back([d, i] {
             name_this_thread(fmt::format("rtcrm-shard{}", i));
             try {
-                apply_to_this_thread(impl_->parts.options.shard_scheduling);
+                apply_to_this_thread(d->parts.options.shard_scheduling);
             } catch (const std::exception& e) {
                 // start()'s probe was allowed; the limits changed since. Run as created.
                 fmt::print(stderr, "rtcrm: shard {}: {}; running with the inherited scheduling\n", i, e.what());
             }
-            impl_->run_shard(i);
+            d->run_shard(i);
         });
     }
     for (std::uint32_t i = 0; i < sources; ++i) {
-        impl_->threads.emplace_back([this, i] {
+        d->threads.emplace_back([d, i] {
             name_this_thread(fmt::format("rtcrm-src{}", i));
-            impl_->run_source(i);
+            d->run_source(i);
         });
     }
-    if (impl_->parts.options.expiry.enabled()) {
-        impl_->sweeper = std::thread([this] { impl_->run_sweeper(); });
+    if (d->parts.options.expiry.enabled()) {
+        d->sweeper = std::thread([d] { d->run_sweeper(); });
+    }
+    if (d->parts.options.stuck_after.count() > 0) {
+        d->watchdog = std::thread([d] {
+            name_this_thread("rtcrm-watchdog");
+            d->run_watchdog();
+        });
     }
 }
 
-void runtime::stop() {
-    if (impl_->submit != nullptr) {
-        impl_->submit->close();  // refuse from now on; what it holds is drained
+stop_report runtime::stop() {
+    auto& d = *impl_;
+    if (d.submit != nullptr) {
+        d.submit->close();  // refuse from now on; what it holds is drained
     }
-    impl_->stop_requested.store(true, std::memory_order_release);
-    for (auto& src : impl_->topo.sources()) {
+    std::int64_t unset = 0;
+    d.stop_deadline_ns.compare_exchange_strong(unset, to_ns(clock::now() + d.parts.options.drain_timeout),
+                                               std::memory_order_acq_rel);
+    d.stop_requested.store(true, std::memory_order_release);
+    for (auto& src : d.topo.sources()) {
         src->wakeup();
     }
-    wait();
+    bool started = false;
+    {
+        std::lock_guard lock(d.state_mutex);
+        started = d.started;
+    }
+    if (!started) {
+        return d.report(true);
+    }
+    if (!d.await_threads(d.stop_deadline_ns.load(std::memory_order_acquire))) {
+        return d.report(false);
+    }
+    d.join();
+    return d.report(true);
 }
 
 void runtime::wait() {
     {
-        std::lock_guard lock(impl_->state_mutex);
+        std::unique_lock lock(impl_->state_mutex);
         if (!impl_->started) {
             return;
+        }
+        impl_->state_cv.wait(lock, [&] { return impl_->running == 0 || impl_->gave_up; });
+        if (impl_->running > 0) {
+            return;  // stop() gave up on a stuck thread
         }
     }
     impl_->join();
@@ -528,8 +866,11 @@ bool runtime::wait_for(std::chrono::milliseconds timeout) {
         if (!impl_->started) {
             return true;
         }
-        if (!impl_->state_cv.wait_for(lock, timeout, [&] { return impl_->running == 0; })) {
+        if (!impl_->state_cv.wait_for(lock, timeout, [&] { return impl_->running == 0 || impl_->gave_up; })) {
             return false;
+        }
+        if (impl_->running > 0) {
+            return true;  // stop() gave up on a stuck thread
         }
     }
     impl_->join();
@@ -603,6 +944,55 @@ runtime_stats runtime::stats() const {
 }
 
 std::uint32_t runtime::shards() const noexcept { return impl_->parts.shards; }
+
+std::vector<rtcrm::shard_health> runtime::shard_health() const {
+    std::vector<bool> done;
+    {
+        std::lock_guard lock(impl_->state_mutex);
+        done = impl_->shard_done;
+    }
+    const auto now = steady_now_ns();
+    std::vector<rtcrm::shard_health> out;
+    out.reserve(impl_->parts.shards);
+    for (std::uint32_t s = 0; s < impl_->parts.shards; ++s) {
+        out.push_back(impl_->health_of(s, done[s], now));
+    }
+    return out;
+}
+
+std::uint64_t runtime::stuck_episodes() const noexcept { return impl_->stuck_count.load(std::memory_order_relaxed); }
+
+bool stop_report::clean() const noexcept {
+    return stopped && std::all_of(sources.begin(), sources.end(),
+                                  [](const source_drain& s) { return s.closed && s.unacked == 0 && s.nacked == 0; });
+}
+
+std::string stop_report::summary() const {
+    std::string out;
+    auto line = std::back_inserter(out);
+    for (const auto& h : unfinished) {
+        fmt::format_to(line, "shard {} did not finish{}: {}\n", h.shard,
+                       h.stuck ? ", stuck for " + duration_text(h.busy_for) : "",
+                       h.doing.empty() ? "waiting for work" : h.doing);
+    }
+    if (!stopped && in_flight > 0) {
+        fmt::format_to(line, "{} events read and not processed (in the shards' queues or their current step)\n",
+                       in_flight);
+    }
+    for (const auto& s : sources) {
+        if (!s.closed) {
+            fmt::format_to(
+                line,
+                "source {}: {} read; its thread did not end (in poll, commit or close): what it committed is unknown\n",
+                s.name, s.read);
+        } else if (s.unacked > 0 || s.nacked > 0) {
+            fmt::format_to(line,
+                           "source {}: {} read; not committed: {} still in flight at the drain timeout, {} failed\n",
+                           s.name, s.read, s.unacked, s.nacked);
+        }
+    }
+    return out;
+}
 
 const std::shared_ptr<profile_store>& runtime::store() const noexcept { return impl_->parts.store; }
 

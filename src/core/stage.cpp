@@ -145,6 +145,7 @@ void output_buffer::dispatch() {
                 }
             }
             auto& batch = last ? pending : copies_;
+            const activity_scope in_sink(activity_, shard_activity::part::sink, shard_activity::sink_index(s, k));
             try {
                 sinks[k]->consume(batch);
             } catch (const std::exception& e) {
@@ -237,11 +238,15 @@ void stage_context::drop(event& ev) {
     ev.ack().ack();
 }
 
-void stage_context::run(std::vector<std::unique_ptr<bolt>>& bolts, std::vector<event>& batch) {
-    for (auto& b : bolts) {
+void stage_context::run(std::vector<std::unique_ptr<bolt>>& bolts, std::vector<event>& batch,
+                        shard_activity::part group) {
+    for (std::size_t k = 0; k < bolts.size(); ++k) {
+        auto& b = bolts[k];
         if (batch.empty()) {
             return;
         }
+        const activity_scope in_bolt(group == shard_activity::part::none ? nullptr : activity_, group,
+                                     static_cast<std::uint32_t>(k));
         current_ = batch.data();
         fates_.assign(batch.size(), fate::live);
         removed_ = 0;
@@ -408,7 +413,8 @@ std::size_t ingest_stage::in_flight() {
 class shard_stage::context final : public stage_context {
 public:
     context(shard_stage& owner, const std::vector<std::string>& source_names)
-        : stage_context(owner.index_, *owner.options_, source_names, owner.outputs_, owner.counters_), owner_(&owner) {}
+        : stage_context(owner.index_, *owner.options_, source_names, owner.outputs_, owner.counters_, &owner.activity_),
+          owner_(&owner) {}
 
     profile* profile_of(const event& ev) override {
         if (!profiles_open_) {
@@ -441,7 +447,7 @@ shard_stage::shard_stage(std::uint32_t index, const runtime_options& options,
       sinks_(&sinks),
       source_names_(&source_names),
       store_(std::move(store)),
-      outputs_(sinks, counters_),
+      outputs_(sinks, counters_, &activity_),
       context_(std::make_unique<context>(*this, source_names)),
       committer_(committer),
       durable_(store_->durable()) {
@@ -480,7 +486,11 @@ void shard_stage::load_profiles(std::vector<event>& batch) {
         return;
     }
     loaded_.assign(missing_.size(), std::nullopt);
-    const auto ec = store_->get(missing_, loaded_);
+    std::error_code ec;
+    {
+        const activity_scope in_store(&activity_, shard_activity::part::loading_profiles);
+        ec = store_->get(missing_, loaded_);
+    }
     if (ec) {
         // Never invent empty profiles over stored ones: the events of these players are
         // dead-lettered (retriable store errors can be replayed from there).
@@ -530,6 +540,7 @@ void shard_stage::expire_profiles(const std::vector<event>& batch) {
 }
 
 void shard_stage::process(router::batch& records) {
+    const activity_scope step(&activity_, shard_activity::part::batch);
     auto& batch = events_;
     batch.clear();
     for (auto& r : records) {
@@ -543,12 +554,13 @@ void shard_stage::process(router::batch& records) {
     }
     records.clear();
     context_->open_profiles(false);
-    context_->run(ingest_bolts_, batch);  // validation and filters: no profile needed yet
+    // Validation and filters: no profile needed yet.
+    context_->run(ingest_bolts_, batch, shard_activity::part::ingest_bolt);
     context_->open_profiles(true);
     load_profiles(batch);
     expire_profiles(batch);
     skip_applied(batch);
-    context_->run(bolts_, batch);
+    context_->run(bolts_, batch, shard_activity::part::shard_bolt);
     for (auto& ev : batch) {
         auto& entry = cache_.find(ev.player())->second;
         if (options_->record_history) {
@@ -637,16 +649,20 @@ void shard_stage::skip_applied(std::vector<event>& batch) {
 }
 
 void shard_stage::tick(std::chrono::steady_clock::time_point now) {
-    for (auto& b : ingest_bolts_) {
-        b->tick();
-    }
-    for (auto& b : bolts_) {
-        b->tick();
+    const activity_scope step(&activity_, shard_activity::part::bolt_tick);
+    std::uint32_t k = 0;
+    for (auto* group : {&ingest_bolts_, &bolts_}) {
+        for (auto& b : *group) {
+            activity_.at(shard_activity::part::bolt_tick, k++);
+            b->tick();
+        }
     }
     outputs_.dispatch();
-    for (const auto& sinks : *sinks_) {
-        for (const auto& s : sinks) {
-            s->flush();
+    for (std::size_t stream = 0; stream < sinks_->size(); ++stream) {
+        const auto& sinks = (*sinks_)[stream];
+        for (std::size_t i = 0; i < sinks.size(); ++i) {
+            activity_.at(shard_activity::part::sink_flush, shard_activity::sink_index(stream, i));
+            sinks[i]->flush();
         }
     }
     maybe_write_back(now);
@@ -704,6 +720,7 @@ bool shard_stage::write_back_while_idle() {
     if (durable_ || round_left_ == 0) {
         return false;
     }
+    const activity_scope step(&activity_, shard_activity::part::storing);
     const auto now = std::chrono::steady_clock::now();
     const auto owed = round_owed(now);
     if (owed == 0) {
@@ -719,6 +736,7 @@ void shard_stage::write_back() {
         if (dirty_.empty() && pending_acks_.empty()) {
             return;
         }
+        const activity_scope in_store(&activity_, shard_activity::part::storing);
         write_batch batch;
         batch.profiles.reserve(dirty_.size());
         for (auto* c : dirty_) {
@@ -745,6 +763,7 @@ void shard_stage::write_dirty(std::size_t n) {
         for (auto it = first; it != last; ++it) {
             batch.profiles.push_back((*it)->p);
         }
+        const activity_scope in_store(&activity_, shard_activity::part::storing);
         if (const auto ec = store_->write(batch); ec) {
             // Keep them dirty: the next write-back retries.
             stage_counters::bump(counters_.store_errors);
@@ -766,11 +785,14 @@ void shard_stage::write_dirty(std::size_t n) {
 }
 
 void shard_stage::finish() {
+    const activity_scope step(&activity_, shard_activity::part::finishing);
     tick(std::chrono::steady_clock::now());
     write_back();
+    activity_.at(shard_activity::part::finishing);
     if (committer_ != nullptr && !committer_->wait_for(last_submitted_, options_->drain_timeout)) {
         stage_counters::bump(counters_.store_errors);
     }
+    activity_.at(shard_activity::part::storing);
     if (const auto ec = store_->flush(); ec) {
         stage_counters::bump(counters_.store_errors);
     }

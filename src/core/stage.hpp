@@ -10,6 +10,7 @@
 
 #include "latency_recorder.hpp"
 #include "router.hpp"
+#include "shard_activity.hpp"
 #include "store_committer.hpp"
 
 #include <rtcrm/bolt.hpp>
@@ -76,7 +77,8 @@ using sink_table = std::array<std::vector<std::shared_ptr<sink>>, stream_count>;
 // Outputs collected while a batch is processed, handed to the sinks once per batch.
 class output_buffer {
 public:
-    output_buffer(const sink_table& sinks, stage_counters& counters) : sinks_(&sinks), counters_(&counters) {}
+    output_buffer(const sink_table& sinks, stage_counters& counters, shard_activity* activity = nullptr)
+        : sinks_(&sinks), counters_(&counters), activity_(activity) {}
     void add(output out) { pending_[static_cast<std::size_t>(out.stream)].push_back(std::move(out)); }
     // Hands every pending output to the sinks of its stream (a share of the ack per extra sink).
     void dispatch();
@@ -84,6 +86,7 @@ public:
 private:
     const sink_table* sinks_;
     stage_counters* counters_;
+    shard_activity* activity_;  // names the sink being called, if set
     std::array<std::vector<output>, stream_count> pending_;
     std::vector<output> copies_;
 };
@@ -97,8 +100,13 @@ std::string dead_letter_body(errc code, std::string_view reason, std::string_vie
 class stage_context : public bolt_context {
 public:
     stage_context(std::uint32_t worker, const runtime_options& options, const std::vector<std::string>& source_names,
-                  output_buffer& outputs, stage_counters& counters)
-        : worker_(worker), options_(&options), source_names_(&source_names), outputs_(&outputs), counters_(&counters) {}
+                  output_buffer& outputs, stage_counters& counters, shard_activity* activity = nullptr)
+        : worker_(worker),
+          options_(&options),
+          source_names_(&source_names),
+          outputs_(&outputs),
+          counters_(&counters),
+          activity_(activity) {}
 
     void emit(event& cause, stream to, std::string body) override;
     void reject(event& ev, errc code, std::string_view reason) override;
@@ -109,8 +117,10 @@ public:
 
     // Runs every bolt over `batch`, removing rejected and dropped events between bolts.
     // Afterwards `batch` holds the live events, in their original order; rejected and
-    // dropped events have been counted and their own ack shares released.
-    void run(std::vector<std::unique_ptr<bolt>>& bolts, std::vector<event>& batch);
+    // dropped events have been counted and their own ack shares released. `group` names
+    // the bolts' part of the step in the activity (if any).
+    void run(std::vector<std::unique_ptr<bolt>>& bolts, std::vector<event>& batch,
+             shard_activity::part group = shard_activity::part::none);
 
 protected:
     enum class fate : std::uint8_t { live, dropped, rejected };
@@ -129,6 +139,7 @@ protected:
     const std::vector<std::string>* source_names_;
     output_buffer* outputs_;
     stage_counters* counters_;
+    shard_activity* activity_;
     event* current_ = nullptr;
     std::vector<fate> fates_;
     std::size_t removed_ = 0;
@@ -211,6 +222,13 @@ public:
     // Calls `visit` with each cached profile (not those being loaded) until it returns false.
     void for_each_cached(const std::function<bool(const profile&)>& visit) const;
     [[nodiscard]] const stage_counters& counters() const noexcept { return counters_; }
+    // What this stage's thread is doing; other threads read it, the runtime adds its own steps.
+    [[nodiscard]] shard_activity& activity() noexcept { return activity_; }
+    [[nodiscard]] const shard_activity& activity() const noexcept { return activity_; }
+    // The bolts, in order, to ask for their activity() from other threads (the vectors
+    // never change after construction).
+    [[nodiscard]] const std::vector<std::unique_ptr<bolt>>& ingest_bolts() const noexcept { return ingest_bolts_; }
+    [[nodiscard]] const std::vector<std::unique_ptr<bolt>>& shard_bolts() const noexcept { return bolts_; }
 
     ~shard_stage();
     shard_stage(const shard_stage&) = delete;
@@ -247,6 +265,7 @@ private:
     std::vector<event> events_;
     std::shared_ptr<profile_store> store_;
     stage_counters counters_;
+    shard_activity activity_;
     output_buffer outputs_;
     std::unique_ptr<context> context_;
     std::unordered_map<player_key, cached> cache_;

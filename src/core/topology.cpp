@@ -34,6 +34,7 @@ void runtime_options::validate() const {
     require(store_max_batch > 0, "store_max_batch must be > 0");
     require(commit_interval.count() > 0, "commit_interval must be > 0");
     require(drain_timeout.count() >= 0, "drain_timeout must be >= 0");
+    require(stuck_after.count() >= 0, "stuck_after must be >= 0 (0 = no watchdog)");
     require(submit_capacity <= (std::size_t{1} << 24), "submit_capacity must be at most 16777216");
     require(expiry.profile_ttl.count() >= 0, "expiry.profile_ttl must be >= 0");
     require(expiry.history_ttl.count() >= 0, "expiry.history_ttl must be >= 0");

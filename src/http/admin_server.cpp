@@ -10,6 +10,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -91,7 +92,7 @@ struct admin_server::impl {
             return {200, metrics(), "text/plain; version=0.0.4; charset=utf-8"};
         }
         if (req.method == "GET" && path == "/healthz") {
-            return {200, R"({"status":"ok"})"};
+            return health();
         }
         if (req.method == "GET" && path == "/readyz") {
             return ready();
@@ -148,6 +149,18 @@ struct admin_server::impl {
         for (std::size_t i = 0; i < s.queue_depth.size(); ++i) {
             fmt::format_to(std::back_inserter(out), "rtcrm_queue_depth{{shard=\"{}\"}} {}\n", i, s.queue_depth[i]);
         }
+        const auto health = rt->shard_health();
+        gauge("rtcrm_stuck_shards", "Shards whose current step has run longer than stuck_after.",
+              static_cast<std::uint64_t>(
+                  std::count_if(health.begin(), health.end(), [](const shard_health& h) { return h.stuck; })));
+        counter("rtcrm_stuck_episodes_total", "Times a shard's step ran past stuck_after, as the watchdog noticed.",
+                rt->stuck_episodes());
+        metric_header(out, "rtcrm_shard_step_seconds", "gauge",
+                      "How long each shard's current step has run; 0 while it waits for work.");
+        for (const auto& h : health) {
+            fmt::format_to(std::back_inserter(out), "rtcrm_shard_step_seconds{{shard=\"{}\"}} {}\n", h.shard,
+                           static_cast<double>(h.busy_for.count()) / 1e3);
+        }
         histogram(out, "rtcrm_event_latency_seconds", "Per event: parsed on its shard to its outputs handed to the sinks.",
                   s.event_latency);
         histogram(out, "rtcrm_store_commit_seconds", "Per durable group commit: the write and its fsync.", s.store_commit);
@@ -196,8 +209,45 @@ struct admin_server::impl {
         return out;
     }
 
+    // 200 while the process answers; the body names the stuck shards, if any.
+    http::response health() const {
+        rapidjson::StringBuffer buf;
+        json_writer w(buf);
+        w.StartObject();
+        const auto shards = rt->shard_health();
+        const bool any_stuck = std::any_of(shards.begin(), shards.end(), [](const shard_health& h) { return h.stuck; });
+        w.Key("status");
+        w.String(any_stuck ? "stuck" : "ok");
+        if (any_stuck) {
+            w.Key("stuck_shards");
+            w.StartArray();
+            for (const auto& h : shards) {
+                if (!h.stuck) {
+                    continue;
+                }
+                w.StartObject();
+                w.Key("shard");
+                w.Uint(h.shard);
+                w.Key("seconds");
+                w.Double(static_cast<double>(h.busy_for.count()) / 1e3);
+                w.Key("doing");
+                w.String(h.doing.c_str(), static_cast<rapidjson::SizeType>(h.doing.size()));
+                w.EndObject();
+            }
+            w.EndArray();
+        }
+        w.EndObject();
+        return {200, {buf.GetString(), buf.GetSize()}};
+    }
+
     http::response ready() const {
         std::string why;
+        for (const auto& h : rt->shard_health()) {
+            if (h.stuck) {
+                why += fmt::format("{}shard {} stuck for {:.1f} s in {}", why.empty() ? "" : "; ", h.shard,
+                                   static_cast<double>(h.busy_for.count()) / 1e3, h.doing);
+            }
+        }
         for (const auto& check : readiness) {
             if (auto reason = check()) {
                 why += why.empty() ? *reason : "; " + *reason;

@@ -4,7 +4,13 @@
 // profile (see vm::bind), so calling a handler allocates nothing. Nested JSON (event.data)
 // is read in place through small proxy userdata that remember the event generation they
 // belong to: a proxy kept past its event raises an error instead of reading freed memory.
+//
+// Profile writes go through the binding's journal (core/profile_journal.hpp): each is
+// checked against the profile limits and is all or nothing, and vm::call keeps or undoes
+// a call's writes together.
 #include "vm.hpp"
+
+#include <fmt/format.h>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -160,12 +166,75 @@ int event_index(lua_State* L) {
 
 int event_newindex(lua_State* L) { return luaL_error(L, "event is read-only"); }
 
-profile& current_profile(lua_State* L) {
-    binding& b = binding_of(L, profile_meta);
+// A Lua value's JSON text would pass the size it may take. `size` is the text's length,
+// or 0 if writing stopped before the end.
+struct json_too_large {
+    std::size_t size = 0;
+};
+
+// Serialises the Lua value at `index` as JSON of at most `max` bytes: throws
+// json_too_large past that (without writing the rest, which for shared subtables can be
+// far larger than the Lua memory they take), and script_error as to_json does.
+std::string to_json(lua_State* L, int index, std::size_t max);
+
+profile& bound_profile(lua_State* L, binding& b) {
     if (b.prof == nullptr) {
         luaL_error(L, "no profile is being handled");
     }
     return *b.prof;
+}
+
+profile& current_profile(lua_State* L) { return bound_profile(L, binding_of(L, profile_meta)); }
+
+// The journal for a write. vm::call ends every call with commit or rollback, so it is
+// empty when a new event comes; should a caller have done neither, the earlier event's
+// writes stand as made rather than piling up in the log.
+profile_journal& journal_of(binding& b) noexcept {
+    if (b.journal_generation != b.generation) {
+        b.journal.commit();
+        b.journal_generation = b.generation;
+    }
+    return b.journal;
+}
+
+// Raises `message` as a Lua error at the handler's position ("file.lua:12: message").
+// Lua is built as C++, so the error unwinds this frame's strings like any exception.
+int raise(lua_State* L, const std::string& message) {
+    luaL_where(L, 1);
+    lua_pushlstring(L, message.data(), message.size());
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+// A name as error messages show it: a script may use very long ones.
+std::string shown(std::string_view name) {
+    constexpr std::size_t longest = 64;
+    return name.size() <= longest ? std::string{name} : fmt::format("{}...", name.substr(0, longest));
+}
+
+// Raises the error for a refused write, naming the limit and its value, e.g.
+// "profile:set('bio'): value of 70000 bytes exceeds max_value_bytes (65536)".
+int refuse(lua_State* L, std::string_view op, std::string_view name, const write_result& r,
+           const profile_limits& limits) {
+    const auto limit = limit_name(r.error);
+    const auto bound = limit_value(r.error, limits);
+    std::string what;
+    switch (r.error) {
+    case write_error::not_a_number: what = "the attribute is not a number"; break;
+    case write_error::max_value_bytes:
+        what = r.size != 0 ? fmt::format("value of {} bytes exceeds {} ({})", r.size, limit, bound)
+                           : fmt::format("value of more than {} bytes (as JSON) exceeds {} ({})", bound, limit, bound);
+        break;
+    case write_error::max_attributes: what = fmt::format("a new attribute would exceed {} ({})", limit, bound); break;
+    case write_error::max_counters:
+        what = fmt::format("a new windowed counter would exceed {} ({})", limit, bound);
+        break;
+    case write_error::max_encoded_bytes:
+        what = fmt::format("the profile would encode to {} bytes, past {} ({})", r.size, limit, bound);
+        break;
+    case write_error::none: break;
+    }
+    return raise(L, fmt::format("profile:{}('{}'): {}", op, shown(name), what));
 }
 
 void push_attribute(lua_State* L, const attribute& a) {
@@ -216,64 +285,82 @@ int profile_get(lua_State* L) {
 
 // profile:set(name, value): nil removes; tables are stored as JSON.
 int profile_set(lua_State* L) {
-    profile& p = current_profile(L);
+    binding& b = binding_of(L, profile_meta);
+    profile& p = bound_profile(L, b);
     std::size_t len = 0;
     const char* name = luaL_checklstring(L, 2, &len);
     const std::string_view key{name, len};
+    const profile_limits& limits = *b.limits;
+    profile_journal& journal = journal_of(b);
+    write_result r;
     switch (lua_type(L, 3)) {
     case LUA_TNIL:
-    case LUA_TNONE: p.erase(key); break;
-    case LUA_TBOOLEAN: p.set(key, lua_toboolean(L, 3) != 0); break;
+    case LUA_TNONE: journal.erase(p, key); break;
+    case LUA_TBOOLEAN: r = journal.set(p, key, lua_toboolean(L, 3) != 0, limits); break;
     case LUA_TNUMBER:
         if (lua_isinteger(L, 3)) {
-            p.set(key, static_cast<std::int64_t>(lua_tointeger(L, 3)));
+            r = journal.set(p, key, static_cast<std::int64_t>(lua_tointeger(L, 3)), limits);
         } else {
-            p.set(key, static_cast<double>(lua_tonumber(L, 3)));
+            r = journal.set(p, key, static_cast<double>(lua_tonumber(L, 3)), limits);
         }
         break;
     case LUA_TSTRING: {
         std::size_t vlen = 0;
         const char* v = lua_tolstring(L, 3, &vlen);
-        p.set(key, std::string{v, vlen});
-        break;
-    }
-    case LUA_TTABLE:
-        try {
-            p.set(key, json_text{to_json(L, 3)});
-        } catch (const script_error& e) {
-            return luaL_error(L, "profile:set('%s'): %s", name, e.what());
+        // Checked before the copy: the string may be far larger than a profile may hold.
+        r = profile_journal::check_value(vlen, limits);
+        if (r) {
+            r = journal.set(p, key, std::string{v, vlen}, limits);
         }
         break;
+    }
+    case LUA_TTABLE: {
+        std::string json;
+        try {
+            json = to_json(L, 3, limits.max_value_bytes != 0 ? limits.max_value_bytes : ~std::size_t{0});
+        } catch (const json_too_large& e) {
+            return refuse(L, "set", key, {write_error::max_value_bytes, e.size}, limits);
+        } catch (const script_error& e) {
+            return raise(L, fmt::format("profile:set('{}'): {}", shown(key), e.what()));
+        }
+        r = journal.set(p, key, json_text{std::move(json)}, limits);
+        break;
+    }
     default: return luaL_error(L, "profile:set('%s'): cannot store a %s", name, luaL_typename(L, 3));
     }
-    return 0;
+    return r ? 0 : refuse(L, "set", key, r, limits);
 }
 
 // profile:incr(name [, delta [, window]]): adds to an attribute, or with a window to a
 // counter kept in buckets of that width. Returns the new value (attribute) or nothing.
 int profile_incr(lua_State* L) {
-    profile& p = current_profile(L);
     binding& b = binding_of(L, profile_meta);
+    profile& p = bound_profile(L, b);
     std::size_t len = 0;
     const char* name = luaL_checklstring(L, 2, &len);
+    const std::string_view key{name, len};
     const lua_Number delta = luaL_optnumber(L, 3, 1);
+    profile_journal& journal = journal_of(b);
     if (lua_isnoneornil(L, 4)) {
-        const auto v = p.incr({name, len}, delta);
-        if (!v) {
-            return luaL_error(L, "profile:incr('%s'): the attribute is not a number", name);
+        double sum = 0;
+        if (const auto r = journal.incr(p, key, delta, *b.limits, sum); !r) {
+            return refuse(L, "incr", key, r, *b.limits);
         }
-        lua_pushnumber(L, *v);
-        if (std::trunc(*v) == *v && std::abs(*v) < 9.0e15) {
-            lua_pop(L, 1);
-            lua_pushinteger(L, static_cast<lua_Integer>(*v));
+        if (std::trunc(sum) == sum && std::abs(sum) < 9.0e15) {
+            lua_pushinteger(L, static_cast<lua_Integer>(sum));
+        } else {
+            lua_pushnumber(L, sum);
         }
         return 1;
     }
     const auto bucket = window_arg(L, 4);
-    if (std::trunc(delta) != delta) {
+    if (std::trunc(delta) != delta || std::abs(delta) >= 9.0e15) {
         return luaL_error(L, "profile:incr('%s'): windowed counters take whole numbers", name);
     }
-    p.incr_windowed({name, len}, static_cast<std::int64_t>(delta), b.now_ms, bucket, *b.limits);
+    if (const auto r = journal.incr_windowed(p, key, static_cast<std::int64_t>(delta), b.now_ms, bucket, *b.limits);
+        !r) {
+        return refuse(L, "incr", key, r, *b.limits);
+    }
     return 0;
 }
 
@@ -342,7 +429,21 @@ int profile_player(lua_State* L) {
     return 1;
 }
 
-void write_value(lua_State* L, int index, rapidjson::Writer<rapidjson::StringBuffer>& w, int depth);
+// JSON text being written, and the most bytes it may take.
+struct json_output {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w{buf};
+    std::size_t max = 0;
+
+    // Throws json_too_large if `more` bytes would take the text past `max`.
+    void reserve(std::size_t more) const {
+        if (more > max || buf.GetSize() > max - more) {
+            throw json_too_large{};
+        }
+    }
+};
+
+void write_value(lua_State* L, int index, json_output& out, int depth);
 
 // A table is an array when its keys are exactly 1..#t (and it is not empty).
 bool is_array(lua_State* L, int index) {
@@ -363,11 +464,13 @@ bool is_array(lua_State* L, int index) {
     return count == n;
 }
 
-void write_value(lua_State* L, int index, rapidjson::Writer<rapidjson::StringBuffer>& w, int depth) {
+void write_value(lua_State* L, int index, json_output& out, int depth) {
     index = lua_absindex(L, index);
     if (depth > 32) {
         throw script_error("nested deeper than 32 levels (a cycle?)");
     }
+    out.reserve(0);
+    auto& w = out.w;
     switch (lua_type(L, index)) {
     case LUA_TNIL: w.Null(); break;
     case LUA_TBOOLEAN: w.Bool(lua_toboolean(L, index) != 0); break;
@@ -385,6 +488,7 @@ void write_value(lua_State* L, int index, rapidjson::Writer<rapidjson::StringBuf
     case LUA_TSTRING: {
         std::size_t len = 0;
         const char* s = lua_tolstring(L, index, &len);
+        out.reserve(len);  // before copying a string that may be huge
         w.String(s, static_cast<rapidjson::SizeType>(len));
         break;
     }
@@ -394,7 +498,7 @@ void write_value(lua_State* L, int index, rapidjson::Writer<rapidjson::StringBuf
             const auto n = static_cast<lua_Integer>(lua_rawlen(L, index));
             for (lua_Integer i = 1; i <= n; ++i) {
                 lua_rawgeti(L, index, i);
-                write_value(L, -1, w, depth + 1);
+                write_value(L, -1, out, depth + 1);
                 lua_pop(L, 1);
             }
             w.EndArray();
@@ -432,7 +536,7 @@ void write_value(lua_State* L, int index, rapidjson::Writer<rapidjson::StringBuf
                 w.Key(m.name.data(), static_cast<rapidjson::SizeType>(m.name.size()));
                 lua_rawgeti(L, keys, m.slot);
                 lua_rawget(L, index);
-                write_value(L, -1, w, depth + 1);
+                write_value(L, -1, out, depth + 1);
                 lua_pop(L, 1);
             }
             lua_pop(L, 1);  // keys
@@ -469,14 +573,19 @@ void push_dom(lua_State* L, const json_value& v) {
     }
 }
 
+std::string to_json(lua_State* L, int index, std::size_t max) {
+    json_output out;
+    out.max = max;
+    write_value(L, index, out, 0);
+    if (out.buf.GetSize() > max) {
+        throw json_too_large{out.buf.GetSize()};  // the last value's escapes took it past
+    }
+    return {out.buf.GetString(), out.buf.GetSize()};
+}
+
 }  // namespace
 
-std::string to_json(lua_State* L, int index) {
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    write_value(L, index, w, 0);
-    return {buf.GetString(), buf.GetSize()};
-}
+std::string to_json(lua_State* L, int index) { return to_json(L, index, ~std::size_t{0}); }
 
 void push_json_text(lua_State* L, std::string_view json) {
     rapidjson::Document d;

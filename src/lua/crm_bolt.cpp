@@ -8,7 +8,11 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <bit>
 #include <chrono>
+#include <cmath>
+#include <mutex>
 #include <iterator>
 #include <unordered_map>
 
@@ -50,6 +54,17 @@ struct rate_limiter {
     }
 };
 
+// The circuit breaker's view of one handler's recent calls in one shard.
+struct breaker_state {
+    std::uint64_t outcomes = 0;    // bit i set: the call i calls ago failed
+    std::uint32_t consecutive = 0; // failures in a row
+    std::uint64_t failed_ns = 0;   // time of its failed calls, in the shard's sliding window
+};
+
+constexpr unsigned breaker_window = 64;                      // calls, the width of `outcomes`
+constexpr std::uint64_t time_horizon_ns = 1'000'000'000;      // handler time before the sums halve
+constexpr std::uint64_t min_observed_ns = 50'000'000;         // handler time seen before the time rule applies
+
 class crm_bolt final : public bolt {
 public:
     crm_bolt(std::shared_ptr<engine_state> engine, std::uint32_t shard, std::uint32_t shards)
@@ -62,6 +77,20 @@ public:
     }
 
     [[nodiscard]] std::string_view name() const noexcept override { return "crm"; }
+
+    // Called by the runtime's watchdog thread: the handler running now and the line of
+    // its latest budget tick.
+    [[nodiscard]] std::string activity() const override {
+        std::lock_guard lock(swap_mutex_);
+        const auto active = active_handler_.load(std::memory_order_relaxed);
+        if (active == 0 || !set_ || active > set_->handlers.size()) {
+            return {};
+        }
+        const auto& h = set_->handlers[active - 1];
+        const int line = vm_->budget().line();
+        return line > 0 ? fmt::format("{} '{}' ({}), at line {}", h.kind, h.id, h.where, line)
+                        : fmt::format("{} '{}' ({})", h.kind, h.id, h.where);
+    }
 
     void process(std::span<event> batch, bolt_context& ctx) override {
         swap_if_changed();  // script changes take effect between batches: an event boundary
@@ -95,8 +124,8 @@ private:
         return any_.updaters.empty() && any_.campaigns.empty() ? nullptr : &any_;
     }
 
-    // Calls one handler function; counts it, and disables the handler after too many
-    // consecutive errors. Returns false on error (or if the handler is disabled).
+    // Calls one handler function, counts it, and feeds the circuit breaker. Returns false
+    // on error (or if the handler is disabled).
     bool run(std::size_t index, int ref, bool with_event, bool& truthy) {
         if (set_->disabled[index].load(std::memory_order_relaxed)) {
             return false;
@@ -105,24 +134,73 @@ private:
         // Timing every call would cost more than a small handler; sample one in 16.
         const bool timed = (calls_++ & 15U) == 0;
         const auto start = timed ? clock::now() : clock::time_point{};
+        active_handler_.store(index + 1, std::memory_order_relaxed);
         const bool ok = vm_->call(ref, with_event, set_->handlers[index].where, truthy, error_);
+        active_handler_.store(0, std::memory_order_relaxed);
+        std::uint64_t took_ns = 0;
         if (timed) {
-            handler_counters::bump(
-                c.nanoseconds,
-                16 * static_cast<std::uint64_t>(
-                         std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - start).count()));
+            took_ns = elapsed_ns(start);
+            handler_counters::bump(c.nanoseconds, 16 * took_ns);
+            add_handler_time(16 * took_ns);
         }
         handler_counters::bump(c.calls);
+        auto& b = breakers_[index];
+        b.outcomes <<= 1U;
         if (ok) {
-            consecutive_errors_[index] = 0;
+            b.consecutive = 0;
             return true;
         }
+        b.outcomes |= 1U;
+        ++b.consecutive;
         handler_counters::bump(c.errors);
         set_->record_error(index, error_);
-        if (++consecutive_errors_[index] >= engine_->options.max_consecutive_errors) {
-            engine_->disable_handler(*set_, index, error_);
+        // A failed call's cost: measured if this call was timed, else from the budget's
+        // clock, which starts at the call's first tick (a call that failed before it was
+        // cheap, and costs no clock read here).
+        if (!timed && vm_->budget().started() != clock::time_point{}) {
+            took_ns = elapsed_ns(vm_->budget().started());
+            add_handler_time(took_ns);
         }
+        b.failed_ns += took_ns;
+        trip_if_needed(index, b);
         return false;
+    }
+
+    static std::uint64_t elapsed_ns(clock::time_point since) noexcept {
+        return static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - since).count());
+    }
+
+    // The shard's handler time, as a sliding window: past `time_horizon_ns` every sum is
+    // halved, so the shares below weigh the latest second or two of handler time most.
+    void add_handler_time(std::uint64_t ns) noexcept {
+        handler_ns_ += ns;
+        if (handler_ns_ > time_horizon_ns) {
+            handler_ns_ /= 2;
+            for (auto& b : breakers_) {
+                b.failed_ns /= 2;
+            }
+        }
+    }
+
+    // The circuit breaker's three rules; the first that trips disables the handler in
+    // every shard until the next reload.
+    void trip_if_needed(std::size_t index, const breaker_state& b) {
+        const auto& o = engine_->options;
+        std::string reason;
+        const auto failed_recently = static_cast<unsigned>(std::popcount(b.outcomes));
+        if (b.consecutive >= o.max_consecutive_errors) {
+            reason = fmt::format("{} consecutive errors", b.consecutive);
+        } else if (o.max_error_share > 0 && failed_recently >= error_share_threshold_) {
+            reason = fmt::format("{} of its last {} calls failed", failed_recently, breaker_window);
+        } else if (o.max_failure_time_share > 0 && handler_ns_ >= min_observed_ns &&
+                   static_cast<double>(b.failed_ns) >= o.max_failure_time_share * static_cast<double>(handler_ns_)) {
+            reason = fmt::format("its failed calls took {:.0f}% of the shard's recent handler time",
+                                 100.0 * static_cast<double>(b.failed_ns) / static_cast<double>(handler_ns_));
+        } else {
+            return;
+        }
+        engine_->disable_handler(*set_, index, reason, error_);
     }
 
     void evaluate(std::size_t campaign, event& ev, profile& p, bolt_context& ctx) {
@@ -244,11 +322,15 @@ private:
                        e.what());
             return;
         }
+        std::unique_lock lock(swap_mutex_);
         vm_ = std::move(fresh);
         set_ = std::move(set);
         version_ = set_->version;
         counters_ = set_->attach();
-        consecutive_errors_.assign(set_->handlers.size(), 0);
+        breakers_.assign(set_->handlers.size(), breaker_state{});
+        handler_ns_ = 0;
+        error_share_threshold_ = static_cast<unsigned>(
+            std::max(1.0, std::ceil(engine_->options.max_error_share * static_cast<double>(breaker_window))));
         dispatch_.clear();
         any_ = {};
         const auto& updaters = vm_->updaters();
@@ -306,7 +388,11 @@ private:
     std::shared_ptr<script_set> set_;
     std::uint64_t version_ = 0;
     std::vector<handler_counters>* counters_ = nullptr;
-    std::vector<std::uint32_t> consecutive_errors_;
+    std::vector<breaker_state> breakers_;
+    std::uint64_t handler_ns_ = 0;            // the shard's recent handler time (see add_handler_time)
+    unsigned error_share_threshold_ = 0;      // failures among the last breaker_window calls that trip
+    std::atomic<std::size_t> active_handler_{0};  // index + 1 of the handler running now, 0 if none
+    mutable std::mutex swap_mutex_;           // held to swap sets, and by activity() to read them
     std::unordered_map<std::string, dispatch_entry, string_hash, std::equal_to<>> dispatch_;
     dispatch_entry any_;
     std::vector<bool> killed_;

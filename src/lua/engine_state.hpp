@@ -49,6 +49,7 @@ struct script_set {
     mutable std::mutex mutex;  // guards shard_counters' growth and last_errors
     std::deque<std::vector<handler_counters>> shard_counters;  // deque: blocks never move
     std::vector<std::string> last_errors;
+    std::vector<std::string> disabled_reasons;  // guarded by mutex
 
     std::vector<handler_counters>* attach();  // a counter block for one shard
     void record_error(std::size_t handler, const std::string& message);
@@ -77,7 +78,9 @@ struct engine_state {
     reload_result install(std::vector<lua_script> scripts);
     std::shared_ptr<script_set> snapshot() const;
     std::set<std::string, std::less<>> killed_snapshot() const;
-    void disable_handler(script_set& set, std::size_t handler, const std::string& why);
+    // Disables a handler of `set` in every shard until the next reload; `reason` says which
+    // rule tripped, `last_error` is the error that tripped it.
+    void disable_handler(script_set& set, std::size_t handler, const std::string& reason, const std::string& last_error);
 
     // The directory watcher (watcher.cpp).
     struct watcher;

@@ -86,6 +86,7 @@ reload_result engine_state::install(std::vector<lua_script> scripts) {
     }
     set->disabled = std::make_unique<std::atomic<bool>[]>(set->handlers.size());
     set->last_errors.resize(set->handlers.size());
+    set->disabled_reasons.resize(set->handlers.size());
 
     std::lock_guard lock(mutex);
     set->version = version.load(std::memory_order_relaxed) + 1;
@@ -104,11 +105,16 @@ std::set<std::string, std::less<>> engine_state::killed_snapshot() const {
     return killed;
 }
 
-void engine_state::disable_handler(script_set& set, std::size_t handler, const std::string& why) {
+void engine_state::disable_handler(script_set& set, std::size_t handler, const std::string& reason,
+                                   const std::string& last_error) {
     if (!set.disabled[handler].exchange(true)) {
+        {
+            std::lock_guard lock(set.mutex);
+            set.disabled_reasons[handler] = reason;
+        }
         const auto& h = set.handlers[handler];
-        fmt::print(stderr, "rtcrm: lua: {} '{}' ({}) disabled after {} consecutive errors; last: {}\n", h.kind, h.id, h.where,
-                   options.max_consecutive_errors, why);
+        fmt::print(stderr, "rtcrm: lua: {} '{}' ({}) disabled until the next reload: {}; last error: {}\n", h.kind, h.id,
+                   h.where, reason, last_error);
     }
 }
 
@@ -123,6 +129,15 @@ void lua_options::validate() const {
     }
     if (max_consecutive_errors == 0) {
         throw error(errc::invalid_config, "lua_options: max_consecutive_errors must be > 0");
+    }
+    if (call_deadline.count() <= 0 || load_deadline.count() <= 0) {
+        throw error(errc::invalid_config, "lua_options: call_deadline and load_deadline must be > 0");
+    }
+    if (call_memory_budget < 64 * 1024) {
+        throw error(errc::invalid_config, "lua_options: call_memory_budget must be at least 64 KiB");
+    }
+    if (!(max_error_share >= 0 && max_error_share <= 1) || !(max_failure_time_share >= 0 && max_failure_time_share <= 1)) {
+        throw error(errc::invalid_config, "lua_options: max_error_share and max_failure_time_share must be within [0, 1]");
     }
     if (watch && script_dir.empty()) {
         throw error(errc::invalid_config, "lua_options: watch needs a script_dir");
@@ -232,6 +247,7 @@ std::vector<handler_stats> lua_engine::stats() const {
         s.where = set->handlers[i].where;
         s.disabled = set->disabled[i].load();
         s.last_error = set->last_errors[i];
+        s.disabled_reason = set->disabled_reasons[i];
         for (const auto& shard : set->shard_counters) {
             const auto& c = shard[i];
             s.calls += c.calls.load(std::memory_order_relaxed);

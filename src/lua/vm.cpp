@@ -1,9 +1,12 @@
 #include "vm.hpp"
 
+#include "bounded_library.hpp"
+
 #include <rtcrm/error.hpp>
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -18,23 +21,6 @@ constexpr const char* safe_globals[] = {"assert", "error",    "ipairs",       "n
                                         "getmetatable", "print", "_VERSION"};
 constexpr const char* copied_libraries[] = {"string", "table", "math", "utf8"};
 constexpr const char* safe_os[] = {"time", "clock", "date"};
-
-// Raised from the count hook. Inside a hook, stack level 0 is the Lua function being run,
-// so its position is taken from there (luaL_error would name its caller).
-//
-// Once the budget is spent the hook fires at every instruction, until the call is re-armed
-// (vm::call): a handler that catches the error with pcall/xpcall gets it again at its next
-// instruction, so it can only unwind, never run on.
-void budget_hook(lua_State* L, lua_Debug*) {
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-    lua_Debug ar{};
-    if (lua_getstack(L, 0, &ar) != 0 && lua_getinfo(L, "Sl", &ar) != 0 && ar.currentline > 0) {
-        lua_pushfstring(L, "%s:%d: instruction budget exceeded (endless loop?)", ar.short_src, ar.currentline);
-    } else {
-        lua_pushliteral(L, "instruction budget exceeded (endless loop?)");
-    }
-    lua_error(L);
-}
 
 // __newindex of a frozen script environment: handlers may not create or change globals,
 // so no state leaks from one event (or player) to the next through them.
@@ -73,6 +59,54 @@ void push_copy(lua_State* L, int src, const char* skip) {
     }
 }
 
+// xpcall for scripts. Lua runs a message handler at the point of the error, and when the
+// error comes from the budget's count hook it runs it with hooks off: a handler that
+// loops would never be stopped. This one unwinds first (pcall), then calls the handler as
+// ordinary code under the budget; if the budget is spent, the handler's first instruction
+// raises again. Differences from the stock xpcall: the handler sees the error after the
+// stack has unwound (no debug library here to look at it anyway), and an error inside the
+// handler is returned as the result instead of "error in error handling".
+int budgeted_xpcall(lua_State* L) {
+    const int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushboolean(L, 1);  // n + 1: the status
+    lua_pushvalue(L, 1);
+    for (int i = 3; i <= n; ++i) {
+        lua_pushvalue(L, i);
+    }
+    const int status = lua_pcall(L, n - 2, LUA_MULTRET, 0);
+    if (status == LUA_OK) {
+        return lua_gettop(L) - n;
+    }
+    lua_pushboolean(L, 0);
+    lua_replace(L, n + 1);
+    if (status != LUA_ERRMEM) {  // as in Lua, memory errors skip the handler
+        lua_pushvalue(L, 2);
+        lua_insert(L, -2);
+        lua_pcall(L, 1, 1, 0);
+    }
+    return 2;
+}
+
+// setmetatable for scripts: refuses finalizers. Lua runs __gc with hooks off, at any
+// allocation or when the state closes, so no budget could stop one. (A __gc field added
+// to the metatable later never marks the object for finalization, so checking here is
+// enough.)
+int no_gc_setmetatable(lua_State* L) {
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL) {
+            return luaL_error(L, "setmetatable: __gc finalizers are not allowed in scripts (they would run outside the budget)");
+        }
+        lua_pop(L, 1);
+    }
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));  // the stock setmetatable
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
 // Pushes a fresh sandbox environment for one script: safe functions, copies of the safe
 // libraries (so one script's changes stay its own), `os` reduced, and a read-only `crm`.
 void push_environment(lua_State* L) {
@@ -84,6 +118,11 @@ void push_environment(lua_State* L) {
     }
     lua_pushcfunction(L, quiet_print);
     lua_setfield(L, env, "print");
+    lua_pushcfunction(L, budgeted_xpcall);
+    lua_setfield(L, env, "xpcall");
+    lua_getglobal(L, "setmetatable");
+    lua_pushcclosure(L, no_gc_setmetatable, 1);
+    lua_setfield(L, env, "setmetatable");
     for (const char* lib : copied_libraries) {
         lua_getglobal(L, lib);
         push_copy(L, -1, std::strcmp(lib, "string") == 0 ? "dump" : nullptr);
@@ -113,31 +152,46 @@ void push_environment(lua_State* L) {
     lua_setfield(L, env, "_G");
 }
 
+// Compiles a script onto the stack. Mode "t": text only, never precompiled bytecode
+// (which can break the VM's safety). Raises the compiler's "file:line: message".
 void load_chunk(lua_State* L, std::string_view name, std::string_view source) {
     const std::string chunkname = "@" + std::string{name};
-    // Mode "t": text only, never precompiled bytecode (which can break the VM's safety).
     if (luaL_loadbufferx(L, source.data(), source.size(), chunkname.c_str(), "t") != LUA_OK) {
-        throw script_error(pop_message(L));
+        lua_error(L);
     }
 }
 
+// The registry's entries are plain tables the prelude built from what a script passed (so
+// that a script's metatables never run here): raw reads only.
+int raw_field(lua_State* L, int table, const char* field) {
+    table = lua_absindex(L, table);
+    lua_pushstring(L, field);
+    return lua_rawget(L, table);
+}
+
 std::string string_field(lua_State* L, int table, const char* field) {
-    lua_getfield(L, table, field);
     std::string out;
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        out = lua_tostring(L, -1);
+    if (raw_field(L, table, field) == LUA_TSTRING) {
+        std::size_t len = 0;
+        const char* text = lua_tolstring(L, -1, &len);
+        out.assign(text, len);
     }
     lua_pop(L, 1);
     return out;
 }
 
-std::vector<std::string> string_list(lua_State* L, int table, const char* field) {
+// The prelude checked that every entry is a string; a list that is not one is a bug in it.
+std::vector<std::string> string_list(lua_State* L, int table, const char* field, const std::string& where) {
     std::vector<std::string> out;
-    lua_getfield(L, table, field);
+    raw_field(L, table, field);
     const auto n = static_cast<lua_Integer>(lua_rawlen(L, -1));
     for (lua_Integer i = 1; i <= n; ++i) {
-        lua_rawgeti(L, -1, i);
-        out.emplace_back(lua_tostring(L, -1));
+        if (lua_rawgeti(L, -1, i) != LUA_TSTRING) {
+            throw script_error(fmt::format("{}: `{}` must be a list of event type strings", where, field));
+        }
+        std::size_t len = 0;
+        const char* text = lua_tolstring(L, -1, &len);
+        out.emplace_back(text, len);
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -145,8 +199,7 @@ std::vector<std::string> string_list(lua_State* L, int table, const char* field)
 }
 
 int function_ref(lua_State* L, int table, const char* field) {
-    lua_getfield(L, table, field);
-    if (lua_isfunction(L, -1)) {
+    if (raw_field(L, table, field) == LUA_TFUNCTION) {
         return luaL_ref(L, LUA_REGISTRYINDEX);
     }
     lua_pop(L, 1);
@@ -157,17 +210,15 @@ void read_cap_and_rate(lua_State* L, int spec, campaign_spec& c) {
     const auto fail = [&](const std::string& what) {
         throw script_error(fmt::format("{}: campaign '{}': {}", c.where, c.id, what));
     };
-    lua_getfield(L, spec, "cap");
-    if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "per_player");
+    if (raw_field(L, spec, "cap") == LUA_TTABLE) {
+        raw_field(L, -1, "per_player");
         int ok = 0;
         c.cap_per_player = lua_tointegerx(L, -1, &ok);
         if (ok == 0 || c.cap_per_player < 1) {
             fail("cap.per_player must be a positive integer");
         }
         lua_pop(L, 1);
-        lua_getfield(L, -1, "every");
-        if (!lua_isnil(L, -1)) {
+        if (raw_field(L, -1, "every") != LUA_TNIL) {
             c.cap_every_ms = lua_type(L, -1) == LUA_TSTRING ? parse_duration_ms(lua_tostring(L, -1)) : -1;
             if (c.cap_every_ms <= 0) {
                 fail("cap.every must be a duration like \"1d\", \"6h\", \"30m\" or \"10s\"");
@@ -176,12 +227,11 @@ void read_cap_and_rate(lua_State* L, int spec, campaign_spec& c) {
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    lua_getfield(L, spec, "rate");
-    if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "per_second");
+    if (raw_field(L, spec, "rate") == LUA_TTABLE) {
+        raw_field(L, -1, "per_second");
         int ok = 0;
         c.rate_per_second = lua_tonumberx(L, -1, &ok);
-        if (ok == 0 || !(c.rate_per_second > 0)) {
+        if (ok == 0 || !(c.rate_per_second > 0) || !std::isfinite(c.rate_per_second)) {
             fail("rate.per_second must be a positive number");
         }
         lua_pop(L, 1);
@@ -225,34 +275,57 @@ std::int64_t parse_duration_ms(std::string_view text) noexcept {
 }
 
 void* vm::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) noexcept {
-    auto* budget = static_cast<memory_budget*>(ud);
+    auto* self = static_cast<vm*>(ud);
     // For a new block Lua passes the object's type in osize, not a size.
     const std::size_t old_size = ptr != nullptr ? osize : 0;
     if (nsize == 0) {
-        budget->used -= old_size;
+        self->memory_used_ -= old_size;
         std::free(ptr);
         return nullptr;
     }
-    if (nsize > old_size && budget->used + (nsize - old_size) > budget->limit) {
-        return nullptr;  // Lua raises "not enough memory" inside the protected call
+    if (nsize > old_size) {
+        const std::size_t growth = nsize - old_size;
+        if (self->memory_used_ + growth > self->memory_limit_) {
+            return nullptr;  // Lua collects garbage, retries, then raises "not enough memory"
+        }
+        if (!self->budget_.may_allocate(self->memory_used_, growth)) {
+            self->call_allocation_refused_ = true;
+            return nullptr;
+        }
     }
     void* block = std::realloc(ptr, nsize);
     if (block != nullptr) {
-        budget->used = budget->used - old_size + nsize;
+        self->memory_used_ = self->memory_used_ - old_size + nsize;
     }
     return block;
 }
 
-std::unique_ptr<vm> vm::build(const std::vector<lua_script>& scripts, const lua_options& options) {
-    std::unique_ptr<vm> self{new vm};
-    self->memory_.limit = options.memory_limit;
-    self->instruction_budget_ = options.instruction_budget;
-    lua_State* L = lua_newstate(&vm::allocate, &self->memory_);
-    if (L == nullptr) {
-        throw script_error("cannot create a Lua state (memory limit too small?)");
+struct vm::build_context {
+    vm* self;
+    const std::vector<lua_script>* scripts;
+};
+
+// Everything that touches the new state runs here, inside lua_pcall: a Lua error anywhere
+// (a script's, or "not enough memory" from the API itself) comes back as a status, never as
+// an unprotected error. C++ exceptions are turned into Lua errors at this boundary, since
+// Lua's own handler would swallow their message.
+int vm::build_protected(lua_State* L) {
+    auto* ctx = static_cast<build_context*>(lua_touserdata(L, 1));
+    lua_settop(L, 0);
+    std::string failure;
+    try {
+        ctx->self->load(L, *ctx->scripts);
+        return 0;
+    } catch (const std::exception& e) {
+        failure = e.what();
     }
-    self->state_ = L;
+    lua_pushlstring(L, failure.data(), failure.size());
+    return lua_error(L);
+}
+
+void vm::load(lua_State* L, const std::vector<lua_script>& scripts) {
     luaL_openlibs(L);
+    open_bounded_library(L);
     // Strings share one metatable; hide it so no script can change string methods for others.
     lua_pushliteral(L, "");
     lua_getmetatable(L, -1);
@@ -262,14 +335,12 @@ std::unique_ptr<vm> vm::build(const std::vector<lua_script>& scripts, const lua_
 
     // The prelude is trusted: it runs with the whole library and returns the registry.
     load_chunk(L, "prelude.lua", prelude_source);
-    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        throw script_error(pop_message(L));
-    }
+    lua_call(L, 0, 1);
     const int registry = lua_gettop(L);
-    open_bindings(L, &self->binding_, self->event_ref_, self->profile_ref_);
+    open_bindings(L, &binding_, event_ref_, profile_ref_);
 
-    // Each script runs in an environment of its own; after every script has loaded, the
-    // environments are frozen.
+    // Each script runs in an environment of its own, its top level under the load budget;
+    // after every script has loaded, the environments are frozen.
     lua_newtable(L);
     const int envs = lua_gettop(L);
     for (const auto& s : scripts) {
@@ -278,11 +349,22 @@ std::unique_ptr<vm> vm::build(const std::vector<lua_script>& scripts, const lua_
         lua_pushvalue(L, -1);
         lua_rawseti(L, envs, static_cast<lua_Integer>(lua_rawlen(L, envs)) + 1);
         lua_setupvalue(L, -2, 1);  // the chunk's _ENV
-        lua_sethook(L, budget_hook, LUA_MASKCOUNT, static_cast<int>(std::min<std::uint64_t>(options.instruction_budget * 10, INT32_MAX)));
+        call_allocation_refused_ = false;
+        budget_.arm(L, load_limits_, memory_used_);
         const int status = lua_pcall(L, 0, 0, 0);
-        lua_sethook(L, nullptr, 0, 0);
+        budget_.disarm(L);
+        if (status == LUA_ERRMEM) {
+            lua_pop(L, 1);
+            lua_pushfstring(L, "%s: memory limit of %d bytes exceeded while loading", s.name.c_str(),
+                            static_cast<int>(std::min<std::size_t>(memory_limit_, INT32_MAX)));
+            lua_error(L);
+        }
         if (status != LUA_OK) {
-            throw script_error(pop_message(L));
+            if (lua_type(L, -1) != LUA_TSTRING) {
+                lua_pop(L, 1);
+                lua_pushfstring(L, "%s: error object is a %s", s.name.c_str(), "non-string value");
+            }
+            lua_error(L);
         }
     }
     // Frozen: every global moves to a backing table the environment reads through, so
@@ -317,9 +399,12 @@ std::unique_ptr<vm> vm::build(const std::vector<lua_script>& scripts, const lua_
         lua_pop(L, 2);  // env, backing
     }
     lua_pop(L, 1);  // envs (they stay reachable through the chunks' functions)
+    read_handlers(L, registry);
+    lua_pop(L, 1);  // registry
+}
 
-    // Read what the scripts registered.
-    lua_getfield(L, registry, "updaters");
+void vm::read_handlers(lua_State* L, int registry) {
+    raw_field(L, registry, "updaters");
     const auto updaters = static_cast<lua_Integer>(lua_rawlen(L, -1));
     for (lua_Integer i = 1; i <= updaters; ++i) {
         lua_rawgeti(L, -1, i);
@@ -327,31 +412,33 @@ std::unique_ptr<vm> vm::build(const std::vector<lua_script>& scripts, const lua_
         updater_spec u;
         u.id = string_field(L, spec, "id");
         u.where = string_field(L, spec, "where");
-        u.on = string_list(L, spec, "on");
+        u.on = string_list(L, spec, "on", u.where);
         u.fn = function_ref(L, spec, "fn");
-        self->updaters_.push_back(std::move(u));
+        updaters_.push_back(std::move(u));
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
 
-    lua_getfield(L, registry, "campaigns");
+    raw_field(L, registry, "campaigns");
     const auto campaigns = static_cast<lua_Integer>(lua_rawlen(L, -1));
     for (lua_Integer i = 1; i <= campaigns; ++i) {
         lua_rawgeti(L, -1, i);
         const int spec = lua_gettop(L);
         campaign_spec c;
-        lua_getfield(L, spec, "id");
+        raw_field(L, spec, "id");
         c.numeric_id = lua_isinteger(L, -1) != 0;
-        c.id = lua_tostring(L, -1);
+        std::size_t len = 0;
+        const char* id = lua_tolstring(L, -1, &len);  // the prelude checked: a string or an integer
+        c.id.assign(id != nullptr ? id : "", id != nullptr ? len : 0);
         lua_pop(L, 1);
         c.where = string_field(L, spec, "where");
-        c.on = string_list(L, spec, "on");
+        c.on = string_list(L, spec, "on", c.where);
         c.when = function_ref(L, spec, "when");
         c.segment = function_ref(L, spec, "segment");
-        lua_getfield(L, spec, "dry_run");
+        raw_field(L, spec, "dry_run");
         c.dry_run = lua_toboolean(L, -1) != 0;
         lua_pop(L, 1);
-        lua_getfield(L, spec, "content");
+        raw_field(L, spec, "content");
         try {
             c.content_json = to_json(L, -1);
         } catch (const script_error& e) {
@@ -359,10 +446,38 @@ std::unique_ptr<vm> vm::build(const std::vector<lua_script>& scripts, const lua_
         }
         lua_pop(L, 1);
         read_cap_and_rate(L, spec, c);
-        self->campaigns_.push_back(std::move(c));
+        campaigns_.push_back(std::move(c));
         lua_pop(L, 1);
     }
-    lua_pop(L, 2);  // campaigns, registry
+    lua_pop(L, 1);
+}
+
+std::unique_ptr<vm> vm::build(const std::vector<lua_script>& scripts, const lua_options& options) {
+    std::unique_ptr<vm> self{new vm};
+    self->memory_limit_ = options.memory_limit;
+    self->call_limits_ = {.work = options.instruction_budget,
+                          .deadline = options.call_deadline,
+                          .allocation = std::min(options.call_memory_budget, options.memory_limit)};
+    // A top level builds the script's tables once: ten calls' work, and the state's memory.
+    self->load_limits_ = {.work = options.instruction_budget * 10,
+                          .deadline = options.load_deadline,
+                          .allocation = options.memory_limit};
+    lua_State* L = lua_newstate(&vm::allocate, self.get());
+    if (L == nullptr) {
+        throw script_error("cannot create a Lua state (memory limit too small?)");
+    }
+    self->state_ = L;
+    self->budget_.attach(L);
+    build_context ctx{self.get(), &scripts};
+    lua_pushcfunction(L, &vm::build_protected);
+    lua_pushlightuserdata(L, &ctx);
+    const int status = lua_pcall(L, 1, 0, 0);
+    if (status == LUA_ERRMEM) {
+        throw script_error(fmt::format("memory limit of {} bytes exceeded while loading the scripts", self->memory_limit_));
+    }
+    if (status != LUA_OK) {
+        throw script_error(pop_message(L));
+    }
     lua_gc(L, LUA_GCCOLLECT);
     return self;
 }
@@ -398,23 +513,37 @@ bool vm::call(int ref, bool with_event, std::string_view where, bool& truthy, st
         ++nargs;
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, profile_ref_);
-    // The count hook is re-armed per call, so every call gets the whole budget.
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, static_cast<int>(std::min<std::uint64_t>(instruction_budget_, INT32_MAX)));
+    call_allocation_refused_ = false;
+    budget_.arm(L, call_limits_, memory_used_);
     const int status = lua_pcall(L, nargs, 1, 0);
+    budget_.disarm(L);
+    // The call's profile writes stand only if it returned normally.
+    if (status == LUA_OK) {
+        binding_.journal.commit();
+    } else if (binding_.prof != nullptr) {
+        binding_.journal.rollback(*binding_.prof);
+    }
+    if (status == LUA_OK) {
+        truthy = lua_toboolean(L, -1) != 0;
+        lua_pop(L, 1);
+        return true;
+    }
     if (status == LUA_ERRMEM) {
         // Lua gives memory errors no position (no message handler runs for them), so name
         // the handler's definition instead.
         lua_pop(L, 1);
-        error = fmt::format("{}: memory limit of {} bytes exceeded", where, memory_.limit);
+        error = call_allocation_refused_
+                    ? fmt::format("{}: memory budget of {} bytes per call exceeded", where, call_limits_.allocation)
+                    : fmt::format("{}: memory limit of {} bytes exceeded", where, memory_limit_);
         return false;
     }
-    if (status != LUA_OK) {
+    if (lua_type(L, -1) == LUA_TSTRING) {
         error = pop_message(L);
-        return false;
+    } else {
+        error = fmt::format("{}: error object is a {}", where, luaL_typename(L, -1));
+        lua_pop(L, 1);
     }
-    truthy = lua_toboolean(L, -1) != 0;
-    lua_pop(L, 1);
-    return true;
+    return false;
 }
 
 }  // namespace rtcrm::detail::lua

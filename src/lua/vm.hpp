@@ -2,13 +2,18 @@
 //
 // `vm::build` opens a fresh state (with a memory cap), runs the trusted prelude, then
 // runs each script in an environment of its own (sandboxed standard library, frozen after
-// loading), and reads the handlers the scripts registered. Any failure throws a
-// `script_error` whose message is "file:line: message".
+// loading) under the load budget, and reads the handlers the scripts registered. All of it
+// runs in protected mode: any failure throws a `script_error` whose message is
+// "file:line: message", never a Lua error into the host. `vm::call` runs one handler
+// under the call budget (budget.hpp) and stages its profile writes.
 #pragma once
 
 #include <rtcrm/event.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
 #include <rtcrm/profile.hpp>
+
+#include "budget.hpp"
+#include "core/profile_journal.hpp"
 
 #include <lua.hpp>
 
@@ -60,6 +65,10 @@ struct binding {
     // luaL_checkudata's metatable lookup by name on every call).
     const void* event_object = nullptr;
     const void* profile_object = nullptr;
+    // The current call's profile writes (the profile_* bindings record them): vm::call
+    // commits them when the handler returns normally and rolls them back when it fails.
+    profile_journal journal;
+    std::uint64_t journal_generation = 0;  // the event whose writes the journal holds
 };
 
 // Parses "500ms", "10s", "30m", "6h", "1d", "2w" into milliseconds; -1 if malformed.
@@ -67,7 +76,8 @@ std::int64_t parse_duration_ms(std::string_view text) noexcept;
 
 class vm {
 public:
-    // Builds a state with `scripts` loaded. Throws script_error.
+    // Builds a state with `scripts` loaded. Throws script_error ("file:line: message").
+    // Everything runs in protected mode, and each script's top level under the load budget.
     static std::unique_ptr<vm> build(const std::vector<lua_script>& scripts, const lua_options& options);
     ~vm();
     vm(const vm&) = delete;
@@ -84,24 +94,31 @@ public:
     void bind_profile(profile& prof, const profile_limits& limits, std::int64_t now_ms) noexcept;
 
     // Calls the function `ref` with the event and/or profile userdata (per `with_event`),
-    // under the instruction budget. Returns true on success; the truthiness of its result
-    // lands in `truthy`. On error returns false with the message in `error`, which names
-    // the file and line ("file.lua:12: ..."; `where` for errors that have no position).
+    // under the call budget (work, deadline, allocation). Its profile writes apply only if
+    // it returns normally. Returns true on success; the truthiness of its result lands in
+    // `truthy`. On error returns false with the message in `error`, which names the file
+    // and line ("file.lua:12: ..."; `where` for errors that have no position).
     bool call(int ref, bool with_event, std::string_view where, bool& truthy, std::string& error);
 
-    [[nodiscard]] std::size_t memory_used() const noexcept { return memory_.used; }
+    [[nodiscard]] std::size_t memory_used() const noexcept { return memory_used_; }
+    // The budget of the call running now (its line, for reports from other threads).
+    [[nodiscard]] const call_budget& budget() const noexcept { return budget_; }
 
 private:
-    struct memory_budget {
-        std::size_t used = 0;
-        std::size_t limit = 0;
-    };
+    struct build_context;
     vm() = default;
     static void* allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) noexcept;
+    static int build_protected(lua_State* L);
+    void load(lua_State* L, const std::vector<lua_script>& scripts);
+    void read_handlers(lua_State* L, int registry);
 
     lua_State* state_ = nullptr;
-    memory_budget memory_;
-    std::uint64_t instruction_budget_ = 0;
+    std::size_t memory_used_ = 0;
+    std::size_t memory_limit_ = 0;
+    bool call_allocation_refused_ = false;  // the per-call allocation budget, not the state's cap, said no
+    call_budget budget_;
+    call_budget::limits call_limits_;
+    call_budget::limits load_limits_;
     binding binding_;
     int event_ref_ = LUA_NOREF;
     int profile_ref_ = LUA_NOREF;

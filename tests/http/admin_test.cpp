@@ -51,3 +51,43 @@ TEST(admin_server, readiness_checks_decide_readyz) {
     client.send_raw("GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n");
     EXPECT_EQ(client.read_reply().status, 200);
 }
+
+TEST(admin_server, a_stuck_shard_fails_readyz_is_named_by_healthz_and_is_counted_in_metrics) {
+    auto gate = std::make_shared<rtcrm::testing::gate_sink>();  // a sink that does not return until opened
+    rtcrm::topology t;
+    t.add_source(
+         std::make_unique<rtcrm::testing::vector_source>(std::vector<std::string>{rtcrm::testing::fight_json(1, 0)}))
+        .add_shard_bolt(rtcrm::testing::echo_bolt::factory())
+        .add_sink(rtcrm::stream::main, gate)
+        .with_options({.shards = 1, .stuck_after = std::chrono::milliseconds(50)});
+    rtcrm::runtime rt{std::move(t)};
+    rtcrm::admin_server admin{{.listen = "127.0.0.1:0"}, rt, nullptr};
+    rtcrm::testing::tiny_http client{admin.port()};
+    auto get = [&](const std::string& path) {
+        client.send_raw("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n");
+        return client.read_reply();
+    };
+    rt.start();
+    ASSERT_TRUE(rtcrm::testing::eventually([&] { return rt.stuck_episodes() == 1; }));
+
+    const auto ready = get("/readyz");
+    EXPECT_EQ(ready.status, 503);
+    EXPECT_NE(ready.body.find("shard 0 stuck for"), std::string::npos) << ready.body;
+    EXPECT_NE(ready.body.find("sink 'gate' (stream main)"), std::string::npos) << ready.body;
+    const auto health = get("/healthz");
+    EXPECT_EQ(health.status, 200) << "the process still answers";
+    EXPECT_NE(health.body.find(R"("status":"stuck")"), std::string::npos) << health.body;
+    EXPECT_NE(health.body.find(R"x("doing":"sink 'gate' (stream main)")x"), std::string::npos) << health.body;
+    const auto metrics = get("/metrics");
+    EXPECT_NE(metrics.body.find("\nrtcrm_stuck_shards 1\n"), std::string::npos) << metrics.body;
+    EXPECT_NE(metrics.body.find("\nrtcrm_stuck_episodes_total 1\n"), std::string::npos) << metrics.body;
+    EXPECT_NE(metrics.body.find("\nrtcrm_shard_step_seconds{shard=\"0\"} "), std::string::npos) << metrics.body;
+
+    gate->open();
+    ASSERT_TRUE(rtcrm::testing::eventually([&] { return get("/readyz").status == 200; }));
+    EXPECT_EQ(get("/healthz").body, R"({"status":"ok"})");
+    const auto after = get("/metrics");
+    EXPECT_NE(after.body.find("\nrtcrm_stuck_shards 0\n"), std::string::npos) << after.body;
+    EXPECT_NE(after.body.find("\nrtcrm_stuck_episodes_total 1\n"), std::string::npos) << after.body;
+    EXPECT_TRUE(rt.stop().stopped);
+}

@@ -271,7 +271,7 @@ INSTANTIATE_TEST_SUITE_P(
                       std::pair{"while true do xpcall(function() while true do end end, function(m) return m end) end",
                                 "instruction budget"},
                       std::pair{"while true do pcall(string.rep, 'x', 1e9) end", "instruction budget"},
-                      std::pair{"local s = string.rep('x', 1e9)", "memory"},
+                      std::pair{"local t, s = {}, ('x'):rep(1000) for i = 1, 1e8 do t[i] = s .. i end", "memory"},
                       std::pair{"load('return 1')()", "load"},
                       std::pair{"require('os')", "require"},
                       std::pair{"debug.getinfo(1)", "debug"},

@@ -16,6 +16,7 @@
 /// @code{.json}
 ///   {
 ///     "shards": 2, "shard_policy": "inherit", "shard_priority": 1,
+///     "drain_timeout": "30s", "stuck_after": "5s", "shutdown_grace": "5s",
 ///     "source": {"kind": "generator", "events": 20000, "players": 2000, "seed": 7, "rate": 0, "scenario": "bob"},
 ///     "parse": {"key_field": "player_id", "max_event_size": 65536},
 ///     "validation": {"schemas": "examples/schemas", "reject_unknown_types": false},
@@ -106,6 +107,11 @@ struct topology_config {
     /// (thread_scheduling.hpp; fifo needs CAP_SYS_NICE or RLIMIT_RTPRIO, checked at start)
     std::string shard_policy = "inherit";
     std::uint32_t shard_priority = 1;  ///< shard_priority: with shard_policy fifo, 1 to 99
+    std::string drain_timeout = "30s";  ///< drain_timeout: duration; at stop, the longest wait for events in flight
+    std::string stuck_after = "5s";     ///< stuck_after: duration; a shard busy this long with one step is stuck; "0" = no watchdog
+    /// shutdown_grace: duration; rtcrm-topology, after SIGTERM/SIGINT: past drain_timeout
+    /// plus this, it reports what was lost and exits (status 3) even if the stop has not ended
+    std::string shutdown_grace = "5s";
 
     // --- source [$.source] ---
     std::string source = "generator";  ///< kind: generator | ndjson | kafka | http
@@ -140,6 +146,11 @@ struct topology_config {
     std::uint64_t instruction_budget = 1'000'000;  ///< guards.instruction_budget: VM instructions per call; > 0
     std::size_t memory_limit = 64 * 1024 * 1024;   ///< guards.memory_limit: bytes per Lua state; >= 256 KiB
     std::uint32_t max_consecutive_errors = 10;     ///< guards.max_consecutive_errors: then a handler is disabled
+    std::string call_deadline = "250ms";           ///< guards.call_deadline: wall-clock limit of one handler call
+    std::string load_deadline = "2s";              ///< guards.load_deadline: wall-clock limit of a script's top level
+    std::size_t call_memory_budget = 4 * 1024 * 1024; ///< guards.call_memory_budget: bytes one call may add (>= 64 KiB; memory_limit caps it)
+    double max_error_share = 0.5;                  ///< guards.max_error_share: failed share of a handler's last 64 calls that disables it; 0 = never
+    double max_failure_time_share = 0.5;           ///< guards.max_failure_time_share: share of a shard's handler time in a handler's failed calls that disables it; 0 = never
     std::vector<std::string> disabled_campaigns;   ///< guards.disabled_campaigns: kill switch on at start
 
     // --- profile store [$.store] ---

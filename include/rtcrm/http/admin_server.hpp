@@ -6,9 +6,14 @@
 /// - `GET /metrics`: Prometheus text format (events in/processed/dead-lettered by reason,
 ///   outputs per stream, queue depths, handler calls/errors/time, triggers per campaign and
 ///   what suppressed them, histograms of event latency and of durable store commits,
-///   cache and store counters, plus what `add_metrics` adds).
-/// - `GET /healthz` (the process answers) and `GET /readyz` (every readiness check passes;
-///   503 with the reasons otherwise).
+///   cache and store counters, stuck shards (`rtcrm_stuck_shards`, `rtcrm_stuck_episodes_total`,
+///   `rtcrm_shard_step_seconds` per shard), plus what `add_metrics` adds).
+/// - `GET /healthz`: 200 while the process answers; the body is `{"status":"ok"}`, or
+///   `{"status":"stuck","stuck_shards":[{"shard":1,"seconds":7.5,"doing":"..."}]}` while a
+///   shard is stuck (`runtime::shard_health`), so a liveness probe does not restart a
+///   process that may still recover, and an operator sees what it is in.
+/// - `GET /readyz`: 200 when no shard is stuck and every readiness check passes; 503 with
+///   the reasons otherwise (a stuck shard is named with what it is doing).
 /// - `GET /profiles/{player}`: the profile as JSON, read on its owning shard's thread.
 /// - `GET /handlers`: the script set (names, version) and per-handler counters.
 ///

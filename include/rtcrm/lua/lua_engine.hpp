@@ -30,12 +30,22 @@
 ///   state and checks it; only then do the shards switch, each at an event boundary. Any
 ///   error keeps the old set running and is reported as `file:line: message`.
 /// - Scripts run sandboxed: no io, os (but os.time/os.clock/os.date), require, load,
-///   debug, collectgarbage or string.dump; each script has its own globals, read-only
-///   once the set has loaded (a script's top-level locals are not: they belong to one
-///   shard's Lua state, so keep player state in the profile); an instruction budget per
-///   call, which a handler cannot catch its way past; a memory cap per Lua state.
-/// - A handler that errors is counted, the event goes on to the next handler, and after
-///   `max_consecutive_errors` errors in a row the handler is disabled everywhere.
+///   debug, collectgarbage, string.dump or `__gc` finalizers; each script has its own
+///   globals, read-only once the set has loaded (a script's top-level locals are not: they
+///   belong to one shard's Lua state, so keep player state in the profile).
+/// - A bad script cannot stop a shard: every piece of Lua code the engine runs (handlers,
+///   `when`/`segment`, top levels at load, metamethods called from C, `__close`, `xpcall`
+///   message handlers) runs under a per-call budget of work (`instruction_budget`: VM
+///   instructions plus the work of built-ins such as pattern matching and string
+///   building), a wall-clock deadline (`call_deadline`) and a memory budget
+///   (`call_memory_budget`), which a handler cannot catch its way past.
+/// - A handler call's profile writes apply only if it returns normally; profile limits
+///   (`profile_limits`) bound what a handler can store.
+/// - A handler that errors is counted, the event goes on to the next handler, and a circuit
+///   breaker disables a handler everywhere until the next reload after
+///   `max_consecutive_errors` errors in a row, when `max_error_share` of its last 64 calls
+///   failed, or when its failed calls take `max_failure_time_share` of its shard's recent
+///   handler time.
 /// - Guards: per-player frequency caps (`cap`), a per-campaign rate limit (`rate`, shared
 ///   evenly by the shards), dry-run campaigns (triggers to the shadow stream only), and a
 ///   kill switch (`disable(campaign_id)`), checked before every event.
@@ -78,9 +88,14 @@ struct lua_options {
     std::string script_dir;                        ///< directory whose `*.lua` files form the script set; "" for none
     bool watch = false;                            ///< reload when the directory changes (libuv fs events)
     std::chrono::milliseconds watch_debounce{200}; ///< wait this long after the last change before reloading
-    std::uint64_t instruction_budget = 1'000'000;  ///< Lua VM instructions per handler call
+    std::uint64_t instruction_budget = 1'000'000;  ///< work per handler call: VM instructions, plus built-ins' work (see Limits); a script's top level gets 10×
+    std::chrono::milliseconds call_deadline{250};  ///< wall-clock limit of one handler call
+    std::chrono::milliseconds load_deadline{2000}; ///< wall-clock limit of one script's top level at load
+    std::size_t call_memory_budget = 4 * 1024 * 1024; ///< bytes one call may add to its state's live memory (at least 64 KiB; at most memory_limit applies)
     std::size_t memory_limit = 64 * 1024 * 1024;   ///< bytes per Lua state (one per shard)
     std::uint32_t max_consecutive_errors = 10;     ///< errors in a row that disable a handler
+    double max_error_share = 0.5;                  ///< disable a handler when this share of its last 64 calls failed (0 = never)
+    double max_failure_time_share = 0.5;           ///< disable a handler when its failed calls take this share of its shard's recent handler time (0 = never)
     std::uint32_t shards_hint = 0;                 ///< shards sharing each rate limit; 0 = the runtime's shard count
 
     /// @throws rtcrm::error(invalid_config) for a zero budget or limit.
@@ -104,7 +119,8 @@ struct handler_stats {
     std::uint64_t calls = 0;           ///< Lua calls made (a campaign's `when` and `segment` count one each)
     std::uint64_t errors = 0;          ///< calls that raised an error
     std::uint64_t nanoseconds = 0;     ///< time spent in its calls
-    bool disabled = false;             ///< disabled after too many consecutive errors
+    bool disabled = false;             ///< disabled by the circuit breaker, until the next reload
+    std::string disabled_reason;       ///< which rule disabled it (e.g. "40 of its last 64 calls failed")
     // Campaigns only:
     std::uint64_t triggers = 0;        ///< triggers emitted (main stream)
     std::uint64_t shadow_triggers = 0; ///< dry-run triggers (shadow stream)
