@@ -305,6 +305,10 @@ struct admin_server::impl {
             w.Uint64(h.errors);
             w.Key("disabled");
             w.Bool(h.disabled);
+            if (!h.disabled_reason.empty()) {
+                w.Key("disabled_reason");
+                w.String(h.disabled_reason.c_str(), static_cast<rapidjson::SizeType>(h.disabled_reason.size()));
+            }
             if (!h.last_error.empty()) {
                 w.Key("last_error");
                 w.String(h.last_error.c_str(), static_cast<rapidjson::SizeType>(h.last_error.size()));

@@ -119,6 +119,48 @@ grep -q '"complete":true' "$work/aud.json" || fail "audience incomplete: $(cat "
     fail "a bad segment is not 400"
 
 curl -sf -X DELETE "${auth[@]}" "$admin/handlers/welcome.lua" > /dev/null || fail "DELETE a handler"
+
+# Hostile scripts. Two uploads whose top level loops inside xpcall's message handler, at
+# once: each is refused with its line after its load budget; the admin API goes on answering.
+printf 'xpcall(function() while true do end end,\n  function() while true do end end)\n' > "$work/hostile_load.lua"
+uploads=()
+for i in 1 2; do
+    curl -s --max-time 20 -o "$work/hostile$i.json" -w '%{http_code}' -X PUT "${auth[@]}" \
+        --data-binary @"$work/hostile_load.lua" "$admin/handlers/hostile$i.lua" > "$work/hostile$i.code" &
+    uploads+=($!)
+done
+wait "${uploads[@]}" || true
+for i in 1 2; do
+    [ "$(cat "$work/hostile$i.code")" = 400 ] || fail "hostile upload $i: $(cat "$work/hostile$i.code") $(cat "$work/hostile$i.json")"
+    grep -q "hostile$i.lua:2: instruction budget exceeded" "$work/hostile$i.json" || fail "no file:line: $(cat "$work/hostile$i.json")"
+done
+curl -sf "$admin/healthz" > /dev/null || fail "the admin API stopped answering after hostile uploads"
+# A handler that loops in xpcall's handler on every fight: each call ends at its budget, the
+# gateway and the shards go on, and the circuit breaker disables it.
+cat > "$work/hostile_run.lua" <<'LUA'
+crm.updater{ id = "hostile", on = "fight", fn = function(event, profile)
+    xpcall(function() while true do end end, function() while true do end end)
+end }
+LUA
+[ "$(curl -s -o "$work/put.json" -w '%{http_code}' -X PUT "${auth[@]}" --data-binary @"$work/hostile_run.lua" "$admin/handlers/hostile_run.lua")" = 200 ] ||
+    fail "the run-time hostile script was refused: $(cat "$work/put.json")"
+for p in 71 72 73 74; do fights "$p" 0 3; done > "$work/hostile_fights.ndjson"
+[ "$(curl -s --max-time 10 -o "$work/reply.json" -w '%{http_code}' --data-binary @"$work/hostile_fights.ndjson" "$events/events")" = 202 ] ||
+    fail "the gateway stopped answering: $(cat "$work/reply.json")"
+wait_triggers 38
+curl -sf "$admin/readyz" > /dev/null || fail "not ready after a hostile handler"
+curl -sf "$admin/handlers" > "$work/handlers.json" || fail "GET /handlers"
+grep -q 'instruction budget exceeded' "$work/handlers.json" || fail "the hostile handler's error is not reported: $(cat "$work/handlers.json")"
+curl -sf -X DELETE "${auth[@]}" "$admin/handlers/hostile_run.lua" > /dev/null || fail "DELETE the hostile handler"
+# An audience segment that loops: each profile's call ends at its budget, the query answers
+# within its time limit with the error and its line, and the shards go on.
+curl -s --max-time 30 -X POST "${auth[@]}" \
+    --data '{"segment":"p:get(\"x\") == nil and (function() while true do end end)()"}' "$admin/audience" > "$work/aud_loop.json" ||
+    fail "POST /audience with a looping segment"
+grep -q 'where:1: instruction budget exceeded' "$work/aud_loop.json" || fail "audience: $(cat "$work/aud_loop.json")"
+fights 80 0 3 > "$work/after.ndjson"
+[ "$(post "$work/after.ndjson")" = 202 ] || fail "POST after the looping audience"
+wait_triggers 39
 kill -TERM "$pid"
 wait "$pid" || { cat "$work/err.txt"; fail "exit code $?"; }
 echo "PASS: gateway and admin API over HTTP"

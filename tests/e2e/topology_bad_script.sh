@@ -9,4 +9,17 @@ if "$bin" --source generator --events 10 --scripts "$work/scripts" 2> "$work/err
 fi
 cat "$work/err.txt"
 grep -q 'broken.lua:2:' "$work/err.txt" || fail "the error does not name broken.lua:2"
+# Scripts that used to hang or crash the process at start: a loop in xpcall's message
+# handler, a finalizer, a list of event types with a hole. Each is refused with its line.
+for case in 'xpcall(function() while true do end end,\n  function() while true do end end)\n|instruction budget exceeded' \
+            'local x = 1\nsetmetatable({}, {__gc = function() while true do end end})\n|__gc' \
+            'local x = 1\ncrm.updater{ id = "h", on = {"login", nil, true}, fn = function() end }\n|`on` must be'; do
+    rm -f "$work/scripts/"*.lua
+    printf "${case%%|*}" > "$work/scripts/hostile.lua"
+    status=0
+    timeout -k 5 30 "$bin" --source generator --events 10 --scripts "$work/scripts" 2> "$work/err.txt" || status=$?
+    [ "$status" -eq 1 ] || { cat "$work/err.txt"; fail "exit status $status for ${case%%|*}"; }
+    cat "$work/err.txt"
+    grep -q "hostile.lua:2: .*${case##*|}" "$work/err.txt" || fail "the error does not name hostile.lua:2 and '${case##*|}'"
+done
 echo "PASS: broken scripts are refused with file:line"
