@@ -6,6 +6,8 @@
 #include <rtcrm/lua/segment.hpp>
 #include <rtcrm/test_driver.hpp>
 
+#include "support/lua_engines.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -22,14 +24,7 @@ std::string ev(std::int64_t player, std::string_view type, std::int64_t ts, std:
                        ts, data);
 }
 
-std::shared_ptr<rtcrm::lua_engine> engine_with(std::vector<rtcrm::lua_script> scripts, rtcrm::lua_options options = {}) {
-    auto engine = std::make_shared<rtcrm::lua_engine>(options);
-    auto r = engine->load(std::move(scripts));
-    if (!r) {
-        throw std::runtime_error(r.error().reason);
-    }
-    return engine;
-}
+using rtcrm::test::engine_with;
 
 rtcrm::topology one_shard(const std::shared_ptr<rtcrm::lua_engine>& engine) {
     rtcrm::topology t;

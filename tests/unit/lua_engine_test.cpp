@@ -3,6 +3,7 @@
 #include <rtcrm/store/memory_store.hpp>
 #include <rtcrm/test_driver.hpp>
 
+#include "support/lua_engines.hpp"
 #include "support/test_components.hpp"
 
 #include <rapidjson/document.h>
@@ -27,14 +28,7 @@ std::string ev(std::int64_t player, std::string_view type, std::int64_t ts, std:
 std::string loss(std::int64_t player, std::int64_t ts) { return ev(player, "fight", ts, R"({"result":"loss"})"); }
 std::string win(std::int64_t player, std::int64_t ts) { return ev(player, "fight", ts, R"({"result":"win"})"); }
 
-std::shared_ptr<rtcrm::lua_engine> engine_with(std::vector<rtcrm::lua_script> scripts, rtcrm::lua_options options = {}) {
-    auto engine = std::make_shared<rtcrm::lua_engine>(options);
-    auto r = engine->load(std::move(scripts));
-    if (!r) {
-        throw std::runtime_error(r.error().reason);
-    }
-    return engine;
-}
+using rtcrm::test::engine_with;
 
 struct harness {
     std::shared_ptr<rtcrm::lua_engine> engine;
