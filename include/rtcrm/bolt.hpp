@@ -76,8 +76,8 @@ public:
     /// Called on the bolt's thread about every flush interval, and once at stop.
     virtual void tick() {}
     /// What this bolt is doing right now, for the runtime's reports of a stuck shard
-    /// (`runtime::shard_health`): e.g. "updater 'fight-stats' (fight_stats.lua:3), at line
-    /// 7", or "" when there is nothing to name (the default).
+    /// (`runtime::shard_health`): e.g. "updater 'fight-stats' (fight_stats.lua:3), at
+    /// fight_stats.lua:7", or "" when there is nothing to name (the default).
     /// Called from another thread (the runtime's watchdog, an admin request) while `process`
     /// may be running on the bolt's thread: it must be thread-safe, cheap, and never block
     /// (take no lock that the bolt's thread may hold for long).

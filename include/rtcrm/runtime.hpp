@@ -98,8 +98,8 @@ struct shard_health {
     std::chrono::milliseconds busy_for{0};  ///< how long its current step has run; 0 while it waits for work
     /// What that step is doing, "" while it waits for work: the part of the step (a bolt, a
     /// sink, the store) and, from the first bolt whose `bolt::activity()` answers, the
-    /// bolt's name and answer; e.g. "shard bolt 'lua': updater 'fight-stats'
-    /// (fight_stats.lua:3), at line 7" or "sink 'webhook' (stream main)".
+    /// bolt's name and answer; e.g. "shard bolt 'crm': updater 'fight-stats'
+    /// (fight_stats.lua:3), at fight_stats.lua:7" or "sink 'webhook' (stream main)".
     std::string doing;
 };
 

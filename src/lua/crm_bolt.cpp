@@ -87,8 +87,11 @@ public:
             return {};
         }
         const auto& h = set_->handlers[active - 1];
+        // The line of the latest budget tick, in the handler's file (a handler calls
+        // only its own script's functions and the library).
         const int line = vm_->budget().line();
-        return line > 0 ? fmt::format("{} '{}' ({}), at line {}", h.kind, h.id, h.where, line)
+        const auto file = std::string_view{h.where}.substr(0, h.where.rfind(':'));
+        return line > 0 ? fmt::format("{} '{}' ({}), at {}:{}", h.kind, h.id, h.where, file, line)
                         : fmt::format("{} '{}' ({})", h.kind, h.id, h.where);
     }
 

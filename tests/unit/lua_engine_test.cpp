@@ -375,6 +375,33 @@ end })"}});
     EXPECT_EQ(checked, players);
 }
 
+// A handler that runs long (here: up to its deadline) is what the runtime's watchdog names
+// when it reports the shard stuck.
+TEST(lua_engine, a_shard_stuck_in_a_handler_is_reported_with_the_handler_and_its_line) {
+    auto engine = engine_with({{"slow.lua", "crm.updater{ id = 'slow', on = 'fight', fn = function(e, p)\n"
+                                            "  local n = 0\n  while true do n = n + 1 end\nend }"}},
+                              {.instruction_budget = 1'000'000'000'000, .call_deadline = 3s});
+    rtcrm::topology t;
+    t.add_source(std::make_unique<rtcrm::testing::vector_source>(std::vector<std::string>{rtcrm::testing::fight_json(1, 0)}))
+        .add_shard_bolt(engine->make_bolt_factory())
+        .with_options({.shards = 1, .stuck_after = 100ms});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+    std::string doing;
+    for (int i = 0; i < 200 && doing.empty(); ++i) {
+        std::this_thread::sleep_for(10ms);
+        const auto health = rt.shard_health();
+        if (!health.empty() && health[0].stuck) {
+            doing = health[0].doing;
+        }
+    }
+    EXPECT_NE(doing.find("updater 'slow' (slow.lua:1), at slow.lua:3"), std::string::npos) << doing;
+    ASSERT_TRUE(rt.wait_for(10s));  // the call ends at its deadline, and the shard goes on
+    const auto stats = engine->stats();
+    ASSERT_EQ(stats.size(), 1U);
+    EXPECT_NE(stats[0].last_error.find("slow.lua:3: deadline exceeded"), std::string::npos) << stats[0].last_error;
+}
+
 TEST(lua_engine, a_changed_directory_is_reloaded_by_the_watcher) {
     const auto dir = std::filesystem::temp_directory_path() / fmt::format("rtcrm_watch_{}", ::getpid());
     std::filesystem::create_directories(dir);
