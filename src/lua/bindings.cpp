@@ -585,7 +585,13 @@ std::string to_json(lua_State* L, int index, std::size_t max) {
 
 }  // namespace
 
-std::string to_json(lua_State* L, int index) { return to_json(L, index, ~std::size_t{0}); }
+std::string to_json_text(lua_State* L, int index, std::size_t max_bytes) {
+    try {
+        return to_json(L, index, max_bytes);
+    } catch (const json_too_large&) {
+        throw script_error(fmt::format("larger than {} bytes of JSON", max_bytes));
+    }
+}
 
 void push_json_text(lua_State* L, std::string_view json) {
     rapidjson::Document d;

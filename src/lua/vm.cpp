@@ -59,6 +59,9 @@ void push_copy(lua_State* L, int src, const char* skip) {
     }
 }
 
+// A campaign's content is copied into every trigger it sends.
+constexpr std::size_t max_content_bytes = 64 * 1024;
+
 // xpcall for scripts. Lua runs a message handler at the point of the error, and when the
 // error comes from the budget's count hook it runs it with hooks off: a handler that
 // loops would never be stopped. This one unwinds first (pcall), then calls the handler as
@@ -440,7 +443,7 @@ void vm::read_handlers(lua_State* L, int registry) {
         lua_pop(L, 1);
         raw_field(L, spec, "content");
         try {
-            c.content_json = to_json(L, -1);
+            c.content_json = to_json_text(L, -1, max_content_bytes);
         } catch (const script_error& e) {
             throw script_error(fmt::format("{}: campaign '{}': content: {}", c.where, c.id, e.what()));
         }

@@ -204,7 +204,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "bad.lua:1: boom"},
         load_case{"content_with_a_function", "crm.campaign{ id = 1, on = 'x', content = { f = print } }",
                   "bad.lua:1: campaign '1': content:"},
-        load_case{"error_with_a_table", "error({})", "bad.lua: error object"}),
+        load_case{"error_with_a_table", "error({})", "bad.lua: error object"},
+        // 2^30 leaves in a few hundred bytes of Lua memory: serialising stops at 64 KiB.
+        load_case{"content_sharing_its_subtables",
+                  "local t = {} for i = 1, 30 do t = {t, t} end\ncrm.campaign{ id = 1, on = 'x', content = t }",
+                  "bad.lua:2: campaign '1': content: larger than 65536 bytes of JSON"}),
     [](const ::testing::TestParamInfo<load_case>& p) { return std::string{p.param.name}; });
 
 TEST(lua_budget, an_endless_segment_fails_its_match_with_the_line) {
