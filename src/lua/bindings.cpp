@@ -459,7 +459,9 @@ bool is_array(lua_State* L, int index) {
             lua_pop(L, 1);
             return false;
         }
-        ++count;
+        if ((++count & 255) == 0) {
+            charge(L, 256);  // a huge table is the call's work, not free
+        }
     }
     return count == n;
 }
@@ -526,6 +528,9 @@ void write_value(lua_State* L, int index, json_output& out, int depth) {
                     throw script_error("object keys must be strings or numbers");
                 }
                 members.push_back({std::string{key, len}, static_cast<lua_Integer>(members.size()) + 1});
+                if ((members.size() & 255) == 0) {
+                    charge(L, 256 * 8);  // the key, its copy, and its share of the sort
+                }
                 lua_pop(L, 1);
                 lua_pushvalue(L, -1);
                 lua_rawseti(L, keys, members.back().slot);

@@ -134,6 +134,18 @@ TEST(lua_budget, a_memory_bomb_names_the_handlers_definition_and_fails_at_its_bu
         << s.last_error;
 }
 
+TEST(lua_budget, storing_a_huge_table_is_work_the_call_pays_for) {
+    auto engine = engine_with({{"big.lua", "local big = {} for i = 1, 50000 do big['k' .. i] = i end\n"
+                                           "crm.updater{ id = 'big', on = 'x', fn = function(e, p)\n"
+                                           "  p:set('big', big)\nend }"}},
+                              {.instruction_budget = 100'000});
+    rtcrm::topology_test_driver driver{one_shard(engine)};
+    driver.pipe(ev(1, "x", t0));
+    const auto s = stat_of(*engine, "big");
+    EXPECT_NE(s.last_error.find("big.lua:3: instruction budget exceeded"), std::string::npos) << s.last_error;
+    EXPECT_EQ(driver.profile_of(rtcrm::player_key{1})->get("big"), nullptr);
+}
+
 TEST(lua_budget, the_wall_clock_deadline_ends_a_call_whose_instruction_budget_is_not_spent) {
     auto engine = engine_with({{"slow.lua", "crm.updater{ id = 'slow', on = 'x', fn = function(e, p)\n"
                                             "  while true do end\nend }"}},
