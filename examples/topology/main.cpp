@@ -11,7 +11,8 @@
 // --handlers-topic makes the scripts follow a compacted topic shared by the whole group.
 //
 // Prints triggers as NDJSON on --output, dead letters on --dead-letter, and a summary on
-// standard error. SIGINT/SIGTERM stop it cleanly: events in flight are drained first. A
+// standard error, where the library's own messages (rtcrm/log.hpp) go too, from
+// --log-level up. SIGINT/SIGTERM stop it cleanly: events in flight are drained first. A
 // stuck shard (a sink, store or bolt that never returns) cannot hold it: once the drain
 // has not finished within --drain-timeout plus --shutdown-grace, or at a second signal,
 // it prints what was lost (events not committed per source, what each stuck shard is
@@ -25,6 +26,7 @@
 #include <rtcrm/kafka/kafka_sink.hpp>
 #include <rtcrm/kafka/kafka_source.hpp>
 #include <rtcrm/kafka/maintenance_reporter.hpp>
+#include <rtcrm/log.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
 #include <rtcrm/runtime.hpp>
 
@@ -139,11 +141,13 @@ int main(int argc, char** argv) {
     }
     std::vector<std::string> x_properties;  // -X: added to the file's kafka.properties (a later value wins)
     bool check_config = false;
+    std::string log_level = "info";
     po::options_description desc("rtcrm-topology: run a real-time CRM topology\n\nOptions");
     desc.add_options()
         ("help,h", "show this help (defaults shown are those of --config FILE, if given)")
         ("config", po::value<std::string>(), "JSON topology file (examples/configs/*.json); flags given as well override it")
         ("check-config", po::bool_switch(&check_config), "check the configuration (file and flags), print ok and exit; builds nothing")
+        ("log-level", po::value(&log_level)->default_value(log_level), "the library's messages below this level are not printed: debug | info | warning | error | off")
         ("source", po::value(&s.source)->default_value(s.source), "event source: generator | ndjson | kafka | http")
         ("input", po::value(&s.input)->default_value(s.input), "NDJSON input file, or - for stdin (--source ndjson)")
         ("events", po::value(&s.events)->default_value(s.events), "events to generate; 0 = until stopped (--source generator)")
@@ -207,6 +211,12 @@ int main(int argc, char** argv) {
     if (vm.count("help") != 0U) {
         std::cout << desc << '\n';
         return 0;
+    }
+    if (const auto level = rtcrm::parse_log_level(log_level); level) {
+        rtcrm::set_log_level(*level);
+    } else {
+        fmt::print(stderr, "rtcrm-topology: --log-level '{}': use debug, info, warning, error or off\n", log_level);
+        return 2;
     }
     s.kafka_properties.insert(s.kafka_properties.end(), x_properties.begin(), x_properties.end());
     // Secrets stay out of files and command lines (which `ps` shows).

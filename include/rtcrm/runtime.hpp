@@ -25,12 +25,13 @@
 /// and a thread cannot be interrupted. The runtime makes that visible and survivable: each
 /// shard publishes when its current step (a batch, a tick, a write-back) began and which
 /// bolt, sink or store call it is in; a watchdog thread reports a shard busy longer than
-/// `runtime_options::stuck_after` on standard error, once per episode and again when it
-/// recovers, with what it is doing (`bolt::activity()`, e.g. a Lua handler and its
-/// `file:line`); `shard_health()` and `stuck_episodes()` give the same to the host (the
-/// admin API's /healthz, /readyz and /metrics). `stop()` waits for a stuck shard no longer
-/// than the drain timeout (and a second to settle): it returns a `stop_report` of what was
-/// not committed and what the shard is doing.
+/// `runtime_options::stuck_after` in the log (`rtcrm/log.hpp`: a warning of component
+/// `runtime`), once per episode and again when it recovers, with what it is doing
+/// (`bolt::activity()`, e.g. a Lua handler and its `file:line`); `shard_health()` and
+/// `stuck_episodes()` give the same to the host (the admin API's /healthz, /readyz and
+/// /metrics). `stop()` waits for a stuck shard no longer than the drain timeout (and a
+/// second to settle): it returns a `stop_report` of what was not committed and what the
+/// shard is doing.
 ///
 /// Caveats:
 /// - Neither copyable nor movable; `start()` once. `stop()` (or the end of every

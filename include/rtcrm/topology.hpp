@@ -52,7 +52,7 @@ struct runtime_options {
     std::chrono::milliseconds drain_timeout{30000};  ///< at stop, the longest wait for in-flight acks
     /// A shard whose current step (a batch, a tick, a write-back) has run this long is
     /// *stuck*: `runtime::shard_health` says so and what it is doing, a watchdog reports
-    /// each such episode (and its end) on standard error, the admin API's /readyz fails.
+    /// each such episode (and its end) in the log (`rtcrm/log.hpp`), the admin API's /readyz fails.
     /// Longer than any batch should take, including a slow store or sink's worst case; 0 =
     /// no watchdog (shard_health still reports how long each step has run).
     std::chrono::milliseconds stuck_after{5000};

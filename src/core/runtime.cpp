@@ -1,5 +1,6 @@
 #include <rtcrm/runtime.hpp>
 
+#include "logging.hpp"
 #include "pipeline.hpp"
 #include "router.hpp"
 #include "stage.hpp"
@@ -291,16 +292,20 @@ struct runtime::impl {
             const auto now = steady_now_ns();
             for (std::uint32_t s = 0; s < parts.shards; ++s) {
                 const auto since = shards[s]->activity().since_ns();
+                // The end of an episode at the episode's level: a log read from `warning`
+                // up must not show a shard stuck for ever.
                 if (reported[s] != 0 && since != reported[s]) {
-                    fmt::print(stderr, "rtcrm: shard {} recovered: its stuck step ended after about {}\n", s,
-                               duration_text(std::chrono::nanoseconds(now - reported[s])));
+                    detail::log_fmt(log_level::warning, "runtime",
+                                    "shard {} recovered: its stuck step ended after about {}", s,
+                                    duration_text(std::chrono::nanoseconds(now - reported[s])));
                     reported[s] = 0;
                 }
                 if (since != 0 && reported[s] == 0 && now - since >= limit_ns) {
                     reported[s] = since;
                     stuck_count.fetch_add(1, std::memory_order_relaxed);
-                    fmt::print(stderr, "rtcrm: shard {} stuck: one step has run {} (stuck_after {} ms), in {}\n", s,
-                               duration_text(std::chrono::nanoseconds(now - since)), limit.count(), describe(s));
+                    detail::log_fmt(log_level::warning, "runtime",
+                                    "shard {} stuck: one step has run {} (stuck_after {} ms), in {}", s,
+                                    duration_text(std::chrono::nanoseconds(now - since)), limit.count(), describe(s));
                 }
             }
             lock.lock();
@@ -426,7 +431,8 @@ struct runtime::impl {
             if (now > 0) {
                 expiry_result result;
                 if (const auto ec = parts.store->expire(opt.expiry, now, result); ec) {
-                    fmt::print(stderr, "rtcrm: the TTL sweep of store {} failed: {}\n", parts.store->name(), ec.message());
+                    detail::log_fmt(log_level::warning, "store", "the TTL sweep of store {} failed: {}",
+                                    parts.store->name(), ec.message());
                 }
                 swept_expired.fetch_add(result.expired, std::memory_order_relaxed);
                 swept_trimmed.fetch_add(result.trimmed, std::memory_order_relaxed);
@@ -460,7 +466,7 @@ struct runtime::impl {
         try {
             src.commit(moved);
         } catch (const std::exception& e) {
-            fmt::print(stderr, "rtcrm: source {} failed to commit: {}\n", src.name(), e.what());
+            detail::log_fmt(log_level::warning, "runtime", "source {} failed to commit: {}", src.name(), e.what());
         }
         // A durable store also keeps the positions, so a restart resumes after them. (Acks
         // wait for the profiles' group commit, so every event up to them is stored.)
@@ -468,7 +474,8 @@ struct runtime::impl {
             write_batch positions;
             positions.positions = std::move(moved);
             if (const auto ec = parts.store->write(positions); ec) {
-                fmt::print(stderr, "rtcrm: storing the positions of {} failed: {}\n", src.name(), ec.message());
+                detail::log_fmt(log_level::warning, "store", "storing the positions of {} failed: {}", src.name(),
+                                ec.message());
             }
         }
     }
@@ -488,7 +495,7 @@ struct runtime::impl {
             try {
                 src.idle();
             } catch (const std::exception& e) {
-                fmt::print(stderr, "rtcrm: source {} failed while idle: {}\n", src.name(), e.what());
+                detail::log_fmt(log_level::warning, "runtime", "source {} failed while idle: {}", src.name(), e.what());
             }
         };
         // Once stop()'s drain deadline has passed, a shard that still has not made room is
@@ -519,7 +526,7 @@ struct runtime::impl {
             try {
                 status = src.poll(records, opt.batch_size, std::chrono::milliseconds(50));
             } catch (const std::exception& e) {
-                fmt::print(stderr, "rtcrm: source {} failed: {}; stopping it\n", src.name(), e.what());
+                detail::log_fmt(log_level::error, "runtime", "source {} failed: {}; stopping it", src.name(), e.what());
                 status = poll_status::end;
             }
             std::size_t next = 0;
@@ -566,13 +573,14 @@ struct runtime::impl {
         source_ends[index].unacked.store(unacked + abandoned, std::memory_order_relaxed);
         source_ends[index].abandoned.store(abandoned, std::memory_order_relaxed);
         if (unacked > 0) {
-            fmt::print(stderr, "rtcrm: source {}: {} events still unacked after the drain timeout; not committed\n",
-                       src.name(), unacked);
+            detail::log_fmt(log_level::error, "runtime",
+                            "source {}: {} events still unacked after the drain timeout; not committed", src.name(),
+                            unacked);
         }
         try {
             src.close();
         } catch (const std::exception& e) {
-            fmt::print(stderr, "rtcrm: source {} failed to close: {}\n", src.name(), e.what());
+            detail::log_fmt(log_level::warning, "runtime", "source {} failed to close: {}", src.name(), e.what());
         }
         queues->close(index);
         {
@@ -714,7 +722,8 @@ struct runtime::impl {
                     try {
                         snk->close();
                     } catch (const std::exception& e) {
-                        fmt::print(stderr, "rtcrm: sink {} failed to close: {}\n", snk->name(), e.what());
+                        detail::log_fmt(log_level::warning, "runtime", "sink {} failed to close: {}", snk->name(),
+                                        e.what());
                     }
                 }
             }
@@ -797,7 +806,8 @@ void runtime::start() {
                 apply_to_this_thread(d->parts.options.shard_scheduling);
             } catch (const std::exception& e) {
                 // start()'s probe was allowed; the limits changed since. Run as created.
-                fmt::print(stderr, "rtcrm: shard {}: {}; running with the inherited scheduling\n", i, e.what());
+                detail::log_fmt(log_level::warning, "runtime", "shard {}: {}; running with the inherited scheduling", i,
+                                e.what());
             }
             d->run_shard(i);
         });

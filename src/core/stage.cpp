@@ -1,6 +1,7 @@
 #include "stage.hpp"
 
 #include "key_scan.hpp"
+#include "logging.hpp"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -152,7 +153,7 @@ void output_buffer::dispatch() {
                 // Outputs the sink did not take are nacked when `batch` is cleared below,
                 // so their events are not committed; the pipeline goes on.
                 stage_counters::bump(counters_->handler_errors);
-                fmt::print(stderr, "rtcrm: sink {} failed: {}\n", sinks[k]->name(), e.what());
+                log_fmt(log_level::error, "runtime", "sink {} failed: {}", sinks[k]->name(), e.what());
             }
             batch.clear();
         }

@@ -1,6 +1,6 @@
 #include "store_committer.hpp"
 
-#include <fmt/format.h>
+#include "logging.hpp"
 
 #include <algorithm>
 
@@ -83,7 +83,8 @@ void store_committer::run() {
                 if (give_up == clock::time_point{}) {
                     give_up = clock::now() + give_up_after_;
                 } else if (clock::now() >= give_up) {
-                    fmt::print(stderr, "rtcrm: store {}: giving up a write-back at stop: {}\n", store_->name(), ec.message());
+                    log_fmt(log_level::error, "store", "store {}: giving up a write-back at stop: {}", store_->name(),
+                            ec.message());
                     break;
                 }
             }

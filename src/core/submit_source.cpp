@@ -1,8 +1,7 @@
 #include "submit_source.hpp"
 
+#include "logging.hpp"
 #include "stage.hpp"
-
-#include <fmt/format.h>
 
 namespace rtcrm::detail {
 
@@ -158,8 +157,8 @@ bool submit_source::drained(std::uint32_t shard) {
     if (now < l.drain_deadline) {
         return false;
     }
-    fmt::print(stderr, "rtcrm: source submit: {} events of shard {} still unacked after the drain timeout\n",
-               l.tracker.in_flight(), shard);
+    log_fmt(log_level::error, "runtime", "source submit: {} events of shard {} still unacked after the drain timeout",
+            l.tracker.in_flight(), shard);
     return true;
 }
 

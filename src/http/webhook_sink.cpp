@@ -1,6 +1,8 @@
 #include <rtcrm/error.hpp>
 #include <rtcrm/http/webhook_sink.hpp>
 
+#include "core/logging.hpp"
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -159,13 +161,13 @@ struct webhook_sink::impl {
             backoff = std::min(backoff * 2, options.backoff_max);
         }
         given_up.fetch_add(batch.size(), std::memory_order_relaxed);
-        const auto detail = fmt::format("webhook {}: {}", options.url, why);
-        fmt::print(stderr, "rtcrm: {}; {} outputs given up\n", detail, batch.size());
+        detail::log_fmt(log_level::error, "webhook", "{}: {}; {} outputs given up", options.url, why, batch.size());
+        const auto reason = fmt::format("webhook {}: {}", options.url, why);
         if (options.dead_letter) {
             std::vector<output> dead;
             for (auto& out : batch) {
-                dead.push_back(output{stream::dead_letter, out.player, undelivered_record(detail, out.body), std::move(out.ack),
-                                      out.ingest_ns});
+                dead.push_back(output{stream::dead_letter, out.player, undelivered_record(reason, out.body),
+                                      std::move(out.ack), out.ingest_ns});
             }
             options.dead_letter->consume(dead);
             options.dead_letter->flush();

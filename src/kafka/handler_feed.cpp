@@ -1,5 +1,6 @@
 #include <rtcrm/kafka/handler_feed.hpp>
 
+#include "core/logging.hpp"
 #include "rdkafka.hpp"
 
 #include <fmt/format.h>
@@ -97,12 +98,14 @@ struct kafka_handler_feed::impl {
                 continue;
             }
             if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                fmt::print(stderr, "rtcrm: handlers topic {}: {}\n", opt.topic, rd_kafka_message_errstr(m.get()));
+                detail::log_fmt(log_level::warning, "kafka", "handlers topic {}: {}", opt.topic,
+                                rd_kafka_message_errstr(m.get()));
                 continue;
             }
             if (m->key == nullptr || m->key_len == 0) {
-                fmt::print(stderr, "rtcrm: handlers topic {}: message at {}/{} has no key (the script name); ignored\n",
-                           opt.topic, m->partition, m->offset);
+                detail::log_fmt(log_level::warning, "kafka",
+                                "handlers topic {}: message at {}/{} has no key (the script name); ignored", opt.topic,
+                                m->partition, m->offset);
                 continue;
             }
             std::string name{static_cast<const char*>(m->key), m->key_len};
@@ -129,7 +132,7 @@ struct kafka_handler_feed::impl {
             why = e.what();
         }
         if (why) {
-            fmt::print(stderr, "rtcrm: handlers from {} refused: {}\n", opt.topic, *why);
+            detail::log_fmt(log_level::error, "kafka", "handlers from {} refused: {}", opt.topic, *why);
             if (on_refused) {
                 on_refused(*why);
             }

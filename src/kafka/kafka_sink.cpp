@@ -1,5 +1,6 @@
 #include <rtcrm/kafka/kafka_sink.hpp>
 
+#include "core/logging.hpp"
 #include "rdkafka.hpp"
 
 #include <fmt/format.h>
@@ -124,7 +125,7 @@ struct kafka_sink::impl {
             }
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || !running.load(std::memory_order_acquire)) {
                 failed.fetch_add(1, std::memory_order_relaxed);
-                fmt::print(stderr, "rtcrm: {}: cannot produce: {}\n", name, describe(err));
+                detail::log_fmt(log_level::error, "kafka", "{}: cannot produce: {}", name, describe(err));
                 token->nack(make_error_code(errc::delivery_failed));
                 return;
             }
@@ -137,8 +138,9 @@ struct kafka_sink::impl {
         std::call_once(closed, [this] {
             const auto left = rd_kafka_flush(rk.get(), static_cast<int>(opt.close_timeout.count()));
             if (left != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                fmt::print(stderr, "rtcrm: {}: {} messages undelivered after {} ms; their events are not committed\n",
-                           name, rd_kafka_outq_len(rk.get()), opt.close_timeout.count());
+                detail::log_fmt(log_level::error, "kafka",
+                                "{}: {} messages undelivered after {} ms; their events are not committed", name,
+                                rd_kafka_outq_len(rk.get()), opt.close_timeout.count());
                 rd_kafka_purge(rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
                 rd_kafka_flush(rk.get(), 1000);  // serves the purged messages' reports (nacks)
             }

@@ -1,5 +1,6 @@
 #include <rtcrm/kafka/kafka_source.hpp>
 
+#include "core/logging.hpp"
 #include "rdkafka.hpp"
 
 #include <fmt/format.h>
@@ -158,7 +159,7 @@ struct kafka_source::impl {
                 self->revoke(parts);
             }
         } catch (const std::exception& e) {
-            fmt::print(stderr, "rtcrm: {}: rebalance failed: {}\n", self->name, e.what());
+            detail::log_fmt(log_level::error, "kafka", "{}: rebalance failed: {}", self->name, e.what());
         }
     }
 
@@ -262,8 +263,9 @@ struct kafka_source::impl {
         commit_positions(safe, /*async=*/false);
         for (auto p : going) {
             if (const auto left = control->in_flight(p); left > 0) {
-                fmt::print(stderr, "rtcrm: {}: partition {} revoked with {} events still in flight; they are not committed\n",
-                           name, p, left);
+                detail::log_fmt(log_level::warning, "kafka",
+                                "{}: partition {} revoked with {} events still in flight; they are not committed", name,
+                                p, left);
             }
             control->release(p);
             assigned.erase(p);
@@ -305,7 +307,8 @@ struct kafka_source::impl {
         commits.fetch_add(1, std::memory_order_relaxed);
         if (!async && err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             commit_failures.fetch_add(1, std::memory_order_relaxed);
-            fmt::print(stderr, "rtcrm: {}: commit failed: {}; those events will be read again\n", name, describe(err));
+            detail::log_fmt(log_level::warning, "kafka", "{}: commit failed: {}; those events will be read again", name,
+                            describe(err));
         }
     }
 
@@ -319,7 +322,7 @@ struct kafka_source::impl {
             if (rd_kafka_fatal_error(rk.get(), reason, sizeof reason) != RD_KAFKA_RESP_ERR_NO_ERROR) {
                 throw error(errc::io_error, fmt::format("{}: fatal consumer error: {}", name, reason));
             }
-            fmt::print(stderr, "rtcrm: {}: {}\n", name, rd_kafka_message_errstr(m));
+            detail::log_fmt(log_level::warning, "kafka", "{}: {}", name, rd_kafka_message_errstr(m));
             return;
         }
         last_read[m->partition] = m->offset;
@@ -457,7 +460,7 @@ void kafka_source::close() {
     // Leaves the group: the revoke callback commits what is safe, and the partitions move
     // to the other members at once instead of after the session timeout.
     if (const auto err = rd_kafka_consumer_close(impl_->rk.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fmt::print(stderr, "rtcrm: {}: close: {}\n", impl_->name, describe(err));
+        detail::log_fmt(log_level::warning, "kafka", "{}: close: {}", impl_->name, describe(err));
     }
 }
 

@@ -1,5 +1,6 @@
 #include <rtcrm/kafka/maintenance_reporter.hpp>
 
+#include "core/logging.hpp"
 #include "rdkafka.hpp"
 
 #include <fmt/format.h>
@@ -103,7 +104,7 @@ struct maintenance_reporter::impl {
             try {
                 send(status_json());
             } catch (const std::exception& e) {
-                fmt::print(stderr, "rtcrm: maintenance status failed: {}\n", e.what());
+                detail::log_fmt(log_level::warning, "kafka", "maintenance status failed: {}", e.what());
             }
             rd_kafka_poll(rk.get(), 0);
             lock.lock();
@@ -170,7 +171,7 @@ struct maintenance_reporter::impl {
 #pragma GCC diagnostic pop
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                    fmt::print(stderr, "rtcrm: maintenance message not sent: {}\n", describe(err));
+                    detail::log_fmt(log_level::warning, "kafka", "maintenance message not sent: {}", describe(err));
                 }
                 return;
             }

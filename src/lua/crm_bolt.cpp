@@ -2,6 +2,7 @@
 // script set over the events of one shard.
 #include "engine_state.hpp"
 
+#include "core/logging.hpp"
 #include "core/string_pool.hpp"
 
 #include <rtcrm/error.hpp>
@@ -321,8 +322,8 @@ private:
             // it keeps running the old one and says so once per version.
             last_swap_error_ = e.what();
             version_ = version;
-            fmt::print(stderr, "rtcrm: lua: shard {} keeps script set {}: {}\n", shard_, set_ ? set_->version : 0,
-                       e.what());
+            detail::log_fmt(log_level::error, "lua", "shard {} keeps script set {}: {}", shard_,
+                            set_ ? set_->version : 0, e.what());
             return;
         }
         std::unique_lock lock(swap_mutex_);

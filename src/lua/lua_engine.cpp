@@ -1,5 +1,7 @@
 #include "engine_state.hpp"
 
+#include "core/logging.hpp"
+
 #include <rtcrm/error.hpp>
 
 #include <fmt/format.h>
@@ -113,8 +115,8 @@ void engine_state::disable_handler(script_set& set, std::size_t handler, const s
             set.disabled_reasons[handler] = reason;
         }
         const auto& h = set.handlers[handler];
-        fmt::print(stderr, "rtcrm: lua: {} '{}' ({}) disabled until the next reload: {}; last error: {}\n", h.kind, h.id,
-                   h.where, reason, last_error);
+        detail::log_fmt(log_level::warning, "lua", "{} '{}' ({}) disabled until the next reload: {}; last error: {}",
+                        h.kind, h.id, h.where, reason, last_error);
     }
 }
 

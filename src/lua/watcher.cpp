@@ -3,6 +3,8 @@
 // then the engine reloads; a set that does not load is reported and the old one stays.
 #include "engine_state.hpp"
 
+#include "core/logging.hpp"
+
 #include <rtcrm/error.hpp>
 
 #include <fmt/format.h>
@@ -32,20 +34,22 @@ void on_debounced(uv_timer_t* timer) {
         w->state->failed_reloads.fetch_add(1, std::memory_order_relaxed);
         std::lock_guard lock(w->state->mutex);
         w->state->last_reload_error = e.what();
-        fmt::print(stderr, "rtcrm: lua: reload failed, keeping the running scripts: {}\n", e.what());
+        detail::log_fmt(log_level::error, "lua", "reload failed, keeping the running scripts: {}", e.what());
         return;
     }
     if (auto r = w->state->install(std::move(scripts)); r) {
-        fmt::print(stderr, "rtcrm: lua: script set {} loaded from {}\n", r.value(), w->state->options.script_dir);
+        detail::log_fmt(log_level::info, "lua", "script set {} loaded from {}", r.value(),
+                        w->state->options.script_dir);
     } else {
-        fmt::print(stderr, "rtcrm: lua: reload failed, keeping the running scripts: {}\n", r.error().reason);
+        detail::log_fmt(log_level::error, "lua", "reload failed, keeping the running scripts: {}", r.error().reason);
     }
 }
 
 void on_change(uv_fs_event_t* handle, const char* filename, int, int status) {
     auto* w = static_cast<engine_state::watcher*>(handle->data);
     if (status < 0) {
-        fmt::print(stderr, "rtcrm: lua: watching {} failed: {}\n", w->state->options.script_dir, uv_strerror(status));
+        detail::log_fmt(log_level::error, "lua", "watching {} failed: {}", w->state->options.script_dir,
+                        uv_strerror(status));
         return;
     }
     (void)filename;

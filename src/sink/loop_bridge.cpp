@@ -1,10 +1,9 @@
 #include <rtcrm/error.hpp>
 #include <rtcrm/sink/loop_bridge.hpp>
 
+#include "core/logging.hpp"
 #include "core/mpmc_ring.hpp"
 #include "core/string_pool.hpp"
-
-#include <fmt/format.h>
 
 #include <array>
 #include <atomic>
@@ -149,10 +148,10 @@ struct loop_bridge::impl {
             delivered.fetch_add(1, std::memory_order_relaxed);
         } catch (const std::exception& e) {
             out.ack.nack(make_error_code(errc::handler_failed));
-            // Counted always; printed at the 1st, 2nd, 4th, 8th... failure, not per output.
+            // Counted always; logged at the 1st, 2nd, 4th, 8th... failure, not per output.
             const auto failures = failed.fetch_add(1, std::memory_order_relaxed) + 1;
             if ((failures & (failures - 1)) == 0) {
-                fmt::print(stderr, "rtcrm: {} bridge handler failed ({} so far): {}\n", bridge, failures, e.what());
+                detail::log_fmt(log_level::error, bridge, "bridge handler failed ({} so far): {}", failures, e.what());
             }
         }
     }
@@ -275,8 +274,8 @@ void loop_bridge::close() {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     if (!d.ring.empty()) {
-        fmt::print(stderr, "rtcrm: {} bridge: the loop did not take {} outputs within {} ms; nacked\n", name(),
-                   d.ring.size(), d.options.close_timeout.count());
+        detail::log_fmt(log_level::error, name(), "bridge: the loop did not take {} outputs within {} ms; nacked",
+                        d.ring.size(), d.options.close_timeout.count());
     }
     for (queued_output q; d.ring.try_pop(q);) {
         d.refuse(q.out);

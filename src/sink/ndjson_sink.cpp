@@ -1,6 +1,8 @@
 #include <rtcrm/error.hpp>
 #include <rtcrm/sink/ndjson_sink.hpp>
 
+#include "core/logging.hpp"
+
 #include <fmt/format.h>
 
 #include <atomic>
@@ -54,7 +56,7 @@ void ndjson_sink::consume(std::span<output> batch) {
     const bool ok = std::fwrite(buf.data(), 1, buf.size(), impl_->file) == buf.size() && std::fflush(impl_->file) == 0;
     if (!ok) {
         const std::error_code ec(errno, std::generic_category());
-        fmt::print(stderr, "rtcrm: ndjson_sink {}: write failed: {}\n", impl_->path, ec.message());
+        detail::log_fmt(log_level::error, "sink", "ndjson_sink {}: write failed: {}", impl_->path, ec.message());
         for (auto& out : batch) {
             out.ack.nack(ec);
         }

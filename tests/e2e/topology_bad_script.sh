@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A script that does not load stops rtcrm-topology at start with file:line and exit 1.
+# A script that does not load stops rtcrm-topology at start with file:line and exit 1; a
+# handler that keeps failing is disabled, which the library logs unless --log-level hides it.
 source "$(dirname "$0")/lib.sh"
 bin=$1
 mkdir "$work/scripts"
@@ -22,4 +23,21 @@ for case in 'xpcall(function() while true do end end,\n  function() while true d
     cat "$work/err.txt"
     grep -q "hostile.lua:2: .*${case##*|}" "$work/err.txt" || fail "the error does not name hostile.lua:2 and '${case##*|}'"
 done
-echo "PASS: broken scripts are refused with file:line"
+
+# A handler that fails on every event: the circuit breaker's warning reaches standard error
+# through the default log sink, and --log-level error leaves it out.
+rm -f "$work/scripts/"*.lua
+printf 'crm.updater{ id = "bad", on = "*", fn = function(e, p) error("no") end }\n' > "$work/scripts/bad.lua"
+"$bin" --source generator --events 100 --scripts "$work/scripts" --output "$work/out.ndjson" 2> "$work/err.txt" ||
+    { cat "$work/err.txt"; fail "a failing handler stopped the run"; }
+grep -q "^rtcrm: lua: updater 'bad' (bad.lua:1) disabled until the next reload: " "$work/err.txt" ||
+    { cat "$work/err.txt"; fail "the disabled handler was not logged"; }
+"$bin" --source generator --events 100 --scripts "$work/scripts" --output "$work/out.ndjson" --log-level error \
+    2> "$work/err.txt" || { cat "$work/err.txt"; fail "--log-level error: exit status $?"; }
+! grep -q '^rtcrm: ' "$work/err.txt" || { cat "$work/err.txt"; fail "--log-level error printed a warning"; }
+grep -Eq "updater 'bad' \(bad.lua:1\): [0-9]+ errors, disabled" "$work/err.txt" || { cat "$work/err.txt"; fail "no summary of the handler"; }
+status=0
+"$bin" --source generator --events 10 --log-level verbose 2> "$work/err.txt" || status=$?
+[ "$status" -eq 2 ] && grep -q -- "--log-level 'verbose': use debug, info, warning, error or off" "$work/err.txt" ||
+    { cat "$work/err.txt"; fail "--log-level verbose: status $status"; }
+echo "PASS: broken scripts are refused with file:line; a disabled handler is logged at warning"

@@ -28,7 +28,8 @@
 /// Runtime change, safely:
 /// - `reload()` (or a change in the watched directory) loads the new set into a fresh Lua
 ///   state and checks it; only then do the shards switch, each at an event boundary. Any
-///   error keeps the old set running and is reported as `file:line: message`.
+///   error keeps the old set running and is reported as `file:line: message` (with
+///   `watch`, in the log: an error of component `lua`; a set loaded is an info message).
 /// - Scripts run sandboxed: no io, os (but os.time/os.clock/os.date), require, load,
 ///   debug, collectgarbage, string.dump or `__gc` finalizers; each script has its own
 ///   globals, read-only once the set has loaded (a script's top-level locals are not: they
@@ -45,7 +46,7 @@
 ///   breaker disables a handler everywhere until the next reload after
 ///   `max_consecutive_errors` errors in a row, when `max_error_share` of its last 64 calls
 ///   failed, or when its failed calls take `max_failure_time_share` of its shard's recent
-///   handler time.
+///   handler time (a warning of component `lua` in the log, `rtcrm/log.hpp`).
 /// - Guards: per-player frequency caps (`cap`), a per-campaign rate limit (`rate`, shared
 ///   evenly by the shards), dry-run campaigns (triggers to the shadow stream only), and a
 ///   kill switch (`disable(campaign_id)`), checked before every event.
