@@ -19,6 +19,7 @@
 // doing) and exits with status 3. Exit status: 0 after a clean run, 1 if events failed or
 // were left uncommitted, 2 for a bad configuration, 3 when it had to leave a stuck shard.
 #include <rtcrm/config/topology_config.hpp>
+#include <rtcrm/duration.hpp>
 #include <rtcrm/http/admin_server.hpp>
 #include <rtcrm/http/gateway_source.hpp>
 #include <rtcrm/http/webhook_sink.hpp>
@@ -337,8 +338,8 @@ int main(int argc, char** argv) {
         if (signals.load() > 0) {
             // stop() on a thread of its own, so this one keeps the deadline and sees a second signal.
             const int seen = signals.load();
-            const auto drain = rtcrm::parse_config_duration(s.drain_timeout).value();
-            const auto grace = rtcrm::parse_config_duration(s.shutdown_grace).value();
+            const auto drain = rtcrm::parse_duration(s.drain_timeout).value();
+            const auto grace = rtcrm::parse_duration(s.shutdown_grace).value();
             const auto leave_at = std::chrono::steady_clock::now() + drain + grace;
             std::atomic<bool> stopped{false};
             rtcrm::stop_report report;

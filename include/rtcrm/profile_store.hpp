@@ -7,7 +7,8 @@
 /// that the written profiles include, so a durable backend stores both in one
 /// transaction and can say after a restart where to resume (`positions()`).
 ///
-/// Backends: `memory_store` (store/memory_store.hpp) now; LMDB and Cassandra later. One
+/// Backends: `memory_store` (store/memory_store.hpp), `lmdb_store` (store/lmdb_store.hpp,
+/// rtcrm::lmdb) and `cassandra_store` (cassandra/cassandra_store.hpp, rtcrm::cassandra). One
 /// conformance suite (tests/unit/profile_store_conformance_test.cpp) runs against each.
 ///
 /// Caveats:
@@ -19,6 +20,7 @@
 #include <rtcrm/error.hpp>
 #include <rtcrm/player_key.hpp>
 #include <rtcrm/profile.hpp>
+#include <rtcrm/source_position.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -30,15 +32,6 @@
 #include <vector>
 
 namespace rtcrm {
-
-/// A committed position of one source partition: every event at or below `offset` is
-/// fully processed.
-struct source_position {
-    std::string source;          ///< the source's name (stable across restarts)
-    std::int32_t partition = 0;  ///< partition within the source
-    std::int64_t offset = -1;    ///< highest fully processed offset
-    friend bool operator==(const source_position&, const source_position&) = default;
-};
 
 /// One group commit: profiles to write, keys to delete, and the positions they include.
 struct write_batch {

@@ -21,7 +21,7 @@
 #pragma once
 
 #include <rtcrm/event.hpp>
-#include <rtcrm/profile_store.hpp>
+#include <rtcrm/source_position.hpp>
 
 #include <chrono>
 #include <span>

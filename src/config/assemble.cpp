@@ -1,6 +1,7 @@
 #include <rtcrm/bolt/validation_bolt.hpp>
 #include <rtcrm/cassandra/cassandra_store.hpp>
 #include <rtcrm/config/topology_config.hpp>
+#include <rtcrm/duration.hpp>
 #include <rtcrm/error.hpp>
 #include <rtcrm/http/gateway_source.hpp>
 #include <rtcrm/http/webhook_sink.hpp>
@@ -18,7 +19,7 @@ namespace rtcrm {
 namespace {
 
 // validate() has checked every duration in use.
-std::chrono::milliseconds duration(const std::string& text) { return parse_config_duration(text).value(); }
+std::chrono::milliseconds duration(const std::string& text) { return parse_duration(text).value(); }
 
 
 }  // namespace

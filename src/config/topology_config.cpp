@@ -1,5 +1,6 @@
 #include <rtcrm/cassandra/cassandra_store.hpp>
 #include <rtcrm/config/topology_config.hpp>
+#include <rtcrm/duration.hpp>
 #include <rtcrm/error.hpp>
 #include <rtcrm/kafka/kafka_source.hpp>
 
@@ -37,7 +38,7 @@ constexpr std::uint64_t max_u32 = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint64_t max_u64 = std::numeric_limits<std::uint64_t>::max();
 constexpr std::uint64_t max_size = std::numeric_limits<std::size_t>::max();
 
-constexpr std::string_view duration_expected = R"(expected a duration like "30d", "12h", "15m", "10s" or "250ms")";
+constexpr std::string_view duration_expected = R"(expected a duration like "1w", "30d", "12h", "15m", "10s" or "250ms")";
 constexpr std::string_view start_expected =
     "expected committed | earliest | latest | a timestamp (ms, or YYYY-MM-DDTHH:MM:SSZ)";
 
@@ -98,7 +99,7 @@ std::string check_duration(std::string_view s, bool empty_ok) {
     if (s.empty() && empty_ok) {
         return {};
     }
-    return parse_config_duration(s) ? std::string{}
+    return parse_duration(s) ? std::string{}
                                     : fmt::format("{}{}", duration_expected, empty_ok ? R"( or "")" : "");
 }
 
@@ -542,7 +543,7 @@ private:
     static std::string any_duration(std::string_view s) { return check_duration(s, false); }
     static std::string positive_duration(std::string_view s) {
         auto expected = check_duration(s, false);
-        if (expected.empty() && parse_config_duration(s)->count() == 0) {
+        if (expected.empty() && parse_duration(s)->count() == 0) {
             expected = fmt::format("{} (more than 0)", duration_expected);
         }
         return expected;
@@ -656,7 +657,7 @@ public:
             integer("$.scripts.guards.max_consecutive_errors", c_.max_consecutive_errors, 1, max_u32);
             integer("$.scripts.guards.call_memory_budget", c_.call_memory_budget, min_call_memory_budget, max_size);
             const auto more_than_zero = [](std::string_view s) {
-                const auto d = parse_config_duration(s);
+                const auto d = parse_duration(s);
                 return d && d->count() > 0 ? std::string{} : fmt::format("{} (more than 0)", duration_expected);
             };
             text("$.scripts.guards.call_deadline", c_.call_deadline, more_than_zero);
@@ -692,7 +693,7 @@ public:
         text("$.store.profile_ttl", c_.profile_ttl, [](std::string_view s) { return check_duration(s, true); });
         text("$.store.history_ttl", c_.history_ttl, [](std::string_view s) { return check_duration(s, true); });
         text("$.store.ttl_sweep_interval", c_.ttl_sweep_interval, [](std::string_view s) {
-            const auto d = parse_config_duration(s);
+            const auto d = parse_duration(s);
             return d && d->count() > 0 ? std::string{} : fmt::format("{} (more than 0)", duration_expected);
         });
 
@@ -764,33 +765,6 @@ private:
 
 }  // namespace
 
-std::optional<std::chrono::milliseconds> parse_config_duration(std::string_view text) noexcept {
-    std::uint64_t n = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc{} || end == text.data()) {
-        return std::nullopt;
-    }
-    const std::string_view unit{end, static_cast<std::size_t>(text.data() + text.size() - end)};
-    std::uint64_t scale = 0;
-    if (unit.empty() || unit == "ms") {
-        scale = 1;
-    } else if (unit == "s") {
-        scale = 1000;
-    } else if (unit == "m") {
-        scale = 60'000;
-    } else if (unit == "h") {
-        scale = 3'600'000;
-    } else if (unit == "d") {
-        scale = 86'400'000;
-    } else {
-        return std::nullopt;
-    }
-    constexpr auto max_ms = static_cast<std::uint64_t>(std::numeric_limits<std::chrono::milliseconds::rep>::max());
-    if (n > max_ms / scale) {
-        return std::nullopt;
-    }
-    return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(n * scale));
-}
 
 void topology_config::validate() const { checker(*this).run(); }
 

@@ -1,7 +1,7 @@
 // Internal: the queues between source threads and shard threads.
 //
 // One single-producer single-consumer ring per (source, shard) pair, so a hand-off is two
-// atomic operations and no lock. Rings carry whole batches (std::vector<event>) and swap
+// atomic operations and no lock. Rings carry whole batches (std::vector<routed_record>) and swap
 // them, so batch buffers are recycled between the two sides instead of reallocated.
 // A consumer with nothing to do parks on a mutex/condition variable; producers take that
 // mutex only when the consumer is actually parked, never on the per-batch path.

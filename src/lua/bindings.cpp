@@ -10,6 +10,8 @@
 // a call's writes together.
 #include "vm.hpp"
 
+#include <rtcrm/duration.hpp>
+
 #include <fmt/format.h>
 
 #include <rapidjson/document.h>
@@ -261,7 +263,8 @@ void push_attribute(lua_State* L, const attribute& a) {
 std::int64_t window_arg(lua_State* L, int index) {
     std::size_t len = 0;
     const char* text = luaL_checklstring(L, index, &len);
-    const auto ms = parse_duration_ms({text, len});
+    const auto parsed = parse_duration({text, len});
+    const auto ms = parsed ? parsed->count() : -1;
     if (ms <= 0) {
         luaL_error(L, "bad window '%s': use a duration like \"1d\", \"6h\", \"30m\" or \"10s\"", text);
     }

@@ -2,6 +2,7 @@
 
 #include "bounded_library.hpp"
 
+#include <rtcrm/duration.hpp>
 #include <rtcrm/error.hpp>
 
 #include <fmt/format.h>
@@ -222,7 +223,8 @@ void read_cap_and_rate(lua_State* L, int spec, campaign_spec& c) {
         }
         lua_pop(L, 1);
         if (raw_field(L, -1, "every") != LUA_TNIL) {
-            c.cap_every_ms = lua_type(L, -1) == LUA_TSTRING ? parse_duration_ms(lua_tostring(L, -1)) : -1;
+            const auto every = lua_type(L, -1) == LUA_TSTRING ? parse_duration(lua_tostring(L, -1)) : std::nullopt;
+            c.cap_every_ms = every ? every->count() : -1;
             if (c.cap_every_ms <= 0) {
                 fail("cap.every must be a duration like \"1d\", \"6h\", \"30m\" or \"10s\"");
             }
@@ -244,38 +246,6 @@ void read_cap_and_rate(lua_State* L, int spec, campaign_spec& c) {
 
 }  // namespace
 
-std::int64_t parse_duration_ms(std::string_view text) noexcept {
-    std::size_t i = 0;
-    std::int64_t n = 0;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-        if (n > 1'000'000'000'000) {
-            return -1;
-        }
-        n = n * 10 + (text[i] - '0');
-        ++i;
-    }
-    if (i == 0) {
-        return -1;
-    }
-    const auto unit = text.substr(i);
-    std::int64_t scale = 0;
-    if (unit == "ms") {
-        scale = 1;
-    } else if (unit == "s") {
-        scale = 1000;
-    } else if (unit == "m") {
-        scale = 60'000;
-    } else if (unit == "h") {
-        scale = 3'600'000;
-    } else if (unit == "d") {
-        scale = 86'400'000;
-    } else if (unit == "w") {
-        scale = 7 * 86'400'000LL;
-    } else {
-        return -1;
-    }
-    return n * scale;
-}
 
 void* vm::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) noexcept {
     auto* self = static_cast<vm*>(ud);

@@ -71,9 +71,6 @@ struct binding {
     std::uint64_t journal_generation = 0;  // the event whose writes the journal holds
 };
 
-// Parses "500ms", "10s", "30m", "6h", "1d", "2w" into milliseconds; -1 if malformed.
-std::int64_t parse_duration_ms(std::string_view text) noexcept;
-
 class vm {
 public:
     // Builds a state with `scripts` loaded. Throws script_error ("file:line: message").

@@ -1,4 +1,5 @@
-# Tests of rtcrm::cassandra on a machine without Cassandra (see issue 8 and PLATFORM.md):
+# Tests of rtcrm::cassandra on a machine without Cassandra (Debian has no Cassandra, no
+# ScyllaDB and no C++ driver):
 # frames checked byte for byte against Debian's python3-cassandra (the DataStax Python
 # driver), a CQL test peer that the same driver connects to, and the session and
 # cassandra_store against that peer, faults included.

@@ -143,6 +143,7 @@ crm.updater{ id = "api", on = "probe", fn = function(e, p)
   p:incr("lost", 1, "1d")
   assert(p:get("lost") == p:count("lost"), "get falls back to a counter's total")
   p:set("count_1d", p:count("lost", "1d")); p:set("count_all", p:count("lost"))
+  p:set("count_1w", p:count("lost", "1w"))  -- the grammar of rtcrm/duration.hpp, as in config files
   local r = p:recent("probe", 5)
   p:set("recent_n", #r)
   if #r > 0 then p:set("recent_newest", r[1].id) end
@@ -156,6 +157,7 @@ end })"}})};
     EXPECT_EQ(std::get<std::int64_t>(*p.get("c")), 6);  // +1 and +2 per event
     EXPECT_EQ(std::get<std::int64_t>(*p.get("count_1d")), 1);   // the first day's loss is outside the window
     EXPECT_EQ(std::get<std::int64_t>(*p.get("count_all")), 2);
+    EXPECT_EQ(std::get<std::int64_t>(*p.get("count_1w")), 2);
     EXPECT_EQ(std::get<std::int64_t>(*p.get("recent_n")), 1);   // history holds the previous probe
     EXPECT_EQ(std::get<std::string>(*p.get("recent_newest")), "p1");
     EXPECT_EQ(p.get("last"), nullptr);

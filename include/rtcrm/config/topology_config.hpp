@@ -203,11 +203,6 @@ struct topology_config {
     friend bool operator==(const topology_config&, const topology_config&) = default;
 };
 
-/// Parses a duration as the configuration writes it: "30d", "12h", "15m", "10s",
-/// "250ms", or plain milliseconds ("250"). Returns std::nullopt for anything else
-/// (including an empty string, a sign, spaces or an overflow).
-[[nodiscard]] std::optional<std::chrono::milliseconds> parse_config_duration(std::string_view text) noexcept;
-
 /// Reads a topology from JSON text (the shape is in this header's overview). Members
 /// missing from the text keep their value from `defaults`. Thread-safe (no shared state).
 /// Checks each value on its own; call `validate()` for the rules between fields.

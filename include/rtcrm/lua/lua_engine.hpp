@@ -22,8 +22,9 @@
 /// `event` reads any field (`event.type`, `event.player`, `event.ts`, `event.id`,
 /// `event.data.result`, nested); `profile` has `get(name)`, `set(name, value)`,
 /// `incr(name [, delta [, window]])`, `count(name [, window])`, `recent([type [, n]])`,
-/// `last_trigger(campaign)` and `player()`. Windows are durations like "1d", "6h", "30m",
-/// "10s", counted in event time.
+/// `last_trigger(campaign)` and `player()`. Windows are durations like "1w", "1d", "6h",
+/// "30m", "10s" (rtcrm/duration.hpp, the grammar of configuration files too), counted in
+/// event time.
 ///
 /// Runtime change, safely:
 /// - `reload()` (or a change in the watched directory) loads the new set into a fresh Lua
