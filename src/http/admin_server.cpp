@@ -376,14 +376,24 @@ struct admin_server::impl {
         if (doc.HasMember("limit") && doc["limit"].IsUint()) {
             limit = doc["limit"].GetUint();
         }
+        // The predicate runs under the handlers' guards: the same budget, deadline and memory.
+        segment_options guards;
+        if (engine) {
+            const auto& o = engine->options();
+            guards.instruction_budget = o.instruction_budget;
+            guards.call_deadline = o.call_deadline;
+            guards.call_memory_budget = o.call_memory_budget;
+            guards.memory_limit = o.memory_limit;
+        }
         try {
-            segment check{text};
+            segment check{text, guards};
         } catch (const std::exception& e) {
             return error_response(400, e.what());
         }
         // Shared with the visitors: a scan that outlives its time limit must not touch a dead frame.
         struct state {
             std::string text;
+            segment_options guards;
             std::chrono::steady_clock::time_point deadline;
             std::atomic<std::uint64_t> matched{0};
             std::atomic<std::uint64_t> failed{0};
@@ -395,12 +405,13 @@ struct admin_server::impl {
         };
         auto st = std::make_shared<state>();
         st->text = text;
+        st->guards = guards;
         st->limit = limit;
         const auto started = std::chrono::steady_clock::now();
         st->deadline = started + options.audience_time_limit;
         const auto ec = rt->scan_profiles(
             [st](std::size_t) -> profile_visitor {
-                auto seg = std::make_shared<segment>(st->text);  // one Lua state per worker
+                auto seg = std::make_shared<segment>(st->text, st->guards);  // one Lua state per worker
                 return [st, seg](const profile& p) {
                     if (std::chrono::steady_clock::now() > st->deadline) {
                         st->out_of_time = true;

@@ -214,6 +214,8 @@ std::vector<lua_script> lua_engine::scripts_() const {
     return set ? set->scripts : std::vector<lua_script>{};
 }
 
+const lua_options& lua_engine::options() const noexcept { return state_->options; }
+
 std::uint64_t lua_engine::version() const noexcept { return state_->version.load(std::memory_order_acquire); }
 
 void lua_engine::disable(std::string_view campaign_id) {

@@ -45,7 +45,10 @@ struct segment::impl {
 
 segment::segment(std::string_view text, segment_options options) : impl_(std::make_unique<impl>()) {
     impl_->options = std::move(options);
-    lua_options lua{.instruction_budget = impl_->options.instruction_budget, .memory_limit = impl_->options.memory_limit};
+    lua_options lua{.instruction_budget = impl_->options.instruction_budget,
+                    .call_deadline = impl_->options.call_deadline,
+                    .call_memory_budget = impl_->options.call_memory_budget,
+                    .memory_limit = impl_->options.memory_limit};
     const bool chunk = is_chunk(text);
     try {
         impl_->state = vm::build({lua_script{impl_->options.name, as_script(text, !chunk)}}, lua);

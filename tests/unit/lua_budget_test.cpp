@@ -232,6 +232,14 @@ TEST(lua_budget, an_endless_segment_fails_its_match_with_the_line) {
     EXPECT_NE(r.error().reason.find("where:1: instruction budget exceeded"), std::string::npos) << r.error().reason;
 }
 
+TEST(lua_budget, a_segment_has_the_handlers_deadline) {
+    rtcrm::segment seg{"p:get('x') == nil and (function() while true do end end)()",
+                       {.instruction_budget = 1'000'000'000'000, .call_deadline = std::chrono::milliseconds{30}}};
+    const auto r = seg.matches(rtcrm::profile{rtcrm::player_key{1}});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().reason.find("where:1: deadline exceeded"), std::string::npos) << r.error().reason;
+}
+
 TEST(lua_budget, a_segment_that_loops_at_its_top_level_is_refused) {
     EXPECT_THROW(rtcrm::segment("return (function() while true do end end)()", {.instruction_budget = 100'000}),
                  rtcrm::error);

@@ -23,8 +23,10 @@
 /// - `DELETE /handlers/{name}.lua`.
 /// - `POST /campaigns/{id}/disable` and `/enable`: the kill switch.
 /// - `POST /audience` with `{"segment":"<Lua>","limit":20}`: how many profiles match (the
-///   shards' and the store's), and a sample of player ids; the segment runs in the
-///   handlers' sandbox, and the scan stops at `audience_time_limit` (`"complete":false`).
+///   shards' and the store's), and a sample of player ids; the segment is checked in a
+///   Lua state of its own, then runs in the handlers' sandbox under the engine's guards
+///   (budget, deadline and memory per profile), and the scan stops at
+///   `audience_time_limit` (`"complete":false`).
 ///
 /// Caveats:
 /// - Without a token, the constructor refuses to serve write endpoints on a non-loopback

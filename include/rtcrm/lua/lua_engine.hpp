@@ -157,6 +157,8 @@ public:
     reload_result remove_script(std::string_view name);
     /// The current set's scripts.
     [[nodiscard]] std::vector<lua_script> scripts() const;
+    /// The options the engine was built with (its guards apply to audience queries too).
+    [[nodiscard]] const lua_options& options() const noexcept;
     /// The current set's version (1 for the first set, +1 per switch).
     [[nodiscard]] std::uint64_t version() const noexcept;
 

@@ -24,6 +24,7 @@
 #include <rtcrm/profile.hpp>
 #include <rtcrm/result.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -35,7 +36,9 @@ namespace rtcrm {
 /// Options of `segment`. An aggregate: use designated initialisers.
 struct segment_options {
     std::string name = "where";                    ///< the chunk's name in error messages ("where:1: ...")
-    std::uint64_t instruction_budget = 1'000'000;  ///< Lua VM instructions per profile
+    std::uint64_t instruction_budget = 1'000'000;  ///< work per profile, as `lua_options::instruction_budget`
+    std::chrono::milliseconds call_deadline{250};  ///< wall-clock limit per profile, as `lua_options::call_deadline`
+    std::size_t call_memory_budget = 4 * 1024 * 1024; ///< bytes one profile's call may add, as `lua_options::call_memory_budget`
     std::size_t memory_limit = 64 * 1024 * 1024;   ///< bytes for the Lua state
     /// Where windows (`p:count("fights_lost", "1d")`) end, in event time (ms since the
     /// epoch); 0: at each profile's own latest event.
