@@ -80,11 +80,8 @@ void call_budget::hook(lua_State* L, lua_Debug* ar) {
             }
             return;
         }
-        // From now on every instruction raises, until the next arm(): a handler that
-        // catches the error can only unwind.
-        lua_sethook(L, &call_budget::hook, LUA_MASKCOUNT, 1);
     }
-    self->raise(L, ar);
+    self->raise(L, ar);  // and from now on at every instruction (see raise)
 }
 
 void call_budget::raise(lua_State* L, lua_Debug* ar) {

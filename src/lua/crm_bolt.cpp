@@ -13,8 +13,8 @@
 #include <bit>
 #include <chrono>
 #include <cmath>
-#include <mutex>
 #include <iterator>
+#include <mutex>
 #include <unordered_map>
 
 namespace rtcrm::detail::lua {

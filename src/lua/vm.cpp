@@ -246,7 +246,6 @@ void read_cap_and_rate(lua_State* L, int spec, campaign_spec& c) {
 
 }  // namespace
 
-
 void* vm::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) noexcept {
     auto* self = static_cast<vm*>(ud);
     // For a new block Lua passes the object's type in osize, not a size.
@@ -334,8 +333,9 @@ void vm::load(lua_State* L, const std::vector<lua_script>& scripts) {
         }
         if (status != LUA_OK) {
             if (lua_type(L, -1) != LUA_TSTRING) {
+                const char* type = luaL_typename(L, -1);  // a literal: valid after the pop
                 lua_pop(L, 1);
-                lua_pushfstring(L, "%s: error object is a %s", s.name.c_str(), "non-string value");
+                lua_pushfstring(L, "%s: error object is a %s", s.name.c_str(), type);
             }
             lua_error(L);
         }

@@ -216,7 +216,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "bad.lua:1: boom"},
         load_case{"content_with_a_function", "crm.campaign{ id = 1, on = 'x', content = { f = print } }",
                   "bad.lua:1: campaign '1': content:"},
-        load_case{"error_with_a_table", "error({})", "bad.lua: error object"},
+        load_case{"error_with_a_table", "error({})", "bad.lua: error object is a table"},
         // 2^30 leaves in a few hundred bytes of Lua memory: serialising stops at 64 KiB.
         load_case{"content_sharing_its_subtables",
                   "local t = {} for i = 1, 30 do t = {t, t} end\ncrm.campaign{ id = 1, on = 'x', content = t }",
