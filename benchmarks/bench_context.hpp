@@ -1,7 +1,7 @@
 // A bolt_context for micro benchmarks: profiles in a map, outputs counted and dropped.
 #pragma once
 
-#include <rtcrm/bolt.hpp>
+#include <rtcrm/core/bolt.hpp>
 
 #include <unordered_map>
 

@@ -15,11 +15,11 @@
 // parses the event, then → the loop's handler). `--sched-stats` adds each thread's CPU and
 // run-queue wait in phase 2 on stderr (Linux), to see where waiting for a core goes.
 // `--policy batch|fifo` runs the host thread, the loop thread and the shards under that
-// scheduling policy (rtcrm/thread_scheduling.hpp); the latency tail depends on it most.
-#include <rtcrm/event_builder.hpp>
+// scheduling policy (rtcrm/core/thread_scheduling.hpp); the latency tail depends on it most.
+#include <rtcrm/core/event_builder.hpp>
+#include <rtcrm/core/runtime.hpp>
+#include <rtcrm/core/thread_scheduling.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/runtime.hpp>
-#include <rtcrm/thread_scheduling.hpp>
 #include <rtcrm/uv/uv_bridge.hpp>
 
 #include "floor_pipeline.hpp"

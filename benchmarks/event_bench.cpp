@@ -1,8 +1,8 @@
 // Events: parsing one event (RapidJSON DOM, key, type, ts and id extraction) and reading
 // its fields, as bolts and scripts do. Items are events.
-#include <rtcrm/event.hpp>
-#include <rtcrm/event_builder.hpp>
-#include <rtcrm/source/generator_source.hpp>
+#include <rtcrm/core/event.hpp>
+#include <rtcrm/core/event_builder.hpp>
+#include <rtcrm/core/generator_source.hpp>
 
 #include <benchmark/benchmark.h>
 

@@ -9,8 +9,8 @@
 // the floor misses cannot be met by the runtime on that machine at that time either.
 #pragma once
 
-#include <rtcrm/event.hpp>
-#include <rtcrm/thread_scheduling.hpp>
+#include <rtcrm/core/event.hpp>
+#include <rtcrm/core/thread_scheduling.hpp>
 #include <rtcrm/uv/uv_bridge.hpp>
 
 #include "core/mpmc_ring.hpp"

@@ -5,10 +5,10 @@
 // back (blocking: send a request, read its answer). Counts the events the gateway
 // accepted (202) per second of wall time; 503s are counted and retried. Prints one JSON
 // object.
-#include <rtcrm/bolt/validation_bolt.hpp>
+#include <rtcrm/core/generator_source.hpp>
+#include <rtcrm/core/runtime.hpp>
+#include <rtcrm/core/validation_bolt.hpp>
 #include <rtcrm/http/gateway_source.hpp>
-#include <rtcrm/runtime.hpp>
-#include <rtcrm/source/generator_source.hpp>
 
 #include "../tests/support/tiny_http.hpp"
 

@@ -12,12 +12,12 @@
 // (~3 s on the mock cluster) is left out of both.
 #include "kafka_mode.hpp"
 
-#include <rtcrm/bolt/validation_bolt.hpp>
+#include <rtcrm/core/generator_source.hpp>
+#include <rtcrm/core/runtime.hpp>
+#include <rtcrm/core/validation_bolt.hpp>
 #include <rtcrm/kafka/kafka_sink.hpp>
 #include <rtcrm/kafka/kafka_source.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/runtime.hpp>
-#include <rtcrm/source/generator_source.hpp>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>

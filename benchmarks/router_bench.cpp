@@ -2,8 +2,8 @@
 // handing batches from one thread to another through the runtime's SPSC ring. Items are
 // events: a hand-off moves a batch of 256 (the runtime's default batch_size) through a
 // ring of 64 batches (its default queue_batches).
-#include <rtcrm/event.hpp>
-#include <rtcrm/player_key.hpp>
+#include <rtcrm/core/event.hpp>
+#include <rtcrm/core/player_key.hpp>
 
 #include "core/router.hpp"
 

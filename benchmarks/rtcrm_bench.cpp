@@ -20,12 +20,12 @@
 // after the run.
 #include "kafka_mode.hpp"
 
-#include <rtcrm/bolt/validation_bolt.hpp>
+#include <rtcrm/core/generator_source.hpp>
+#include <rtcrm/core/memory_store.hpp>
+#include <rtcrm/core/runtime.hpp>
+#include <rtcrm/core/validation_bolt.hpp>
+#include <rtcrm/lmdb/lmdb_store.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/runtime.hpp>
-#include <rtcrm/source/generator_source.hpp>
-#include <rtcrm/store/lmdb_store.hpp>
-#include <rtcrm/store/memory_store.hpp>
 
 #include "latency_histogram.hpp"
 

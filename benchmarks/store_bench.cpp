@@ -3,8 +3,8 @@
 // over the CQL test peer on loopback (the client's and the protocol's cost, not a real
 // cluster's). Items are profiles.
 #include <rtcrm/cassandra/cassandra_store.hpp>
-#include <rtcrm/store/lmdb_store.hpp>
-#include <rtcrm/store/memory_store.hpp>
+#include <rtcrm/core/memory_store.hpp>
+#include <rtcrm/lmdb/lmdb_store.hpp>
 
 #include "support/cql_peer.hpp"
 

@@ -1,8 +1,8 @@
 // JSON Schema validation: one validation_bolt (its own compiled schemas and reused
 // validators, as each shard has) over a batch of 256 parsed events, with a bolt_context
 // test double that counts rejects. Items are events.
-#include <rtcrm/bolt/validation_bolt.hpp>
-#include <rtcrm/source/generator_source.hpp>
+#include <rtcrm/core/generator_source.hpp>
+#include <rtcrm/core/validation_bolt.hpp>
 
 #include "bench_context.hpp"
 

@@ -9,7 +9,7 @@ if [ "${RTCRM_SKIP_SETUP:-0}" != 1 ]; then
 fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build --target rtcrm_topology
-./build/examples/rtcrm-topology --source generator --scenario bob --events 200000 --players 20000 \
+./build/apps/rtcrm-topology --source generator --scenario bob --events 200000 --players 20000 \
     --schemas examples/schemas --scripts lua/examples --output build/triggers.ndjson --dead-letter build/dead-letter.ndjson "$@"
 echo
 echo "Bob's offer:"

@@ -27,6 +27,7 @@ fi
 cmake -S . -B "$build_dir" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DRTCRM_BUILD_TESTS=ON \
+    -DRTCRM_BUILD_APPS=ON \
     -DRTCRM_BUILD_EXAMPLES=ON \
     -DRTCRM_BUILD_BENCHMARKS=ON \
     -DRTCRM_SANITIZE=

@@ -28,7 +28,7 @@ function(rtcrm_header_check)
   set(components "")
   set(skipped "")
   foreach(header IN LISTS headers)
-    # "rtcrm/lua/state.hpp" -> component "lua"; "rtcrm/event.hpp" -> none.
+    # "rtcrm/lua/state.hpp" -> component "lua"; "rtcrm/core/event.hpp" -> none.
     string(REGEX MATCH "^rtcrm/([^/]+)/" _ "${header}")
     set(component "${CMAKE_MATCH_1}")
     if(component AND component IN_LIST optional_components)

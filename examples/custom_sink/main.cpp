@@ -7,13 +7,13 @@
 // outputs with the reason. main() runs the Bob demo into it and prints the delivery counts
 // next to the runtime's own.
 //
-// The contract it shows (rtcrm/sink.hpp): consume() runs on several shard threads at once;
+// The contract it shows (rtcrm/core/sink.hpp): consume() runs on several shard threads at once;
 // acks come later, on another thread; flush() hands over what waits without blocking long;
 // close() completes every ack share still held, because the runtime's trackers behind them
 // go away after it.
+#include <rtcrm/core/generator_source.hpp>
+#include <rtcrm/core/runtime.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/runtime.hpp>
-#include <rtcrm/source/generator_source.hpp>
 
 #include <fmt/format.h>
 

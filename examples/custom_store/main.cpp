@@ -5,11 +5,11 @@
 // profiles survive a restart. main() runs the Bob demo over it (generated traffic, the Lua
 // scripts of lua/examples, triggers as NDJSON on stdout) and prints what the store holds.
 // The comments say what a real backend (LMDB, Cassandra, ...) does differently.
+#include <rtcrm/core/generator_source.hpp>
+#include <rtcrm/core/ndjson_sink.hpp>
+#include <rtcrm/core/profile_codec.hpp>
+#include <rtcrm/core/runtime.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/runtime.hpp>
-#include <rtcrm/sink/ndjson_sink.hpp>
-#include <rtcrm/source/generator_source.hpp>
-#include <rtcrm/store/profile_codec.hpp>
 
 #include <fcntl.h>
 #include <fmt/format.h>

@@ -1,9 +1,9 @@
 // rtcrm-embed-minimal: rtcrm inside a host process, in twenty lines. A topology built in
 // C++, one Lua campaign, events submitted in-process, triggers printed by a callback.
-#include <rtcrm/event_builder.hpp>
+#include <rtcrm/core/callback_sink.hpp>
+#include <rtcrm/core/event_builder.hpp>
+#include <rtcrm/core/runtime.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/runtime.hpp>
-#include <rtcrm/sink/callback_sink.hpp>
 
 #include <cstdio>
 

@@ -16,11 +16,11 @@
 //
 // SIGINT/SIGTERM stop it: the runtime drains while the loop keeps delivering offers, then
 // the loop ends.
-#include <rtcrm/event_builder.hpp>
+#include <rtcrm/core/event_builder.hpp>
+#include <rtcrm/core/ndjson_sink.hpp>
+#include <rtcrm/core/runtime.hpp>
+#include <rtcrm/core/thread_scheduling.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/runtime.hpp>
-#include <rtcrm/thread_scheduling.hpp>
-#include <rtcrm/sink/ndjson_sink.hpp>
 #include <rtcrm/uv/uv_bridge.hpp>
 
 #include <boost/program_options.hpp>

@@ -1,5 +1,5 @@
 #include <rtcrm/asio/asio_bridge.hpp>
-#include <rtcrm/runtime.hpp>
+#include <rtcrm/core/runtime.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>

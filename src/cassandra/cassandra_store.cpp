@@ -1,6 +1,6 @@
 #include <rtcrm/cassandra/cassandra_store.hpp>
-#include <rtcrm/error.hpp>
-#include <rtcrm/store/profile_codec.hpp>
+#include <rtcrm/core/error.hpp>
+#include <rtcrm/core/profile_codec.hpp>
 
 #include "cassandra/cql_session.hpp"
 #include "cassandra/cql_values.hpp"

@@ -15,7 +15,7 @@
 ///   back as a failure (`errc::io_error`, reason naming the field), never as UB.
 #pragma once
 
-#include <rtcrm/result.hpp>
+#include <rtcrm/core/result.hpp>
 
 #include <array>
 #include <cstdint>

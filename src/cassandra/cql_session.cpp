@@ -6,7 +6,7 @@
 
 #include "cassandra/cql_values.hpp"
 
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 
 #include <fmt/format.h>
 #include <boost/asio.hpp>

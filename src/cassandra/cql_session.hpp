@@ -41,7 +41,7 @@
 
 #include "cassandra/cql_protocol.hpp"
 
-#include <rtcrm/result.hpp>
+#include <rtcrm/core/result.hpp>
 
 #include <chrono>
 #include <cstdint>

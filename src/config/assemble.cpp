@@ -1,18 +1,18 @@
-#include <rtcrm/bolt/validation_bolt.hpp>
 #include <rtcrm/cassandra/cassandra_store.hpp>
 #include <rtcrm/config/topology_config.hpp>
-#include <rtcrm/duration.hpp>
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/duration.hpp>
+#include <rtcrm/core/error.hpp>
+#include <rtcrm/core/generator_source.hpp>
+#include <rtcrm/core/memory_store.hpp>
+#include <rtcrm/core/ndjson_sink.hpp>
+#include <rtcrm/core/ndjson_source.hpp>
+#include <rtcrm/core/validation_bolt.hpp>
 #include <rtcrm/http/gateway_source.hpp>
 #include <rtcrm/http/webhook_sink.hpp>
 #include <rtcrm/kafka/kafka_sink.hpp>
 #include <rtcrm/kafka/kafka_source.hpp>
+#include <rtcrm/lmdb/lmdb_store.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/sink/ndjson_sink.hpp>
-#include <rtcrm/source/generator_source.hpp>
-#include <rtcrm/source/ndjson_source.hpp>
-#include <rtcrm/store/lmdb_store.hpp>
-#include <rtcrm/store/memory_store.hpp>
 
 namespace rtcrm {
 

@@ -1,7 +1,7 @@
 #include <rtcrm/cassandra/cassandra_store.hpp>
 #include <rtcrm/config/topology_config.hpp>
-#include <rtcrm/duration.hpp>
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/duration.hpp>
+#include <rtcrm/core/error.hpp>
 #include <rtcrm/kafka/kafka_source.hpp>
 
 #include <fmt/format.h>

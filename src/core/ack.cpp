@@ -1,5 +1,5 @@
-#include <rtcrm/ack.hpp>
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/ack.hpp>
+#include <rtcrm/core/error.hpp>
 
 #include <bit>
 #include <utility>

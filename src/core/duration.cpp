@@ -1,4 +1,4 @@
-#include <rtcrm/duration.hpp>
+#include <rtcrm/core/duration.hpp>
 
 #include <charconv>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 
 namespace rtcrm {
 namespace {

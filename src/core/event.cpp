@@ -1,4 +1,4 @@
-#include <rtcrm/event.hpp>
+#include <rtcrm/core/event.hpp>
 
 #include <rapidjson/error/en.h>
 

@@ -1,5 +1,5 @@
-#include <rtcrm/error.hpp>
-#include <rtcrm/event_builder.hpp>
+#include <rtcrm/core/error.hpp>
+#include <rtcrm/core/event_builder.hpp>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>

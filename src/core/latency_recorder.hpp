@@ -2,7 +2,7 @@
 // one thread records and any thread may read a snapshot (runtime::stats).
 #pragma once
 
-#include <rtcrm/runtime_stats.hpp>
+#include <rtcrm/core/runtime_stats.hpp>
 
 #include <algorithm>
 #include <atomic>

@@ -1,5 +1,5 @@
-#include <rtcrm/error.hpp>
-#include <rtcrm/log.hpp>
+#include <rtcrm/core/error.hpp>
+#include <rtcrm/core/log.hpp>
 
 #include <array>
 #include <atomic>

@@ -1,7 +1,7 @@
-// Library side of rtcrm/log.hpp: messages formatted only when their level is enabled.
+// Library side of rtcrm/core/log.hpp: messages formatted only when their level is enabled.
 #pragma once
 
-#include <rtcrm/log.hpp>
+#include <rtcrm/core/log.hpp>
 
 #include <fmt/format.h>
 

@@ -1,7 +1,7 @@
 #include "pipeline.hpp"
 
-#include <rtcrm/sink/ndjson_sink.hpp>
-#include <rtcrm/store/memory_store.hpp>
+#include <rtcrm/core/memory_store.hpp>
+#include <rtcrm/core/ndjson_sink.hpp>
 
 #include <fmt/format.h>
 

@@ -3,7 +3,7 @@
 
 #include "stage.hpp"
 
-#include <rtcrm/topology.hpp>
+#include <rtcrm/core/topology.hpp>
 
 namespace rtcrm::detail {
 

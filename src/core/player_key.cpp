@@ -1,4 +1,4 @@
-#include <rtcrm/player_key.hpp>
+#include <rtcrm/core/player_key.hpp>
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include <rtcrm/profile.hpp>
+#include <rtcrm/core/profile.hpp>
 
 #include "core/profile_size.hpp"
 

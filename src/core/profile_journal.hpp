@@ -21,7 +21,7 @@
 // or `rollback()` of the profile it wrote to. Not synchronised (a shard owns it).
 #pragma once
 
-#include <rtcrm/profile.hpp>
+#include <rtcrm/core/profile.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -3,7 +3,7 @@
 // follow the codec; profile_test checks them against it.
 #pragma once
 
-#include <rtcrm/profile.hpp>
+#include <rtcrm/core/profile.hpp>
 
 #include <bit>
 #include <cstddef>

@@ -1,4 +1,4 @@
-#include <rtcrm/profile_store.hpp>
+#include <rtcrm/core/profile_store.hpp>
 
 namespace rtcrm {
 

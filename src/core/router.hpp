@@ -7,7 +7,7 @@
 // mutex only when the consumer is actually parked, never on the per-batch path.
 #pragma once
 
-#include <rtcrm/event.hpp>
+#include <rtcrm/core/event.hpp>
 
 #include <atomic>
 #include <bit>

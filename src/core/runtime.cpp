@@ -1,4 +1,4 @@
-#include <rtcrm/runtime.hpp>
+#include <rtcrm/core/runtime.hpp>
 
 #include "logging.hpp"
 #include "pipeline.hpp"

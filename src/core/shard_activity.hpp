@@ -10,7 +10,7 @@
 // time), which is all a report needs.
 #pragma once
 
-#include <rtcrm/event.hpp>
+#include <rtcrm/core/event.hpp>
 
 #include <atomic>
 #include <cstdint>

@@ -13,9 +13,9 @@
 #include "shard_activity.hpp"
 #include "store_committer.hpp"
 
-#include <rtcrm/bolt.hpp>
-#include <rtcrm/runtime_stats.hpp>
-#include <rtcrm/topology.hpp>
+#include <rtcrm/core/bolt.hpp>
+#include <rtcrm/core/runtime_stats.hpp>
+#include <rtcrm/core/topology.hpp>
 
 #include <array>
 #include <atomic>

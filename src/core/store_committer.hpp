@@ -12,8 +12,8 @@
 // those events are not committed and come again after a restart.
 #pragma once
 
-#include <rtcrm/ack.hpp>
-#include <rtcrm/profile_store.hpp>
+#include <rtcrm/core/ack.hpp>
+#include <rtcrm/core/profile_store.hpp>
 
 #include "latency_recorder.hpp"
 

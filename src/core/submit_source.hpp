@@ -24,9 +24,9 @@
 #include "mpmc_ring.hpp"
 #include "router.hpp"
 
-#include <rtcrm/ack.hpp>
-#include <rtcrm/runtime.hpp>
-#include <rtcrm/source.hpp>
+#include <rtcrm/core/ack.hpp>
+#include <rtcrm/core/runtime.hpp>
+#include <rtcrm/core/source.hpp>
 
 #include <atomic>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include <rtcrm/test_driver.hpp>
+#include <rtcrm/core/test_driver.hpp>
 
 #include "pipeline.hpp"
 #include "stage.hpp"

@@ -1,5 +1,5 @@
-#include <rtcrm/error.hpp>
-#include <rtcrm/thread_scheduling.hpp>
+#include <rtcrm/core/error.hpp>
+#include <rtcrm/core/thread_scheduling.hpp>
 
 #include <fmt/format.h>
 

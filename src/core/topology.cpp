@@ -1,7 +1,7 @@
-#include <rtcrm/error.hpp>
-#include <rtcrm/output.hpp>
-#include <rtcrm/runtime_stats.hpp>
-#include <rtcrm/topology.hpp>
+#include <rtcrm/core/error.hpp>
+#include <rtcrm/core/output.hpp>
+#include <rtcrm/core/runtime_stats.hpp>
+#include <rtcrm/core/topology.hpp>
 
 #include <fmt/format.h>
 

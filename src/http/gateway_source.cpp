@@ -1,4 +1,4 @@
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 #include <rtcrm/http/gateway_source.hpp>
 
 #include "listen_address.hpp"

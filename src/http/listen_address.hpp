@@ -1,7 +1,7 @@
 // Internal: "HOST:PORT" as given to --listen / --admin.
 #pragma once
 
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 
 #include <fmt/format.h>
 

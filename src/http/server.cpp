@@ -1,6 +1,6 @@
 #include "server.hpp"
 
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>

@@ -1,4 +1,4 @@
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 #include <rtcrm/http/webhook_sink.hpp>
 
 #include "core/logging.hpp"

@@ -1,4 +1,4 @@
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 #include <rtcrm/kafka/kafka_properties.hpp>
 
 #include <fmt/format.h>

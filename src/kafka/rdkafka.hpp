@@ -2,7 +2,7 @@
 // Private to rtcrm::kafka: librdkafka never appears in public headers.
 #pragma once
 
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 #include <rtcrm/kafka/kafka_properties.hpp>
 
 #include <librdkafka/rdkafka.h>

@@ -10,7 +10,7 @@
 // a call's writes together.
 #include "vm.hpp"
 
-#include <rtcrm/duration.hpp>
+#include <rtcrm/core/duration.hpp>
 
 #include <fmt/format.h>
 

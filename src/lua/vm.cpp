@@ -2,8 +2,8 @@
 
 #include "bounded_library.hpp"
 
-#include <rtcrm/duration.hpp>
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/duration.hpp>
+#include <rtcrm/core/error.hpp>
 
 #include <fmt/format.h>
 

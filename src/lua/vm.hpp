@@ -8,9 +8,9 @@
 // under the call budget (budget.hpp) and stages its profile writes.
 #pragma once
 
-#include <rtcrm/event.hpp>
+#include <rtcrm/core/event.hpp>
+#include <rtcrm/core/profile.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/profile.hpp>
 
 #include "budget.hpp"
 #include "core/profile_journal.hpp"

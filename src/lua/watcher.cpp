@@ -5,7 +5,7 @@
 
 #include "core/logging.hpp"
 
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 
 #include <fmt/format.h>
 #include <uv.h>

@@ -1,5 +1,5 @@
-#include <rtcrm/error.hpp>
-#include <rtcrm/runtime.hpp>
+#include <rtcrm/core/error.hpp>
+#include <rtcrm/core/runtime.hpp>
 #include <rtcrm/uv/uv_bridge.hpp>
 
 #include <fmt/format.h>

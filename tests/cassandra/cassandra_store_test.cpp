@@ -1,8 +1,8 @@
 // cassandra_store over the CQL test peer: the schema, the event history, source positions,
 // and what the store does when the cluster misbehaves. (The behaviour every store shares is
-// in tests/unit/profile_store_conformance_test.cpp, which runs against this store too.)
+// in tests/core/profile_store_conformance_test.cpp, which runs against this store too.)
 #include <rtcrm/cassandra/cassandra_store.hpp>
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 
 #include "cassandra/cql_session.hpp"
 #include "cassandra/cql_values.hpp"

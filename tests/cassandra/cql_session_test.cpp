@@ -5,7 +5,7 @@
 #include "cassandra/cql_values.hpp"
 #include "support/cql_peer.hpp"
 
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 #include <rtcrm/http/admin_server.hpp>
 
 #include "../support/test_components.hpp"

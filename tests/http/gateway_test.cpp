@@ -1,6 +1,6 @@
 // The HTTP event gateway with a real runtime behind it, driven over loopback sockets.
+#include <rtcrm/core/runtime.hpp>
 #include <rtcrm/http/gateway_source.hpp>
-#include <rtcrm/runtime.hpp>
 
 #include "../support/test_components.hpp"
 #include "../support/tiny_http.hpp"

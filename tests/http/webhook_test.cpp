@@ -1,7 +1,7 @@
 // The webhook sink against a real HTTP server (rtcrm's own, as a stand-in receiver), with
 // a runtime in front: acks only after 2xx, retries, order, and the dead-letter hand-off.
+#include <rtcrm/core/runtime.hpp>
 #include <rtcrm/http/webhook_sink.hpp>
-#include <rtcrm/runtime.hpp>
 
 #include "http/server.hpp"
 #include "support/test_components.hpp"

@@ -1,12 +1,12 @@
 // The group-wide services on the mock cluster: handler scripts from a compacted topic,
 // status messages on the maintenance topic, and a source that stays in its group while
 // the pipeline is blocked.
+#include <rtcrm/core/runtime.hpp>
 #include <rtcrm/kafka/handler_feed.hpp>
 #include <rtcrm/kafka/kafka_sink.hpp>
 #include <rtcrm/kafka/kafka_source.hpp>
 #include <rtcrm/kafka/maintenance_reporter.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/runtime.hpp>
 
 #include "../support/test_components.hpp"
 #include "mock_kafka.hpp"

@@ -1,10 +1,10 @@
 // The Kafka path against librdkafka's mock cluster (real protocol on loopback): events
 // from a topic through the runtime to a topic, dead letters, a consumer-group hand-off,
 // and replay from a timestamp.
+#include <rtcrm/core/runtime.hpp>
 #include <rtcrm/kafka/kafka_sink.hpp>
 #include <rtcrm/kafka/kafka_source.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/runtime.hpp>
 
 #include "../support/test_components.hpp"
 #include "mock_kafka.hpp"

@@ -1,9 +1,13 @@
 # Installs an rtcrm build into a scratch prefix, then configures, builds and runs the
 # consumer project in this directory against that prefix. Driven by the package_consumer
-# test (package.cmake); every path comes in absolute, so ctest's working directory does
+# tests (package.cmake); every path comes in absolute, so ctest's working directory does
 # not matter. Usage:
 #   cmake -DRTCRM_BUILD_DIR=<build> -DWORK_DIR=<scratch> [-DCONFIG=<cfg>] [-DGENERATOR=<gen>]
-#         [-DMAKE_PROGRAM=<ninja>] [-DCXX_COMPILER=<c++>] [-DSANITIZE=<list>] -P run.cmake
+#         [-DMAKE_PROGRAM=<ninja>] [-DCXX_COMPILER=<c++>] [-DSANITIZE=<list>]
+#         [-DCORE_ONLY_SOURCE=<rtcrm source dir>] [-DLAUNCHER=<ccache>] -P run.cmake
+# With CORE_ONLY_SOURCE, RTCRM_BUILD_DIR is first configured from that source with every
+# optional component off and every package but fmt and RapidJSON hidden from CMake, and
+# built: the core needs nothing else, and its install exports the core alone.
 cmake_minimum_required(VERSION 3.25)
 
 foreach(var RTCRM_BUILD_DIR WORK_DIR)
@@ -27,6 +31,35 @@ function(step what)
     message(FATAL_ERROR "package_consumer: ${what} failed (${rc})")
   endif()
 endfunction()
+
+if(CORE_ONLY_SOURCE)
+  set(core_args -S "${CORE_ONLY_SOURCE}" -B "${RTCRM_BUILD_DIR}" "-DCMAKE_BUILD_TYPE=${CONFIG}"
+      -DRTCRM_BUILD_TESTS=OFF -DRTCRM_BUILD_APPS=OFF -DRTCRM_BUILD_EXAMPLES=OFF
+      -DRTCRM_BUILD_BENCHMARKS=OFF -DRTCRM_BUILD_GAME_SERVER=OFF -DRTCRM_INSTALL=ON
+      -DRTCRM_WITH_LUA=OFF -DRTCRM_WITH_LMDB=OFF -DRTCRM_WITH_KAFKA=OFF -DRTCRM_WITH_HTTP=OFF
+      -DRTCRM_WITH_UV=OFF -DRTCRM_WITH_ASIO=OFF -DRTCRM_WITH_CQL=OFF -DRTCRM_WITH_CASSANDRA=OFF
+      -DRTCRM_WITH_CONFIG=OFF
+      # What the core must not need: configuring fails if anything still looks for these.
+      -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON
+      -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON)
+  if(GENERATOR)
+    list(APPEND core_args -G "${GENERATOR}")
+  endif()
+  if(MAKE_PROGRAM)
+    list(APPEND core_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
+  endif()
+  if(CXX_COMPILER)
+    list(APPEND core_args "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}")
+  endif()
+  if(LAUNCHER)
+    list(APPEND core_args "-DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER}")
+  endif()
+  if(SANITIZE)
+    list(APPEND core_args "-DRTCRM_SANITIZE=${SANITIZE}")
+  endif()
+  step("configure a core-only rtcrm in ${RTCRM_BUILD_DIR}" "${CMAKE_COMMAND}" ${core_args})
+  step("build the core-only rtcrm" "${CMAKE_COMMAND}" --build "${RTCRM_BUILD_DIR}" --config "${CONFIG}")
+endif()
 
 step("install ${RTCRM_BUILD_DIR} to ${prefix}"
      "${CMAKE_COMMAND}" --install "${RTCRM_BUILD_DIR}" --prefix "${prefix}" --config "${CONFIG}")

@@ -5,7 +5,7 @@
 #include "cassandra/cql_values.hpp"
 #include "support/cql_table_engine.hpp"
 
-#include <rtcrm/error.hpp>
+#include <rtcrm/core/error.hpp>
 
 #include <boost/asio.hpp>
 #include <fmt/format.h>

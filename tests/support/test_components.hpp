@@ -1,9 +1,9 @@
 // Small sources, bolts and sinks for tests.
 #pragma once
 
-#include <rtcrm/bolt.hpp>
-#include <rtcrm/sink.hpp>
-#include <rtcrm/source.hpp>
+#include <rtcrm/core/bolt.hpp>
+#include <rtcrm/core/sink.hpp>
+#include <rtcrm/core/source.hpp>
 
 #include <fmt/format.h>
 

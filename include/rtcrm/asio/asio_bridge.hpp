@@ -22,7 +22,7 @@
 /// @endcode
 #pragma once
 
-#include <rtcrm/sink/loop_bridge.hpp>
+#include <rtcrm/core/loop_bridge.hpp>
 
 #include <functional>
 #include <memory>

@@ -44,7 +44,7 @@
 /// ```
 #pragma once
 
-#include <rtcrm/profile_store.hpp>
+#include <rtcrm/core/profile_store.hpp>
 
 #include <chrono>
 #include <cstdint>

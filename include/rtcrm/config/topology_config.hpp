@@ -75,8 +75,8 @@
 /// @endcode
 #pragma once
 
+#include <rtcrm/core/topology.hpp>
 #include <rtcrm/kafka/kafka_properties.hpp>
-#include <rtcrm/topology.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -243,7 +243,7 @@ struct assembled_topology {
 /// runtime options. Every component is constructed here, so options one refuses fail
 /// now rather than at `runtime::start()`.
 /// The handler feed, maintenance reporter and admin API are left to the host, which may
-/// want them or not (see examples/topology/main.cpp).
+/// want them or not (see apps/topology/main.cpp).
 /// @throws rtcrm::error(invalid_config) from `validate()` or from a component that refuses
 ///         its options (e.g. a Lua script that does not load: `file:line: message`).
 [[nodiscard]] assembled_topology assemble(const topology_config& config);

@@ -39,8 +39,8 @@
 /// @endcode
 #pragma once
 
+#include <rtcrm/core/runtime.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
-#include <rtcrm/runtime.hpp>
 
 #include <chrono>
 #include <cstdint>

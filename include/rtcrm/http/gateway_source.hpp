@@ -25,8 +25,8 @@
 /// @endcode
 #pragma once
 
-#include <rtcrm/event.hpp>
-#include <rtcrm/source.hpp>
+#include <rtcrm/core/event.hpp>
+#include <rtcrm/core/source.hpp>
 
 #include <chrono>
 #include <cstddef>

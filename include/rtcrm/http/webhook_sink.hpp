@@ -19,7 +19,7 @@
 /// @endcode
 #pragma once
 
-#include <rtcrm/sink.hpp>
+#include <rtcrm/core/sink.hpp>
 
 #include <chrono>
 #include <cstdint>

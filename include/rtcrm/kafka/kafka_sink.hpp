@@ -28,8 +28,8 @@
 /// @endcode
 #pragma once
 
+#include <rtcrm/core/sink.hpp>
 #include <rtcrm/kafka/kafka_properties.hpp>
-#include <rtcrm/sink.hpp>
 
 #include <chrono>
 #include <cstdint>

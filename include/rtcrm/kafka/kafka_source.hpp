@@ -34,8 +34,8 @@
 /// @endcode
 #pragma once
 
+#include <rtcrm/core/source.hpp>
 #include <rtcrm/kafka/kafka_properties.hpp>
-#include <rtcrm/source.hpp>
 
 #include <chrono>
 #include <cstdint>

@@ -23,7 +23,7 @@
 /// `event.data.result`, nested); `profile` has `get(name)`, `set(name, value)`,
 /// `incr(name [, delta [, window]])`, `count(name [, window])`, `recent([type [, n]])`,
 /// `last_trigger(campaign)` and `player()`. Windows are durations like "1w", "1d", "6h",
-/// "30m", "10s" (rtcrm/duration.hpp, the grammar of configuration files too), counted in
+/// "30m", "10s" (rtcrm/core/duration.hpp, the grammar of configuration files too), counted in
 /// event time.
 ///
 /// Runtime change, safely:
@@ -47,7 +47,7 @@
 ///   breaker disables a handler everywhere until the next reload after
 ///   `max_consecutive_errors` errors in a row, when `max_error_share` of its last 64 calls
 ///   failed, or when its failed calls take `max_failure_time_share` of its shard's recent
-///   handler time (a warning of component `lua` in the log, `rtcrm/log.hpp`).
+///   handler time (a warning of component `lua` in the log, `rtcrm/core/log.hpp`).
 /// - Guards: per-player frequency caps (`cap`), a per-campaign rate limit (`rate`, shared
 ///   evenly by the shards), dry-run campaigns (triggers to the shadow stream only), and a
 ///   kill switch (`disable(campaign_id)`), checked before every event.
@@ -69,8 +69,8 @@
 /// @endcode
 #pragma once
 
-#include <rtcrm/bolt.hpp>
-#include <rtcrm/result.hpp>
+#include <rtcrm/core/bolt.hpp>
+#include <rtcrm/core/result.hpp>
 
 #include <chrono>
 #include <cstdint>

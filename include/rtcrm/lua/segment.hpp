@@ -21,8 +21,8 @@
 /// @endcode
 #pragma once
 
-#include <rtcrm/profile.hpp>
-#include <rtcrm/result.hpp>
+#include <rtcrm/core/profile.hpp>
+#include <rtcrm/core/result.hpp>
 
 #include <chrono>
 #include <cstddef>

@@ -1,0 +1,41 @@
+/// @file memory_store.hpp
+/// The volatile in-memory profile store: the default for demos and tests.
+///
+/// Profiles live in hash maps split into stripes, each with its own mutex, so shards
+/// writing back batches rarely contend. Nothing survives the process.
+///
+/// Caveats: memory grows with the number of players; nothing is evicted.
+#pragma once
+
+#include <rtcrm/core/profile_store.hpp>
+
+#include <memory>
+
+namespace rtcrm {
+
+/// A thread-safe, volatile `profile_store`.
+class memory_store final : public profile_store {
+public:
+    memory_store();
+    ~memory_store() override;
+    memory_store(const memory_store&) = delete;
+    memory_store& operator=(const memory_store&) = delete;
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "memory"; }
+    std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
+    std::error_code write(const write_batch& batch) override;
+    std::error_code scan(const profile_visitor& visit) override;
+    std::error_code scan_parallel(std::size_t workers, const visitor_factory& make) override;
+    std::error_code expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) override;
+    std::error_code flush() override { return {}; }
+    [[nodiscard]] std::vector<source_position> positions() override;
+
+    /// Number of stored profiles.
+    [[nodiscard]] std::size_t size() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace rtcrm

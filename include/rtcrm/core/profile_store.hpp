@@ -1,0 +1,124 @@
+/// @file profile_store.hpp
+/// The pluggable home of player profiles, behind each shard's profile cache.
+///
+/// Shards never call the store per event when the profile is warm: each shard caches the
+/// profiles it owns, loads cold ones with `get` (batched), and writes dirty ones back with
+/// `write` in batches (group commit). A `write_batch` also carries the source positions
+/// that the written profiles include, so a durable backend stores both in one
+/// transaction and can say after a restart where to resume (`positions()`).
+///
+/// Backends: `memory_store` (store/memory_store.hpp), `lmdb_store` (store/lmdb_store.hpp,
+/// rtcrm::lmdb) and `cassandra_store` (cassandra/cassandra_store.hpp, rtcrm::cassandra). One
+/// conformance suite (tests/core/profile_store_conformance_test.cpp) runs against each.
+///
+/// Caveats:
+/// - Every method may be called from several shard threads at once; backends synchronise.
+/// - Errors come back as `std::error_code` (category `rtcrm` / `errc::store_error`, or the
+///   backend's own); the shard keeps the profiles dirty and retries a failed write.
+#pragma once
+
+#include <rtcrm/core/error.hpp>
+#include <rtcrm/core/player_key.hpp>
+#include <rtcrm/core/profile.hpp>
+#include <rtcrm/core/source_position.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace rtcrm {
+
+/// One group commit: profiles to write, keys to delete, and the positions they include.
+struct write_batch {
+    std::vector<profile> profiles;
+    std::vector<player_key> erased;
+    std::vector<source_position> positions;
+    [[nodiscard]] bool empty() const noexcept { return profiles.empty() && erased.empty() && positions.empty(); }
+};
+
+/// What `expire` removes (event time, as everything in a profile). Zero keeps all.
+struct expiry_policy {
+    std::chrono::milliseconds profile_ttl{0};  ///< a profile with no event for this long is deleted
+    std::chrono::milliseconds history_ttl{0};  ///< recent events, firing times and counter buckets older than this are dropped
+    [[nodiscard]] bool enabled() const noexcept { return profile_ttl.count() > 0 || history_ttl.count() > 0; }
+};
+
+/// What one `expire` did.
+struct expiry_result {
+    std::uint64_t expired = 0;  ///< profiles deleted
+    std::uint64_t trimmed = 0;  ///< profiles whose old history was dropped
+};
+
+/// What an expiry policy does to one profile.
+enum class expiry_verdict : std::uint8_t { keep, trimmed, expired };
+
+/// Applies `policy` at `now_ms` to `p`: `expired` if it is inactive too long (p is then
+/// unchanged), `trimmed` if old history was dropped from it, else `keep`. The one rule
+/// every backend and the shards' lazy check share.
+expiry_verdict apply_expiry(profile& p, const expiry_policy& policy, std::int64_t now_ms);
+
+/// Called by `scan` with each stored profile; return false to stop the scan.
+using profile_visitor = std::function<bool(const profile&)>;
+
+/// Makes the visitor of one worker of `scan_parallel` (workers are numbered from 0).
+using visitor_factory = std::function<profile_visitor(std::size_t worker)>;
+
+/// The profile store interface. Implementations are thread-safe.
+class profile_store {
+public:
+    virtual ~profile_store() = default;
+
+    /// A short name for logs and metrics ("memory", "lmdb", ...).
+    [[nodiscard]] virtual std::string_view name() const noexcept = 0;
+
+    /// Loads profiles: `out[i]` receives the profile of `keys[i]`, or nullopt if the store
+    /// has none. `out.size()` must equal `keys.size()`.
+    virtual std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) = 0;
+
+    /// Applies a batch atomically where the backend can (all or nothing).
+    virtual std::error_code write(const write_batch& batch) = 0;
+
+    /// Visits every stored profile (in no particular order) until `visit` returns false.
+    /// Runs on the calling thread; sees a consistent snapshot where the backend has one.
+    virtual std::error_code scan(const profile_visitor& visit) = 0;
+
+    /// Visits every stored profile once, split over up to `workers` threads (by key
+    /// ranges where the backend has them); each worker calls the visitor `make(worker)`
+    /// gave it, on its own thread. A visitor returning false stops its own worker. Each
+    /// worker sees a consistent snapshot of its part, not of the whole. The default runs
+    /// `scan` with one visitor on the calling thread.
+    virtual std::error_code scan_parallel(std::size_t workers, const visitor_factory& make) {
+        (void)workers;
+        return scan(make(0));
+    }
+
+    /// Deletes the profiles inactive since before `now_ms - profile_ttl` and drops history
+    /// older than `now_ms - history_ttl`. Each decision is atomic with respect to `write`:
+    /// a profile written back while the sweep runs is judged by its new content, never
+    /// lost. Runs in bounded chunks so concurrent writes wait little. A backend that
+    /// cannot expire atomically returns `errc::store_error` (the default).
+    virtual std::error_code expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) {
+        (void)policy;
+        (void)now_ms;
+        (void)out;
+        return make_error_code(errc::store_error);
+    }
+
+    /// Makes everything written so far durable (a no-op for volatile backends).
+    virtual std::error_code flush() = 0;
+
+    /// The source positions stored by earlier writes (latest per source and partition).
+    [[nodiscard]] virtual std::vector<source_position> positions() = 0;
+
+    /// True if a completed `write` survives the process (LMDB, Cassandra): the runtime then
+    /// acks an event only after the write holding its effects, stores the sources' safe
+    /// positions, and resumes resumable sources from them.
+    [[nodiscard]] virtual bool durable() const noexcept { return false; }
+};
+
+}  // namespace rtcrm

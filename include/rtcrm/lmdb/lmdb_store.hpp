@@ -1,0 +1,82 @@
+/// @file lmdb_store.hpp
+/// The durable embedded profile store: profiles in an LMDB environment on local disk.
+///
+/// Profiles are kept in the versioned binary encoding (store/profile_codec.hpp), keyed by
+/// the player key's text; source positions live in a second database and are written in
+/// the same transaction as the profiles of a `write_batch`, so after a crash the store
+/// says exactly which events its profiles include. One write transaction at a time (LMDB
+/// allows no more); reads run in parallel, each in its own read-only transaction.
+///
+/// The map grows by itself: a write that fills it is retried after doubling the map
+/// size (up to `max_map_size`).
+///
+/// Caveats:
+/// - `sync = false` trades durability of the last commits for speed (MDB_NOSYNC).
+/// - One writing process per environment directory: a second one is refused (an exclusive
+///   lock on `rtcrm-writer.lock` there); read-only openers (`read_only`) are not.
+///
+/// Example:
+/// @code
+///   auto store = std::make_shared<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = "/var/lib/crm"});
+///   topology.with_store(store);
+/// @endcode
+#pragma once
+
+#include <rtcrm/core/profile_store.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace rtcrm {
+
+/// Options of `lmdb_store`. An aggregate: use designated initialisers.
+struct lmdb_options {
+    std::string path;                           ///< environment directory; created if missing
+    std::size_t map_size = 64ULL << 20;         ///< initial map size in bytes
+    std::size_t max_map_size = 1ULL << 40;      ///< the map never grows past this
+    bool sync = true;                           ///< fsync each commit (false: MDB_NOSYNC)
+    bool read_only = false;                     ///< open for reading only (tools); writes fail
+    std::size_t expire_chunk = 1000;            ///< profiles judged per write transaction by `expire`
+
+    /// @throws rtcrm::error(invalid_config) for an empty path or sizes out of order.
+    void validate() const;
+};
+
+/// The LMDB `profile_store`. Thread-safe.
+class lmdb_store final : public profile_store {
+public:
+    /// Opens (or creates) the environment.
+    /// @throws rtcrm::error(io_error) naming the path when it cannot be created or opened,
+    ///         is not an LMDB environment, was written by an incompatible LMDB, or another
+    ///         process writes to it.
+    explicit lmdb_store(lmdb_options options);
+    ~lmdb_store() override;
+    lmdb_store(const lmdb_store&) = delete;
+    lmdb_store& operator=(const lmdb_store&) = delete;
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "lmdb"; }
+    std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
+    std::error_code write(const write_batch& batch) override;
+    std::error_code scan(const profile_visitor& visit) override;
+    /// Splits the key space into `workers` ranges of about equal size (one pass over the
+    /// keys), each scanned in a read transaction of its own on its own thread.
+    std::error_code scan_parallel(std::size_t workers, const visitor_factory& make) override;
+    /// In write transactions of at most `expire_chunk` profiles each.
+    std::error_code expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) override;
+    std::error_code flush() override;
+    [[nodiscard]] std::vector<source_position> positions() override;
+    [[nodiscard]] bool durable() const noexcept override { return true; }
+
+    /// The current map size in bytes (grows on demand).
+    [[nodiscard]] std::size_t map_size() const;
+    /// The last error reported by a call (with the failing key where there is one).
+    [[nodiscard]] std::string last_error() const;
+
+private:
+    std::error_code scan_range(const std::string& from, const std::string& to, const profile_visitor& visit);
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace rtcrm

@@ -1,0 +1,155 @@
+#include <rtcrm/core/memory_store.hpp>
+
+#include <algorithm>
+#include <array>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace rtcrm {
+
+struct memory_store::impl {
+    // Stripes keyed by the high bits of the player hash: the shards own disjoint key sets
+    // chosen by the low bits, so every shard spreads over all stripes evenly.
+    static constexpr std::size_t stripes = 16;
+    struct stripe {
+        mutable std::mutex mutex;
+        std::unordered_map<player_key, profile> profiles;
+    };
+    std::array<stripe, stripes> data;
+
+    std::mutex positions_mutex;
+    std::vector<source_position> positions;
+
+    stripe& stripe_of(const player_key& key) { return data[(key.hash() >> 24) % stripes]; }
+};
+
+memory_store::memory_store() : impl_(std::make_unique<impl>()) {}
+memory_store::~memory_store() = default;
+
+std::error_code memory_store::get(std::span<const player_key> keys, std::span<std::optional<profile>> out) {
+    for (std::size_t i = 0; i < keys.size() && i < out.size(); ++i) {
+        auto& s = impl_->stripe_of(keys[i]);
+        std::lock_guard lock(s.mutex);
+        const auto it = s.profiles.find(keys[i]);
+        if (it == s.profiles.end()) {
+            out[i].reset();
+        } else {
+            out[i] = it->second;
+        }
+    }
+    return {};
+}
+
+std::error_code memory_store::write(const write_batch& batch) {
+    for (const auto& p : batch.profiles) {
+        auto& s = impl_->stripe_of(p.key());
+        std::lock_guard lock(s.mutex);
+        s.profiles.insert_or_assign(p.key(), p);
+    }
+    for (const auto& key : batch.erased) {
+        auto& s = impl_->stripe_of(key);
+        std::lock_guard lock(s.mutex);
+        s.profiles.erase(key);
+    }
+    if (!batch.positions.empty()) {
+        std::lock_guard lock(impl_->positions_mutex);
+        for (const auto& pos : batch.positions) {
+            auto it = std::find_if(impl_->positions.begin(), impl_->positions.end(), [&](const source_position& p) {
+                return p.source == pos.source && p.partition == pos.partition;
+            });
+            if (it == impl_->positions.end()) {
+                impl_->positions.push_back(pos);
+            } else if (pos.offset > it->offset) {
+                it->offset = pos.offset;
+            }
+        }
+    }
+    return {};
+}
+
+std::error_code memory_store::scan(const profile_visitor& visit) {
+    // Copy each stripe's profiles out before calling back, so a visitor may call into the
+    // store (or take as long as it likes) without holding a stripe lock.
+    for (auto& s : impl_->data) {
+        std::vector<profile> copy;
+        {
+            std::lock_guard lock(s.mutex);
+            copy.reserve(s.profiles.size());
+            for (const auto& [key, p] : s.profiles) {
+                copy.push_back(p);
+            }
+        }
+        for (const auto& p : copy) {
+            if (!visit(p)) {
+                return {};
+            }
+        }
+    }
+    return {};
+}
+
+std::error_code memory_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
+    workers = std::clamp<std::size_t>(workers, 1, impl::stripes);
+    std::vector<std::thread> threads;
+    for (std::size_t w = 0; w < workers; ++w) {
+        threads.emplace_back([this, w, workers, visit = make(w)] {
+            for (std::size_t i = w; i < impl::stripes; i += workers) {  // stripe i belongs to worker i % workers
+                auto& s = impl_->data[i];
+                std::vector<profile> copy;
+                {
+                    std::lock_guard lock(s.mutex);
+                    copy.reserve(s.profiles.size());
+                    for (const auto& [key, p] : s.profiles) {
+                        copy.push_back(p);
+                    }
+                }
+                for (const auto& p : copy) {
+                    if (!visit(p)) {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    return {};
+}
+
+std::error_code memory_store::expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) {
+    // A stripe at a time, under its lock: a write-back of the same profile waits for the
+    // decision or comes after it, never in between.
+    for (auto& s : impl_->data) {
+        std::lock_guard lock(s.mutex);
+        for (auto it = s.profiles.begin(); it != s.profiles.end();) {
+            switch (apply_expiry(it->second, policy, now_ms)) {
+            case expiry_verdict::expired:
+                it = s.profiles.erase(it);
+                ++out.expired;
+                continue;
+            case expiry_verdict::trimmed: ++out.trimmed; break;
+            case expiry_verdict::keep: break;
+            }
+            ++it;
+        }
+    }
+    return {};
+}
+
+std::vector<source_position> memory_store::positions() {
+    std::lock_guard lock(impl_->positions_mutex);
+    return impl_->positions;
+}
+
+std::size_t memory_store::size() const {
+    std::size_t n = 0;
+    for (const auto& s : impl_->data) {
+        std::lock_guard lock(s.mutex);
+        n += s.profiles.size();
+    }
+    return n;
+}
+
+}  // namespace rtcrm

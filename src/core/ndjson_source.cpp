@@ -1,0 +1,189 @@
+#include <rtcrm/core/error.hpp>
+#include <rtcrm/core/ndjson_source.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace rtcrm {
+
+// Reads with large read(2) calls into one buffer and cuts lines out of it, so a line
+// costs a memchr and a copy into its record, not a stdio call.
+struct ndjson_source::impl {
+    static constexpr std::size_t chunk = 1 << 20;
+
+    ndjson_source_options options;
+    int fd = -1;
+    bool owned = false;
+    std::string buffer;      // unread bytes; buffer[begin..] is not yet cut into lines
+    std::size_t begin = 0;
+    std::int64_t buffer_offset = 0;  // file offset of buffer[0]
+    bool eof = false;
+    std::int64_t committed = -1;
+    bool skip_first_line = false;  // resuming: the line at the start offset was processed
+
+    bool fill() {
+        if (eof) {
+            return false;
+        }
+        // Keep the unconsumed tail, then append a chunk after it.
+        buffer.erase(0, begin);
+        buffer_offset += static_cast<std::int64_t>(begin);
+        begin = 0;
+        const auto old = buffer.size();
+        buffer.resize(old + chunk);
+        ssize_t n = 0;
+        do {
+            n = ::read(fd, buffer.data() + old, chunk);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            const int err = errno;
+            buffer.resize(old);
+            throw error(errc::io_error, fmt::format("ndjson_source: read {}: {}", options.path, std::strerror(err)));
+        }
+        buffer.resize(old + static_cast<std::size_t>(n));
+        if (n == 0) {
+            eof = true;
+            return false;
+        }
+        return true;
+    }
+};
+
+ndjson_source::ndjson_source(ndjson_source_options options) : impl_(std::make_unique<impl>()) {
+    impl_->options = std::move(options);
+}
+
+ndjson_source::~ndjson_source() { close(); }
+
+std::string_view ndjson_source::name() const noexcept { return impl_->options.name; }
+
+bool ndjson_source::resumable() const noexcept { return impl_->options.path != "-"; }
+
+void ndjson_source::resume(std::span<const source_position> positions) {
+    for (const auto& p : positions) {
+        if (p.partition == 0 && p.offset >= 0) {
+            impl_->options.start_offset = p.offset;
+            impl_->skip_first_line = true;
+            impl_->committed = p.offset;
+        }
+    }
+}
+
+void ndjson_source::open() {
+    auto& d = *impl_;
+    if (d.fd >= 0) {
+        throw error(errc::invalid_config, fmt::format("ndjson_source: {} is already open", d.options.path));
+    }
+    if (d.options.start_offset < 0) {
+        throw error(errc::invalid_config, fmt::format("ndjson_source: start offset {} is negative", d.options.start_offset));
+    }
+    if (d.options.path == "-") {
+        d.fd = STDIN_FILENO;
+    } else {
+        d.fd = ::open(d.options.path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (d.fd < 0) {
+            throw error(errc::io_error, fmt::format("ndjson_source: cannot open {}: {}", d.options.path, std::strerror(errno)));
+        }
+        d.owned = true;
+    }
+    struct stat st {};
+    const bool regular = ::fstat(d.fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (regular && st.st_size < d.options.start_offset) {
+        // The position came from a store: the file it named was truncated or replaced.
+        throw error(errc::io_error, fmt::format("ndjson_source: {} has {} bytes, fewer than the position {} to resume from "
+                                                "(was it truncated or replaced?)",
+                                                d.options.path, st.st_size, d.options.start_offset));
+    }
+    if (d.options.start_offset > 0) {
+        if (regular) {
+            if (::lseek(d.fd, d.options.start_offset, SEEK_SET) != d.options.start_offset) {
+                throw error(errc::io_error, fmt::format("ndjson_source: cannot seek {} to {}: {}", d.options.path,
+                                                        d.options.start_offset, std::strerror(errno)));
+            }
+            d.buffer_offset = d.options.start_offset;
+        } else {
+            // Not seekable (a pipe): read and discard up to the offset.
+            std::int64_t skipped = 0;
+            while (skipped < d.options.start_offset && d.fill()) {
+                const auto take = std::min<std::int64_t>(d.options.start_offset - skipped, static_cast<std::int64_t>(d.buffer.size()));
+                d.begin = static_cast<std::size_t>(take);
+                skipped += take;
+            }
+            if (skipped < d.options.start_offset) {
+                throw error(errc::io_error, fmt::format("ndjson_source: {} ends before start offset {}", d.options.path,
+                                                        d.options.start_offset));
+            }
+        }
+    }
+}
+
+poll_status ndjson_source::poll(std::vector<record>& out, std::size_t max, std::chrono::milliseconds) {
+    auto& d = *impl_;
+    if (d.fd < 0) {
+        throw error(errc::invalid_config, "ndjson_source: poll() before open()");
+    }
+    std::size_t taken = 0;
+    while (taken < max) {
+        const char* start = d.buffer.data() + d.begin;
+        const std::size_t avail = d.buffer.size() - d.begin;
+        const auto* nl = static_cast<const char*>(std::memchr(start, '\n', avail));
+        std::size_t len = 0;
+        std::size_t consumed = 0;
+        if (nl != nullptr) {
+            len = static_cast<std::size_t>(nl - start);
+            consumed = len + 1;
+        } else if (!d.eof) {
+            d.fill();
+            continue;
+        } else if (avail > 0) {
+            len = avail;  // the last line has no newline
+            consumed = avail;
+        } else {
+            return poll_status::end;
+        }
+        const auto offset = d.buffer_offset + static_cast<std::int64_t>(d.begin);
+        d.begin += consumed;
+        if (d.skip_first_line) {
+            d.skip_first_line = false;  // the stored position's own line: already processed
+            continue;
+        }
+        if (len > 0 && start[len - 1] == '\r') {
+            --len;
+        }
+        if (len == 0) {
+            continue;  // empty lines are skipped; their bytes still advance the offsets
+        }
+        record rec{std::string{start, len}, std::nullopt, {}};
+        rec.origin.partition = 0;
+        rec.origin.offset = offset;
+        out.push_back(std::move(rec));
+        ++taken;
+    }
+    return d.eof && d.begin == d.buffer.size() ? poll_status::end : poll_status::more;
+}
+
+void ndjson_source::commit(std::span<const source_position> positions) {
+    for (const auto& p : positions) {
+        if (p.partition == 0 && p.offset > impl_->committed) {
+            impl_->committed = p.offset;
+        }
+    }
+}
+
+void ndjson_source::close() {
+    if (impl_ && impl_->owned && impl_->fd >= 0) {
+        ::close(impl_->fd);
+        impl_->fd = -1;
+        impl_->owned = false;
+    }
+}
+
+std::int64_t ndjson_source::committed() const noexcept { return impl_->committed; }
+
+}  // namespace rtcrm

@@ -1,0 +1,523 @@
+#include <rtcrm/core/error.hpp>
+#include <rtcrm/core/profile_codec.hpp>
+#include <rtcrm/lmdb/lmdb_store.hpp>
+
+#include <fmt/format.h>
+#include <lmdb.h>
+
+#include <algorithm>
+#include <cstring>
+#include <cerrno>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/file.h>
+#include <unistd.h>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+
+namespace rtcrm {
+namespace {
+
+// LMDB's return codes as std::error_code values, with mdb_strerror's messages.
+class lmdb_category final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "lmdb"; }
+    std::string message(int code) const override { return mdb_strerror(code); }
+};
+
+const std::error_category& lmdb_errors() {
+    static const lmdb_category instance;
+    return instance;
+}
+
+std::error_code lmdb_error(int rc) { return {rc, lmdb_errors()}; }
+
+struct env_deleter {
+    void operator()(MDB_env* env) const noexcept { mdb_env_close(env); }
+};
+using env_ptr = std::unique_ptr<MDB_env, env_deleter>;
+
+// A transaction that aborts unless committed.
+class transaction {
+public:
+    static int begin(MDB_env* env, unsigned flags, transaction& out) { return mdb_txn_begin(env, nullptr, flags, &out.txn_); }
+    transaction() = default;
+    transaction(const transaction&) = delete;
+    transaction& operator=(const transaction&) = delete;
+    ~transaction() {
+        if (txn_ != nullptr) {
+            mdb_txn_abort(txn_);
+        }
+    }
+    int commit() { return mdb_txn_commit(std::exchange(txn_, nullptr)); }
+    [[nodiscard]] MDB_txn* native_handle() const noexcept { return txn_; }
+
+private:
+    MDB_txn* txn_ = nullptr;
+};
+
+// A read-only cursor that closes itself.
+class cursor {
+public:
+    cursor(MDB_txn* txn, MDB_dbi dbi, int& rc) { rc = mdb_cursor_open(txn, dbi, &cursor_); }
+    cursor(const cursor&) = delete;
+    cursor& operator=(const cursor&) = delete;
+    ~cursor() {
+        if (cursor_ != nullptr) {
+            mdb_cursor_close(cursor_);
+        }
+    }
+    [[nodiscard]] MDB_cursor* native_handle() const noexcept { return cursor_; }
+
+private:
+    MDB_cursor* cursor_ = nullptr;
+};
+
+MDB_val as_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+std::string_view as_view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+
+// Positions are keyed by source name, a NUL, and the partition big-endian, so a cursor
+// lists them in order.
+std::string position_key(const std::string& source, std::int32_t partition) {
+    std::string key = source;
+    key.push_back('\0');
+    const auto p = static_cast<std::uint32_t>(partition);
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        key.push_back(static_cast<char>((p >> shift) & 0xff));
+    }
+    return key;
+}
+
+}  // namespace
+
+void lmdb_options::validate() const {
+    if (path.empty()) {
+        throw error(errc::invalid_config, "lmdb_options: path must not be empty");
+    }
+    if (map_size < (1U << 20) || map_size > max_map_size) {
+        throw error(errc::invalid_config, "lmdb_options: map_size must be at least 1 MiB and at most max_map_size");
+    }
+    if (expire_chunk == 0) {
+        throw error(errc::invalid_config, "lmdb_options: expire_chunk must be at least 1");
+    }
+}
+
+// The lock that keeps a second writing process away: two runtimes writing one store
+// would overwrite each other's profiles from their own caches.
+class writer_lock {
+public:
+    writer_lock() = default;
+    writer_lock(const writer_lock&) = delete;
+    writer_lock& operator=(const writer_lock&) = delete;
+    ~writer_lock() {
+        if (fd_ >= 0) {
+            ::close(fd_);  // releases the flock
+        }
+    }
+    void acquire(const std::string& dir) {
+        const auto path = dir + "/rtcrm-writer.lock";
+        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ < 0) {
+            throw error(std::error_code(errno, std::generic_category()), fmt::format("lmdb_store: cannot create {}", path));
+        }
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            throw error(errc::io_error, fmt::format("lmdb_store: {} is in use by another writing process", dir));
+        }
+    }
+
+private:
+    int fd_ = -1;
+};
+
+struct lmdb_store::impl {
+    lmdb_options options;
+    writer_lock writer;
+    env_ptr env;
+    MDB_dbi profiles = 0;
+    MDB_dbi positions = 0;
+    std::mutex write_mutex;         // LMDB has one writer at a time; so do we
+    std::shared_mutex resize_mutex; // transactions shared; growing the map exclusive
+    std::size_t map_size = 0;
+    mutable std::mutex error_mutex;
+    std::string last_error;
+
+    std::error_code fail(std::error_code ec, const std::string& what) {
+        std::lock_guard lock(error_mutex);
+        last_error = fmt::format("lmdb_store {}: {}: {}", options.path, what, ec.message());
+        return ec;
+    }
+
+    // Doubles the map. Called with no transaction of ours open.
+    std::error_code grow() {
+        std::unique_lock lock(resize_mutex);
+        if (map_size >= options.max_map_size) {
+            return lmdb_error(MDB_MAP_FULL);
+        }
+        const auto next = std::min(map_size * 2, options.max_map_size);
+        if (const int rc = mdb_env_set_mapsize(env.get(), next); rc != 0) {
+            return lmdb_error(rc);
+        }
+        map_size = next;
+        return {};
+    }
+
+    int write_once(const write_batch& batch, std::string& scratch) {
+        std::shared_lock lock(resize_mutex);
+        transaction txn;
+        if (const int rc = transaction::begin(env.get(), 0, txn); rc != 0) {
+            return rc;
+        }
+        for (const auto& p : batch.profiles) {
+            scratch.clear();
+            encode_profile(p, scratch);
+            MDB_val key = as_val(p.key().text());
+            MDB_val value = as_val(scratch);
+            if (const int rc = mdb_put(txn.native_handle(), profiles, &key, &value, 0); rc != 0) {
+                return rc;
+            }
+        }
+        for (const auto& k : batch.erased) {
+            MDB_val key = as_val(k.text());
+            if (const int rc = mdb_del(txn.native_handle(), profiles, &key, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
+                return rc;
+            }
+        }
+        for (const auto& pos : batch.positions) {
+            const auto k = position_key(pos.source, pos.partition);
+            MDB_val key = as_val(k);
+            MDB_val old{};
+            std::int64_t offset = pos.offset;
+            if (mdb_get(txn.native_handle(), positions, &key, &old) == 0 && old.mv_size == sizeof offset) {
+                std::int64_t stored = 0;
+                std::memcpy(&stored, old.mv_data, sizeof stored);
+                offset = std::max(offset, stored);
+            }
+            MDB_val value{sizeof offset, &offset};
+            if (const int rc = mdb_put(txn.native_handle(), positions, &key, &value, 0); rc != 0) {
+                return rc;
+            }
+        }
+        return txn.commit();
+    }
+};
+
+lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
+    options.validate();
+    auto& d = *impl_;
+    d.options = std::move(options);
+    const auto& path = d.options.path;
+    std::error_code fs_ec;
+    if (d.options.read_only && !std::filesystem::exists(path, fs_ec)) {
+        throw error(errc::io_error, fmt::format("lmdb_store: {} does not exist (nothing to read)", path));
+    }
+    if (!d.options.read_only) {
+        std::filesystem::create_directories(path, fs_ec);
+    }
+    if (fs_ec || !std::filesystem::is_directory(path)) {
+        throw error(errc::io_error, fmt::format("lmdb_store: cannot create the directory {}: {}", path,
+                                                fs_ec ? fs_ec.message() : "a file is in the way"));
+    }
+    auto fail = [&](int rc, const char* what) {
+        throw error(errc::io_error, fmt::format("lmdb_store: {}: {}: {}", path, what, mdb_strerror(rc)));
+    };
+    if (!d.options.read_only) {
+        d.writer.acquire(path);
+    }
+    MDB_env* raw = nullptr;
+    if (const int rc = mdb_env_create(&raw); rc != 0) {
+        fail(rc, "cannot create an environment");
+    }
+    d.env.reset(raw);
+    mdb_env_set_maxdbs(raw, 4);
+    if (const int rc = mdb_env_set_mapsize(raw, d.options.map_size); rc != 0) {
+        fail(rc, "cannot set the map size");
+    }
+    // MDB_NOTLS: read transactions are not tied to threads (shards share the store).
+    const unsigned flags = MDB_NOTLS | (d.options.sync ? 0U : MDB_NOSYNC) | (d.options.read_only ? MDB_RDONLY : 0U);
+    if (const int rc = mdb_env_open(raw, path.c_str(), flags, 0644); rc != 0) {
+        fail(rc, "cannot open (is it an LMDB environment of this version, and writable?)");
+    }
+    MDB_envinfo info{};
+    mdb_env_info(raw, &info);
+    d.map_size = std::max<std::size_t>(info.me_mapsize, d.options.map_size);
+    transaction txn;
+    if (const int rc = transaction::begin(raw, d.options.read_only ? MDB_RDONLY : 0U, txn); rc != 0) {
+        fail(rc, "cannot begin a transaction");
+    }
+    const unsigned create = d.options.read_only ? 0U : MDB_CREATE;
+    if (const int rc = mdb_dbi_open(txn.native_handle(), "profiles", create, &d.profiles); rc != 0) {
+        fail(rc, "cannot open the profiles database");
+    }
+    if (const int rc = mdb_dbi_open(txn.native_handle(), "positions", create, &d.positions); rc != 0) {
+        fail(rc, "cannot open the positions database");
+    }
+    if (const int rc = txn.commit(); rc != 0) {
+        fail(rc, "cannot commit the schema");
+    }
+}
+
+lmdb_store::~lmdb_store() = default;
+
+std::error_code lmdb_store::get(std::span<const player_key> keys, std::span<std::optional<profile>> out) {
+    auto& d = *impl_;
+    std::shared_lock lock(d.resize_mutex);
+    transaction txn;
+    if (const int rc = transaction::begin(d.env.get(), MDB_RDONLY, txn); rc != 0) {
+        return d.fail(lmdb_error(rc), "begin read");
+    }
+    for (std::size_t i = 0; i < keys.size() && i < out.size(); ++i) {
+        MDB_val key = as_val(keys[i].text());
+        MDB_val value{};
+        const int rc = mdb_get(txn.native_handle(), d.profiles, &key, &value);
+        if (rc == MDB_NOTFOUND) {
+            out[i].reset();
+            continue;
+        }
+        if (rc != 0) {
+            return d.fail(lmdb_error(rc), fmt::format("get {}", keys[i].text()));
+        }
+        auto decoded = decode_profile(as_view(value));
+        if (!decoded) {
+            return d.fail(decoded.error().code, fmt::format("profile {}: {}", keys[i].text(), decoded.error().reason));
+        }
+        out[i] = std::move(decoded).value();
+    }
+    return {};
+}
+
+std::error_code lmdb_store::write(const write_batch& batch) {
+    auto& d = *impl_;
+    if (batch.empty()) {
+        return {};
+    }
+    std::lock_guard lock(d.write_mutex);
+    std::string scratch;
+    for (;;) {
+        const int rc = d.write_once(batch, scratch);
+        if (rc == 0) {
+            return {};
+        }
+        if (rc != MDB_MAP_FULL) {
+            return d.fail(lmdb_error(rc), "write");
+        }
+        if (const auto ec = d.grow(); ec) {
+            return d.fail(ec, fmt::format("the map is full at {} bytes", d.map_size));
+        }
+    }
+}
+
+std::error_code lmdb_store::expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) {
+    auto& d = *impl_;
+    if (d.options.read_only) {
+        return d.fail(lmdb_error(EACCES), "expire on a read-only store");
+    }
+    // Chunks of expire_chunk profiles, each judged and changed in one write transaction:
+    // a shard's write-back of the same profile commits before (and is judged) or after
+    // (and stands). Between chunks the writers get their turn.
+    std::string resume_after;
+    bool started = false;
+    std::string scratch;
+    for (;;) {
+        std::lock_guard write_lock(d.write_mutex);
+        std::shared_lock resize_lock(d.resize_mutex);
+        transaction txn;
+        if (const int rc = transaction::begin(d.env.get(), 0, txn); rc != 0) {
+            return d.fail(lmdb_error(rc), "begin expire");
+        }
+        std::vector<std::string> erase;
+        std::vector<std::pair<std::string, std::string>> rewrite;
+        bool more = false;
+        {
+            int rc = 0;
+            cursor c{txn.native_handle(), d.profiles, rc};
+            if (rc != 0) {
+                return d.fail(lmdb_error(rc), "open cursor");
+            }
+            MDB_val key = as_val(resume_after);
+            MDB_val value{};
+            rc = mdb_cursor_get(c.native_handle(), &key, &value, started ? MDB_SET_RANGE : MDB_FIRST);
+            if (started && rc == 0 && as_view(key) == resume_after) {
+                rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT);
+            }
+            std::size_t judged = 0;
+            for (; rc == 0 && judged < d.options.expire_chunk; ++judged) {
+                auto decoded = decode_profile(as_view(value));
+                if (decoded) {
+                    switch (apply_expiry(decoded.value(), policy, now_ms)) {
+                    case expiry_verdict::expired: erase.emplace_back(as_view(key)); break;
+                    case expiry_verdict::trimmed:
+                        scratch.clear();
+                        encode_profile(decoded.value(), scratch);
+                        rewrite.emplace_back(as_view(key), scratch);
+                        break;
+                    case expiry_verdict::keep: break;
+                    }
+                } else {
+                    d.fail(decoded.error().code, fmt::format("expire: profile {} does not decode ({}); kept",
+                                                             as_view(key), decoded.error().reason));
+                }
+                resume_after.assign(as_view(key));
+                rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT);
+            }
+            if (rc != 0 && rc != MDB_NOTFOUND) {
+                return d.fail(lmdb_error(rc), "expire");
+            }
+            more = rc == 0;
+        }
+        started = true;
+        for (const auto& k : erase) {
+            MDB_val key = as_val(k);
+            if (const int rc = mdb_del(txn.native_handle(), d.profiles, &key, nullptr); rc != 0) {
+                return d.fail(lmdb_error(rc), fmt::format("expire {}", k));
+            }
+        }
+        for (const auto& [k, v] : rewrite) {
+            MDB_val key = as_val(k);
+            MDB_val value = as_val(v);
+            if (const int rc = mdb_put(txn.native_handle(), d.profiles, &key, &value, 0); rc != 0) {
+                return d.fail(lmdb_error(rc), fmt::format("trim {}", k));
+            }
+        }
+        if (const int rc = txn.commit(); rc != 0) {
+            return d.fail(lmdb_error(rc), "commit expire");
+        }
+        out.expired += erase.size();
+        out.trimmed += rewrite.size();
+        if (!more) {
+            return {};
+        }
+    }
+}
+
+// Visits the profiles with keys in [from, to) (an empty bound is open) in one read
+// transaction: a snapshot of that range.
+std::error_code lmdb_store::scan_range(const std::string& from, const std::string& to, const profile_visitor& visit) {
+    auto& d = *impl_;
+    std::shared_lock lock(d.resize_mutex);
+    transaction txn;
+    if (const int rc = transaction::begin(d.env.get(), MDB_RDONLY, txn); rc != 0) {
+        return d.fail(lmdb_error(rc), "begin read");
+    }
+    int rc = 0;
+    cursor c{txn.native_handle(), d.profiles, rc};
+    if (rc != 0) {
+        return d.fail(lmdb_error(rc), "open cursor");
+    }
+    MDB_val key = as_val(from);
+    MDB_val value{};
+    for (rc = mdb_cursor_get(c.native_handle(), &key, &value, from.empty() ? MDB_FIRST : MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT)) {
+        if (!to.empty() && as_view(key) >= to) {
+            return {};
+        }
+        auto decoded = decode_profile(as_view(value));
+        if (!decoded) {
+            return d.fail(decoded.error().code, fmt::format("profile {}: {}", as_view(key), decoded.error().reason));
+        }
+        if (!visit(decoded.value())) {
+            return {};
+        }
+    }
+    return rc == MDB_NOTFOUND ? std::error_code{} : d.fail(lmdb_error(rc), "scan");
+}
+
+std::error_code lmdb_store::scan(const profile_visitor& visit) { return scan_range({}, {}, visit); }
+
+std::error_code lmdb_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
+    auto& d = *impl_;
+    workers = std::max<std::size_t>(workers, 1);
+    // Split points: every (entries / workers)-th key, found in one pass over the keys
+    // (the values are not decoded).
+    std::vector<std::string> bounds{std::string{}};
+    {
+        std::shared_lock lock(d.resize_mutex);
+        transaction txn;
+        if (const int rc = transaction::begin(d.env.get(), MDB_RDONLY, txn); rc != 0) {
+            return d.fail(lmdb_error(rc), "begin read");
+        }
+        MDB_stat stat{};
+        mdb_stat(txn.native_handle(), d.profiles, &stat);
+        const std::size_t step = std::max<std::size_t>(1, (stat.ms_entries + workers - 1) / workers);
+        int rc = 0;
+        cursor c{txn.native_handle(), d.profiles, rc};
+        if (rc != 0) {
+            return d.fail(lmdb_error(rc), "open cursor");
+        }
+        MDB_val key{};
+        MDB_val value{};
+        std::size_t n = 0;
+        for (rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_FIRST); rc == 0 && bounds.size() < workers;
+             rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT)) {
+            if (n > 0 && n % step == 0) {
+                bounds.emplace_back(as_view(key));
+            }
+            ++n;
+        }
+    }
+    bounds.emplace_back();  // the last range is open at the end
+    std::vector<std::error_code> results(bounds.size() - 1);
+    std::vector<std::thread> threads;
+    for (std::size_t w = 0; w + 1 < bounds.size(); ++w) {
+        threads.emplace_back([&, w, visit = make(w)] { results[w] = scan_range(bounds[w], bounds[w + 1], visit); });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    for (const auto& ec : results) {
+        if (ec) {
+            return ec;
+        }
+    }
+    return {};
+}
+
+std::error_code lmdb_store::flush() {
+    if (const int rc = mdb_env_sync(impl_->env.get(), 1); rc != 0) {
+        return impl_->fail(lmdb_error(rc), "sync");
+    }
+    return {};
+}
+
+std::vector<source_position> lmdb_store::positions() {
+    auto& d = *impl_;
+    std::vector<source_position> out;
+    std::shared_lock lock(d.resize_mutex);
+    transaction txn;
+    if (transaction::begin(d.env.get(), MDB_RDONLY, txn) != 0) {
+        return out;
+    }
+    int rc = 0;
+    cursor c{txn.native_handle(), d.positions, rc};
+    if (rc != 0) {
+        return out;
+    }
+    MDB_val key{};
+    MDB_val value{};
+    for (rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT)) {
+        const auto k = as_view(key);
+        if (k.size() < 5 || value.mv_size != sizeof(std::int64_t)) {
+            continue;
+        }
+        const auto* p = reinterpret_cast<const unsigned char*>(k.data() + k.size() - 4);
+        const auto partition = static_cast<std::int32_t>((std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                                                         (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]});
+        std::int64_t offset = 0;
+        std::memcpy(&offset, value.mv_data, sizeof offset);
+        out.push_back(source_position{std::string{k.substr(0, k.size() - 5)}, partition, offset});
+    }
+    return out;
+}
+
+std::size_t lmdb_store::map_size() const {
+    std::shared_lock lock(impl_->resize_mutex);
+    return impl_->map_size;
+}
+
+std::string lmdb_store::last_error() const {
+    std::lock_guard lock(impl_->error_mutex);
+    return impl_->last_error;
+}
+
+}  // namespace rtcrm

@@ -1,0 +1,369 @@
+// One value-parameterised suite for every profile_store backend. A backend joins by
+// adding a factory to `backends()` below. Cassandra runs over the CQL test peer
+// (tests/support/cql_peer.hpp) and, with RTCRM_CASSANDRA_HOSTS set, against a real cluster
+// (instantiation `cluster`, ctest label integration-cassandra).
+#include <rtcrm/cassandra/cassandra_store.hpp>
+#include <rtcrm/core/memory_store.hpp>
+#include <rtcrm/lmdb/lmdb_store.hpp>
+
+#include "support/cql_peer.hpp"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+namespace {
+
+struct backend {
+    std::string name;
+    std::function<std::shared_ptr<rtcrm::profile_store>()> make;
+    bool expires = true;  ///< implements `expire` (Cassandra leaves expiry to table TTLs)
+};
+
+// A fresh directory per LMDB store, removed when the store is.
+std::shared_ptr<rtcrm::profile_store> fresh_lmdb() {
+    static int counter = 0;
+    const auto dir = std::filesystem::temp_directory_path() / fmt::format("rtcrm_lmdb_{}_{}", ::getpid(), ++counter);
+    std::filesystem::remove_all(dir);
+    auto* store = new rtcrm::lmdb_store({.path = dir.string(), .map_size = 1 << 20, .sync = false});
+    return std::shared_ptr<rtcrm::profile_store>(store, [dir](rtcrm::profile_store* s) {
+        delete s;
+        std::filesystem::remove_all(dir);
+    });
+}
+
+// A keyspace of its own per store, so tests never see each other's rows on a shared cluster.
+std::string fresh_keyspace() {
+    static std::atomic<int> counter{0};
+    return fmt::format("rtcrm_conformance_{}_{}", ::getpid(), ++counter);
+}
+
+// A CQL test peer per store (a fresh in-memory cluster), stopped after the store.
+std::shared_ptr<rtcrm::profile_store> fresh_cassandra_on_peer() {
+    auto peer = std::make_shared<rtcrm::test::cql_peer>();
+    auto* store = new rtcrm::cassandra_store({.hosts = peer->contact_points(), .keyspace = fresh_keyspace()});
+    return std::shared_ptr<rtcrm::profile_store>(store, [peer](rtcrm::profile_store* s) { delete s; });
+}
+
+// The cluster named by RTCRM_CASSANDRA_HOSTS ("h1,h2:9042"); its keyspaces are dropped after.
+std::shared_ptr<rtcrm::profile_store> fresh_cassandra_on_cluster() {
+    return std::make_shared<rtcrm::cassandra_store>(rtcrm::cassandra_options{
+        .hosts = rtcrm::parse_cassandra_hosts(std::getenv("RTCRM_CASSANDRA_HOSTS")),
+        .keyspace = fresh_keyspace(),
+        .replication = "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+        .consistency = rtcrm::cassandra_consistency::one});
+}
+
+std::vector<backend> backends() {
+    return {{"memory", [] { return std::make_shared<rtcrm::memory_store>(); }},
+            {"lmdb", fresh_lmdb},
+            {"cassandra", fresh_cassandra_on_peer, false}};
+}
+
+std::vector<backend> cluster_backends() {
+    if (std::getenv("RTCRM_CASSANDRA_HOSTS") == nullptr) {
+        return {};
+    }
+    return {{"cassandra", fresh_cassandra_on_cluster, false}};
+}
+
+class profile_store_conformance : public ::testing::TestWithParam<backend> {
+protected:
+    void SetUp() override { store_ = GetParam().make(); }
+
+    // For the expiry tests: a backend without `expire` is checked to refuse it instead.
+    bool skip_unless_expires() {
+        if (GetParam().expires) {
+            return false;
+        }
+        rtcrm::expiry_result result;
+        EXPECT_EQ(store_->expire({.profile_ttl = std::chrono::milliseconds(1)}, 0, result), rtcrm::errc::store_error);
+        return true;
+    }
+
+    static rtcrm::profile make_profile(std::int64_t id, std::int64_t level) {
+        rtcrm::profile p{rtcrm::player_key{id}};
+        p.set("level", level);
+        p.incr_windowed("fights_lost", 2, 1'763'800'000'000, 86'400'000);
+        p.record_event("fight", 1'763'800'000'000, "e-" + std::to_string(id));
+        p.record_trigger("3", 1'763'800'000'000);
+        return p;
+    }
+
+    std::optional<rtcrm::profile> get_one(const rtcrm::player_key& key) {
+        std::vector<rtcrm::player_key> keys{key};
+        std::vector<std::optional<rtcrm::profile>> out(1);
+        EXPECT_FALSE(store_->get(keys, out));
+        return out[0];
+    }
+
+    std::shared_ptr<rtcrm::profile_store> store_;
+};
+
+TEST_P(profile_store_conformance, an_unknown_player_has_no_profile) {
+    EXPECT_EQ(get_one(rtcrm::player_key{1}), std::nullopt);
+}
+
+TEST_P(profile_store_conformance, written_profiles_read_back_equal) {
+    rtcrm::write_batch batch;
+    batch.profiles = {make_profile(1, 10), make_profile(2, 20)};
+    ASSERT_FALSE(store_->write(batch));
+    EXPECT_EQ(get_one(rtcrm::player_key{1}), make_profile(1, 10));
+    EXPECT_EQ(get_one(rtcrm::player_key{2}), make_profile(2, 20));
+}
+
+TEST_P(profile_store_conformance, get_fills_each_slot_in_key_order) {
+    rtcrm::write_batch batch;
+    batch.profiles = {make_profile(2, 20)};
+    ASSERT_FALSE(store_->write(batch));
+    std::vector<rtcrm::player_key> keys{rtcrm::player_key{1}, rtcrm::player_key{2}};
+    std::vector<std::optional<rtcrm::profile>> out(2, rtcrm::profile{});
+    ASSERT_FALSE(store_->get(keys, out));
+    EXPECT_EQ(out[0], std::nullopt);
+    EXPECT_EQ(out[1], make_profile(2, 20));
+}
+
+TEST_P(profile_store_conformance, a_later_write_replaces_the_profile) {
+    rtcrm::write_batch batch;
+    batch.profiles = {make_profile(1, 10)};
+    ASSERT_FALSE(store_->write(batch));
+    batch.profiles = {make_profile(1, 11)};
+    ASSERT_FALSE(store_->write(batch));
+    EXPECT_EQ(get_one(rtcrm::player_key{1}), make_profile(1, 11));
+}
+
+TEST_P(profile_store_conformance, erased_profiles_are_gone) {
+    rtcrm::write_batch batch;
+    batch.profiles = {make_profile(1, 10), make_profile(2, 20)};
+    ASSERT_FALSE(store_->write(batch));
+    rtcrm::write_batch erase;
+    erase.erased = {rtcrm::player_key{1}};
+    ASSERT_FALSE(store_->write(erase));
+    EXPECT_EQ(get_one(rtcrm::player_key{1}), std::nullopt);
+    EXPECT_NE(get_one(rtcrm::player_key{2}), std::nullopt);
+}
+
+TEST_P(profile_store_conformance, scan_visits_every_profile_once_and_can_stop) {
+    rtcrm::write_batch batch;
+    for (int i = 1; i <= 100; ++i) {
+        batch.profiles.push_back(make_profile(i, i));
+    }
+    ASSERT_FALSE(store_->write(batch));
+    std::multiset<std::string> seen;
+    ASSERT_FALSE(store_->scan([&](const rtcrm::profile& p) {
+        seen.insert(std::string{p.key().text()});
+        return true;
+    }));
+    EXPECT_EQ(seen.size(), 100U);
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 100U);
+    int visited = 0;
+    ASSERT_FALSE(store_->scan([&](const rtcrm::profile&) { return ++visited < 10; }));
+    EXPECT_EQ(visited, 10);
+}
+
+TEST_P(profile_store_conformance, positions_keep_the_highest_offset_per_partition) {
+    rtcrm::write_batch batch;
+    batch.positions = {{"kafka:raw", 0, 10}, {"kafka:raw", 1, 5}};
+    ASSERT_FALSE(store_->write(batch));
+    batch.positions = {{"kafka:raw", 0, 20}};
+    ASSERT_FALSE(store_->write(batch));
+    auto positions = store_->positions();
+    std::sort(positions.begin(), positions.end(), [](const auto& a, const auto& b) { return a.partition < b.partition; });
+    ASSERT_EQ(positions.size(), 2U);
+    EXPECT_EQ(positions[0].offset, 20);
+    EXPECT_EQ(positions[1].offset, 5);
+    EXPECT_FALSE(store_->flush());
+}
+
+TEST_P(profile_store_conformance, many_large_profiles_fit_the_store) {
+    // 4,000 profiles of ~1 KiB: more than the LMDB test store's initial 1 MiB map.
+    rtcrm::write_batch batch;
+    for (int i = 0; i < 4000; ++i) {
+        auto p = make_profile(i, i);
+        p.set("blob", std::string(1000, 'x'));
+        batch.profiles.push_back(std::move(p));
+    }
+    ASSERT_FALSE(store_->write(batch));
+    auto back = get_one(rtcrm::player_key{3999});
+    ASSERT_TRUE(back);
+    EXPECT_EQ(std::get<std::string>(*back->get("blob")).size(), 1000U);
+}
+
+TEST_P(profile_store_conformance, concurrent_writers_of_disjoint_players_lose_nothing) {
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 4; ++t) {
+        writers.emplace_back([this, t] {
+            for (int i = 0; i < 250; ++i) {
+                rtcrm::write_batch batch;
+                batch.profiles = {make_profile(t * 1000 + i, i)};
+                EXPECT_FALSE(store_->write(batch));
+            }
+        });
+    }
+    for (auto& w : writers) {
+        w.join();
+    }
+    int n = 0;
+    ASSERT_FALSE(store_->scan([&](const rtcrm::profile&) { return ++n, true; }));
+    EXPECT_EQ(n, 1000);
+}
+
+TEST_P(profile_store_conformance, a_parallel_scan_visits_every_profile_exactly_once) {
+    rtcrm::write_batch batch;
+    for (int i = 1; i <= 10'000; ++i) {
+        batch.profiles.push_back(make_profile(i, i));
+    }
+    ASSERT_FALSE(store_->write(batch));
+    for (std::size_t workers : {1U, 3U, 4U, 64U}) {
+        std::vector<std::vector<std::int64_t>> seen(workers);  // each worker writes only its own
+        std::atomic<std::size_t> made{0};
+        ASSERT_FALSE(store_->scan_parallel(workers, [&](std::size_t w) -> rtcrm::profile_visitor {
+            made.fetch_add(1);
+            return [&seen, w](const rtcrm::profile& p) {
+                seen[w].push_back(std::get<std::int64_t>(*p.get("level")));
+                return true;
+            };
+        }));
+        EXPECT_LE(made.load(), workers);
+        std::vector<std::int64_t> all;
+        std::size_t busy = 0;
+        for (const auto& part : seen) {
+            all.insert(all.end(), part.begin(), part.end());
+            busy += part.empty() ? 0 : 1;
+        }
+        std::sort(all.begin(), all.end());
+        ASSERT_EQ(all.size(), 10'000U) << workers << " workers";
+        for (int i = 0; i < 10'000; ++i) {
+            ASSERT_EQ(all[static_cast<std::size_t>(i)], i + 1);
+        }
+        if (workers > 1 && workers <= 4) {
+            EXPECT_GT(busy, 1U) << "the scan did not spread over the workers";
+        }
+    }
+}
+
+// --- TTL --------------------------------------------------------------------------------
+
+constexpr std::int64_t day = 86'400'000;
+constexpr std::int64_t t0 = 1'763'800'000'000;
+
+// A profile whose last event was at `last` (event time), with one older event too.
+rtcrm::profile active_at(std::int64_t id, std::int64_t last) {
+    rtcrm::profile p{rtcrm::player_key{id}};
+    p.record_event("login", last - 3 * day, "old");
+    p.incr_windowed("logins", 1, last - 3 * day, day);
+    p.record_trigger("3", last - 3 * day);
+    p.record_event("login", last, "new");
+    p.incr_windowed("logins", 1, last, day);
+    p.record_trigger("3", last);
+    return p;
+}
+
+TEST_P(profile_store_conformance, expire_deletes_only_inactive_profiles) {
+    if (skip_unless_expires()) {
+        GTEST_SKIP() << GetParam().name << " leaves expiry to the database (expire refuses)";
+    }
+    rtcrm::write_batch batch;
+    for (int i = 1; i <= 2500; ++i) {  // more than one LMDB chunk
+        batch.profiles.push_back(active_at(i, i % 2 == 0 ? t0 : t0 - 10 * day));
+    }
+    ASSERT_FALSE(store_->write(batch));
+    rtcrm::expiry_result result;
+    ASSERT_FALSE(store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0, result));
+    EXPECT_EQ(result.expired, 1250U);
+    EXPECT_EQ(result.trimmed, 0U);
+    std::size_t left = 0;
+    ASSERT_FALSE(store_->scan([&](const rtcrm::profile& p) {
+        EXPECT_EQ(p.last_event_ts(), t0) << p.key().text();
+        ++left;
+        return true;
+    }));
+    EXPECT_EQ(left, 1250U);
+    EXPECT_TRUE(get_one(rtcrm::player_key{2}).has_value());
+    EXPECT_FALSE(get_one(rtcrm::player_key{1}).has_value());
+}
+
+TEST_P(profile_store_conformance, expire_trims_old_history_and_keeps_totals) {
+    if (skip_unless_expires()) {
+        GTEST_SKIP() << GetParam().name << " leaves expiry to the database (expire refuses)";
+    }
+    rtcrm::write_batch batch;
+    batch.profiles = {active_at(1, t0)};
+    ASSERT_FALSE(store_->write(batch));
+    rtcrm::expiry_result result;
+    ASSERT_FALSE(store_->expire({.history_ttl = std::chrono::milliseconds(day)}, t0, result));
+    EXPECT_EQ(result.trimmed, 1U);
+    const auto p = get_one(rtcrm::player_key{1});
+    ASSERT_TRUE(p);
+    ASSERT_EQ(p->recent().size(), 1U);
+    EXPECT_EQ(p->recent()[0].id, "new");
+    EXPECT_EQ(p->triggers("3")->recent, std::vector<std::int64_t>{t0});
+    EXPECT_EQ(p->triggers("3")->total, 2);
+    EXPECT_EQ(p->count("logins", 0, t0), 2);       // the total stays
+    EXPECT_EQ(p->count("logins", 7 * day, t0), 1);  // the old bucket is gone
+    // Trimming again changes nothing.
+    rtcrm::expiry_result again;
+    ASSERT_FALSE(store_->expire({.history_ttl = std::chrono::milliseconds(day)}, t0, again));
+    EXPECT_EQ(again.trimmed, 0U);
+}
+
+TEST_P(profile_store_conformance, a_profile_written_during_a_sweep_is_never_lost) {
+    if (skip_unless_expires()) {
+        GTEST_SKIP() << GetParam().name << " leaves expiry to the database (expire refuses)";
+    }
+    // Stale profiles; a writer keeps refreshing some of them while sweeps run.
+    rtcrm::write_batch batch;
+    for (int i = 1; i <= 3000; ++i) {
+        batch.profiles.push_back(active_at(i, t0 - 10 * day));
+    }
+    ASSERT_FALSE(store_->write(batch));
+    std::thread writer([this] {
+        for (int i = 1; i <= 3000; i += 3) {
+            rtcrm::write_batch fresh;
+            fresh.profiles = {active_at(i, t0)};
+            ASSERT_FALSE(store_->write(fresh));
+        }
+    });
+    for (int k = 0; k < 5; ++k) {
+        rtcrm::expiry_result result;
+        ASSERT_FALSE(store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0, result));
+    }
+    writer.join();
+    rtcrm::expiry_result result;
+    ASSERT_FALSE(store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0, result));
+    for (int i = 1; i <= 3000; ++i) {
+        const auto p = get_one(rtcrm::player_key{i});
+        if (i % 3 == 1) {
+            ASSERT_TRUE(p) << "refreshed profile " << i << " was expired";
+            EXPECT_EQ(p->last_event_ts(), t0);
+        } else {
+            EXPECT_FALSE(p) << "stale profile " << i << " survived";
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(backends, profile_store_conformance, ::testing::ValuesIn(backends()),
+                         [](const auto& param_info) { return param_info.param.name; });
+// Empty unless RTCRM_CASSANDRA_HOSTS is set (run through ctest's cassandra_cluster_conformance).
+INSTANTIATE_TEST_SUITE_P(cluster, profile_store_conformance, ::testing::ValuesIn(cluster_backends()),
+                         [](const auto& param_info) { return param_info.param.name; });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(profile_store_conformance);
+
+// The cluster run's guard: without RTCRM_CASSANDRA_HOSTS it is skipped, not passed.
+TEST(cassandra_cluster, is_named_by_rtcrm_cassandra_hosts) {
+    if (std::getenv("RTCRM_CASSANDRA_HOSTS") == nullptr) {
+        GTEST_SKIP() << "RTCRM_CASSANDRA_HOSTS is not set: no cluster to run the conformance suite against";
+    }
+    EXPECT_FALSE(cluster_backends().empty());
+}
+
+}  // namespace

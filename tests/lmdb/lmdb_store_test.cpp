@@ -1,0 +1,240 @@
+#include <rtcrm/core/error.hpp>
+#include <rtcrm/core/profile_codec.hpp>
+#include <rtcrm/lmdb/lmdb_store.hpp>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <csignal>
+#include <functional>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+class lmdb_store_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() / fmt::format("rtcrm_lmdb_test_{}", ::getpid());
+        fs::remove_all(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+    fs::path dir_;
+};
+
+TEST_F(lmdb_store_test, reopening_returns_byte_identical_profiles_and_positions) {
+    std::vector<std::string> written;
+    {
+        rtcrm::lmdb_store store{{.path = dir_.string()}};
+        rtcrm::write_batch batch;
+        for (int i = 1; i <= 100; ++i) {
+            rtcrm::profile p{rtcrm::player_key{i}};
+            p.set("level", std::int64_t{i});
+            p.record_event("login", i, "e");
+            batch.profiles.push_back(p);
+            written.emplace_back();
+            rtcrm::encode_profile(p, written.back());
+        }
+        batch.positions = {{"kafka:raw", 3, 99}};
+        ASSERT_FALSE(store.write(batch));
+        ASSERT_FALSE(store.flush());
+    }
+    rtcrm::lmdb_store store{{.path = dir_.string()}};
+    for (int i = 1; i <= 100; ++i) {
+        std::vector<rtcrm::player_key> keys{rtcrm::player_key{i}};
+        std::vector<std::optional<rtcrm::profile>> out(1);
+        ASSERT_FALSE(store.get(keys, out));
+        ASSERT_TRUE(out[0]);
+        std::string bytes;
+        rtcrm::encode_profile(*out[0], bytes);
+        EXPECT_EQ(bytes, written[static_cast<std::size_t>(i - 1)]);
+    }
+    const auto positions = store.positions();
+    ASSERT_EQ(positions.size(), 1U);
+    EXPECT_EQ(positions[0], (rtcrm::source_position{"kafka:raw", 3, 99}));
+}
+
+TEST_F(lmdb_store_test, the_map_grows_when_full) {
+    rtcrm::lmdb_store store{{.path = dir_.string(), .map_size = 1 << 20, .sync = false}};
+    const auto before = store.map_size();
+    rtcrm::write_batch batch;
+    for (int i = 0; i < 3000; ++i) {
+        rtcrm::profile p{rtcrm::player_key{i}};
+        p.set("blob", std::string(1000, 'y'));
+        batch.profiles.push_back(std::move(p));
+    }
+    ASSERT_FALSE(store.write(batch)) << store.last_error();
+    EXPECT_GT(store.map_size(), before);
+}
+
+TEST_F(lmdb_store_test, a_full_map_at_its_limit_is_a_clear_error) {
+    rtcrm::lmdb_store store{{.path = dir_.string(), .map_size = 1 << 20, .max_map_size = 1 << 20, .sync = false}};
+    rtcrm::write_batch batch;
+    for (int i = 0; i < 3000; ++i) {
+        rtcrm::profile p{rtcrm::player_key{i}};
+        p.set("blob", std::string(1000, 'y'));
+        batch.profiles.push_back(std::move(p));
+    }
+    EXPECT_TRUE(store.write(batch));
+    EXPECT_NE(store.last_error().find("full"), std::string::npos) << store.last_error();
+    EXPECT_NE(store.last_error().find(dir_.string()), std::string::npos);
+}
+
+TEST_F(lmdb_store_test, a_foreign_file_in_place_of_the_store_is_named) {
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "data.mdb") << std::string(8192, 'z');
+    try {
+        rtcrm::lmdb_store store{{.path = dir_.string()}};
+        FAIL() << "a foreign file was opened";
+    } catch (const rtcrm::error& e) {
+        EXPECT_NE(std::string{e.what()}.find(dir_.string()), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(lmdb_store_test, a_second_writer_is_refused_but_readers_are_welcome) {
+    rtcrm::lmdb_store writer{{.path = dir_.string()}};
+    try {
+        rtcrm::lmdb_store second{{.path = dir_.string()}};
+        FAIL() << "a second writer opened the store";
+    } catch (const rtcrm::error& e) {
+        EXPECT_NE(std::string{e.what()}.find("in use"), std::string::npos) << e.what();
+    }
+    rtcrm::write_batch batch;
+    batch.profiles = {rtcrm::profile{rtcrm::player_key{1}}};
+    ASSERT_FALSE(writer.write(batch));
+    rtcrm::lmdb_store reader{{.path = dir_.string(), .read_only = true}};
+    int n = 0;
+    ASSERT_FALSE(reader.scan([&](const rtcrm::profile&) { return ++n, true; }));
+    EXPECT_EQ(n, 1);
+    EXPECT_TRUE(reader.write(batch));  // read-only
+}
+
+TEST_F(lmdb_store_test, a_reader_of_a_missing_store_creates_nothing) {
+    EXPECT_THROW(rtcrm::lmdb_store({.path = dir_.string(), .read_only = true}), rtcrm::error);
+    EXPECT_FALSE(fs::exists(dir_));
+}
+
+TEST_F(lmdb_store_test, a_file_where_the_directory_should_be_is_named) {
+    std::ofstream(dir_) << "not a directory";
+    EXPECT_THROW(rtcrm::lmdb_store({.path = dir_.string()}), rtcrm::error);
+}
+
+}  // namespace
+
+namespace {
+
+// Runs `body` in a child process (for setuid and resource limits that must not touch
+// the test process); returns its exit status, or 128 + the signal that killed it.
+int in_child(const std::function<int()>& body) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        int status = 3;
+        try {
+            status = body();
+        } catch (...) {
+            status = 4;
+        }
+        ::_exit(status);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+rtcrm::write_batch big_profiles(int from, int count) {
+    rtcrm::write_batch batch;
+    for (int i = from; i < from + count; ++i) {
+        rtcrm::profile p{rtcrm::player_key{i}};
+        p.set("bio", std::string(2000, 'x'));
+        batch.profiles.push_back(std::move(p));
+    }
+    return batch;
+}
+
+}  // namespace
+
+TEST_F(lmdb_store_test, a_location_the_process_may_not_write_is_a_clear_error) {
+    fs::create_directories(dir_ / "locked");
+    const auto locked = (dir_ / "locked").string();
+    // Root may write anywhere: drop to an unprivileged user in a child first.
+    const int status = in_child([&] {
+        if (::geteuid() == 0) {
+            if (::setgid(65534) != 0 || ::setuid(65534) != 0) {
+                return 10;
+            }
+        } else {
+            fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec);
+        }
+        try {
+            rtcrm::lmdb_store store{{.path = locked + "/profiles"}};
+            return 1;  // opened where it may not write
+        } catch (const rtcrm::error& e) {
+            const std::string what = e.what();
+            return what.find(locked) != std::string::npos && e.code() == rtcrm::errc::io_error ? 0 : 2;
+        }
+    });
+    ASSERT_NE(status, 10) << "could not drop privileges";
+    EXPECT_EQ(status, 0) << "1: opened, 2: unclear error";
+}
+
+TEST_F(lmdb_store_test, an_existing_store_that_became_read_only_is_a_clear_error) {
+    {
+        rtcrm::lmdb_store store{{.path = dir_.string()}};
+        ASSERT_FALSE(store.write(big_profiles(1, 3)));
+    }
+    const int status = in_child([&] {
+        if (::geteuid() == 0) {
+            if (::setgid(65534) != 0 || ::setuid(65534) != 0) {
+                return 10;
+            }
+        } else {
+            for (const auto& f : fs::directory_iterator(dir_)) {
+                fs::permissions(f.path(), fs::perms::owner_read);
+            }
+        }
+        try {
+            rtcrm::lmdb_store store{{.path = dir_.string()}};
+            return 1;
+        } catch (const rtcrm::error& e) {
+            return std::string{e.what()}.find(dir_.string()) != std::string::npos ? 0 : 2;
+        }
+    });
+    ASSERT_NE(status, 10) << "could not drop privileges";
+    EXPECT_EQ(status, 0) << "1: opened for writing, 2: unclear error";
+    rtcrm::lmdb_store reader{{.path = dir_.string(), .read_only = true}};  // still readable
+}
+
+TEST_F(lmdb_store_test, a_full_disk_fails_the_write_with_the_path_and_no_crash) {
+    // A file-size limit stands in for a full disk: writes past it fail with EFBIG (the
+    // signal that would come with it is ignored, as a daemon would).
+    const int status = in_child([&] {
+        rtcrm::lmdb_store store{{.path = dir_.string(), .map_size = 64ULL << 20}};
+        std::signal(SIGXFSZ, SIG_IGN);
+        const rlimit limit{256 * 1024, 256 * 1024};
+        if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) {
+            return 10;
+        }
+        for (int round = 0; round < 200; ++round) {
+            if (const auto ec = store.write(big_profiles(round * 100, 100)); ec) {
+                const auto why = store.last_error();
+                return why.find(dir_.string()) != std::string::npos ? 0 : 2;
+            }
+        }
+        return 1;  // 40 MB written under a 256 KiB limit?
+    });
+    ASSERT_NE(status, 10) << "setrlimit failed";
+    EXPECT_EQ(status, 0) << "1: no error, 2: the error does not name the store, >128: crashed";
+    // The store is still consistent: what was committed reads back.
+    rtcrm::lmdb_store reopened{{.path = dir_.string()}};
+    std::size_t n = 0;
+    EXPECT_FALSE(reopened.scan([&](const rtcrm::profile&) {
+        ++n;
+        return true;
+    }));
+    EXPECT_EQ(n % 100, 0U) << "a partial batch was committed";
+}
