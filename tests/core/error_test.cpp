@@ -1,4 +1,5 @@
 #include <rtcrm/core/error.hpp>
+#include <rtcrm/core/result.hpp>
 
 #include <gtest/gtest.h>
 
@@ -34,3 +35,25 @@ TEST(error, carries_context_and_code) {
 }
 
 }  // namespace
+
+TEST(result, holds_a_value_or_a_failure_with_its_reason) {
+    rtcrm::result<int> good{7};
+    ASSERT_TRUE(good.ok());
+    EXPECT_EQ(good.value(), 7);
+
+    rtcrm::result<int> bad{rtcrm::errc::store_error, "commit: No space left on device"};
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, rtcrm::errc::store_error);
+    EXPECT_EQ(bad.error().reason, "commit: No space left on device");
+}
+
+TEST(result, of_void_is_a_success_or_a_failure) {
+    const rtcrm::result<void> done;
+    EXPECT_TRUE(done.ok());
+    EXPECT_TRUE(static_cast<bool>(done));
+
+    const rtcrm::result<void> failed{rtcrm::failure{make_error_code(rtcrm::errc::unavailable), "no replica"}};
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.error().code, rtcrm::errc::unavailable);
+    EXPECT_EQ(failed.error().reason, "no replica");
+}

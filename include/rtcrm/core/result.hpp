@@ -1,13 +1,23 @@
 /// @file result.hpp
 /// `result<T>`: a value or a failure (an error code with a human-readable reason), for
-/// the per-event path, where nothing throws.
+/// the per-event path and the profile stores, where nothing throws. `result<void>` is a
+/// success or a failure, for operations that return nothing else.
 ///
-/// Caveats: accessing `value()` of a failed result is undefined behaviour, as with
-/// `std::optional`; check `ok()` first.
+/// Caveats: accessing `value()` or `error()` of the wrong alternative is undefined
+/// behaviour, as with `std::optional`; check `ok()` first.
+///
+/// Example:
+/// @code
+///   rtcrm::result<void> written = store.write(batch);
+///   if (!written) {
+///       log(written.error().code, written.error().reason);  // "lmdb_store /var/crm: commit: No space left on device"
+///   }
+/// @endcode
 #pragma once
 
 #include <rtcrm/core/error.hpp>
 
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -44,6 +54,24 @@ public:
 
 private:
     std::variant<T, failure> state_;
+};
+
+/// Success, or a `failure`. Value type; not synchronised. Default-constructed: success.
+template <>
+class result<void> {
+public:
+    result() noexcept = default;
+    result(failure why) : failure_(std::move(why)) {}             // NOLINT(google-explicit-constructor)
+    result(errc code, std::string reason) : failure_(failure{make_error_code(code), std::move(reason)}) {}
+
+    [[nodiscard]] bool ok() const noexcept { return !failure_.has_value(); }
+    explicit operator bool() const noexcept { return ok(); }
+
+    /// The failure; only when `!ok()`.
+    [[nodiscard]] const failure& error() const { return *failure_; }
+
+private:
+    std::optional<failure> failure_;
 };
 
 }  // namespace rtcrm
