@@ -62,6 +62,23 @@ field make_field(std::string_view name, const about& a, std::string type);
 // "`x`": a string as README's default column shows it.
 std::string code(std::string_view s);
 
+// A flag that gets and sets the member as it is (its type is the flag's: a number, a string).
+template <typename Ref>
+void flag_as_is(field& f, Ref ref) {
+    f.get = [=](const topology_config& c) -> topology_flag_value { return ref(c); };
+    f.set = [=](topology_config& c, const topology_flag_value& v, const std::string&) { ref(c) = std::get<value_of<Ref>>(v); };
+}
+
+// A field whose JSON value `read(reader, value, path)` reads straight into the member.
+template <typename Ref, typename Read>
+field read_into(std::string_view name, Ref ref, const about& a, std::string_view type, Read read) {
+    auto f = make_field(name, a, std::string{type});
+    f.read = [=](const json_value& v, const std::string& p, topology_config& c, const json_reader& r) {
+        ref(c) = read(r, v, p);
+    };
+    return f;
+}
+
 // An unsigned integer from `min` to `max` (std::uint32_t, std::uint64_t or std::size_t).
 template <typename Ref>
 field integer(std::string_view name, Ref ref, std::uint64_t min, std::uint64_t max, const about& a) {
@@ -121,31 +138,26 @@ field milliseconds(std::string_view name, Ref ref, std::uint64_t min, const abou
 // A number (double) within a rule.
 template <typename Ref>
 field number(std::string_view name, Ref ref, const number_rule& rule, const about& a) {
-    auto f = make_field(name, a, std::string{rule.type});
-    f.read = [=, &rule](const json_value& v, const std::string& p, topology_config& c, const json_reader& r) {
-        ref(c) = r.number(v, p, rule);
-    };
+    auto f = read_into(name, ref, a, rule.type,
+                       [&rule](const json_reader& r, const json_value& v, const std::string& p) { return r.number(v, p, rule); });
     f.check = [=, &rule](const topology_config& c, const std::string& p) {
         if (!within(ref(c), rule)) {
             config_error(p, fmt::format("{}, got {}", rule.expected, ref(c)));
         }
     };
     f.shown = [=](const topology_config& c) { return fmt::format("{}", ref(c)); };
-    f.get = [=](const topology_config& c) -> topology_flag_value { return ref(c); };
-    f.set = [=](topology_config& c, const topology_flag_value& v, const std::string&) { ref(c) = std::get<double>(v); };
+    flag_as_is(f, ref);
     return f;
 }
 
 // true or false; its flag is a switch that turns it on, or off when `inverted`.
 template <typename Ref>
 field boolean(std::string_view name, Ref ref, const about& a, bool inverted = false) {
-    auto f = make_field(name, a, "boolean");
+    auto f = read_into(name, ref, a, "boolean",
+                       [](const json_reader& r, const json_value& v, const std::string& p) { return r.boolean(v, p); });
     if (inverted) {
         f.flag_cell += " (inverted)";
     }
-    f.read = [=](const json_value& v, const std::string& p, topology_config& c, const json_reader& r) {
-        ref(c) = r.boolean(v, p);
-    };
     f.shown = [=](const topology_config& c) { return std::string{ref(c) ? "true" : "false"}; };
     f.get = [=](const topology_config& c) -> topology_flag_value { return ref(c) != inverted; };
     f.set = [=](topology_config& c, const topology_flag_value& v, const std::string&) {
@@ -157,10 +169,8 @@ field boolean(std::string_view name, Ref ref, const about& a, bool inverted = fa
 // A string within a rule.
 template <typename Ref>
 field text(std::string_view name, Ref ref, const text_rule& rule, const about& a) {
-    auto f = make_field(name, a, std::string{rule.type});
-    f.read = [=, &rule](const json_value& v, const std::string& p, topology_config& c, const json_reader& r) {
-        ref(c) = r.string(v, p, rule);
-    };
+    auto f = read_into(name, ref, a, rule.type,
+                       [&rule](const json_reader& r, const json_value& v, const std::string& p) { return r.string(v, p, rule); });
     if (rule.problem != nullptr) {
         f.check = [=, &rule](const topology_config& c, const std::string& p) {
             if (auto what = rule.problem(ref(c)); !what.empty()) {
@@ -170,8 +180,7 @@ field text(std::string_view name, Ref ref, const text_rule& rule, const about& a
     }
     f.empty = [=](const topology_config& c) { return ref(c).empty(); };
     f.shown = [=](const topology_config& c) { return code(ref(c).empty() ? std::string_view{R"("")"} : ref(c)); };
-    f.get = [=](const topology_config& c) -> topology_flag_value { return ref(c); };
-    f.set = [=](topology_config& c, const topology_flag_value& v, const std::string&) { ref(c) = std::get<std::string>(v); };
+    flag_as_is(f, ref);
     return f;
 }
 

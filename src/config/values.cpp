@@ -107,81 +107,97 @@ std::string integer_expected(std::uint64_t min, std::uint64_t max) {
 
 // --- rules ----------------------------------------------------------------------------
 
-std::string non_empty_problem(std::string_view s) {
-    return s.empty() ? expected("expected a non-empty string", s) : std::string{};
-}
+const text_rule any_string{"string"};
 
-std::string listen_problem(std::string_view s) {
-    return is_listen(s) ? std::string{} : expected("expected HOST:PORT (port 0: any free port)", s);
-}
+const text_rule non_empty{"non-empty string", [](std::string_view s) {
+                              return s.empty() ? expected("expected a non-empty string", s) : std::string{};
+                          }};
 
-std::string listen_or_none_problem(std::string_view s) {
-    return s.empty() || is_listen(s) ? std::string{}
-                                     : expected(R"(expected HOST:PORT (port 0: any free port) or "" for none)", s);
-}
+const text_rule host_list{"`HOST[:PORT][,...]`", non_empty.problem};
+
+const text_rule listen_address{"`HOST:PORT`", [](std::string_view s) {
+                                   return is_listen(s) ? std::string{} : expected("expected HOST:PORT (port 0: any free port)", s);
+                               }};
+
+const text_rule listen_address_or_none{
+    "`HOST:PORT` or `\"\"`", [](std::string_view s) {
+        return s.empty() || is_listen(s) ? std::string{}
+                                         : expected(R"(expected HOST:PORT (port 0: any free port) or "" for none)", s);
+    }};
 
 // As webhook_sink accepts it: http:// (no TLS), a host and a port, then an optional path.
-std::string url_problem(std::string_view s) {
-    constexpr std::string_view scheme = "http://";
-    bool ok = s.starts_with(scheme);
-    if (ok) {
-        const auto rest = s.substr(scheme.size());
-        const auto authority = rest.substr(0, rest.find('/'));
-        const auto colon = authority.rfind(':');
-        ok = colon != std::string_view::npos && colon > 0 && is_port(authority.substr(colon + 1));
-    }
-    return ok ? std::string{} : expected("expected http://HOST:PORT[/PATH] (no https)", s);
-}
+const text_rule http_url{"`http://HOST:PORT[/PATH]`", [](std::string_view s) {
+                             constexpr std::string_view scheme = "http://";
+                             bool ok = s.starts_with(scheme);
+                             if (ok) {
+                                 const auto rest = s.substr(scheme.size());
+                                 const auto authority = rest.substr(0, rest.find('/'));
+                                 const auto colon = authority.rfind(':');
+                                 ok = colon != std::string_view::npos && colon > 0 && is_port(authority.substr(colon + 1));
+                             }
+                             return ok ? std::string{} : expected("expected http://HOST:PORT[/PATH] (no https)", s);
+                         }};
 
-std::string kafka_start_problem(std::string_view s) {
-    try {
-        kafka_start start{};
-        std::int64_t timestamp_ms = 0;
-        parse_kafka_start(s, start, timestamp_ms);
-        return {};
-    } catch (const error&) {
-        return expected("expected committed | earliest | latest | a timestamp (ms, or YYYY-MM-DDTHH:MM:SSZ)", s);
-    }
-}
+const text_rule kafka_start_point{
+    "`committed` | `earliest` | `latest` | timestamp", [](std::string_view s) {
+        try {
+            kafka_start start{};
+            std::int64_t timestamp_ms = 0;
+            parse_kafka_start(s, start, timestamp_ms);
+            return std::string{};
+        } catch (const error&) {
+            return expected("expected committed | earliest | latest | a timestamp (ms, or YYYY-MM-DDTHH:MM:SSZ)", s);
+        }
+    }};
 
-std::string cql_identifier_problem(std::string_view s) {
-    return is_cql_identifier(s) ? std::string{}
-                                : expected("expected a CQL identifier (a letter, then letters, digits or _; at most 48)", s);
-}
+const text_rule cql_identifier{
+    "CQL identifier", [](std::string_view s) {
+        return is_cql_identifier(s)
+                   ? std::string{}
+                   : expected("expected a CQL identifier (a letter, then letters, digits or _; at most 48)", s);
+    }};
 
-std::string cql_map_problem(std::string_view s) {
-    return s.size() >= 2 && s.front() == '{' && s.back() == '}'
-               ? std::string{}
-               : expected("expected a CQL map literal, e.g. {'class': 'SimpleStrategy', 'replication_factor': 1}", s);
-}
+const text_rule cql_map{
+    "CQL map literal", [](std::string_view s) {
+        return s.size() >= 2 && s.front() == '{' && s.back() == '}'
+                   ? std::string{}
+                   : expected("expected a CQL map literal, e.g. {'class': 'SimpleStrategy', 'replication_factor': 1}", s);
+    }};
 
-std::string consistency_problem(std::string_view s) {
-    return parse_cassandra_consistency(s)
-               ? std::string{}
-               : expected("expected a consistency level: one | two | three | quorum | all | local_quorum | "
-                          "each_quorum | local_one",
-                          s);
-}
+const text_rule consistency_level{
+    "`one` | `quorum` | `local_quorum` | ...", [](std::string_view s) {
+        return parse_cassandra_consistency(s)
+                   ? std::string{}
+                   : expected("expected a consistency level: one | two | three | quorum | all | local_quorum | "
+                              "each_quorum | local_one",
+                              s);
+    }};
 
-std::string scenario_problem(std::string_view s) {
-    return s.empty() || s == "bob" ? std::string{} : fmt::format(R"(unknown scenario {} ("" | bob))", render(s));
-}
+const text_rule scenario_name{"`\"\"` | `bob`", [](std::string_view s) {
+                                  return s.empty() || s == "bob"
+                                             ? std::string{}
+                                             : fmt::format(R"(unknown scenario {} ("" | bob))", render(s));
+                              }};
 
-std::string duration_problem(std::string_view s) {
-    return parse_duration(s) ? std::string{} : expected(duration_expected, s);
-}
+const text_rule any_duration{"duration", [](std::string_view s) {
+                                 return parse_duration(s) ? std::string{} : expected(duration_expected, s);
+                             }};
 
-std::string positive_duration_problem(std::string_view s) {
-    const auto d = parse_duration(s);
-    if (!d) {
-        return expected(duration_expected, s);
-    }
-    return d->count() > 0 ? std::string{} : expected(fmt::format("{} (more than 0)", duration_expected), s);
-}
+const text_rule positive_duration{"duration > 0", [](std::string_view s) {
+                                      const auto d = parse_duration(s);
+                                      if (!d) {
+                                          return expected(duration_expected, s);
+                                      }
+                                      return d->count() > 0
+                                                 ? std::string{}
+                                                 : expected(fmt::format("{} (more than 0)", duration_expected), s);
+                                  }};
 
-std::string optional_duration_problem(std::string_view s) {
-    return s.empty() || parse_duration(s) ? std::string{} : expected(fmt::format(R"({} or "")", duration_expected), s);
-}
+const text_rule optional_duration{"duration or `\"\"`", [](std::string_view s) {
+                                      return s.empty() || parse_duration(s)
+                                                 ? std::string{}
+                                                 : expected(fmt::format(R"({} or "")", duration_expected), s);
+                                  }};
 
 bool within(double d, const number_rule& rule) { return std::isfinite(d) && d >= rule.min && d <= rule.max; }
 

@@ -52,33 +52,10 @@ struct text_rule {
     std::string (*problem)(std::string_view value) = nullptr;  // nullptr: any string
 };
 
-std::string non_empty_problem(std::string_view s);
-std::string listen_problem(std::string_view s);
-std::string listen_or_none_problem(std::string_view s);
-std::string url_problem(std::string_view s);
-std::string kafka_start_problem(std::string_view s);
-std::string cql_identifier_problem(std::string_view s);
-std::string cql_map_problem(std::string_view s);
-std::string consistency_problem(std::string_view s);
-std::string scenario_problem(std::string_view s);
-std::string duration_problem(std::string_view s);           // any duration
-std::string positive_duration_problem(std::string_view s);  // more than 0
-std::string optional_duration_problem(std::string_view s);  // a duration or ""
-
-inline constexpr text_rule any_string{"string"};
-inline constexpr text_rule non_empty{"non-empty string", &non_empty_problem};
-inline constexpr text_rule listen_address{"`HOST:PORT`", &listen_problem};
-inline constexpr text_rule listen_address_or_none{"`HOST:PORT` or `\"\"`", &listen_or_none_problem};
-inline constexpr text_rule http_url{"`http://HOST:PORT[/PATH]`", &url_problem};
-inline constexpr text_rule kafka_start_point{"`committed` | `earliest` | `latest` | timestamp", &kafka_start_problem};
-inline constexpr text_rule cql_identifier{"CQL identifier", &cql_identifier_problem};
-inline constexpr text_rule cql_map{"CQL map literal", &cql_map_problem};
-inline constexpr text_rule consistency_level{"`one` | `quorum` | `local_quorum` | ...", &consistency_problem};
-inline constexpr text_rule scenario_name{"`\"\"` | `bob`", &scenario_problem};
-inline constexpr text_rule host_list{"`HOST[:PORT][,...]`", &non_empty_problem};
-inline constexpr text_rule any_duration{"duration", &duration_problem};
-inline constexpr text_rule positive_duration{"duration > 0", &positive_duration_problem};
-inline constexpr text_rule optional_duration{"duration or `\"\"`", &optional_duration_problem};
+// The rules (values.cpp).
+extern const text_rule any_string, non_empty, listen_address, listen_address_or_none, http_url, kafka_start_point,
+    cql_identifier, cql_map, consistency_level, scenario_name, host_list, any_duration, positive_duration,
+    optional_duration;
 
 // A rule for a number: its range, and the words of a message and of README.
 struct number_rule {
