@@ -175,9 +175,9 @@ void apply_setting_flags(const po::variables_map& vm, rtcrm::topology_config& s)
 
 // The rows of README's reference table for rtcrm-topology's own flags.
 constexpr std::string_view own_reference_rows =
-    "| — | `--log-level` | `debug` \\| `info` \\| `warning` \\| `error` \\| `off` | `info` | the library's own messages "
-    "(`rtcrm: <component>: <message>` on standard error) below this level are not printed; the summary and the binary's "
-    "`rtcrm-topology:` lines always are |\n";
+    "| — | `--log-level` | `debug` \\| `info` \\| `warning` \\| `error` \\| `off` | `info` | the library's own "
+    "messages (`rtcrm: <component>: <message>` on standard error) below this level are not printed; the summary and "
+    "the binary's `rtcrm-topology:` lines always are |\n";
 
 }  // namespace
 
@@ -198,12 +198,14 @@ int main(int argc, char** argv) {
     bool print_reference = false;
     std::string log_level = "info";
     po::options_description desc("rtcrm-topology: run a real-time CRM topology\n\nOptions");
+    // clang-format off
     desc.add_options()
         ("help,h", "show this help (defaults shown are those of --config FILE, if given)")
         ("config", po::value<std::string>(), "JSON topology file (examples/configs/*.json); flags given as well override it")
         ("check-config", po::bool_switch(&check_config), "check the configuration (file and flags), print ok and exit; builds nothing")
         ("log-level", po::value(&log_level)->default_value(log_level), "the library's messages below this level are not printed: debug | info | warning | error | off")
         ("print-config-reference", po::bool_switch(&print_reference), "print the reference table of every setting (Markdown, as in README.md) and exit");
+    // clang-format on
     add_setting_flags(desc, s);
     po::variables_map vm;
     try {
@@ -269,8 +271,8 @@ int main(int argc, char** argv) {
         std::unique_ptr<rtcrm::kafka_handler_feed> feed;
         if (!s.kafka.handlers_topic.empty()) {
             feed = std::make_unique<rtcrm::kafka_handler_feed>(
-                rtcrm::handler_feed_options{.brokers = s.kafka.brokers, .topic = s.kafka.handlers_topic,
-                                            .properties = parts.properties},
+                rtcrm::handler_feed_options{
+                    .brokers = s.kafka.brokers, .topic = s.kafka.handlers_topic, .properties = parts.properties},
                 [&engine](const rtcrm::kafka_handler_feed::script_set& set) -> std::optional<std::string> {
                     std::vector<rtcrm::lua_script> scripts;
                     for (const auto& [name, source] : set) {
@@ -289,7 +291,9 @@ int main(int argc, char** argv) {
         }
         if (!s.kafka.brokers.empty() && !s.kafka.maintenance_topic.empty()) {
             reporter = std::make_unique<rtcrm::maintenance_reporter>(
-                rtcrm::maintenance_options{.brokers = s.kafka.brokers, .topic = s.kafka.maintenance_topic, .instance_id = s.kafka.instance_id,
+                rtcrm::maintenance_options{.brokers = s.kafka.brokers,
+                                           .topic = s.kafka.maintenance_topic,
+                                           .instance_id = s.kafka.instance_id,
                                            .interval = s.kafka.maintenance_interval,
                                            .properties = parts.properties},
                 [&rt, &parts, &engine, &feed] {
@@ -320,11 +324,13 @@ int main(int argc, char** argv) {
         const auto start = std::chrono::steady_clock::now();
         rt.start();
         if (parts.gateway != nullptr) {
-            fmt::print(stderr, "rtcrm-topology: listening on {}:{}\n", s.source.http.listen.substr(0, s.source.http.listen.rfind(':')), parts.gateway->port());
+            fmt::print(stderr, "rtcrm-topology: listening on {}:{}\n",
+                       s.source.http.listen.substr(0, s.source.http.listen.rfind(':')), parts.gateway->port());
         }
         std::unique_ptr<rtcrm::admin_server> admin;
         if (!s.admin.listen.empty()) {
-            admin = std::make_unique<rtcrm::admin_server>(rtcrm::admin_options{.listen = s.admin.listen, .token = admin_token(s)}, rt, engine);
+            admin = std::make_unique<rtcrm::admin_server>(
+                rtcrm::admin_options{.listen = s.admin.listen, .token = admin_token(s)}, rt, engine);
             if (auto* gw = parts.gateway) {
                 admin->add_metrics([gw](std::string& out) {
                     const auto g = gw->stats();
@@ -348,7 +354,8 @@ int main(int argc, char** argv) {
                     return std::nullopt;
                 });
             }
-            fmt::print(stderr, "rtcrm-topology: admin API on {}:{}\n", s.admin.listen.substr(0, s.admin.listen.rfind(':')), admin->port());
+            fmt::print(stderr, "rtcrm-topology: admin API on {}:{}\n",
+                       s.admin.listen.substr(0, s.admin.listen.rfind(':')), admin->port());
         }
         while (!rt.wait_for(std::chrono::milliseconds(100))) {
             if (signals.load() > 0) {

@@ -46,9 +46,11 @@ assembled_topology assemble(const topology_config& c) {
     t.with_store(detail::registered(detail::store_kinds(), c.store.kind).build(c));
 
     const auto& sinks = c.sinks;
-    const auto dead_letters = detail::registered(detail::dead_letter_sink_kinds(), sinks.dead_letters.kind).build(c, a, nullptr);
+    const auto dead_letters =
+        detail::registered(detail::dead_letter_sink_kinds(), sinks.dead_letters.kind).build(c, a, nullptr);
     t.add_sink(stream::dead_letter, dead_letters);
-    t.add_sink(stream::main, detail::registered(detail::trigger_sink_kinds(), sinks.triggers.kind).build(c, a, dead_letters));
+    t.add_sink(stream::main,
+               detail::registered(detail::trigger_sink_kinds(), sinks.triggers.kind).build(c, a, dead_letters));
     if (auto shadow = detail::registered(detail::shadow_sink_kinds(), sinks.shadow.kind).build(c, a, dead_letters)) {
         t.add_sink(stream::shadow, std::move(shadow));
     }

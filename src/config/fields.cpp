@@ -25,8 +25,8 @@ std::vector<std::string> read_campaign_ids(const json_value& v, const std::strin
         } else if (id.IsString() && id.GetStringLength() > 0) {
             ids.emplace_back(id.GetString(), id.GetStringLength());
         } else {
-            r.fail_got(fmt::format("{}[{}]", path, i), "expected a campaign id (a non-empty string or a non-negative integer)",
-                       id);
+            r.fail_got(fmt::format("{}[{}]", path, i),
+                       "expected a campaign id (a non-empty string or a non-negative integer)", id);
         }
     }
     return ids;

@@ -30,8 +30,8 @@ struct about {
     std::string_view help;  // its --help text (a kind's may name {kinds} or {kinds_with_flags})
     std::string_view doc;   // README's meaning; "" = left out of README
     bool (*in_use)(const topology_config&) = nullptr;  // validate() checks it only then; nullptr = always
-    bool required = false;          // validate(): empty is refused while its kind is chosen
-    bool required_in_file = false;  // the loader: empty is refused once its object is read
+    bool required = false;                             // validate(): empty is refused while its kind is chosen
+    bool required_in_file = false;                     // the loader: empty is refused once its object is read
 };
 
 using json_read = std::function<void(const json_value&, const std::string& path, topology_config&, const json_reader&)>;
@@ -46,8 +46,8 @@ struct field {
     std::string type;       // README's type column
     std::string flag_cell;  // README's flag column
     json_read read;
-    config_check check;                                 // throws through config_error
-    std::function<bool(const topology_config&)> empty;  // for `required`
+    config_check check;                                        // throws through config_error
+    std::function<bool(const topology_config&)> empty;         // for `required`
     std::function<std::string(const topology_config&)> shown;  // README's default column
     flag_get get;
     flag_set set;
@@ -62,19 +62,22 @@ field make_field(std::string_view name, const about& a, std::string type);
 // "`x`": a string as README's default column shows it.
 std::string code(std::string_view s);
 
-// A flag that gets and sets the member as it is (its type is the flag's: a number, a string).
-template <typename Ref>
-void flag_as_is(field& f, Ref ref) {
+// A member held as it is read and set, within a rule (text_rule, number_rule) that the
+// loader, validate() and the flag apply.
+template <typename Ref, typename Rule>
+field ruled(std::string_view name, Ref ref, const Rule& rule, const about& a) {
+    auto f = make_field(name, a, std::string{rule.type});
+    f.read = [=, &rule](const json_value& v, const std::string& p, topology_config& c, const json_reader& r) {
+        ref(c) = r.read(v, p, rule);
+    };
+    f.check = [=, &rule](const topology_config& c, const std::string& p) {
+        if (auto what = rule.problem(ref(c)); !what.empty()) {
+            config_error(p, what);
+        }
+    };
     f.get = [=](const topology_config& c) -> topology_flag_value { return ref(c); };
-    f.set = [=](topology_config& c, const topology_flag_value& v, const std::string&) { ref(c) = std::get<value_of<Ref>>(v); };
-}
-
-// A field whose JSON value `read(reader, value, path)` reads straight into the member.
-template <typename Ref, typename Read>
-field read_into(std::string_view name, Ref ref, const about& a, std::string_view type, Read read) {
-    auto f = make_field(name, a, std::string{type});
-    f.read = [=](const json_value& v, const std::string& p, topology_config& c, const json_reader& r) {
-        ref(c) = read(r, v, p);
+    f.set = [=](topology_config& c, const topology_flag_value& v, const std::string&) {
+        ref(c) = std::get<value_of<Ref>>(v);
     };
     return f;
 }
@@ -84,8 +87,9 @@ template <typename Ref>
 field integer(std::string_view name, Ref ref, std::uint64_t min, std::uint64_t max, const about& a) {
     using T = value_of<Ref>;
     max = std::min<std::uint64_t>(max, std::numeric_limits<T>::max());
-    auto f = make_field(name, a, max == std::numeric_limits<T>::max() ? fmt::format("integer ≥ {}", min)
-                                                                      : fmt::format("integer {}–{}", min, max));
+    auto f = make_field(name, a,
+                        max == std::numeric_limits<T>::max() ? fmt::format("integer ≥ {}", min)
+                                                             : fmt::format("integer {}–{}", min, max));
     f.read = [=](const json_value& v, const std::string& p, topology_config& c, const json_reader& r) {
         ref(c) = static_cast<T>(r.integer(v, p, min, max));
     };
@@ -103,7 +107,8 @@ field integer(std::string_view name, Ref ref, std::uint64_t min, std::uint64_t m
         }
     };
     f.set = [=](topology_config& c, const topology_flag_value& v, const std::string&) {
-        ref(c) = static_cast<T>(std::get<std::conditional_t<std::is_same_v<T, std::uint32_t>, std::uint32_t, std::uint64_t>>(v));
+        ref(c) = static_cast<T>(
+            std::get<std::conditional_t<std::is_same_v<T, std::uint32_t>, std::uint32_t, std::uint64_t>>(v));
     };
     return f;
 }
@@ -138,23 +143,18 @@ field milliseconds(std::string_view name, Ref ref, std::uint64_t min, const abou
 // A number (double) within a rule.
 template <typename Ref>
 field number(std::string_view name, Ref ref, const number_rule& rule, const about& a) {
-    auto f = read_into(name, ref, a, rule.type,
-                       [&rule](const json_reader& r, const json_value& v, const std::string& p) { return r.number(v, p, rule); });
-    f.check = [=, &rule](const topology_config& c, const std::string& p) {
-        if (!within(ref(c), rule)) {
-            config_error(p, fmt::format("{}, got {}", rule.expected, ref(c)));
-        }
-    };
+    auto f = ruled(name, ref, rule, a);
     f.shown = [=](const topology_config& c) { return fmt::format("{}", ref(c)); };
-    flag_as_is(f, ref);
     return f;
 }
 
 // true or false; its flag is a switch that turns it on, or off when `inverted`.
 template <typename Ref>
 field boolean(std::string_view name, Ref ref, const about& a, bool inverted = false) {
-    auto f = read_into(name, ref, a, "boolean",
-                       [](const json_reader& r, const json_value& v, const std::string& p) { return r.boolean(v, p); });
+    auto f = make_field(name, a, "boolean");
+    f.read = [=](const json_value& v, const std::string& p, topology_config& c, const json_reader& r) {
+        ref(c) = r.boolean(v, p);
+    };
     if (inverted) {
         f.flag_cell += " (inverted)";
     }
@@ -169,18 +169,9 @@ field boolean(std::string_view name, Ref ref, const about& a, bool inverted = fa
 // A string within a rule.
 template <typename Ref>
 field text(std::string_view name, Ref ref, const text_rule& rule, const about& a) {
-    auto f = read_into(name, ref, a, rule.type,
-                       [&rule](const json_reader& r, const json_value& v, const std::string& p) { return r.string(v, p, rule); });
-    if (rule.problem != nullptr) {
-        f.check = [=, &rule](const topology_config& c, const std::string& p) {
-            if (auto what = rule.problem(ref(c)); !what.empty()) {
-                config_error(p, what);
-            }
-        };
-    }
+    auto f = ruled(name, ref, rule, a);
     f.empty = [=](const topology_config& c) { return ref(c).empty(); };
     f.shown = [=](const topology_config& c) { return code(ref(c).empty() ? std::string_view{R"("")"} : ref(c)); };
-    flag_as_is(f, ref);
     return f;
 }
 
@@ -205,7 +196,7 @@ field duration(std::string_view name, Ref ref, const text_rule& rule, const abou
     };
     auto f = make_field(name, a, std::string{rule.type});
     f.read = [=, &rule](const json_value& v, const std::string& p, topology_config& c, const json_reader& r) {
-        assign(c, r.string(v, p, rule));
+        assign(c, r.read(v, p, rule));
     };
     f.check = [=, &rule](const topology_config& c, const std::string& p) {
         if (auto what = rule.problem(as_text(c)); !what.empty()) {  // a negative one is "-5s": refused too
@@ -227,14 +218,16 @@ field duration(std::string_view name, Ref ref, const text_rule& rule, const abou
 // One of a list of names, each standing for a value of the enumeration E; `what` names
 // the list in messages: unknown shard policy "rr" (inherit | batch | fifo).
 template <typename Ref, typename E = value_of<Ref>>
-field enumeration(std::string_view name, Ref ref, std::string_view what, std::vector<std::pair<E, std::string_view>> names,
-                  const about& a) {
+field enumeration(std::string_view name, Ref ref, std::string_view what,
+                  std::vector<std::pair<E, std::string_view>> names, const about& a) {
     std::vector<std::string_view> all;
     for (const auto& n : names) {
         all.push_back(n.second);
     }
     const auto listed = alternatives(all);
-    const auto unknown = [=](std::string_view rendered) { return fmt::format("unknown {} {} ({})", what, rendered, listed); };
+    const auto unknown = [=](std::string_view rendered) {
+        return fmt::format("unknown {} {} ({})", what, rendered, listed);
+    };
     // The value of a name, or std::nullopt.
     const auto value = [names](std::string_view s) -> std::optional<E> {
         for (const auto& [e, n] : names) {

@@ -54,21 +54,24 @@ const std::vector<topology_flag>& topology_flags() {
     static const std::vector<topology_flag> all = [] {
         std::vector<topology_flag> flags;
         const topology_config defaults;
-        each_row(detail::schema(), "$", "", [&](const field& f, const std::string& path, std::string_view, std::string_view section) {
-            if (f.info.flag.empty()) {
-                return;
-            }
-            const auto by_default = f.get(defaults);
-            flags.push_back({
-                .name = std::string{f.info.flag},
-                .help = f.help,
-                .section = std::string{section},
-                .json_path = path,
-                .get = f.get,
-                .set = [set = f.set, path](topology_config& c, const topology_flag_value& v) { set(c, v, path); },
-                .hides_empty = std::holds_alternative<std::string>(by_default) && std::get<std::string>(by_default).empty(),
+        each_row(
+            detail::schema(), "$", "",
+            [&](const field& f, const std::string& path, std::string_view, std::string_view section) {
+                if (f.info.flag.empty()) {
+                    return;
+                }
+                const auto by_default = f.get(defaults);
+                flags.push_back({
+                    .name = std::string{f.info.flag},
+                    .help = f.help,
+                    .section = std::string{section},
+                    .json_path = path,
+                    .get = f.get,
+                    .set = [set = f.set, path](topology_config& c, const topology_flag_value& v) { set(c, v, path); },
+                    .hides_empty =
+                        std::holds_alternative<std::string>(by_default) && std::get<std::string>(by_default).empty(),
+                });
             });
-        });
         return flags;
     }();
     return all;
@@ -77,16 +80,17 @@ const std::vector<topology_flag>& topology_flags() {
 std::string topology_config_reference() {
     std::string out = "| path | flag | type | default | meaning |\n|---|---|---|---|---|\n";
     const topology_config defaults;
-    each_row(detail::schema(), "$", "", [&](const field& f, const std::string& path, std::string_view kind, std::string_view) {
-        if (f.info.doc.empty()) {
-            return;
-        }
-        const auto meaning = kind.empty() ? std::string{f.info.doc} : fmt::format("{}: {}", kind, f.info.doc);
-        // A required member has no default worth showing.
-        const bool required = (f.info.required || f.info.required_in_file) && f.empty(defaults);
-        out += fmt::format("| `{}` | {} | {} | {} | {} |\n", path, cell(f.flag_cell), cell(f.type),
-                           required ? "—" : cell(f.shown(defaults)), cell(meaning));
-    });
+    each_row(detail::schema(), "$", "",
+             [&](const field& f, const std::string& path, std::string_view kind, std::string_view) {
+                 if (f.info.doc.empty()) {
+                     return;
+                 }
+                 const auto meaning = kind.empty() ? std::string{f.info.doc} : fmt::format("{}: {}", kind, f.info.doc);
+                 // A required member has no default worth showing.
+                 const bool required = (f.info.required || f.info.required_in_file) && f.empty(defaults);
+                 out += fmt::format("| `{}` | {} | {} | {} | {} |\n", path, cell(f.flag_cell), cell(f.type),
+                                    required ? "—" : cell(f.shown(defaults)), cell(meaning));
+             });
     return out;
 }
 

@@ -49,8 +49,8 @@ template <typename Kind>
 using sink_registration = registration<Kind, sink_factory>;
 
 // The registries, in the order their kinds are listed in messages and documentation.
-const std::vector<source_registration>& source_kinds();        // source_kinds.cpp
-const std::vector<store_registration>& store_kinds();          // store_kinds.cpp
+const std::vector<source_registration>& source_kinds();                                 // source_kinds.cpp
+const std::vector<store_registration>& store_kinds();                                   // store_kinds.cpp
 const std::vector<sink_registration<trigger_sink_kind>>& trigger_sink_kinds();          // sink_kinds.cpp
 const std::vector<sink_registration<dead_letter_sink_kind>>& dead_letter_sink_kinds();  // sink_kinds.cpp
 const std::vector<sink_registration<shadow_sink_kind>>& shadow_sink_kinds();            // sink_kinds.cpp
@@ -100,7 +100,8 @@ group kinded(std::string_view name, std::string_view what, const std::vector<reg
         names.emplace_back(r.kind, r.name);
         kinds.push_back({r.name, &r.fields, r.check});
         listed += fmt::format("{}{}", listed.empty() ? "" : " | ", r.name);
-        const auto flagged = std::find_if(r.fields.begin(), r.fields.end(), [](const field& f) { return !f.info.flag.empty(); });
+        const auto flagged =
+            std::find_if(r.fields.begin(), r.fields.end(), [](const field& f) { return !f.info.flag.empty(); });
         with_flags += fmt::format("{}{}", with_flags.empty() ? "" : " | ", r.name);
         if (flagged != r.fields.end()) {
             with_flags += fmt::format(" (--{})", flagged->info.flag);
@@ -108,7 +109,8 @@ group kinded(std::string_view name, std::string_view what, const std::vector<reg
     }
     group g{.name = name, .fields = std::move(common), .what = what, .kinds = std::move(kinds)};
     g.kind = enumeration("kind", ref, what, std::move(names), kind);
-    g.kind->help = fmt::format(fmt::runtime(kind.help), fmt::arg("kinds", listed), fmt::arg("kinds_with_flags", with_flags));
+    g.kind->help =
+        fmt::format(fmt::runtime(kind.help), fmt::arg("kinds", listed), fmt::arg("kinds_with_flags", with_flags));
     g.chosen = [ref, &all](const topology_config& c) {
         return static_cast<std::size_t>(&registered(all, ref(c)) - all.data());
     };

@@ -15,21 +15,28 @@ source_registration generator() {
     return {
         .kind = source_kind::generator,
         .name = "generator",
-        .fields = {
-            integer("events", [](auto& c) -> auto& { return c.source.generator.events; }, 0, max_u64,
-                    {.flag = "events", .help = "events to generate; 0 = until stopped (--source generator)",
-                     .doc = "events to generate; 0 = until stopped"}),
-            integer("players", [](auto& c) -> auto& { return c.source.generator.players; }, 1, 100'000'000,
+        .fields =
+            {
+                integer("events", [](auto& c) -> auto& { return c.source.generator.events; }, 0, max_u64,
+                        {.flag = "events",
+                         .help = "events to generate; 0 = until stopped (--source generator)",
+                         .doc = "events to generate; 0 = until stopped"}),
+                integer(
+                    "players", [](auto& c) -> auto& { return c.source.generator.players; }, 1, 100'000'000,
                     {.flag = "players", .help = "distinct players (--source generator)", .doc = "distinct players"}),
-            integer("seed", [](auto& c) -> auto& { return c.source.generator.seed; }, 0, max_u64,
-                    {.flag = "seed", .help = "generator seed: same seed, same events", .doc = "same seed, same events"}),
-            number("rate", [](auto& c) -> auto& { return c.source.generator.rate; }, non_negative,
-                   {.flag = "rate", .help = "events per second; 0 = as fast as possible",
-                    .doc = "events per second; 0 = as fast as possible"}),
-            text("scenario", [](auto& c) -> auto& { return c.source.generator.scenario; }, scenario_name,
-                 {.flag = "scenario", .help = "scripted scenario mixed into the stream: bob",
-                  .doc = "scripted scenario mixed into the stream"}),
-        },
+                integer("seed", [](auto& c) -> auto& { return c.source.generator.seed; }, 0, max_u64,
+                        {.flag = "seed",
+                         .help = "generator seed: same seed, same events",
+                         .doc = "same seed, same events"}),
+                number("rate", [](auto& c) -> auto& { return c.source.generator.rate; }, non_negative,
+                       {.flag = "rate",
+                        .help = "events per second; 0 = as fast as possible",
+                        .doc = "events per second; 0 = as fast as possible"}),
+                text("scenario", [](auto& c) -> auto& { return c.source.generator.scenario; }, scenario_name,
+                     {.flag = "scenario",
+                      .help = "scripted scenario mixed into the stream: bob",
+                      .doc = "scripted scenario mixed into the stream"}),
+            },
         .build =
             [](const topology_config& c, assembled_topology& parts) {
                 const auto& g = c.source.generator;
@@ -43,14 +50,17 @@ source_registration ndjson() {
     return {
         .kind = source_kind::ndjson,
         .name = "ndjson",
-        .fields = {
-            text("input", [](auto& c) -> auto& { return c.source.ndjson.input; }, non_empty,
-                 {.flag = "input", .help = "NDJSON input file, or - for stdin (--source ndjson)",
-                  .doc = "the file (resumable with the LMDB store), `-` = stdin"}),
-        },
+        .fields =
+            {
+                text("input", [](auto& c) -> auto& { return c.source.ndjson.input; }, non_empty,
+                     {.flag = "input",
+                      .help = "NDJSON input file, or - for stdin (--source ndjson)",
+                      .doc = "the file (resumable with the LMDB store), `-` = stdin"}),
+            },
         .build =
             [](const topology_config& c, assembled_topology& parts) {
-                parts.topology.add_source(std::make_unique<ndjson_source>(ndjson_source_options{.path = c.source.ndjson.input}));
+                parts.topology.add_source(
+                    std::make_unique<ndjson_source>(ndjson_source_options{.path = c.source.ndjson.input}));
             },
     };
 }
@@ -59,22 +69,27 @@ source_registration kafka() {
     return {
         .kind = source_kind::kafka,
         .name = "kafka",
-        .fields = {
-            text("topic", [](auto& c) -> auto& { return c.source.kafka.topic; }, non_empty,
-                 {.flag = "topic", .help = "Kafka topic of the events (--source kafka)", .doc = "topic of the events"}),
-            text("group", [](auto& c) -> auto& { return c.source.kafka.group; }, non_empty,
-                 {.flag = "group", .help = "Kafka consumer group: instances of one group share the partitions",
-                  .doc = "consumer group"}),
-            text("start", [](auto& c) -> auto& { return c.source.kafka.start; }, kafka_start_point,
-                 {.flag = "start",
-                  .help = "where new partitions start: committed | earliest | latest | a timestamp (ms, or "
-                          "YYYY-MM-DDTHH:MM:SSZ) to replay from",
-                  .doc = "where new partitions start"}),
-            milliseconds("revoke_timeout_ms", [](auto& c) -> auto& { return c.source.kafka.revoke_timeout; }, 0,
-                         {.flag = "revoke-timeout-ms",
-                          .help = "on a rebalance, the longest wait for in-flight events before giving partitions up",
-                          .doc = "on a rebalance, the longest wait for in-flight events"}),
-        },
+        .fields =
+            {
+                text("topic", [](auto& c) -> auto& { return c.source.kafka.topic; }, non_empty,
+                     {.flag = "topic",
+                      .help = "Kafka topic of the events (--source kafka)",
+                      .doc = "topic of the events"}),
+                text("group", [](auto& c) -> auto& { return c.source.kafka.group; }, non_empty,
+                     {.flag = "group",
+                      .help = "Kafka consumer group: instances of one group share the partitions",
+                      .doc = "consumer group"}),
+                text("start", [](auto& c) -> auto& { return c.source.kafka.start; }, kafka_start_point,
+                     {.flag = "start",
+                      .help = "where new partitions start: committed | earliest | latest | a timestamp (ms, or "
+                              "YYYY-MM-DDTHH:MM:SSZ) to replay from",
+                      .doc = "where new partitions start"}),
+                milliseconds(
+                    "revoke_timeout_ms", [](auto& c) -> auto& { return c.source.kafka.revoke_timeout; }, 0,
+                    {.flag = "revoke-timeout-ms",
+                     .help = "on a rebalance, the longest wait for in-flight events before giving partitions up",
+                     .doc = "on a rebalance, the longest wait for in-flight events"}),
+            },
         .check = [](const topology_config& c) { require_brokers(c, R"(source kind "kafka")"); },
         .build =
             [](const topology_config& c, assembled_topology& parts) {
@@ -94,15 +109,17 @@ source_registration http() {
     return {
         .kind = source_kind::http,
         .name = "http",
-        .fields = {
-            text("listen", [](auto& c) -> auto& { return c.source.http.listen; }, listen_address,
-                 {.flag = "listen",
-                  .help = "HOST:PORT of the event gateway, POST /events (--source http; port 0: any, printed)",
-                  .doc = "the gateway's address (port 0: any, printed)"}),
-            integer("queue", [](auto& c) -> auto& { return c.source.http.queue; }, 1, max_size,
-                    {.flag = "http-queue", .help = "events the gateway holds for the runtime before it answers 503",
-                     .doc = "events held for the runtime before answering 503"}),
-        },
+        .fields =
+            {
+                text("listen", [](auto& c) -> auto& { return c.source.http.listen; }, listen_address,
+                     {.flag = "listen",
+                      .help = "HOST:PORT of the event gateway, POST /events (--source http; port 0: any, printed)",
+                      .doc = "the gateway's address (port 0: any, printed)"}),
+                integer("queue", [](auto& c) -> auto& { return c.source.http.queue; }, 1, max_size,
+                        {.flag = "http-queue",
+                         .help = "events the gateway holds for the runtime before it answers 503",
+                         .doc = "events held for the runtime before answering 503"}),
+            },
         .build =
             [](const topology_config& c, assembled_topology& parts) {
                 gateway_options o{.listen = c.source.http.listen, .queue_capacity = c.source.http.queue};

@@ -56,7 +56,8 @@ public:
                 f->read(member.value, p, c_, reader_);
                 continue;
             }
-            const auto child = std::find_if(g.children.begin(), g.children.end(), [&](const group& x) { return x.name == name; });
+            const auto child =
+                std::find_if(g.children.begin(), g.children.end(), [&](const group& x) { return x.name == name; });
             if (child == g.children.end()) {
                 reader_.fail(p, fmt::format("unknown field ({})", member_names({}, g.fields, g.children)));
             }
@@ -85,8 +86,8 @@ private:
                 f->read(member.value, p, c_, reader_);
                 continue;
             }
-            const bool elsewhere =
-                std::any_of(g.kinds.begin(), g.kinds.end(), [&](const kind_entry& other) { return find(*other.fields, name); });
+            const bool elsewhere = std::any_of(g.kinds.begin(), g.kinds.end(),
+                                               [&](const kind_entry& other) { return find(*other.fields, name); });
             if (elsewhere) {
                 reader_.fail(p, fmt::format("not a field of {} kind {} ({})", g.what, render(k.name), allowed()));
             }
@@ -95,7 +96,8 @@ private:
         for (const auto* fields : {&g.fields, k.fields}) {
             for (const auto& f : *fields) {
                 if (f.info.required_in_file && f.empty(c_)) {
-                    reader_.fail(member_path(path, f.name), fmt::format("required for {} kind {}", g.what, render(k.name)));
+                    reader_.fail(member_path(path, f.name),
+                                 fmt::format("required for {} kind {}", g.what, render(k.name)));
                 }
             }
         }

@@ -19,7 +19,8 @@ namespace rtcrm::detail {
 
 namespace {
 
-constexpr std::string_view duration_expected = R"(expected a duration like "1w", "30d", "12h", "15m", "10s" or "250ms")";
+constexpr std::string_view duration_expected =
+    R"(expected a duration like "1w", "30d", "12h", "15m", "10s" or "250ms")";
 
 // "WHAT, got VALUE": the usual shape of a message.
 std::string expected(std::string_view what, std::string_view value) {
@@ -107,7 +108,7 @@ std::string integer_expected(std::uint64_t min, std::uint64_t max) {
 
 // --- rules ----------------------------------------------------------------------------
 
-const text_rule any_string{"string"};
+const text_rule any_string{"string", [](std::string_view) { return std::string{}; }};
 
 const text_rule non_empty{"non-empty string", [](std::string_view s) {
                               return s.empty() ? expected("expected a non-empty string", s) : std::string{};
@@ -116,7 +117,8 @@ const text_rule non_empty{"non-empty string", [](std::string_view s) {
 const text_rule host_list{"`HOST[:PORT][,...]`", non_empty.problem};
 
 const text_rule listen_address{"`HOST:PORT`", [](std::string_view s) {
-                                   return is_listen(s) ? std::string{} : expected("expected HOST:PORT (port 0: any free port)", s);
+                                   return is_listen(s) ? std::string{}
+                                                       : expected("expected HOST:PORT (port 0: any free port)", s);
                                }};
 
 const text_rule listen_address_or_none{
@@ -133,7 +135,8 @@ const text_rule http_url{"`http://HOST:PORT[/PATH]`", [](std::string_view s) {
                                  const auto rest = s.substr(scheme.size());
                                  const auto authority = rest.substr(0, rest.find('/'));
                                  const auto colon = authority.rfind(':');
-                                 ok = colon != std::string_view::npos && colon > 0 && is_port(authority.substr(colon + 1));
+                                 ok = colon != std::string_view::npos && colon > 0 &&
+                                      is_port(authority.substr(colon + 1));
                              }
                              return ok ? std::string{} : expected("expected http://HOST:PORT[/PATH] (no https)", s);
                          }};
@@ -161,37 +164,36 @@ const text_rule cql_map{
     "CQL map literal", [](std::string_view s) {
         return s.size() >= 2 && s.front() == '{' && s.back() == '}'
                    ? std::string{}
-                   : expected("expected a CQL map literal, e.g. {'class': 'SimpleStrategy', 'replication_factor': 1}", s);
+                   : expected("expected a CQL map literal, e.g. {'class': 'SimpleStrategy', 'replication_factor': 1}",
+                              s);
     }};
 
 const text_rule consistency_level{
     "`one` | `quorum` | `local_quorum` | ...", [](std::string_view s) {
         return parse_cassandra_consistency(s)
                    ? std::string{}
-                   : expected("expected a consistency level: one | two | three | quorum | all | local_quorum | "
-                              "each_quorum | local_one",
-                              s);
+                   : expected(
+                         "expected a consistency level: one | two | three | quorum | all | local_quorum | "
+                         "each_quorum | local_one",
+                         s);
     }};
 
-const text_rule scenario_name{"`\"\"` | `bob`", [](std::string_view s) {
-                                  return s.empty() || s == "bob"
-                                             ? std::string{}
-                                             : fmt::format(R"(unknown scenario {} ("" | bob))", render(s));
-                              }};
+const text_rule scenario_name{
+    "`\"\"` | `bob`", [](std::string_view s) {
+        return s.empty() || s == "bob" ? std::string{} : fmt::format(R"(unknown scenario {} ("" | bob))", render(s));
+    }};
 
-const text_rule any_duration{"duration", [](std::string_view s) {
-                                 return parse_duration(s) ? std::string{} : expected(duration_expected, s);
-                             }};
+const text_rule any_duration{
+    "duration", [](std::string_view s) { return parse_duration(s) ? std::string{} : expected(duration_expected, s); }};
 
-const text_rule positive_duration{"duration > 0", [](std::string_view s) {
-                                      const auto d = parse_duration(s);
-                                      if (!d) {
-                                          return expected(duration_expected, s);
-                                      }
-                                      return d->count() > 0
-                                                 ? std::string{}
-                                                 : expected(fmt::format("{} (more than 0)", duration_expected), s);
-                                  }};
+const text_rule positive_duration{
+    "duration > 0", [](std::string_view s) {
+        const auto d = parse_duration(s);
+        if (!d) {
+            return expected(duration_expected, s);
+        }
+        return d->count() > 0 ? std::string{} : expected(fmt::format("{} (more than 0)", duration_expected), s);
+    }};
 
 const text_rule optional_duration{"duration or `\"\"`", [](std::string_view s) {
                                       return s.empty() || parse_duration(s)
@@ -199,7 +201,9 @@ const text_rule optional_duration{"duration or `\"\"`", [](std::string_view s) {
                                                  : expected(fmt::format(R"({} or "")", duration_expected), s);
                                   }};
 
-bool within(double d, const number_rule& rule) { return std::isfinite(d) && d >= rule.min && d <= rule.max; }
+std::string number_rule::problem(double d) const {
+    return std::isfinite(d) && d >= min && d <= max ? std::string{} : fmt::format("{}, got {}", expected, d);
+}
 
 // --- reading JSON ---------------------------------------------------------------------
 
@@ -232,8 +236,8 @@ std::uint64_t json_reader::integer(const json_value& v, const std::string& path,
     return v.GetUint64();
 }
 
-double json_reader::number(const json_value& v, const std::string& path, const number_rule& rule) const {
-    if (!v.IsNumber() || !within(v.GetDouble(), rule)) {
+double json_reader::read(const json_value& v, const std::string& path, const number_rule& rule) const {
+    if (!v.IsNumber() || !rule.problem(v.GetDouble()).empty()) {
         fail_got(path, rule.expected, v);
     }
     return v.GetDouble();
@@ -253,12 +257,10 @@ std::string json_reader::string(const json_value& v, const std::string& path) co
     return {v.GetString(), v.GetStringLength()};
 }
 
-std::string json_reader::string(const json_value& v, const std::string& path, const text_rule& rule) const {
+std::string json_reader::read(const json_value& v, const std::string& path, const text_rule& rule) const {
     auto s = string(v, path);
-    if (rule.problem != nullptr) {
-        if (auto what = rule.problem(s); !what.empty()) {
-            fail(path, what);
-        }
+    if (auto what = rule.problem(s); !what.empty()) {
+        fail(path, what);
     }
     return s;
 }

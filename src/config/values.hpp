@@ -49,7 +49,7 @@ std::string integer_expected(std::uint64_t min, std::uint64_t max);
 // "" when nothing, else the whole message ("expected ..., got \"x\"").
 struct text_rule {
     std::string_view type;
-    std::string (*problem)(std::string_view value) = nullptr;  // nullptr: any string
+    std::string (*problem)(std::string_view value);
 };
 
 // The rules (values.cpp).
@@ -63,14 +63,14 @@ struct number_rule {
     double max;
     std::string_view expected;
     std::string_view type;
+
+    // "" when `d` is within the range (NaN and infinities are not), else the message.
+    [[nodiscard]] std::string problem(double d) const;
 };
 
 inline constexpr number_rule non_negative{0, std::numeric_limits<double>::infinity(), "expected a non-negative number",
                                           "number ≥ 0"};
 inline constexpr number_rule share{0, 1, "expected a number from 0 to 1", "number 0..1"};
-
-// Whether `d` is within the rule (NaN and infinities are not).
-bool within(double d, const number_rule& rule);
 
 // --- reading JSON ---------------------------------------------------------------------
 
@@ -86,10 +86,11 @@ public:
     void check_object(const json_value& v, const std::string& path) const;
 
     std::uint64_t integer(const json_value& v, const std::string& path, std::uint64_t min, std::uint64_t max) const;
-    double number(const json_value& v, const std::string& path, const number_rule& rule) const;
     bool boolean(const json_value& v, const std::string& path) const;
     std::string string(const json_value& v, const std::string& path) const;
-    std::string string(const json_value& v, const std::string& path, const text_rule& rule) const;
+    // A value within a rule.
+    double read(const json_value& v, const std::string& path, const number_rule& rule) const;
+    std::string read(const json_value& v, const std::string& path, const text_rule& rule) const;
 
 private:
     std::string file_;

@@ -38,12 +38,14 @@ using rtcrm::trigger_sink_kind;
 TEST(topology_config, validate_checks_the_rules_between_fields) {
     EXPECT_EQ(validation_error_of({}), "");
     says({.store = {.kind = store_kind::lmdb}}, R"(topology_config: $.store.path: required for store kind "lmdb")");
-    says({.store = {.kind = store_kind::cassandra}}, R"(topology_config: $.store.hosts: required for store kind "cassandra")");
+    says({.store = {.kind = store_kind::cassandra}},
+         R"(topology_config: $.store.hosts: required for store kind "cassandra")");
     says({.store = {.kind = store_kind::cassandra, .cassandra = {.hosts = "h", .keyspace = "x-y"}}},
          "$.store.keyspace: expected a CQL identifier");
     says({.store = {.kind = store_kind::cassandra, .cassandra = {.hosts = "h", .consistency = "most"}}},
          "$.store.consistency: expected a consistency level");
-    says({.source = {.kind = source_kind::kafka}}, R"($.kafka.brokers: required (HOST:PORT[,...]) by source kind "kafka")");
+    says({.source = {.kind = source_kind::kafka}},
+         R"($.kafka.brokers: required (HOST:PORT[,...]) by source kind "kafka")");
     says({.sinks = {.triggers = {.kind = trigger_sink_kind::kafka}}},
          R"($.kafka.brokers: required (HOST:PORT[,...]) by trigger sink kind "kafka")");
     says({.sinks = {.dead_letters = {.kind = dead_letter_sink_kind::kafka, .kafka = {.topic = "dlq"}}}},
@@ -56,7 +58,8 @@ TEST(topology_config, validate_checks_the_rules_between_fields) {
     says({.sinks = {.triggers = {.kind = trigger_sink_kind::webhook, .webhook = {.url = "https://x:1/"}}}},
          "$.sinks.triggers.url: expected http://HOST:PORT");
     says({.scripts = {.watch = true}}, "$.scripts.watch: needs $.scripts.dir");
-    says({.scripts = {.guards = {.disabled_campaigns = {"3"}}}}, "$.scripts.guards.disabled_campaigns: needs $.scripts.dir");
+    says({.scripts = {.guards = {.disabled_campaigns = {"3"}}}},
+         "$.scripts.guards.disabled_campaigns: needs $.scripts.dir");
     says({.scripts = {.dir = "lua", .guards = {.disabled_campaigns = {"3", ""}}}},
          R"($.scripts.guards.disabled_campaigns[1]: expected a campaign id, got "")");
     says({.source = {.kind = static_cast<source_kind>(9)}},
@@ -66,7 +69,8 @@ TEST(topology_config, validate_checks_the_rules_between_fields) {
     says({.store = {.ttl_sweep_interval = 0ms}}, R"($.store.ttl_sweep_interval: expected a duration like "1w", )"
                                                  R"("30d", "12h", "15m", "10s" or "250ms" (more than 0), got "0")");
     says({.stuck_after = -1s}, R"($.stuck_after: expected a duration like)");
-    says({.scripts = {.dir = "lua", .guards = {.call_deadline = 0ms}}}, "$.scripts.guards.call_deadline: expected a duration");
+    says({.scripts = {.dir = "lua", .guards = {.call_deadline = 0ms}}},
+         "$.scripts.guards.call_deadline: expected a duration");
     says({.shards = 5000}, "$.shards: expected an integer from 0 to 1024, got 5000");
     says({.source = {.generator = {.players = 0}}}, "$.source.players");
     says({.source = {.generator = {.rate = -1}}}, "$.source.rate: expected a non-negative number, got -1");
@@ -79,7 +83,8 @@ TEST(topology_config, validate_checks_the_rules_between_fields) {
     says({.parse = {.key_field = ""}}, "$.parse.key_field");
     says({.scripts = {.dir = "lua", .guards = {.memory_limit = 1}}}, "$.scripts.guards.memory_limit");
     says({.kafka = {.properties = {"novalue"}}}, R"($.kafka.properties[0]: expected key=value, got "novalue")");
-    says({.kafka = {.brokers = "b:1", .maintenance_interval = 0ms}}, "$.kafka.maintenance_interval_ms: expected a positive integer, got 0");
+    says({.kafka = {.brokers = "b:1", .maintenance_interval = 0ms}},
+         "$.kafka.maintenance_interval_ms: expected a positive integer, got 0");
     says({.admin = {.listen = "localhost"}}, "$.admin.listen");
     // Values of kinds not chosen are not in use, so not checked (as with flags today).
     EXPECT_EQ(validation_error_of({.source = {.kafka = {.start = "soon"}, .http = {.listen = "x"}}}), "");
@@ -89,11 +94,12 @@ TEST(topology_config, validate_checks_the_rules_between_fields) {
 }
 
 TEST(topology_config, assemble_builds_the_topology_a_configuration_describes) {
-    const rtcrm::topology_config c{.source = {.generator = {.events = 10, .players = 3}},
-                                   .validation = {.schemas = RTCRM_SOURCE_DIR "/examples/schemas"},
-                                   .scripts = {.dir = RTCRM_SOURCE_DIR "/lua/examples", .guards = {.disabled_campaigns = {"3"}}},
-                                   .sinks = {.shadow = {.ndjson = {.path = "-"}}},
-                                   .kafka = {.properties = {"client.id=x"}}};
+    const rtcrm::topology_config c{
+        .source = {.generator = {.events = 10, .players = 3}},
+        .validation = {.schemas = RTCRM_SOURCE_DIR "/examples/schemas"},
+        .scripts = {.dir = RTCRM_SOURCE_DIR "/lua/examples", .guards = {.disabled_campaigns = {"3"}}},
+        .sinks = {.shadow = {.ndjson = {.path = "-"}}},
+        .kafka = {.properties = {"client.id=x"}}};
     auto parts = rtcrm::assemble(c);
     EXPECT_EQ(parts.topology.sources().size(), 1U);
     EXPECT_EQ(parts.topology.ingest_bolts().size(), 1U);

@@ -130,13 +130,16 @@ const wrong wrong_documents[] = {
     {R"({"store": {"kind": 1}})", "$.store.kind", "expected a string, got 1"},
     {R"({"store": {"kind": "lmbd"}})", "$.store.kind", R"(unknown store "lmbd" (memory | lmdb | cassandra))"},
     {R"({"store": {"kind": "cassandra", "hosts": ""}})", "$.store.hosts", "expected a non-empty string"},
-    {R"({"store": {"kind": "cassandra", "hosts": "h", "keyspace": "crm-1"}})", "$.store.keyspace", "expected a CQL identifier"},
+    {R"({"store": {"kind": "cassandra", "hosts": "h", "keyspace": "crm-1"}})", "$.store.keyspace",
+     "expected a CQL identifier"},
     {R"({"store": {"kind": "cassandra", "hosts": "h", "replication": "SimpleStrategy"}})", "$.store.replication",
      "expected a CQL map literal"},
     {R"({"store": {"kind": "cassandra", "hosts": "h", "consistency": "most"}})", "$.store.consistency",
      "expected a consistency level"},
-    {R"({"store": {"kind": "cassandra", "hosts": "h", "event_ttl": "soon"}})", "$.store.event_ttl", "expected a duration"},
-    {R"({"store": {"kind": "lmdb", "path": "/x", "hosts": "h"}})", "$.store.hosts", R"(not a field of store kind "lmdb")"},
+    {R"({"store": {"kind": "cassandra", "hosts": "h", "event_ttl": "soon"}})", "$.store.event_ttl",
+     "expected a duration"},
+    {R"({"store": {"kind": "lmdb", "path": "/x", "hosts": "h"}})", "$.store.hosts",
+     R"(not a field of store kind "lmdb")"},
     {R"({"store": {"kind": "lmdb", "path": 1}})", "$.store.path", "expected a string, got 1"},
     {R"({"store": {"kind": "memory", "path": "/tmp/x"}})", "$.store.path", R"(only for store kind "lmdb")"},
     {R"({"store": {"sync": "true"}})", "$.store.sync", R"(expected true or false, got "true")"},
@@ -211,7 +214,8 @@ const wrong wrong_documents[] = {
     {R"({"admin": {"token_file": 1}})", "$.admin.token_file", "expected a string"},
     // Unknown members, at every level; members of another kind; duplicates.
     {R"({"shardz": 2})", "$.shardz",
-     "unknown field (shards | shard_policy | shard_priority | drain_timeout | stuck_after | shutdown_grace | source | parse | "
+     "unknown field (shards | shard_policy | shard_priority | drain_timeout | stuck_after | shutdown_grace | source | "
+     "parse | "
      "validation | scripts | store | sinks | kafka | admin)"},
     {R"({"source": {"evnts": 1}})", "$.source.evnts",
      "unknown field (kind | events | players | seed | rate | scenario)"},
@@ -372,8 +376,9 @@ TEST(topology_config, the_kafka_and_http_kinds_fill_their_fields) {
         "kafka": {"brokers": "localhost:9092"}})",
                                                     "kafka.json");
     EXPECT_EQ(kafka.source.kind, rtcrm::source_kind::kafka);
-    EXPECT_EQ(kafka.source.kafka,
-              (rtcrm::kafka_source_config{.topic = "events", .group = "crm", .start = "earliest", .revoke_timeout = 100ms}));
+    EXPECT_EQ(
+        kafka.source.kafka,
+        (rtcrm::kafka_source_config{.topic = "events", .group = "crm", .start = "earliest", .revoke_timeout = 100ms}));
     EXPECT_EQ(kafka.sinks.triggers.kind, rtcrm::trigger_sink_kind::kafka);
     EXPECT_EQ(kafka.sinks.triggers.kafka.topic, "offers");
     EXPECT_EQ(kafka.sinks.dead_letters.kind, rtcrm::dead_letter_sink_kind::kafka);
@@ -388,7 +393,8 @@ TEST(topology_config, the_kafka_and_http_kinds_fill_their_fields) {
     EXPECT_EQ(http.source.kind, rtcrm::source_kind::http);
     EXPECT_EQ(http.source.http, (rtcrm::http_source_config{.listen = "0.0.0.0:8080", .queue = 10}));
     EXPECT_EQ(http.sinks.triggers.kind, rtcrm::trigger_sink_kind::webhook);
-    EXPECT_EQ(http.sinks.triggers.webhook, (rtcrm::webhook_sink_config{.url = "http://crm:8081/triggers", .one_by_one = true}));
+    EXPECT_EQ(http.sinks.triggers.webhook,
+              (rtcrm::webhook_sink_config{.url = "http://crm:8081/triggers", .one_by_one = true}));
     EXPECT_EQ(http.admin.listen, "");
     EXPECT_NO_THROW(http.validate());
 }
@@ -459,8 +465,8 @@ TEST(topology_config, the_example_configs_all_load_and_validate) {
         }
     }
     std::sort(names.begin(), names.end());
-    EXPECT_EQ(names,
-              (std::vector<std::string>{"cassandra.json", "generator.json", "http.json", "kafka.json", "lmdb.json", "ndjson.json"}));
+    EXPECT_EQ(names, (std::vector<std::string>{"cassandra.json", "generator.json", "http.json", "kafka.json",
+                                               "lmdb.json", "ndjson.json"}));
 
     const auto bob = rtcrm::load_topology_config(dir / "generator.json");
     EXPECT_EQ(bob.source.kind, rtcrm::source_kind::generator);

@@ -182,23 +182,27 @@ struct validation_config {
 
 /// What a Lua handler may use [$.scripts.guards] (lua_options, whose limits apply).
 struct guards_config {
-    std::uint64_t instruction_budget = 1'000'000;       ///< instruction_budget: VM instructions per call; > 0
-    std::size_t memory_limit = 64 * 1024 * 1024;        ///< memory_limit: bytes per Lua state; >= 256 KiB
-    std::uint32_t max_consecutive_errors = 10;          ///< max_consecutive_errors: then a handler is disabled
-    std::chrono::milliseconds call_deadline{250};       ///< call_deadline: wall-clock limit of one handler call; > 0
-    std::chrono::milliseconds load_deadline{2000};      ///< load_deadline: wall-clock limit of a script's top level; > 0
-    std::size_t call_memory_budget = 4 * 1024 * 1024;   ///< call_memory_budget: bytes one call may add (>= 64 KiB; memory_limit caps it)
-    double max_error_share = 0.5;                       ///< max_error_share: failed share of a handler's last 64 calls that disables it; 0 = never
-    double max_failure_time_share = 0.5;                ///< max_failure_time_share: share of a shard's handler time in a handler's failed calls that disables it; 0 = never
-    std::vector<std::string> disabled_campaigns;        ///< disabled_campaigns: kill switch on at start
+    std::uint64_t instruction_budget = 1'000'000;   ///< instruction_budget: VM instructions per call; > 0
+    std::size_t memory_limit = 64 * 1024 * 1024;    ///< memory_limit: bytes per Lua state; >= 256 KiB
+    std::uint32_t max_consecutive_errors = 10;      ///< max_consecutive_errors: then a handler is disabled
+    std::chrono::milliseconds call_deadline{250};   ///< call_deadline: wall-clock limit of one handler call; > 0
+    std::chrono::milliseconds load_deadline{2000};  ///< load_deadline: wall-clock limit of a script's top level; > 0
+    /// call_memory_budget: bytes one call may add (>= 64 KiB; memory_limit caps it)
+    std::size_t call_memory_budget = 4 * 1024 * 1024;
+    /// max_error_share: failed share of a handler's last 64 calls that disables it; 0 = never
+    double max_error_share = 0.5;
+    /// max_failure_time_share: share of a shard's handler time in a handler's failed calls
+    /// that disables it; 0 = never
+    double max_failure_time_share = 0.5;
+    std::vector<std::string> disabled_campaigns;  ///< disabled_campaigns: kill switch on at start
     friend bool operator==(const guards_config&, const guards_config&) = default;
 };
 
 /// Lua handler scripts [$.scripts].
 struct scripts_config {
-    std::string dir;      ///< dir: directory of `*.lua` handler scripts; "" = none
-    bool watch = false;   ///< watch: reload the scripts when the directory changes (needs dir)
-    guards_config guards; ///< guards: limits of every handler call
+    std::string dir;       ///< dir: directory of `*.lua` handler scripts; "" = none
+    bool watch = false;    ///< watch: reload the scripts when the directory changes (needs dir)
+    guards_config guards;  ///< guards: limits of every handler call
     friend bool operator==(const scripts_config&, const scripts_config&) = default;
 };
 
@@ -232,7 +236,7 @@ struct store_config {
     std::size_t cache_max_profiles = 0;    ///< cache_max_profiles: profiles cached per shard; 0 = all
     std::optional<std::chrono::milliseconds> profile_ttl;  ///< profile_ttl: an idle profile starts afresh; "" = never
     std::optional<std::chrono::milliseconds> history_ttl;  ///< history_ttl: older history is swept; "" = never
-    std::chrono::milliseconds ttl_sweep_interval{60'000};   ///< ttl_sweep_interval: between TTL sweeps; > 0
+    std::chrono::milliseconds ttl_sweep_interval{60'000};  ///< ttl_sweep_interval: between TTL sweeps; > 0
     friend bool operator==(const store_config&, const store_config&) = default;
 };
 
@@ -258,17 +262,17 @@ struct webhook_sink_config {
 /// Where triggers go [$.sinks.triggers].
 struct trigger_sink_config {
     trigger_sink_kind kind = trigger_sink_kind::ndjson;  ///< kind: ndjson | kafka | webhook
-    ndjson_sink_config ndjson{.path = "-"};               ///< members of kind ndjson
-    kafka_sink_config kafka{.topic = "crm_trigger"};      ///< members of kind kafka
-    webhook_sink_config webhook;                          ///< members of kind webhook
+    ndjson_sink_config ndjson{.path = "-"};              ///< members of kind ndjson
+    kafka_sink_config kafka{.topic = "crm_trigger"};     ///< members of kind kafka
+    webhook_sink_config webhook;                         ///< members of kind webhook
     friend bool operator==(const trigger_sink_config&, const trigger_sink_config&) = default;
 };
 
 /// Where dead letters go [$.sinks.dead_letters].
 struct dead_letter_sink_config {
     dead_letter_sink_kind kind = dead_letter_sink_kind::ndjson;  ///< kind: ndjson | kafka
-    ndjson_sink_config ndjson{.path = "stderr"};                  ///< members of kind ndjson
-    kafka_sink_config kafka;                                      ///< members of kind kafka (topic required)
+    ndjson_sink_config ndjson{.path = "stderr"};                 ///< members of kind ndjson
+    kafka_sink_config kafka;                                     ///< members of kind kafka (topic required)
     friend bool operator==(const dead_letter_sink_config&, const dead_letter_sink_config&) = default;
 };
 
@@ -289,8 +293,8 @@ struct sinks_config {
 
 /// What every Kafka part shares [$.kafka].
 struct kafka_config {
-    std::string brokers;                 ///< brokers: HOST:PORT[,...]; needed by every Kafka part
-    std::vector<std::string> properties; ///< properties: librdkafka "key=value" for every client; later wins
+    std::string brokers;                            ///< brokers: HOST:PORT[,...]; needed by every Kafka part
+    std::vector<std::string> properties;            ///< properties: librdkafka "key=value" for every client; later wins
     std::string maintenance_topic = "maintenance";  ///< maintenance_topic: status messages (with brokers); "" = none
     /// maintenance_interval_ms (integer milliseconds): between status messages; > 0
     std::chrono::milliseconds maintenance_interval{5000};
@@ -314,9 +318,10 @@ struct topology_config {
     /// shard_policy: how the kernel schedules the shard threads: inherit | batch | fifo
     /// (thread_scheduling.hpp; fifo needs CAP_SYS_NICE or RLIMIT_RTPRIO, checked at start)
     thread_policy shard_policy = thread_policy::inherit;
-    std::uint32_t shard_priority = 1;                ///< shard_priority: with shard_policy fifo, 1 to 99
+    std::uint32_t shard_priority = 1;                 ///< shard_priority: with shard_policy fifo, 1 to 99
     std::chrono::milliseconds drain_timeout{30'000};  ///< drain_timeout: at stop, the longest wait for events in flight
-    std::chrono::milliseconds stuck_after{5'000};     ///< stuck_after: a shard busy this long with one step is stuck; 0 = no watchdog
+    /// stuck_after: a shard busy this long with one step is stuck; 0 = no watchdog
+    std::chrono::milliseconds stuck_after{5'000};
     /// shutdown_grace: rtcrm-topology, after SIGTERM/SIGINT: past drain_timeout plus this,
     /// it reports what was lost and exits (status 3) even if the stop has not ended
     std::chrono::milliseconds shutdown_grace{5'000};
