@@ -1,5 +1,7 @@
 // rtcrm-topology: runs a whole CRM topology from the command line, or from a JSON file
-// (rtcrm/config/topology_config.hpp) whose values the flags given override.
+// (rtcrm/config/topology_config.hpp) whose values the flags given override. The flags of
+// the settings come from the library's table (rtcrm/config/topology_flags.hpp), which also
+// prints README's reference table: rtcrm-topology --print-config-reference.
 //
 //   rtcrm-topology --config examples/configs/generator.json --events 1000
 //   rtcrm-topology --source generator --scenario bob --scripts lua/examples --output -
@@ -19,7 +21,7 @@
 // doing) and exits with status 3. Exit status: 0 after a clean run, 1 if events failed or
 // were left uncommitted, 2 for a bad configuration, 3 when it had to leave a stuck shard.
 #include <rtcrm/config/topology_config.hpp>
-#include <rtcrm/core/duration.hpp>
+#include <rtcrm/config/topology_flags.hpp>
 #include <rtcrm/core/log.hpp>
 #include <rtcrm/core/runtime.hpp>
 #include <rtcrm/http/admin_server.hpp>
@@ -43,6 +45,8 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace po = boost::program_options;
@@ -92,11 +96,11 @@ void print_lines(std::string_view prefix, const std::string& text) {
 
 // The admin token: from --admin-token-file, else $RTCRM_ADMIN_TOKEN, else none.
 std::string admin_token(const rtcrm::topology_config& s) {
-    if (!s.admin_token_file.empty()) {
-        std::ifstream in(s.admin_token_file);
+    if (const auto& file = s.admin.token_file; !file.empty()) {
+        std::ifstream in(file);
         std::string token;
         if (!in || !std::getline(in, token) || token.empty()) {
-            throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--admin-token-file {}: no token in it", s.admin_token_file));
+            throw rtcrm::error(rtcrm::errc::invalid_config, fmt::format("--admin-token-file {}: no token in it", file));
         }
         return token;
     }
@@ -116,19 +120,69 @@ std::string find_config_file(int argc, char** argv) {
     return file;
 }
 
-// A string option without a built-in default: --help shows the configuration file's value.
-po::typed_value<std::string>* optional(std::string& value) {
-    auto* v = po::value(&value);
-    if (!value.empty()) {
-        v->default_value(value);
+// The settings' flags, one group per section of the configuration, with the values of
+// `s` (built-in, or the --config file's) as their defaults.
+void add_setting_flags(po::options_description& desc, const rtcrm::topology_config& s) {
+    std::vector<po::options_description> sections;
+    std::string section;
+    for (const auto& flag : rtcrm::topology_flags()) {
+        if (sections.empty() || section != flag.section) {
+            section = flag.section;
+            sections.emplace_back(section);
+        }
+        auto* semantic = std::visit(
+            [&flag](const auto& value) -> po::value_semantic* {
+                using T = std::decay_t<decltype(value)>;
+                if constexpr (std::is_same_v<T, bool>) {
+                    return po::bool_switch()->default_value(value);
+                } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+                    return po::value<T>()->composing();
+                } else {
+                    auto* v = po::value<T>();
+                    if constexpr (std::is_same_v<T, std::string>) {
+                        if (flag.hides_empty && value.empty()) {
+                            return v;
+                        }
+                    }
+                    return v->default_value(value);
+                }
+            },
+            flag.get(s));
+        sections.back().add_options()(flag.name.c_str(), semantic, flag.help.c_str());
     }
-    return v;
+    for (const auto& group : sections) {
+        desc.add(group);
+    }
 }
+
+// Sets what the flags given on the command line say (not those left at their defaults).
+// @throws rtcrm::error(invalid_config) for a value its setting cannot hold.
+void apply_setting_flags(const po::variables_map& vm, rtcrm::topology_config& s) {
+    for (const auto& flag : rtcrm::topology_flags()) {
+        const auto key = flag.name.starts_with(',') ? "-" + flag.name.substr(1) : flag.name;
+        const auto given = vm.find(key);
+        if (given == vm.end() || given->second.defaulted()) {
+            continue;
+        }
+        std::visit(
+            [&](const auto& type) {
+                using T = std::decay_t<decltype(type)>;
+                flag.set(s, given->second.as<T>());
+            },
+            flag.get(s));
+    }
+}
+
+// The rows of README's reference table for rtcrm-topology's own flags.
+constexpr std::string_view own_reference_rows =
+    "| — | `--log-level` | `debug` \\| `info` \\| `warning` \\| `error` \\| `off` | `info` | the library's own "
+    "messages (`rtcrm: <component>: <message>` on standard error) below this level are not printed; the summary and "
+    "the binary's `rtcrm-topology:` lines always are |\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Built-in defaults, then the --config file, then the flags given (via default_value).
+    // Built-in defaults, then the --config file, then the flags given.
     rtcrm::topology_config s;
     std::string config_file;
     try {
@@ -140,67 +194,19 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "rtcrm-topology: {}\n", e.what());
         return 2;
     }
-    std::vector<std::string> x_properties;  // -X: added to the file's kafka.properties (a later value wins)
     bool check_config = false;
+    bool print_reference = false;
     std::string log_level = "info";
     po::options_description desc("rtcrm-topology: run a real-time CRM topology\n\nOptions");
+    // clang-format off
     desc.add_options()
         ("help,h", "show this help (defaults shown are those of --config FILE, if given)")
         ("config", po::value<std::string>(), "JSON topology file (examples/configs/*.json); flags given as well override it")
         ("check-config", po::bool_switch(&check_config), "check the configuration (file and flags), print ok and exit; builds nothing")
         ("log-level", po::value(&log_level)->default_value(log_level), "the library's messages below this level are not printed: debug | info | warning | error | off")
-        ("source", po::value(&s.source)->default_value(s.source), "event source: generator | ndjson | kafka | http")
-        ("input", po::value(&s.input)->default_value(s.input), "NDJSON input file, or - for stdin (--source ndjson)")
-        ("events", po::value(&s.events)->default_value(s.events), "events to generate; 0 = until stopped (--source generator)")
-        ("players", po::value(&s.players)->default_value(s.players), "distinct players (--source generator)")
-        ("seed", po::value(&s.seed)->default_value(s.seed), "generator seed: same seed, same events")
-        ("rate", po::value(&s.rate)->default_value(s.rate), "events per second; 0 = as fast as possible")
-        ("scenario", optional(s.scenario), "scripted scenario mixed into the stream: bob")
-        ("shards", po::value(&s.shards)->default_value(s.shards), "shard threads; 0 = one per hardware thread")
-        ("shard-policy", po::value(&s.shard_policy)->default_value(s.shard_policy), "scheduling of the shard threads: inherit | batch | fifo (real-time; needs CAP_SYS_NICE or ulimit -r)")
-        ("shard-priority", po::value(&s.shard_priority)->default_value(s.shard_priority), "with --shard-policy fifo: its priority, 1-99")
-        ("drain-timeout", po::value(&s.drain_timeout)->default_value(s.drain_timeout), "at stop, the longest wait for events in flight (30s, 500ms, ...)")
-        ("stuck-after", po::value(&s.stuck_after)->default_value(s.stuck_after), "a shard busy this long with one batch is stuck: reported on stderr, /healthz, /readyz (503) and /metrics; 0 = never")
-        ("shutdown-grace", po::value(&s.shutdown_grace)->default_value(s.shutdown_grace), "after SIGTERM/SIGINT, the process leaves (status 3, reporting what was lost) once --drain-timeout plus this has passed without a complete stop; a second signal leaves at once")
-        ("store", po::value(&s.store)->default_value(s.store), "profile store: memory | lmdb | cassandra (durable; a file source resumes after a restart)")
-        ("store-path", optional(s.store_path), "LMDB environment directory (--store lmdb)")
-        ("cassandra-hosts", optional(s.cassandra_hosts), "Cassandra contact points HOST[:PORT][,...] (--store cassandra); the password comes from $RTCRM_CASSANDRA_PASSWORD")
-        ("keyspace", po::value(&s.keyspace)->default_value(s.keyspace), "Cassandra keyspace, created if missing (--store cassandra)")
-        ("cassandra-username", optional(s.cassandra_username), "Cassandra PasswordAuthenticator user (--store cassandra)")
-        ("cassandra-consistency", po::value(&s.cassandra_consistency)->default_value(s.cassandra_consistency), "consistency level of the store's reads and writes (--store cassandra)")
-        ("store-no-sync", po::bool_switch(&s.store_no_sync)->default_value(s.store_no_sync), "LMDB without fsync per commit: survives a process crash, not a power loss")
-        ("cache-max-profiles", po::value(&s.cache_max)->default_value(s.cache_max), "profiles cached per shard (least recently used leave); 0 = all")
-        ("schemas", optional(s.schemas), "directory of <type>.json JSON Schemas to validate events against")
-        ("reject-unknown-types", po::bool_switch(&s.reject_unknown)->default_value(s.reject_unknown), "dead-letter event types without a schema")
-        ("scripts", optional(s.scripts), "directory of Lua handler scripts (*.lua): updaters and campaigns")
-        ("watch", po::bool_switch(&s.watch)->default_value(s.watch), "reload the scripts when the directory changes (a broken set is refused)")
-        ("shadow", optional(s.shadow), "dry-run trigger output (NDJSON): a file, - or stderr; default: discarded")
-        ("output", po::value(&s.output)->default_value(s.output), "trigger output (NDJSON): a file, or - for stdout")
-        ("dead-letter", po::value(&s.dead_letter)->default_value(s.dead_letter), "dead-letter output (NDJSON): a file, - or stderr")
-        ("key-field", po::value(&s.key_field)->default_value(s.key_field), "JSON field holding the player key")
-        ("max-event-size", po::value(&s.max_event_size)->default_value(s.max_event_size), "larger events are dead-lettered")
-        ("listen", po::value(&s.listen)->default_value(s.listen), "HOST:PORT of the event gateway, POST /events (--source http; port 0: any, printed)")
-        ("http-queue", po::value(&s.http_queue)->default_value(s.http_queue), "events the gateway holds for the runtime before it answers 503")
-        ("admin", po::value(&s.admin)->default_value(s.admin), "HOST:PORT of the admin API (metrics, profiles, handlers, kill switch, audience); port 0: any, printed; '' for none")
-        ("admin-token-file", optional(s.admin_token_file), "file holding the admin API's bearer token (else $RTCRM_ADMIN_TOKEN; without one, loopback only)")
-        ("profile-ttl", optional(s.profile_ttl), "a profile with no event for this long (event time: 30d, 12h, ...) starts afresh and is swept from the store")
-        ("history-ttl", optional(s.history_ttl), "recent events, firing times and counter buckets older than this are swept from stored profiles")
-        ("ttl-sweep-interval", po::value(&s.ttl_sweep_interval)->default_value(s.ttl_sweep_interval), "how often the TTL sweep runs")
-        ("brokers", optional(s.brokers), "Kafka bootstrap servers HOST:PORT[,...] (for every Kafka option below)")
-        ("topic", po::value(&s.topic)->default_value(s.topic), "Kafka topic of the events (--source kafka)")
-        ("group", po::value(&s.group)->default_value(s.group), "Kafka consumer group: instances of one group share the partitions")
-        ("start", po::value(&s.start)->default_value(s.start), "where new partitions start: committed | earliest | latest | a timestamp (ms, or YYYY-MM-DDTHH:MM:SSZ) to replay from")
-        ("revoke-timeout-ms", po::value(&s.revoke_timeout_ms)->default_value(s.revoke_timeout_ms), "on a rebalance, the longest wait for in-flight events before giving partitions up")
-        ("sink", po::value(&s.sink)->default_value(s.sink), "trigger sink: ndjson (--output) | kafka (--trigger-topic) | webhook (--webhook-url)")
-        ("webhook-url", optional(s.webhook_url), "http://HOST:PORT/PATH that triggers are POSTed to (--sink webhook), NDJSON batches; after retries, to the dead-letter output")
-        ("webhook-one-by-one", po::bool_switch(&s.webhook_one_by_one)->default_value(s.webhook_one_by_one), "one request per trigger instead of NDJSON batches")
-        ("trigger-topic", po::value(&s.trigger_topic)->default_value(s.trigger_topic), "Kafka topic of the triggers (--sink kafka)")
-        ("dead-letter-topic", optional(s.dead_letter_topic), "Kafka topic of the dead letters (reason in header rtcrm-reason); default: --dead-letter")
-        ("maintenance-topic", po::value(&s.maintenance_topic)->default_value(s.maintenance_topic), "Kafka topic of the status messages (with --brokers); '' for none")
-        ("maintenance-interval-ms", po::value(&s.maintenance_interval_ms)->default_value(s.maintenance_interval_ms), "between status messages")
-        ("instance-id", optional(s.instance_id), "this instance's name in status messages (default host-pid)")
-        ("handlers-topic", optional(s.handlers_topic), "compacted Kafka topic of Lua scripts (key = name, value = source, empty = delete) followed by every instance")
-        (",X", po::value(&x_properties)->composing(), "librdkafka property key=value for every Kafka client (repeatable); secrets are masked in logs");
+        ("print-config-reference", po::bool_switch(&print_reference), "print the reference table of every setting (Markdown, as in README.md) and exit");
+    // clang-format on
+    add_setting_flags(desc, s);
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -213,23 +219,40 @@ int main(int argc, char** argv) {
         std::cout << desc << '\n';
         return 0;
     }
+    if (print_reference) {
+        fmt::print("{}{}", rtcrm::topology_config_reference(), own_reference_rows);
+        return 0;
+    }
     if (const auto level = rtcrm::parse_log_level(log_level); level) {
         rtcrm::set_log_level(*level);
     } else {
         fmt::print(stderr, "rtcrm-topology: --log-level '{}': use debug, info, warning, error or off\n", log_level);
         return 2;
     }
-    s.kafka_properties.insert(s.kafka_properties.end(), x_properties.begin(), x_properties.end());
+    // A refused setting: with --check-config a failed check (status 2), else a run that
+    // cannot start (status 1).
+    const auto refused = [&](const std::exception& e) {
+        if (check_config) {
+            fmt::print(stderr, "rtcrm-topology: {}{}\n", config_file.empty() ? "" : config_file + ": ", e.what());
+            return 2;
+        }
+        fmt::print(stderr, "rtcrm-topology: {}\n", e.what());
+        return 1;
+    };
+    try {
+        apply_setting_flags(vm, s);
+    } catch (const std::exception& e) {
+        return refused(e);
+    }
     // Secrets stay out of files and command lines (which `ps` shows).
     if (const char* password = std::getenv("RTCRM_CASSANDRA_PASSWORD"); password != nullptr) {
-        s.cassandra_password = password;
+        s.store.cassandra.password = password;
     }
     if (check_config) {
         try {
             s.validate();
         } catch (const std::exception& e) {
-            fmt::print(stderr, "rtcrm-topology: {}{}\n", config_file.empty() ? "" : config_file + ": ", e.what());
-            return 2;
+            return refused(e);
         }
         fmt::print("ok\n");
         return 0;
@@ -246,10 +269,10 @@ int main(int argc, char** argv) {
         // Status on the maintenance topic, and the group's handler scripts.
         std::unique_ptr<rtcrm::maintenance_reporter> reporter;
         std::unique_ptr<rtcrm::kafka_handler_feed> feed;
-        if (!s.handlers_topic.empty()) {
+        if (!s.kafka.handlers_topic.empty()) {
             feed = std::make_unique<rtcrm::kafka_handler_feed>(
-                rtcrm::handler_feed_options{.brokers = s.brokers, .topic = s.handlers_topic,
-                                            .properties = parts.properties},
+                rtcrm::handler_feed_options{
+                    .brokers = s.kafka.brokers, .topic = s.kafka.handlers_topic, .properties = parts.properties},
                 [&engine](const rtcrm::kafka_handler_feed::script_set& set) -> std::optional<std::string> {
                     std::vector<rtcrm::lua_script> scripts;
                     for (const auto& [name, source] : set) {
@@ -266,10 +289,12 @@ int main(int argc, char** argv) {
                     }
                 });
         }
-        if (!s.brokers.empty() && !s.maintenance_topic.empty()) {
+        if (!s.kafka.brokers.empty() && !s.kafka.maintenance_topic.empty()) {
             reporter = std::make_unique<rtcrm::maintenance_reporter>(
-                rtcrm::maintenance_options{.brokers = s.brokers, .topic = s.maintenance_topic, .instance_id = s.instance_id,
-                                           .interval = std::chrono::milliseconds(s.maintenance_interval_ms),
+                rtcrm::maintenance_options{.brokers = s.kafka.brokers,
+                                           .topic = s.kafka.maintenance_topic,
+                                           .instance_id = s.kafka.instance_id,
+                                           .interval = s.kafka.maintenance_interval,
                                            .properties = parts.properties},
                 [&rt, &parts, &engine, &feed] {
                     const auto stats = rt.stats();
@@ -299,11 +324,13 @@ int main(int argc, char** argv) {
         const auto start = std::chrono::steady_clock::now();
         rt.start();
         if (parts.gateway != nullptr) {
-            fmt::print(stderr, "rtcrm-topology: listening on {}:{}\n", s.listen.substr(0, s.listen.rfind(':')), parts.gateway->port());
+            fmt::print(stderr, "rtcrm-topology: listening on {}:{}\n",
+                       s.source.http.listen.substr(0, s.source.http.listen.rfind(':')), parts.gateway->port());
         }
         std::unique_ptr<rtcrm::admin_server> admin;
-        if (!s.admin.empty()) {
-            admin = std::make_unique<rtcrm::admin_server>(rtcrm::admin_options{.listen = s.admin, .token = admin_token(s)}, rt, engine);
+        if (!s.admin.listen.empty()) {
+            admin = std::make_unique<rtcrm::admin_server>(
+                rtcrm::admin_options{.listen = s.admin.listen, .token = admin_token(s)}, rt, engine);
             if (auto* gw = parts.gateway) {
                 admin->add_metrics([gw](std::string& out) {
                     const auto g = gw->stats();
@@ -327,7 +354,8 @@ int main(int argc, char** argv) {
                     return std::nullopt;
                 });
             }
-            fmt::print(stderr, "rtcrm-topology: admin API on {}:{}\n", s.admin.substr(0, s.admin.rfind(':')), admin->port());
+            fmt::print(stderr, "rtcrm-topology: admin API on {}:{}\n",
+                       s.admin.listen.substr(0, s.admin.listen.rfind(':')), admin->port());
         }
         while (!rt.wait_for(std::chrono::milliseconds(100))) {
             if (signals.load() > 0) {
@@ -338,8 +366,8 @@ int main(int argc, char** argv) {
         if (signals.load() > 0) {
             // stop() on a thread of its own, so this one keeps the deadline and sees a second signal.
             const int seen = signals.load();
-            const auto drain = rtcrm::parse_duration(s.drain_timeout).value();
-            const auto grace = rtcrm::parse_duration(s.shutdown_grace).value();
+            const auto drain = s.drain_timeout;
+            const auto grace = s.shutdown_grace;
             const auto leave_at = std::chrono::steady_clock::now() + drain + grace;
             std::atomic<bool> stopped{false};
             rtcrm::stop_report report;

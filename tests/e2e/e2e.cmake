@@ -1,7 +1,7 @@
 # End-to-end tests: the real example binaries, driven by shell scripts.
 if(TARGET rtcrm_topology)
   foreach(script topology_bob topology_ndjson_dead_letters topology_stdin topology_sigterm_drains
-                 topology_bad_script http_admin http_webhook topology_configs topology_scheduling
+                 topology_bad_script http_admin http_webhook topology_configs topology_config_reference topology_scheduling
                  topology_stuck_shard)
     add_test(NAME e2e_${script}
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${script}.sh $<TARGET_FILE:rtcrm_topology>
