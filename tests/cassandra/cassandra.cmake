@@ -9,12 +9,12 @@ set(RTCRM_DEBIAN_PYTHON /usr/bin/python3)
 
 # The CQL test peer (rtcrm_cql_peer, rtcrm-cql-peer) is defined in tests/support/cql_peer.cmake.
 
-rtcrm_add_test(NAME cql_protocol_test SOURCES cassandra/cql_protocol_test.cpp LIBS rtcrm::cassandra)
+rtcrm_add_test(NAME cql_protocol_test SOURCES cassandra/cql_protocol_test.cpp LIBS rtcrm_cql_peer)
 target_compile_definitions(cql_protocol_test PRIVATE
   RTCRM_SOURCE_DIR="${PROJECT_SOURCE_DIR}" RTCRM_DEBIAN_PYTHON="${RTCRM_DEBIAN_PYTHON}")
 rtcrm_add_test(NAME cql_peer_test SOURCES cassandra/cql_peer_test.cpp LIBS rtcrm_cql_peer)
 rtcrm_add_test(NAME cql_session_test SOURCES cassandra/cql_session_test.cpp LIBS rtcrm_cql_peer LABEL runtime)
-rtcrm_add_test(NAME cassandra_store_test SOURCES cassandra/cassandra_store_test.cpp LIBS rtcrm_cql_peer LABEL runtime)
+rtcrm_add_test(NAME cassandra_store_test SOURCES cassandra/cassandra_store_test.cpp LIBS rtcrm::cassandra rtcrm_cql_peer LABEL runtime)
 
 # The DataStax Python driver (an outside client) against the test peer.
 add_test(NAME cql_peer_python_driver

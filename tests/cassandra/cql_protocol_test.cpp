@@ -3,8 +3,9 @@
 // equal the driver's bytes; responses we encode must decode in the driver to the fields
 // written out here (the driver has no response encoders). Tokens, routing keys and time
 // UUIDs are checked against the driver and Python's uuid module the same way.
-#include "cassandra/cql_protocol.hpp"
-#include "cassandra/cql_values.hpp"
+#include "cql/cql_protocol.hpp"
+#include "cql/cql_values.hpp"
+#include "support/cql_server_codec.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // The CQL session against the in-process CQL test peer: handshake and authentication,
 // prepared statements, paging, stream multiplexing, retries, timeouts, reconnection,
 // discovery, token-aware routing and shutdown.
-#include "cassandra/cql_session.hpp"
-#include "cassandra/cql_values.hpp"
+#include "cql/cql_session.hpp"
+#include "cql/cql_values.hpp"
 #include "support/cql_peer.hpp"
 
 #include <rtcrm/error.hpp>

@@ -20,8 +20,8 @@
 ///   collection updates other than whole-value assignment are refused with an error.
 #pragma once
 
-#include "cassandra/cql_protocol.hpp"
-#include "cassandra/cql_values.hpp"
+#include "cql/cql_protocol.hpp"
+#include "cql/cql_values.hpp"
 
 #include <chrono>
 #include <cstddef>

@@ -2,9 +2,9 @@
 // Everything below `session_impl`'s public entry points runs on the I/O thread, so the
 // state of hosts, connections and requests needs no locks; only the hand-over queue, the
 // counters and the ring snapshot are shared with other threads.
-#include "cassandra/cql_session.hpp"
+#include "cql/cql_session.hpp"
 
-#include "cassandra/cql_values.hpp"
+#include "cql/cql_values.hpp"
 
 #include <rtcrm/error.hpp>
 
