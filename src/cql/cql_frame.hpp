@@ -15,6 +15,7 @@
 #include <rtcrm/result.hpp>
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -30,6 +31,8 @@ inline constexpr std::uint8_t protocol_version = 4;
 inline constexpr std::size_t header_size = 9;
 /// The largest frame body accepted (the spec's limit is 256 MB).
 inline constexpr std::uint32_t max_body_size = 256U << 20U;
+/// Requests one connection can have in flight: request stream ids are 0..32767 (§2.3).
+inline constexpr std::size_t max_streams = 32768;
 
 /// §2.4: the message a frame carries.
 enum class opcode : std::uint8_t {
