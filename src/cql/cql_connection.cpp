@@ -1,11 +1,12 @@
-// The connection's state machine: connect, handshake, then frames written in batches (one
-// write per turn of the I/O loop) and read into one growing buffer, with a FIFO of
-// deadlines for request timeouts.
 #include "cql/cql_connection.hpp"
+
+#include "cql/cql_topology.hpp"
 
 #include <rtcrm/error.hpp>
 
 #include <fmt/format.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 
 #include <utility>
 #include <variant>
@@ -18,8 +19,8 @@ constexpr std::size_t read_chunk = 64 * 1024;
 
 }  // namespace
 
-connection::connection(asio::io_context& io, const session_options& options, session_counters& counters,
-                       connection_listener& listener, host& h)
+tcp_connection::tcp_connection(asio::io_context& io, const session_options& options, session_counters& counters,
+                       connection_listener& listener, tcp_host& h)
     : options_(options),
       counters_(counters),
       listener_(listener),
@@ -29,26 +30,26 @@ connection::connection(asio::io_context& io, const session_options& options, ses
       connect_timer_(io),
       sweep_timer_(io) {}
 
-bool connection::has_capacity() const noexcept {
+bool tcp_connection::has_capacity() const noexcept {
     return in_flight_ < options_.max_in_flight_per_connection && in_flight_ < max_streams;
 }
 
-failure connection::lost(const boost::system::error_code& ec) const {
+failure tcp_connection::lost(const boost::system::error_code& ec) const {
     return make_failure(errc::unavailable, fmt::format("connection to {} lost: {}", name_, ec.message()));
 }
 
-void connection::open(open_handler done) {
+void tcp_connection::open(open_handler done) {
     open_done_ = std::move(done);
     state_ = state::connecting;
     connect_timer_.expires_after(options_.connect_timeout);
-    connect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    connect_timer_.async_wait([self = shared_self()](const boost::system::error_code& ec) {
         if (!ec && self->state_ != state::ready && self->state_ != state::closed) {
             self->close(
                 make_failure(errc::unavailable, fmt::format("connecting to {} timed out after {} ms", self->name_,
                                                             self->options_.connect_timeout.count())));
         }
     });
-    socket_.async_connect(host_->endpoint, [self = shared_from_this()](const boost::system::error_code& ec) {
+    socket_.async_connect(host_->endpoint, [self = shared_self()](const boost::system::error_code& ec) {
         if (self->state_ == state::closed) {
             return;
         }
@@ -65,11 +66,11 @@ void connection::open(open_handler done) {
     });
 }
 
-void connection::handshake() {
+void tcp_connection::handshake() {
     // OPTIONS first, as drivers do: it checks the server speaks v4 before STARTUP.
     send(
         options_request{},
-        [self = shared_from_this()](result<response> r) {
+        [self = shared_self()](result<response> r) {
             if (!r) {
                 self->finish_open(r.error());
                 return;
@@ -84,7 +85,7 @@ void connection::handshake() {
         false);
 }
 
-void connection::on_startup_answer(result<response> r) {
+void tcp_connection::on_startup_answer(result<response> r) {
     if (!r) {
         finish_open(r.error());
         return;
@@ -102,7 +103,7 @@ void connection::on_startup_answer(result<response> r) {
     }
 }
 
-void connection::authenticate(const authenticate_response& a) {
+void tcp_connection::authenticate(const authenticate_response& a) {
     const auto& o = options_;
     if (o.username.empty()) {
         close(make_failure(errc::invalid_config, fmt::format("{} requires authentication ({}) but no username is set",
@@ -117,7 +118,7 @@ void connection::authenticate(const authenticate_response& a) {
     token += o.password;
     send(
         auth_response_request{std::move(token)},
-        [self = shared_from_this()](result<response> r) {
+        [self = shared_self()](result<response> r) {
             if (!r) {
                 self->finish_open(r.error());
                 return;
@@ -141,7 +142,7 @@ void connection::authenticate(const authenticate_response& a) {
         false);
 }
 
-void connection::use_keyspace() {
+void tcp_connection::use_keyspace() {
     const auto& ks = options_.keyspace;
     if (ks.empty()) {
         finish_open(true);
@@ -159,7 +160,7 @@ void connection::use_keyspace() {
     q.params.consistency = consistency::one;
     send(
         q,
-        [self = shared_from_this()](result<response> r) {
+        [self = shared_self()](result<response> r) {
             if (!r) {
                 self->finish_open(r.error());
                 return;
@@ -175,7 +176,7 @@ void connection::use_keyspace() {
         false);
 }
 
-void connection::finish_open(result<bool> r) {
+void tcp_connection::finish_open(result<bool> r) {
     if (!r && state_ != state::closed) {
         close(r.error());  // reports through finish_open again, once closed
         return;
@@ -194,7 +195,7 @@ void connection::finish_open(result<bool> r) {
     }
 }
 
-std::int16_t connection::acquire_stream() {
+std::int16_t tcp_connection::acquire_stream() {
     if (!free_streams_.empty()) {
         const auto s = free_streams_.back();
         free_streams_.pop_back();
@@ -204,7 +205,7 @@ std::int16_t connection::acquire_stream() {
     return static_cast<std::int16_t>(slots_.size() - 1);
 }
 
-void connection::release_stream(std::int16_t stream) {
+void tcp_connection::release_stream(std::int16_t stream) {
     auto& s = slots_[static_cast<std::size_t>(stream)];
     s.handler = nullptr;
     s.in_use = false;
@@ -217,7 +218,7 @@ void connection::release_stream(std::int16_t stream) {
     free_streams_.push_back(stream);
 }
 
-void connection::send(const request& r, response_handler handler, bool timed) {
+void tcp_connection::send(const request& r, response_handler handler, bool timed) {
     if (state_ == state::closed || (slots_.size() >= max_streams && free_streams_.empty())) {
         handler(make_failure(errc::unavailable, fmt::format("connection to {} is closed or out of streams", name_)));
         return;
@@ -240,19 +241,19 @@ void connection::send(const request& r, response_handler handler, bool timed) {
     schedule_flush();
 }
 
-void connection::schedule_flush() {
+void tcp_connection::schedule_flush() {
     // Frames queued during this turn of the I/O loop go out in one write, after it.
     if (writing_ || flush_posted_) {
         return;
     }
     flush_posted_ = true;
-    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    asio::post(socket_.get_executor(), [self = shared_self()] {
         self->flush_posted_ = false;
         self->write_pending();
     });
 }
 
-void connection::write_pending() {
+void tcp_connection::write_pending() {
     if (state_ == state::closed || writing_ || write_buf_.empty()) {
         return;
     }
@@ -260,7 +261,7 @@ void connection::write_pending() {
     std::swap(writing_buf_, write_buf_);
     writing_ = true;
     asio::async_write(socket_, asio::buffer(writing_buf_),
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                      [self = shared_self()](const boost::system::error_code& ec, std::size_t) {
                           self->writing_ = false;
                           if (self->state_ == state::closed) {
                               return;
@@ -273,7 +274,7 @@ void connection::write_pending() {
                       });
 }
 
-void connection::read_more() {
+void tcp_connection::read_more() {
     const std::size_t want = std::max(read_chunk, read_want_);
     if (read_buf_.size() - read_end_ < want) {
         // Move the unparsed tail to the front before growing.
@@ -288,7 +289,7 @@ void connection::read_more() {
         }
     }
     socket_.async_read_some(asio::buffer(read_buf_.data() + read_end_, read_buf_.size() - read_end_),
-                            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                            [self = shared_self()](const boost::system::error_code& ec, std::size_t n) {
                                 if (self->state_ == state::closed) {
                                     return;
                                 }
@@ -304,7 +305,7 @@ void connection::read_more() {
                             });
 }
 
-void connection::parse_frames() {
+void tcp_connection::parse_frames() {
     read_want_ = 0;
     while (state_ != state::closed && read_end_ - read_begin_ >= header_size) {
         const auto h = decode_header(std::string_view(read_buf_.data() + read_begin_, header_size));
@@ -331,7 +332,7 @@ void connection::parse_frames() {
     }
 }
 
-void connection::on_frame(const frame_header& h, std::string_view body) {
+void tcp_connection::on_frame(const frame_header& h, std::string_view body) {
     if (h.stream < 0) {
         return;  // an EVENT: none registered, nothing to do
     }
@@ -361,13 +362,13 @@ void connection::on_frame(const frame_header& h, std::string_view body) {
     }
 }
 
-void connection::arm_sweep() {
+void tcp_connection::arm_sweep() {
     if (sweep_armed_ || deadlines_.empty()) {
         return;
     }
     sweep_armed_ = true;
     sweep_timer_.expires_at(deadlines_.front().at);
-    sweep_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    sweep_timer_.async_wait([self = shared_self()](const boost::system::error_code& ec) {
         self->sweep_armed_ = false;
         if (ec || self->state_ == state::closed) {
             return;
@@ -376,7 +377,7 @@ void connection::arm_sweep() {
     });
 }
 
-void connection::sweep() {
+void tcp_connection::sweep() {
     const auto now = steady::now();
     std::vector<response_handler> expired;
     while (!deadlines_.empty()) {
@@ -410,7 +411,7 @@ void connection::sweep() {
     }
 }
 
-void connection::close(const failure& why) {
+void tcp_connection::close(const failure& why) {
     if (state_ == state::closed) {
         return;
     }
@@ -443,6 +444,55 @@ void connection::close(const failure& why) {
     } else if (was_ready) {
         listener_.on_connection_lost(*this);
     }
+}
+
+// --- addresses ------------------------------------------------------------------------------
+
+std::vector<contact> resolve_contact_points(asio::io_context& io, const session_options& options) {
+    std::vector<contact> contacts;
+    tcp::resolver resolver(io);
+    for (const auto& text : options.contact_points) {
+        contact c{.text = text, .endpoint = std::nullopt, .error = {}};
+        const auto hp = parse_contact_point(text, options.default_port);
+        if (!hp) {
+            c.error = "cannot parse it";
+        } else {
+            boost::system::error_code ec;
+            const auto found = resolver.resolve(hp->host, std::to_string(hp->port), ec);
+            if (ec || found.empty()) {
+                c.error = fmt::format("cannot resolve it: {}", ec ? ec.message() : "no address");
+            } else {
+                // Prefer IPv4: "localhost" often resolves to ::1 first, where servers may not listen.
+                c.endpoint = found.begin()->endpoint();
+                for (const auto& entry : found) {
+                    if (entry.endpoint().address().is_v4()) {
+                        c.endpoint = entry.endpoint();
+                        break;
+                    }
+                }
+            }
+        }
+        contacts.push_back(std::move(c));
+    }
+    return contacts;
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+    if (ep.address().is_v6()) {
+        return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
+    }
+    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+asio::ip::address address_of(const std::string& b) {
+    if (b.size() == 4) {
+        asio::ip::address_v4::bytes_type bytes{};
+        std::copy(b.begin(), b.end(), bytes.begin());
+        return asio::ip::address(asio::ip::address_v4(bytes));
+    }
+    asio::ip::address_v6::bytes_type bytes{};
+    std::copy(b.begin(), b.end(), bytes.begin());
+    return asio::ip::address(asio::ip::address_v6(bytes));
 }
 
 }  // namespace rtcrm::detail::cql

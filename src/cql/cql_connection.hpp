@@ -1,6 +1,7 @@
 /// @file cql_connection.hpp
-/// One connection of the CQL session, over Boost.Asio: TCP, the handshake, stream ids,
-/// frames in and out, per-request timeouts; and `host`, a node with its pool of them.
+/// The CQL session's connections over Boost.Asio: `tcp_connection` (TCP, the handshake,
+/// stream ids, frames in and out, per-request timeouts), `tcp_host` (where a host's
+/// connections go and when they reconnect), and resolving the contact points.
 ///
 /// Everything here runs on the session's I/O thread.
 ///
@@ -11,13 +12,16 @@
 ///   connection closes, so a late answer is never mistaken for another request's.
 #pragma once
 
+#include "cql/cql_host.hpp"
 #include "cql/cql_protocol.hpp"
 #include "cql/cql_request.hpp"
 #include "cql/cql_session.hpp"
 
 #include <rtcrm/result.hpp>
 
-#include <boost/asio.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -37,49 +41,28 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using steady = std::chrono::steady_clock;
 
-class connection;
-struct host;
-
-/// What a connection hands back for one request: the decoded response, or why there is
-/// none (client timeout, connection lost, undecodable answer).
-using response_handler = std::function<void(result<response>)>;
-
-/// What a connection tells its session, on the I/O thread.
-class connection_listener {
-public:
-    /// A stream of a connection to `h` came free, or the connection became ready.
-    virtual void on_capacity(host& h) = 0;
-    /// `c`, which was ready, closed (requests on it have failed already).
-    virtual void on_connection_lost(connection& c) = 0;
-
-protected:
-    ~connection_listener() = default;
+/// A host as the I/O side sees it: where its connections go, and when they reconnect.
+struct tcp_host : host {
+    tcp::endpoint endpoint;                                             ///< where its connections go
+    std::vector<std::unique_ptr<asio::steady_timer>> reconnect_timers;  ///< one per pool slot, once pooled
+    std::vector<std::chrono::milliseconds> backoff;                     ///< the next reconnect wait, per slot
 };
 
-/// One TCP connection to a host, many requests in flight on it (stream ids).
-class connection : public std::enable_shared_from_this<connection> {
+/// A connection over TCP: frames written in batches, one write per turn of the I/O loop,
+/// and read into one growing buffer; a FIFO of deadlines for request timeouts.
+class tcp_connection final : public connection {
 public:
-    using open_handler = std::function<void(result<bool>)>;
-
     /// A connection to `h`, not open yet. Everything passed must outlive it.
-    connection(asio::io_context& io, const session_options& options, session_counters& counters,
-               connection_listener& listener, host& h);
+    tcp_connection(asio::io_context& io, const session_options& options, session_counters& counters,
+                   connection_listener& listener, tcp_host& h);
 
-    /// Connects and runs the handshake (OPTIONS, STARTUP, authentication, USE); `done` runs
-    /// once. A failure of authentication or of USE comes back as invalid_config.
-    void open(open_handler done);
-    /// Open, handshake done, not closed.
-    [[nodiscard]] bool ready() const noexcept { return state_ == state::ready; }
-    /// Can take one more request (below max_in_flight_per_connection and the stream limit).
-    [[nodiscard]] bool has_capacity() const noexcept;
-    /// Requests sent and not answered (timed-out ones until their late answer).
-    [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
-    /// The host it connects to.
-    [[nodiscard]] host& owner() const noexcept { return *host_; }
-    /// Queues `r` on a free stream; `handler` runs once. `timed`: subject to request_timeout.
-    void send(const request& r, response_handler handler, bool timed);
-    /// Closes the socket and fails every pending request with `why`.
-    void close(const failure& why);
+    void open(open_handler done) override;
+    [[nodiscard]] bool ready() const noexcept override { return state_ == state::ready; }
+    [[nodiscard]] bool has_capacity() const noexcept override;
+    [[nodiscard]] std::size_t in_flight() const noexcept override { return in_flight_; }
+    [[nodiscard]] host& owner() const noexcept override { return *host_; }
+    void send(const request& r, response_handler handler, bool timed) override;
+    void close(const failure& why) override;
 
 private:
     enum class state { idle, connecting, handshaking, ready, closed };
@@ -110,11 +93,14 @@ private:
     void arm_sweep();
     void sweep();
     failure lost(const boost::system::error_code& ec) const;
+    std::shared_ptr<tcp_connection> shared_self() {
+        return std::static_pointer_cast<tcp_connection>(shared_from_this());
+    }
 
     const session_options& options_;
     session_counters& counters_;
     connection_listener& listener_;
-    host* host_;
+    tcp_host* host_;
     std::string name_;
     tcp::socket socket_;
     asio::steady_timer connect_timer_;
@@ -142,34 +128,23 @@ private:
     std::size_t read_want_ = 0;  // bytes the frame being received still needs
 };
 
-// --- host ---------------------------------------------------------------------------------
+// --- addresses ------------------------------------------------------------------------------
 
-/// A node of the cluster and its pool of connections (I/O thread only).
-struct host {
-    std::size_t index = 0;                          ///< in the session's host list
-    tcp::endpoint endpoint;                         ///< where its connections go
-    std::string name;                               ///< "address:port", for messages
-    std::string datacenter;                         ///< as system.local / system.peers say
-    std::vector<std::int64_t> tokens;               ///< its Murmur3 tokens
-    std::vector<std::shared_ptr<connection>> pool;  ///< connections_per_host slots; null until opened
-    std::vector<std::unique_ptr<asio::steady_timer>> reconnect_timers;  ///< one per slot
-    std::vector<std::chrono::milliseconds> backoff;                     ///< the next reconnect wait, per slot
-    std::deque<op_ptr> waiting;                                         ///< routed here, waiting for a free stream
-
-    /// At least one connection is ready.
-    [[nodiscard]] bool up() const {
-        return std::any_of(pool.begin(), pool.end(), [](const auto& c) { return c && c->ready(); });
-    }
-    /// The ready connection with the fewest requests in flight that can take one more.
-    [[nodiscard]] connection* least_loaded() const {
-        connection* best = nullptr;
-        for (const auto& c : pool) {
-            if (c && c->ready() && c->has_capacity() && (best == nullptr || c->in_flight() < best->in_flight())) {
-                best = c.get();
-            }
-        }
-        return best;
-    }
+/// A contact point of the options, resolved.
+struct contact {
+    std::string text;                       ///< as the options spell it
+    std::optional<tcp::endpoint> endpoint;  ///< none: it cannot be used
+    std::string error;                      ///< why it could not be resolved or used
 };
+
+/// Resolves every contact point, on the calling thread (names are looked up once, at
+/// connect), preferring an IPv4 address where a name has several.
+std::vector<contact> resolve_contact_points(asio::io_context& io, const session_options& options);
+
+/// "address:port", "[v6 address]:port" for IPv6.
+std::string endpoint_text(const tcp::endpoint& ep);
+
+/// [inet] bytes (4 or 16, as node_info holds them) as an address.
+asio::ip::address address_of(const std::string& inet_bytes);
 
 }  // namespace rtcrm::detail::cql

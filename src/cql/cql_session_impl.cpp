@@ -1,18 +1,21 @@
-// The CQL session's I/O side: one I/O thread, a pool of connections per host, the query
-// plan of every request. Everything below `session_impl`'s public entry points runs on the
-// I/O thread, so the state of hosts, connections and requests needs no locks; only the
-// hand-over queue, the counters and the ring's tokens are shared with other threads.
-// What needs no I/O is in cql_request.cpp (a request's life) and cql_topology.cpp (the
-// cluster as the system tables describe it), which compile without Asio.
+// The CQL session's I/O side: one I/O thread, discovery at connect, a pool of connections
+// per host with reconnects, and the hand-over of requests to the I/O thread. Everything
+// below `session_impl`'s public entry points runs on the I/O thread, so the state of hosts,
+// connections and requests needs no locks; only the hand-over queue, the counters and the
+// ring's tokens are shared with other threads.
+// What needs no I/O compiles without Asio: query plans in cql_router.cpp, a request's life
+// in cql_request.cpp, the cluster as the system tables describe it in cql_topology.cpp.
 #include "cql/cql_connection.hpp"
 #include "cql/cql_request.hpp"
+#include "cql/cql_router.hpp"
 #include "cql/cql_session.hpp"
 #include "cql/cql_topology.hpp"
 
 #include <rtcrm/error.hpp>
 
 #include <fmt/format.h>
-#include <boost/asio.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -26,26 +29,7 @@ namespace rtcrm::detail::cql {
 
 namespace {
 
-std::string endpoint_text(const tcp::endpoint& ep) {
-    if (ep.address().is_v6()) {
-        return fmt::format("[{}]:{}", ep.address().to_string(), ep.port());
-    }
-    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
-}
-
-// A node's [inet] bytes (4 or 16, as node_info holds them) as an address.
-asio::ip::address address_of(const std::string& b) {
-    if (b.size() == 4) {
-        asio::ip::address_v4::bytes_type bytes{};
-        std::copy(b.begin(), b.end(), bytes.begin());
-        return asio::ip::address(asio::ip::address_v4(bytes));
-    }
-    asio::ip::address_v6::bytes_type bytes{};
-    std::copy(b.begin(), b.end(), bytes.begin());
-    return asio::ip::address(asio::ip::address_v6(bytes));
-}
-
-class session_impl final : public session, private connection_listener {
+class session_impl final : public session, private connection_listener, private router_io {
 public:
     explicit session_impl(session_options options);
     ~session_impl() override;
@@ -72,43 +56,38 @@ public:
     }
 
 private:
-    struct contact {
-        std::string text;
-        std::optional<tcp::endpoint> endpoint;
-        std::string error;  // why it could not be resolved or used
-    };
-
     // connection_listener
     void on_connection_lost(connection& c) override;
-    void on_capacity(host& h) override;
+    void on_capacity(host& h) override { router_.on_capacity(h); }
+    // router_io
+    void after(std::chrono::milliseconds delay, std::function<void()> fn) override {
+        auto timer = std::make_shared<asio::steady_timer>(io_, delay);
+        timer->async_wait([timer, fn = std::move(fn)](const boost::system::error_code&) { fn(); });
+    }
+    void arm_park_timer(steady::time_point at) override {
+        park_timer_.expires_at(at);
+        park_timer_.async_wait([this](const boost::system::error_code& ec) { router_.on_park_timer(!ec); });
+    }
 
     [[nodiscard]] bool closing() const noexcept { return closing_.load(std::memory_order_relaxed); }
-    std::shared_ptr<connection> make_connection(host& h) {
+    std::shared_ptr<connection> make_connection(tcp_host& h) {
         connection_listener& listener = *this;
-        return std::make_shared<connection>(io_, options_, counters_, listener, h);
+        return std::make_shared<tcp_connection>(io_, options_, counters_, listener, h);
     }
 
     void submit(op_ptr o);
     void drain_incoming();
-    void dispatch(const op_ptr& o);
-    host* pick_host(op& o);
-    void send_on(const op_ptr& o, host& h, const std::shared_ptr<connection>& c);
-    void on_answer(const op_ptr& o, host& h, const std::shared_ptr<connection>& c, result<response> r);
-    void reprepare(const op_ptr& o, host& h, const std::shared_ptr<connection>& c, const std::string& id);
-    void retry_or_fail(const op_ptr& o, const failure& why);
-    void fail(const op_ptr& o, const failure& why) { cql::fail(*o, why, counters_); }
-    void park(const op_ptr& o);
-    void unpark_all();
-    void arm_park_timer();
 
     void bootstrap_next();
-    void on_local(std::shared_ptr<connection> control, result<response> r, bool retried);
-    void on_peers(std::shared_ptr<connection> control, result<response> r, bool retried);
-    // Sends a system-table query on the control connection, at consistency ONE.
-    void query_control(const std::shared_ptr<connection>& control, std::string_view query, response_handler then);
+    void discover(const std::shared_ptr<connection>& control);
+    // Reads a system table on the control connection, at consistency ONE, asking again with
+    // `query_all` (every column) where the server does not know the column list of `query`.
+    // `then` gets the rows, or nullptr; it does not run once the session is closing.
+    void read_system_table(std::shared_ptr<connection> control, std::string_view query, std::string_view query_all,
+                           std::function<void(const rows_result*)> then);
     void build_cluster();
-    void open_connection(host& h, std::size_t slot, bool reconnect);
-    void schedule_reconnect(host& h, std::size_t slot);
+    void open_connection(tcp_host& h, std::size_t slot, bool reconnect);
+    void schedule_reconnect(tcp_host& h, std::size_t slot);
     void finish_bootstrap(std::optional<failure> why);
     void update_hosts_up();
     void shutdown();
@@ -130,13 +109,9 @@ private:
     // I/O thread state.
     std::vector<contact> contacts_;
     std::size_t contact_index_ = 0;
-    std::unique_ptr<host> bootstrap_host_;
-    std::vector<std::unique_ptr<host>> hosts_;
-    token_ring ring_;
-    std::size_t round_robin_ = 0;
-    std::deque<op_ptr> parked_;  // no host up: waiting for one, until park_deadline
+    std::unique_ptr<tcp_host> bootstrap_host_;
+    std::vector<std::unique_ptr<tcp_host>> hosts_;
     asio::steady_timer park_timer_;
-    bool park_armed_ = false;
     node_info local_;
     std::vector<node_info> peers_;
     std::size_t initial_pending_ = 0;
@@ -146,6 +121,8 @@ private:
     mutable std::mutex ring_mutex_;
     std::vector<std::int64_t> ring_tokens_;  // sorted, distinct
     session_counters counters_;
+
+    request_router router_{options_, counters_, closing_, *this};
 };
 
 session_impl::session_impl(session_options options)
@@ -156,31 +133,7 @@ session_impl::~session_impl() { close(); }
 // --- connecting and discovery ------------------------------------------------------------------
 
 void session_impl::start() {
-    // Resolve on the caller's thread: names are looked up once, at connect.
-    tcp::resolver resolver(io_);
-    for (const auto& text : options_.contact_points) {
-        contact c{.text = text, .endpoint = std::nullopt, .error = {}};
-        const auto hp = parse_contact_point(text, options_.default_port);
-        if (!hp) {
-            c.error = "cannot parse it";
-        } else {
-            boost::system::error_code ec;
-            const auto found = resolver.resolve(hp->host, std::to_string(hp->port), ec);
-            if (ec || found.empty()) {
-                c.error = fmt::format("cannot resolve it: {}", ec ? ec.message() : "no address");
-            } else {
-                // Prefer IPv4: "localhost" often resolves to ::1 first, where servers may not listen.
-                c.endpoint = found.begin()->endpoint();
-                for (const auto& entry : found) {
-                    if (entry.endpoint().address().is_v4()) {
-                        c.endpoint = entry.endpoint();
-                        break;
-                    }
-                }
-            }
-        }
-        contacts_.push_back(std::move(c));
-    }
+    contacts_ = resolve_contact_points(io_, options_);
 
     std::promise<std::optional<failure>> promise;
     auto future = promise.get_future();
@@ -222,7 +175,7 @@ void session_impl::bootstrap_next() {
         return;
     }
     auto& c = contacts_[contact_index_];
-    bootstrap_host_ = std::make_unique<host>();
+    bootstrap_host_ = std::make_unique<tcp_host>();
     bootstrap_host_->endpoint = *c.endpoint;
     bootstrap_host_->name = endpoint_text(*c.endpoint);
     auto conn = make_connection(*bootstrap_host_);
@@ -239,55 +192,45 @@ void session_impl::bootstrap_next() {
             bootstrap_next();
             return;
         }
-        query_control(conn, local_query, [this, conn](result<response> r2) { on_local(conn, std::move(r2), false); });
+        discover(conn);
     });
 }
 
-void session_impl::query_control(const std::shared_ptr<connection>& control, std::string_view query,
-                                 response_handler then) {
+void session_impl::discover(const std::shared_ptr<connection>& control) {
+    read_system_table(control, local_query, local_query_all, [this, control](const rows_result* local) {
+        if (const auto node = local != nullptr ? local_node(*local) : std::nullopt) {
+            local_ = *node;
+        }
+        if (!options_.discover_peers || !control->ready()) {
+            build_cluster();
+            return;
+        }
+        read_system_table(control, peers_query, peers_query_all, [this](const rows_result* peers) {
+            if (peers != nullptr) {
+                peers_ = peer_nodes(*peers);
+            }
+            build_cluster();
+        });
+    });
+}
+
+void session_impl::read_system_table(std::shared_ptr<connection> control, std::string_view query,
+                                     std::string_view query_all, std::function<void(const rows_result*)> then) {
     query_request q{.query = std::string(query), .params = {}};
     q.params.consistency = consistency::one;
-    control->send(q, std::move(then), true);
-}
-
-void session_impl::on_local(std::shared_ptr<connection> control, result<response> r, bool retried) {
-    if (closing()) {
-        finish_bootstrap(make_failure(errc::stopped, "closed while connecting"));
-        return;
-    }
-    const rows_result* rows = rows_in(r);
-    if (rows == nullptr && !retried && r && control->ready()) {
-        // A server that does not know the column list: ask for every column.
-        query_control(control, local_query_all,
-                      [this, control](result<response> r2) { on_local(control, std::move(r2), true); });
-        return;
-    }
-    if (const auto local = rows != nullptr ? local_node(*rows) : std::nullopt) {
-        local_ = *local;
-    }
-    if (!options_.discover_peers || !control->ready()) {
-        build_cluster();
-        return;
-    }
-    query_control(control, peers_query,
-                  [this, control](result<response> r2) { on_peers(control, std::move(r2), false); });
-}
-
-void session_impl::on_peers(std::shared_ptr<connection> control, result<response> r, bool retried) {
-    if (closing()) {
-        finish_bootstrap(make_failure(errc::stopped, "closed while connecting"));
-        return;
-    }
-    const rows_result* rows = rows_in(r);
-    if (rows == nullptr && !retried && r && control->ready()) {
-        query_control(control, peers_query_all,
-                      [this, control](result<response> r2) { on_peers(control, std::move(r2), true); });
-        return;
-    }
-    if (rows != nullptr) {
-        peers_ = peer_nodes(*rows);
-    }
-    build_cluster();
+    auto on_answer = [this, control, query_all, then = std::move(then)](result<response> r) {
+        if (closing()) {
+            finish_bootstrap(make_failure(errc::stopped, "closed while connecting"));
+            return;
+        }
+        const rows_result* rows = rows_in(r);
+        if (rows == nullptr && !query_all.empty() && r && control->ready()) {
+            read_system_table(control, query_all, {}, then);
+            return;
+        }
+        then(rows);
+    };
+    control->send(q, std::move(on_answer), true);
 }
 
 void session_impl::build_cluster() {
@@ -302,7 +245,7 @@ void session_impl::build_cluster() {
         if (std::any_of(hosts_.begin(), hosts_.end(), [&](const auto& h) { return h->endpoint.address() == address; })) {
             continue;
         }
-        auto h = std::make_unique<host>();
+        auto h = std::make_unique<tcp_host>();
         h->index = hosts_.size();
         h->endpoint = tcp::endpoint(address, port);
         h->name = endpoint_text(h->endpoint);
@@ -318,11 +261,16 @@ void session_impl::build_cluster() {
             entries.emplace_back(t, h->index);
         }
     }
-    ring_ = token_ring(std::move(entries));
+    token_ring ring(std::move(entries));
     {
         std::lock_guard lock(ring_mutex_);
-        ring_tokens_ = ring_.tokens();
+        ring_tokens_ = ring.tokens();
     }
+    std::vector<host*> routed;
+    for (const auto& h : hosts_) {
+        routed.push_back(h.get());
+    }
+    router_.set_cluster(std::move(routed), std::move(ring));
     counters_.hosts.store(hosts_.size());
 
     for (auto& h : hosts_) {
@@ -350,7 +298,7 @@ void session_impl::build_cluster() {
     }
 }
 
-void session_impl::open_connection(host& h, std::size_t slot, bool reconnect) {
+void session_impl::open_connection(tcp_host& h, std::size_t slot, bool reconnect) {
     auto conn = make_connection(h);
     h.pool[slot] = conn;
     conn->open([this, &h, slot, reconnect](result<bool> r) {
@@ -362,7 +310,7 @@ void session_impl::open_connection(host& h, std::size_t slot, bool reconnect) {
                 }
                 update_hosts_up();
                 on_capacity(h);
-                unpark_all();
+                router_.unpark_all();
             } else {
                 schedule_reconnect(h, slot);
             }
@@ -373,7 +321,7 @@ void session_impl::open_connection(host& h, std::size_t slot, bool reconnect) {
     });
 }
 
-void session_impl::schedule_reconnect(host& h, std::size_t slot) {
+void session_impl::schedule_reconnect(tcp_host& h, std::size_t slot) {
     if (closing()) {
         return;
     }
@@ -393,7 +341,7 @@ void session_impl::on_connection_lost(connection& c) {
     if (closing()) {
         return;
     }
-    auto& h = c.owner();
+    auto& h = static_cast<tcp_host&>(c.owner());  // every host of this session is one
     update_hosts_up();
     for (std::size_t i = 0; i < h.pool.size(); ++i) {
         // Before the cluster is built (a control connection lost during discovery) the
@@ -425,7 +373,7 @@ void session_impl::submit(op_ptr o) {
         std::unique_lock lock(incoming_mutex_);
         if (closed_) {
             lock.unlock();
-            fail(o, closed_failure());
+            router_.fail(o, closed_failure());
             return;
         }
         const bool first = incoming_.empty();
@@ -443,210 +391,9 @@ void session_impl::drain_incoming() {
         std::swap(draining_, incoming_);
     }
     for (auto& o : draining_) {
-        dispatch(o);
+        router_.dispatch(o);
     }
     draining_.clear();
-}
-
-host* session_impl::pick_host(op& o) {
-    const std::size_t n = hosts_.size();
-    if (n == 0) {
-        return nullptr;
-    }
-    if (!o.start_host) {
-        if (o.token && options_.token_aware && !ring_.empty()) {
-            o.start_host = ring_.owner(*o.token);
-        } else {
-            o.start_host = round_robin_++ % n;
-        }
-    }
-    for (std::size_t j = 0; j < n; ++j) {
-        auto& h = *hosts_[(*o.start_host + o.attempt + j) % n];
-        if (h.up()) {
-            return &h;
-        }
-    }
-    return nullptr;
-}
-
-void session_impl::dispatch(const op_ptr& o) {
-    if (closing()) {
-        fail(o, closed_failure());
-        return;
-    }
-    host* h = pick_host(*o);
-    if (h == nullptr) {
-        park(o);
-        return;
-    }
-    connection* c = h->least_loaded();
-    if (c == nullptr || !h->waiting.empty()) {
-        h->waiting.push_back(o);  // every stream busy: first come, first served
-        return;
-    }
-    send_on(o, *h, c->shared_from_this());
-}
-
-void session_impl::send_on(const op_ptr& o, host& h, const std::shared_ptr<connection>& c) {
-    c->send(
-        build_request(*o, options_.default_consistency),
-        [this, o, &h, c](result<response> r) { on_answer(o, h, c, std::move(r)); }, true);
-}
-
-void session_impl::on_answer(const op_ptr& o, host& h, const std::shared_ptr<connection>& c, result<response> r) {
-    if (!r) {
-        retry_or_fail(o, r.error());
-        return;
-    }
-    auto& resp = r.value();
-    if (auto* res = std::get_if<result_response>(&resp)) {
-        if (o->k != op::kind::prepare) {
-            complete(*o, std::move(res->body), counters_);
-        } else if (auto* p = std::get_if<prepared_result>(&res->body)) {
-            complete_prepare(*o, prepared_from(*o, std::move(*p)), counters_);
-        } else {
-            fail(o, make_failure(errc::io_error, fmt::format("{} answered PREPARE without a Prepared result", h.name)));
-        }
-        return;
-    }
-    if (auto* e = std::get_if<error_response>(&resp)) {
-        if (e->code == error_code::unprepared && o->k != op::kind::prepare) {
-            reprepare(o, h, c, e->unprepared_id);
-            return;
-        }
-        retry_or_fail(o, map_server_error(*e, h.name));
-        return;
-    }
-    fail(o, make_failure(errc::io_error, fmt::format("{} answered with unexpected opcode {}", h.name,
-                                                     static_cast<int>(opcode_of(resp)))));
-}
-
-void session_impl::reprepare(const op_ptr& o, host& h, const std::shared_ptr<connection>& c, const std::string& id) {
-    const statement* target = unprepared_target(*o, id);
-    if (target == nullptr) {
-        fail(o, make_failure(errc::store_error,
-                             fmt::format("UNPREPARED from {} for a statement that could not be re-prepared", h.name)));
-        return;
-    }
-    ++o->reprepares;
-    counters_.reprepares.fetch_add(1, std::memory_order_relaxed);
-    if (!c->ready()) {
-        dispatch(o);
-        return;
-    }
-    const std::string original_id = target->prepared->id;
-    c->send(
-        prepare_request{target->prepared->query},
-        [this, o, &h, c, original_id](result<response> r) {
-            if (!r) {
-                retry_or_fail(o, r.error());
-                return;
-            }
-            if (auto* e = std::get_if<error_response>(&r.value())) {
-                retry_or_fail(o, map_server_error(*e, h.name));
-                return;
-            }
-            auto* res = std::get_if<result_response>(&r.value());
-            auto* p = res != nullptr ? std::get_if<prepared_result>(&res->body) : nullptr;
-            if (p == nullptr) {
-                fail(o, make_failure(errc::io_error,
-                                     fmt::format("{} answered PREPARE without a Prepared result", h.name)));
-                return;
-            }
-            if (p->id != original_id) {
-                o->id_override[original_id] = p->id;
-            }
-            if (closing()) {
-                fail(o, closed_failure());
-            } else if (c->ready()) {
-                // Re-execute where it was prepared; not a retry.
-                send_on(o, h, c);
-            } else {
-                dispatch(o);
-            }
-        },
-        true);
-}
-
-void session_impl::retry_or_fail(const op_ptr& o, const failure& why) {
-    if (closing()) {
-        fail(o, closed_failure());
-        return;
-    }
-    const auto delay = retry_delay(*o, why, options_.max_retries);
-    if (!delay) {
-        fail(o, why);
-        return;
-    }
-    counters_.retries.fetch_add(1, std::memory_order_relaxed);
-    auto timer = std::make_shared<asio::steady_timer>(io_, *delay);
-    timer->async_wait([this, o, timer](const boost::system::error_code&) { dispatch(o); });
-}
-
-void session_impl::on_capacity(host& h) {
-    if (closing()) {
-        return;
-    }
-    while (!h.waiting.empty()) {
-        connection* c = h.least_loaded();
-        if (c == nullptr) {
-            break;
-        }
-        auto o = std::move(h.waiting.front());
-        h.waiting.pop_front();
-        send_on(o, h, c->shared_from_this());
-    }
-    if (!h.waiting.empty() && !h.up()) {
-        // The host went down with requests queued: none were sent, so any host may take them.
-        auto waiting = std::move(h.waiting);
-        h.waiting.clear();
-        for (auto& o : waiting) {
-            dispatch(o);
-        }
-    }
-}
-
-void session_impl::park(const op_ptr& o) {
-    const auto wait = options_.request_timeout.count() > 0 ? options_.request_timeout : options_.connect_timeout;
-    o->park_deadline = steady::now() + wait;
-    parked_.push_back(o);
-    arm_park_timer();
-}
-
-void session_impl::arm_park_timer() {
-    if (park_armed_ || parked_.empty()) {
-        return;
-    }
-    park_armed_ = true;
-    park_timer_.expires_at(parked_.front()->park_deadline);
-    park_timer_.async_wait([this](const boost::system::error_code& ec) {
-        park_armed_ = false;
-        if (ec || closing()) {
-            return;
-        }
-        const auto now = steady::now();
-        while (!parked_.empty() && parked_.front()->park_deadline <= now) {
-            auto o = std::move(parked_.front());
-            parked_.pop_front();
-            std::string names;
-            for (const auto& h : hosts_) {
-                names += names.empty() ? h->name : ", " + h->name;
-            }
-            fail(o, make_failure(errc::unavailable, fmt::format("no host reachable (of {})", names)));
-        }
-        arm_park_timer();
-    });
-}
-
-void session_impl::unpark_all() {
-    if (parked_.empty()) {
-        return;
-    }
-    auto parked = std::move(parked_);
-    parked_.clear();
-    for (auto& o : parked) {
-        dispatch(o);
-    }
 }
 
 // --- shutdown ----------------------------------------------------------------------------------
@@ -684,22 +431,18 @@ void session_impl::shutdown() {
         incoming.swap(incoming_);
     }
     for (auto& o : incoming) {
-        fail(o, stopped);
+        router_.fail(o, stopped);
     }
     park_timer_.cancel();
-    auto parked = std::move(parked_);
-    parked_.clear();
-    for (auto& o : parked) {
-        fail(o, stopped);
-    }
-    auto close_host = [&](host& h) {
+    router_.fail_parked(stopped);
+    auto close_host = [&](tcp_host& h) {
         for (auto& t : h.reconnect_timers) {
             t->cancel();
         }
         auto waiting = std::move(h.waiting);
         h.waiting.clear();
         for (auto& o : waiting) {
-            fail(o, stopped);
+            router_.fail(o, stopped);
         }
         for (auto& c : h.pool) {
             if (c) {
