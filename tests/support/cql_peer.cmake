@@ -1,6 +1,13 @@
 # The CQL test peer: a CQL v4 server with an in-memory table engine, for the tests and the
 # Cassandra store benchmark (included by the top-level CMakeLists.txt before both).
 add_library(rtcrm_cql_peer STATIC
+  ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_lexer.cpp
+  ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_parser.cpp
+  ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_schema.cpp
+  ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_select.cpp
+  ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_tables.cpp
+  ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_values.cpp
+  ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_writes.cpp
   ${PROJECT_SOURCE_DIR}/tests/support/cql_peer.cpp
   ${PROJECT_SOURCE_DIR}/tests/support/cql_server_codec.cpp
   ${PROJECT_SOURCE_DIR}/tests/support/cql_table_engine.cpp)
