@@ -1,7 +1,7 @@
 /// @file cql_engine_syntax.hpp
 /// The CQL test peer's statements as parsed: tokens, the syntax tree of the CQL 3 subset
 /// the table engine runs (cql_table_engine.hpp lists it), and the parser's entry point.
-/// Errors travel as `statement_error` exceptions, here and in the engine (see its comment).
+/// Errors travel as `statement_error` exceptions, here and in the engine.
 #pragma once
 
 #include "cql/cql_protocol.hpp"
@@ -24,7 +24,6 @@ namespace rtcrm::test::engine {
 
 using cql::type_id;
 
-
 // Errors travel as exceptions inside the engine: the parser and planners are deeply nested
 // and a test fixture gains nothing from threading results through them. Every public entry
 // point catches them and answers with the ERROR response they carry.
@@ -32,13 +31,16 @@ struct statement_error {
     cql::error_response response;
 };
 
+/// Throws an ERROR response with `code` and `message`.
 [[noreturn]] inline void fail(cql::error_code code, std::string message) {
     cql::error_response e;
     e.code = code;
     e.message = std::move(message);
     throw statement_error{std::move(e)};
 }
+/// Throws an `invalid` ERROR (Cassandra's InvalidRequest).
 [[noreturn]] inline void invalid(std::string message) { fail(cql::error_code::invalid, std::move(message)); }
+/// Throws a `syntax_error` ERROR.
 [[noreturn]] inline void syntax(std::string message) { fail(cql::error_code::syntax_error, std::move(message)); }
 
 /// `s` with ASCII letters lower-cased (CQL keywords and unquoted names are case-blind).
@@ -55,7 +57,7 @@ struct token {
 };
 
 /// Splits a statement into tokens, ending with one of kind `end`; throws a syntax error on
-/// a character no token starts with, or an unterminated string.
+/// a character no token starts with, or an unterminated string or comment.
 std::vector<token> lex(std::string_view s);
 
 // --- Syntax tree ---------------------------------------------------------------------------

@@ -8,8 +8,76 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <map>
 
 namespace rtcrm::test::engine {
+
+namespace {
+
+std::uint64_t uuid_time(std::string_view u) {
+    const auto byte = [&](std::size_t i) { return static_cast<std::uint64_t>(static_cast<std::uint8_t>(u[i])); };
+    const std::uint64_t low = (byte(0) << 24U) | (byte(1) << 16U) | (byte(2) << 8U) | byte(3);
+    const std::uint64_t mid = (byte(4) << 8U) | byte(5);
+    const std::uint64_t high = ((byte(6) & 0x0FU) << 8U) | byte(7);
+    return (high << 48U) | (mid << 32U) | low;
+}
+
+int sign(auto a, auto b) {
+    if (a < b) {
+        return -1;
+    }
+    return a > b ? 1 : 0;
+}
+
+std::string encode_collection(const std::vector<std::string>& elements) {
+    std::string out = be_bytes(elements.size(), 4);
+    for (const auto& e : elements) {
+        out += be_bytes(e.size(), 4);
+        out += e;
+    }
+    return out;
+}
+
+std::string parse_uuid_text(std::string_view text) {
+    std::string out;
+    std::string digits;
+    for (const char c : text) {
+        if (c != '-') {
+            digits += c;
+        }
+    }
+    for (std::size_t i = 0; i + 1 < digits.size(); i += 2) {
+        out += static_cast<char>(std::stoi(digits.substr(i, 2), nullptr, 16));
+    }
+    return out;
+}
+
+std::string term_kind_name(term_kind k) {
+    switch (k) {
+        case term_kind::string: return "STRING";
+        case term_kind::integer: return "INTEGER";
+        case term_kind::floating: return "FLOAT";
+        case term_kind::hex: return "HEX";
+        case term_kind::uuid: return "UUID";
+        case term_kind::boolean: return "BOOLEAN";
+        case term_kind::set_or_map: return "set or map literal";
+        case term_kind::list: return "list literal";
+        case term_kind::function: return "function call";
+        default: return "value";
+    }
+}
+
+[[noreturn]] void bad_literal(const term& t, const cql::data_type& type, std::string_view column) {
+    invalid(fmt::format("Invalid {} constant ({}) for \"{}\" of type {}", term_kind_name(t.kind), t.text, column,
+                        type_name(type)));
+}
+
+cql::timeuuid_generator& time_uuids() {
+    static cql::timeuuid_generator generator;
+    return generator;
+}
+
+}  // namespace
 
 // --- Types ---------------------------------------------------------------------------------
 
@@ -58,7 +126,6 @@ std::optional<type_id> simple_type_named(std::string_view n) {
     return it->second;
 }
 
-// The fixed size of a type's values, 0 for variable-size types.
 std::size_t fixed_size(type_id id) {
     switch (id) {
         case type_id::int_:
@@ -75,7 +142,6 @@ std::size_t fixed_size(type_id id) {
         default: return 0;
     }
 }
-
 
 // --- Value bytes ---------------------------------------------------------------------------
 
@@ -96,21 +162,6 @@ std::int64_t be_signed(std::string_view b) {
         v = (v << 8U) | static_cast<std::uint8_t>(c);
     }
     return static_cast<std::int64_t>(v);
-}
-
-std::uint64_t uuid_time(std::string_view u) {
-    const auto byte = [&](std::size_t i) { return static_cast<std::uint64_t>(static_cast<std::uint8_t>(u[i])); };
-    const std::uint64_t low = (byte(0) << 24U) | (byte(1) << 16U) | (byte(2) << 8U) | byte(3);
-    const std::uint64_t mid = (byte(4) << 8U) | byte(5);
-    const std::uint64_t high = ((byte(6) & 0x0FU) << 8U) | byte(7);
-    return (high << 48U) | (mid << 32U) | low;
-}
-
-int sign(auto a, auto b) {
-    if (a < b) {
-        return -1;
-    }
-    return a > b ? 1 : 0;
 }
 
 // Orders two serialized values of one type as Cassandra does.
@@ -160,15 +211,6 @@ int compare_values(const cql::data_type& t, std::string_view a, std::string_view
     return sign(c, 0);
 }
 
-std::string encode_collection(const std::vector<std::string>& elements) {
-    std::string out = be_bytes(elements.size(), 4);
-    for (const auto& e : elements) {
-        out += be_bytes(e.size(), 4);
-        out += e;
-    }
-    return out;
-}
-
 std::string encode_set(const cql::data_type& element, std::vector<std::string> elements) {
     std::sort(elements.begin(), elements.end(),
               [&](const std::string& a, const std::string& b) { return compare_values(element, a, b) < 0; });
@@ -178,45 +220,6 @@ std::string encode_set(const cql::data_type& element, std::vector<std::string> e
                                }),
                    elements.end());
     return encode_collection(elements);
-}
-
-std::string parse_uuid_text(std::string_view text) {
-    std::string out;
-    std::string digits;
-    for (const char c : text) {
-        if (c != '-') {
-            digits += c;
-        }
-    }
-    for (std::size_t i = 0; i + 1 < digits.size(); i += 2) {
-        out += static_cast<char>(std::stoi(digits.substr(i, 2), nullptr, 16));
-    }
-    return out;
-}
-
-std::string term_kind_name(term_kind k) {
-    switch (k) {
-        case term_kind::string: return "STRING";
-        case term_kind::integer: return "INTEGER";
-        case term_kind::floating: return "FLOAT";
-        case term_kind::hex: return "HEX";
-        case term_kind::uuid: return "UUID";
-        case term_kind::boolean: return "BOOLEAN";
-        case term_kind::set_or_map: return "set or map literal";
-        case term_kind::list: return "list literal";
-        case term_kind::function: return "function call";
-        default: return "value";
-    }
-}
-
-[[noreturn]] void bad_literal(const term& t, const cql::data_type& type, std::string_view column) {
-    invalid(fmt::format("Invalid {} constant ({}) for \"{}\" of type {}", term_kind_name(t.kind), t.text, column,
-                        type_name(type)));
-}
-
-cql::timeuuid_generator& time_uuids() {
-    static cql::timeuuid_generator generator;
-    return generator;
 }
 
 // A literal as the bytes of a value of `type`.
@@ -358,6 +361,5 @@ cql::value literal(const term& t, const cql::data_type& type, std::string_view c
         default: invalid(fmt::format("the test peer has no literals of type {}", type_name(type)));
     }
 }
-
 
 }  // namespace rtcrm::test::engine

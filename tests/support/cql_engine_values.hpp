@@ -19,11 +19,11 @@ namespace rtcrm::test::engine {
 
 /// A type without parameters.
 cql::data_type simple_type(type_id id);
-/// The type as CQL spells it ("map<text, int>", "frozen<...>" left out).
+/// The type as CQL spells it ("text", "map<text, int>"), for messages and system_schema.
 std::string type_name(const cql::data_type& t);
-/// The simple type a CQL type name means, or nullopt.
+/// The type without parameters that a CQL type name means ("varchar" is text), or nullopt.
 std::optional<type_id> simple_type_named(std::string_view n);
-/// The size of a value of fixed size, else 0.
+/// The size of the values of a fixed-size type; 0 for variable-size types.
 std::size_t fixed_size(type_id id);
 
 /// The low `n` bytes of `v`, big-endian.

@@ -7,6 +7,73 @@
 
 namespace rtcrm::test::engine {
 
+namespace {
+
+std::vector<std::string> pk_values(const table& t, const where_plan& w, std::string_view verb) {
+    if (!w.full_pk()) {
+        std::vector<std::string> missing;
+        for (std::size_t i = 0; i < t.pk.size(); ++i) {
+            if (!w.pk_eq[i]) {
+                missing.push_back(t.columns[t.pk[i]].name);
+            }
+        }
+        invalid(fmt::format("Some partition key parts are missing: {} ({} needs the whole partition key)",
+                            fmt::join(missing, ", "), verb));
+    }
+    std::vector<std::string> out;
+    for (const auto& v : w.pk_eq) {
+        out.push_back(*v);
+    }
+    return out;
+}
+
+// The clustering key of one row from equality filters, or nullopt when they do not name one.
+std::optional<std::vector<std::string>> exact_ck(const table& t, const where_plan& w) {
+    std::vector<std::optional<std::string>> ck(t.ck.size());
+    for (const auto& f : w.ck_filters) {
+        if (f.op != "=") {
+            return std::nullopt;
+        }
+        ck[t.columns[f.column].position] = f.value.value_or(std::string());
+    }
+    std::vector<std::string> out;
+    for (auto& v : ck) {
+        if (!v) {
+            return std::nullopt;
+        }
+        out.push_back(std::move(*v));
+    }
+    return out;
+}
+
+std::int64_t write_ts(const std::optional<term>& using_ts, eval_ctx& ctx, const exec_env& env,
+                      std::optional<std::int64_t> request_ts) {
+    if (using_ts) {
+        if (const auto v = ctx.eval_int(*using_ts, "[timestamp]", type_id::bigint)) {
+            return *v;
+        }
+    }
+    return request_ts.value_or(env.write_ts_us);
+}
+
+std::int64_t write_ttl(const std::optional<term>& using_ttl, eval_ctx& ctx, const table& t) {
+    if (using_ttl) {
+        if (const auto v = ctx.eval_int(*using_ttl, "[ttl]", type_id::int_)) {
+            if (*v < 0) {
+                invalid(fmt::format("A TTL must be greater or equal to 0, but was {}", *v));
+            }
+            if (*v > 630720000) {
+                invalid(fmt::format("ttl is too large. requested ({}) maximum (630720000)", *v));
+            }
+            return *v;
+        }
+        return t.default_ttl;
+    }
+    return t.default_ttl;
+}
+
+}  // namespace
+
 bool matches(const cql::data_type& type, const cql::value& have, const std::string& op, const cql::value& want) {
     if (!have || !want) {
         return false;
@@ -29,7 +96,6 @@ bool matches(const cql::data_type& type, const cql::value& have, const std::stri
     }
     return false;
 }
-
 
 where_plan plan_where(const table& t, const std::vector<relation>& where, eval_ctx& ctx) {
     where_plan w;
@@ -108,69 +174,6 @@ where_plan plan_where(const table& t, const std::vector<relation>& where, eval_c
         invalid(fmt::format("Partition key parts: {} must be restricted as other parts are", fmt::join(missing, ", ")));
     }
     return w;
-}
-
-std::vector<std::string> pk_values(const table& t, const where_plan& w, std::string_view verb) {
-    if (!w.full_pk()) {
-        std::vector<std::string> missing;
-        for (std::size_t i = 0; i < t.pk.size(); ++i) {
-            if (!w.pk_eq[i]) {
-                missing.push_back(t.columns[t.pk[i]].name);
-            }
-        }
-        invalid(fmt::format("Some partition key parts are missing: {} ({} needs the whole partition key)",
-                            fmt::join(missing, ", "), verb));
-    }
-    std::vector<std::string> out;
-    for (const auto& v : w.pk_eq) {
-        out.push_back(*v);
-    }
-    return out;
-}
-
-// The clustering key of one row from equality filters, or nullopt when they do not name one.
-std::optional<std::vector<std::string>> exact_ck(const table& t, const where_plan& w) {
-    std::vector<std::optional<std::string>> ck(t.ck.size());
-    for (const auto& f : w.ck_filters) {
-        if (f.op != "=") {
-            return std::nullopt;
-        }
-        ck[t.columns[f.column].position] = f.value.value_or(std::string());
-    }
-    std::vector<std::string> out;
-    for (auto& v : ck) {
-        if (!v) {
-            return std::nullopt;
-        }
-        out.push_back(std::move(*v));
-    }
-    return out;
-}
-
-std::int64_t write_ts(const std::optional<term>& using_ts, eval_ctx& ctx, const exec_env& env,
-                      std::optional<std::int64_t> request_ts) {
-    if (using_ts) {
-        if (const auto v = ctx.eval_int(*using_ts, "[timestamp]", type_id::bigint)) {
-            return *v;
-        }
-    }
-    return request_ts.value_or(env.write_ts_us);
-}
-
-std::int64_t write_ttl(const std::optional<term>& using_ttl, eval_ctx& ctx, const table& t) {
-    if (using_ttl) {
-        if (const auto v = ctx.eval_int(*using_ttl, "[ttl]", type_id::int_)) {
-            if (*v < 0) {
-                invalid(fmt::format("A TTL must be greater or equal to 0, but was {}", *v));
-            }
-            if (*v > 630720000) {
-                invalid(fmt::format("ttl is too large. requested ({}) maximum (630720000)", *v));
-            }
-            return *v;
-        }
-        return t.default_ttl;
-    }
-    return t.default_ttl;
 }
 
 mutation plan_write(const write_st& w, const std::string& current_ks, schema_t& s, eval_ctx& ctx,
@@ -343,6 +346,5 @@ void apply(const mutation& m, std::int64_t now_ms) {
         t.partitions.erase(pit);
     }
 }
-
 
 }  // namespace rtcrm::test::engine

@@ -94,6 +94,21 @@ cql::error_response error_of(const std::exception& e) {
     return r;
 }
 
+cql::error_response unprepared(const std::string& id) {
+    cql::error_response e;
+    e.code = cql::error_code::unprepared;
+    std::string hex;
+    for (const char c : id) {
+        hex += fmt::format("{:02x}", static_cast<std::uint8_t>(c));
+    }
+    e.message = fmt::format("Prepared query with ID {} not found (either the query was not prepared on this host "
+                            "(maybe the host has been restarted?) or you have prepared too many queries and it has "
+                            "been evicted from the internal cache)",
+                            hex);
+    e.unprepared_id = id;
+    return e;
+}
+
 }  // namespace
 
 // --- cql_table_engine ------------------------------------------------------------------------
@@ -216,23 +231,6 @@ cql::response cql_table_engine::prepare(std::string_view cql_text, const cql_con
         return error_of(e);
     }
 }
-
-namespace {
-cql::error_response unprepared(const std::string& id) {
-    cql::error_response e;
-    e.code = cql::error_code::unprepared;
-    std::string hex;
-    for (const char c : id) {
-        hex += fmt::format("{:02x}", static_cast<std::uint8_t>(c));
-    }
-    e.message = fmt::format("Prepared query with ID {} not found (either the query was not prepared on this host "
-                            "(maybe the host has been restarted?) or you have prepared too many queries and it has "
-                            "been evicted from the internal cache)",
-                            hex);
-    e.unprepared_id = id;
-    return e;
-}
-}  // namespace
 
 cql::response cql_table_engine::execute(const cql::execute_request& request, cql_connection_state& conn) {
     const std::lock_guard lock(mutex_);
