@@ -17,7 +17,10 @@ rtcrm_add_test(NAME cql_protocol_test
 target_compile_definitions(cql_protocol_test PRIVATE
   RTCRM_SOURCE_DIR="${PROJECT_SOURCE_DIR}" RTCRM_DEBIAN_PYTHON="${RTCRM_DEBIAN_PYTHON}")
 rtcrm_add_test(NAME cql_peer_test SOURCES cassandra/cql_peer_test.cpp LIBS rtcrm_cql_peer)
-rtcrm_add_test(NAME cql_session_test SOURCES cassandra/cql_session_test.cpp LIBS rtcrm_cql_peer LABEL runtime)
+rtcrm_add_test(NAME cql_session_test
+               SOURCES cassandra/cql_session_test.cpp cassandra/cql_session_faults_test.cpp
+                       cassandra/cql_session_cluster_test.cpp
+               LIBS rtcrm_cql_peer LABEL runtime)
 rtcrm_add_test(NAME cassandra_store_test SOURCES cassandra/cassandra_store_test.cpp LIBS rtcrm::cassandra rtcrm_cql_peer LABEL runtime)
 
 # The DataStax Python driver (an outside client) against the test peer.
