@@ -3,7 +3,8 @@
 /// stream ids, frames in and out, per-request timeouts), `tcp_host` (where a host's
 /// connections go and when they reconnect), and resolving the contact points.
 ///
-/// Everything here runs on the session's I/O thread.
+/// Connections and hosts live on the session's I/O thread; the contact points are resolved
+/// on the thread that connects.
 ///
 /// Caveats:
 /// - Including this header brings in Asio, whose units are slow to compile: only the

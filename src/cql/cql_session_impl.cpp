@@ -19,7 +19,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <future>
 #include <mutex>
 #include <thread>
