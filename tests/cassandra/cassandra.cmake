@@ -11,15 +11,14 @@ set(RTCRM_DEBIAN_PYTHON /usr/bin/python3)
 
 # The codec's two halves: the client's (rtcrm::cql) and the test peer's (its server codec).
 rtcrm_add_test(NAME cql_protocol_test
-               SOURCES cassandra/cql_protocol_test.cpp cassandra/cql_responses_test.cpp cassandra/cql_decoders_test.cpp
-                       cassandra/cql_values_test.cpp cassandra/cql_frames_driver.cpp cassandra/cql_samples.cpp
+               SOURCES cassandra/cql_protocol_test.cpp cassandra/cql_values_test.cpp cassandra/cql_frames_driver.cpp
+                       cassandra/cql_samples.cpp
                LIBS rtcrm_cql_peer)
 target_compile_definitions(cql_protocol_test PRIVATE
   RTCRM_SOURCE_DIR="${PROJECT_SOURCE_DIR}" RTCRM_DEBIAN_PYTHON="${RTCRM_DEBIAN_PYTHON}")
 rtcrm_add_test(NAME cql_peer_test SOURCES cassandra/cql_peer_test.cpp LIBS rtcrm_cql_peer)
 rtcrm_add_test(NAME cql_session_test
                SOURCES cassandra/cql_session_test.cpp cassandra/cql_session_faults_test.cpp
-                       cassandra/cql_session_cluster_test.cpp
                LIBS rtcrm_cql_peer LABEL runtime)
 rtcrm_add_test(NAME cassandra_store_test SOURCES cassandra/cassandra_store_test.cpp LIBS rtcrm::cassandra rtcrm_cql_peer LABEL runtime)
 

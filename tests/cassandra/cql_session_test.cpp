@@ -1,6 +1,6 @@
 // The CQL session against the in-process CQL test peer: connecting (handshake,
 // authentication, keyspace, contact points) and statements (prepared, batches, paging,
-// many requests on one connection). Faults and the cluster have test files of their own.
+// many requests on one connection). Faults and the cluster: cql_session_faults_test.cpp.
 #include "cassandra/cql_session_fixture.hpp"
 
 #include <gtest/gtest.h>

@@ -4,10 +4,9 @@ add_library(rtcrm_cql_peer STATIC
   ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_lexer.cpp
   ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_parser.cpp
   ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_schema.cpp
-  ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_select.cpp
+  ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_statements.cpp
   ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_tables.cpp
   ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_values.cpp
-  ${PROJECT_SOURCE_DIR}/tests/support/cql_engine_writes.cpp
   ${PROJECT_SOURCE_DIR}/tests/support/cql_peer.cpp
   ${PROJECT_SOURCE_DIR}/tests/support/cql_server_codec.cpp
   ${PROJECT_SOURCE_DIR}/tests/support/cql_table_engine.cpp)
