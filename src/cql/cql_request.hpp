@@ -2,7 +2,7 @@
 /// One request's life inside the CQL session, without the I/O: what is sent for it, which
 /// token routes it, how a server error maps onto rtcrm::errc, whether and when a failed
 /// attempt is retried, which statement an UNPREPARED names, and how the request completes.
-/// The session's I/O side (cql_session_impl.cpp) drives these on its I/O thread.
+/// The query plans (cql_router.hpp) drive these on the session's I/O thread.
 ///
 /// Caveats:
 /// - Nothing here is synchronised except `session_counters`: an `op` belongs to the I/O
