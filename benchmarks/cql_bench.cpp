@@ -1,8 +1,9 @@
 // The CQL v4 codec's share of a request's cost on the client: encoding an EXECUTE of a
 // profile write (3 bound values), decoding a Rows response of 1 and of 100 rows, and
 // encoding an unlogged BATCH of 50 such writes. No sockets: bytes in memory only.
-#include "cassandra/cql_protocol.hpp"
-#include "cassandra/cql_values.hpp"
+#include "cql/cql_protocol.hpp"
+#include "cql/cql_values.hpp"
+#include "support/cql_server_codec.hpp"
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>

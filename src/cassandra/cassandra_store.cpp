@@ -2,8 +2,8 @@
 #include <rtcrm/core/error.hpp>
 #include <rtcrm/core/profile_codec.hpp>
 
-#include "cassandra/cql_session.hpp"
-#include "cassandra/cql_values.hpp"
+#include "cql/cql_session.hpp"
+#include "cql/cql_values.hpp"
 
 #include <fmt/format.h>
 

@@ -4,8 +4,8 @@
 #include <rtcrm/cassandra/cassandra_store.hpp>
 #include <rtcrm/core/error.hpp>
 
-#include "cassandra/cql_session.hpp"
-#include "cassandra/cql_values.hpp"
+#include "cql/cql_session.hpp"
+#include "cql/cql_values.hpp"
 #include "support/cql_peer.hpp"
 
 #include <gtest/gtest.h>

@@ -2,7 +2,8 @@
 // Boost.Asio thread. Boost.Asio stays in this file only (each TU with it is slow to build).
 #include "support/cql_peer.hpp"
 
-#include "cassandra/cql_values.hpp"
+#include "cql/cql_values.hpp"
+#include "support/cql_server_codec.hpp"
 #include "support/cql_table_engine.hpp"
 
 #include <rtcrm/core/error.hpp>

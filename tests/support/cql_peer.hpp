@@ -24,7 +24,7 @@
 /// @endcode
 #pragma once
 
-#include "cassandra/cql_protocol.hpp"
+#include "cql/cql_protocol.hpp"
 
 #include <chrono>
 #include <cstddef>

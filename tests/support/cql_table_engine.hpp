@@ -20,8 +20,8 @@
 ///   collection updates other than whole-value assignment are refused with an error.
 #pragma once
 
-#include "cassandra/cql_protocol.hpp"
-#include "cassandra/cql_values.hpp"
+#include "cql/cql_protocol.hpp"
+#include "cql/cql_values.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -97,7 +97,7 @@ public:
     /// Moves the engine's clock forward (TTL tests without sleeping).
     void advance_clock(std::chrono::milliseconds by);
 
-    struct schema;  ///< keyspaces and tables (defined in the .cpp)
+    struct schema;  ///< keyspaces and tables (defined in cql_engine_tables.hpp)
 
 private:
     [[nodiscard]] std::int64_t now_ms() const;

@@ -39,7 +39,7 @@
 /// @endcode
 #pragma once
 
-#include "cassandra/cql_protocol.hpp"
+#include "cql/cql_protocol.hpp"
 
 #include <rtcrm/core/result.hpp>
 

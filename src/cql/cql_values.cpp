@@ -1,4 +1,4 @@
-#include "cassandra/cql_values.hpp"
+#include "cql/cql_values.hpp"
 
 #include <algorithm>
 #include <cstring>

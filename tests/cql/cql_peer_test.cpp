@@ -1,8 +1,9 @@
 // The CQL test peer: its table engine straight through the engine API, then a few checks
 // over TCP with a raw socket and the protocol codec. (The DataStax Python driver test,
 // cql_driver_test.py, is the outside client's view.)
-#include "cassandra/cql_protocol.hpp"
-#include "cassandra/cql_values.hpp"
+#include "cql/cql_protocol.hpp"
+#include "cql/cql_values.hpp"
+#include "support/cql_server_codec.hpp"
 #include "support/cql_peer.hpp"
 #include "support/cql_table_engine.hpp"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reference frames and values from Debian's DataStax Python driver (python3-cassandra),
-for tests/cassandra/cql_protocol_test.cpp.
+for the CQL codec tests (tests/cql/cql_frames_driver.cpp runs it).
 
 Run with /usr/bin/python3 (the python3 that sees Debian's packages). Reads one JSON
 object per line on stdin and writes one line per input on stdout:

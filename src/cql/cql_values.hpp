@@ -3,7 +3,7 @@
 /// uses, the Murmur3 partitioner's token, routing keys, and version-1 time UUIDs.
 #pragma once
 
-#include "cassandra/cql_protocol.hpp"
+#include "cql/cql_protocol.hpp"
 
 #include <array>
 #include <cstdint>
