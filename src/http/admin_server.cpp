@@ -403,7 +403,7 @@ struct admin_server::impl {
         const auto started = std::chrono::steady_clock::now();
         st->deadline = started + options.audience_time_limit;
         const auto ec = rt->scan_profiles(
-            // Called during scan_profiles, while `segments` lives; the predicates need it no longer.
+            // Called during scan_profiles, while `segments` lives; the predicates do not need it.
             [st, compiler = segments.get()](std::size_t) -> profile_visitor {
                 std::shared_ptr<profile_predicate> seg = compiler->compile_segment(st->text);  // one per worker
                 return [st, seg](const profile& p) {
