@@ -30,6 +30,22 @@ inline profile& bound_profile(lua_State* L, binding& b) {
 
 inline profile& current_profile(lua_State* L) { return bound_profile(L, binding_of(L, profile_meta)); }
 
+// What profile:set and profile:incr write to: the binding, its profile and the attribute's
+// name (argument 2, a Lua string: `name.data()` ends with '\0').
+struct write_target {
+    binding& b;
+    profile& p;
+    std::string_view name;
+};
+
+inline write_target write_target_of(lua_State* L) {
+    binding& b = binding_of(L, profile_meta);
+    profile& p = bound_profile(L, b);
+    std::size_t len = 0;
+    const char* name = luaL_checklstring(L, 2, &len);
+    return {b, p, {name, len}};
+}
+
 // The journal for a write. vm::call ends every call with commit or rollback, so it is
 // empty when a new event comes; should a caller have done neither, the earlier event's
 // writes stand as made rather than piling up in the log.
@@ -130,11 +146,7 @@ int profile_get(lua_State* L) {
 
 // profile:set(name, value): nil removes; tables are stored as JSON.
 int profile_set(lua_State* L) {
-    binding& b = binding_of(L, profile_meta);
-    profile& p = bound_profile(L, b);
-    std::size_t len = 0;
-    const char* name = luaL_checklstring(L, 2, &len);
-    const std::string_view key{name, len};
+    const auto [b, p, key] = write_target_of(L);
     const profile_limits& limits = *b.limits;
     profile_journal& journal = journal_of(b);
     write_result r;
@@ -171,7 +183,7 @@ int profile_set(lua_State* L) {
         r = journal.set(p, key, json_text{std::move(json)}, limits);
         break;
     }
-    default: return luaL_error(L, "profile:set('%s'): cannot store a %s", name, luaL_typename(L, 3));
+    default: return luaL_error(L, "profile:set('%s'): cannot store a %s", key.data(), luaL_typename(L, 3));
     }
     return r ? 0 : refuse(L, "set", key, r, limits);
 }
@@ -179,11 +191,7 @@ int profile_set(lua_State* L) {
 // profile:incr(name [, delta [, window]]): adds to an attribute, or with a window to a
 // counter kept in buckets of that width. Returns the new value (attribute) or nothing.
 int profile_incr(lua_State* L) {
-    binding& b = binding_of(L, profile_meta);
-    profile& p = bound_profile(L, b);
-    std::size_t len = 0;
-    const char* name = luaL_checklstring(L, 2, &len);
-    const std::string_view key{name, len};
+    const auto [b, p, key] = write_target_of(L);
     const lua_Number delta = luaL_optnumber(L, 3, 1);
     profile_journal& journal = journal_of(b);
     if (lua_isnoneornil(L, 4)) {
@@ -200,7 +208,7 @@ int profile_incr(lua_State* L) {
     }
     const auto bucket = window_arg(L, 4);
     if (std::trunc(delta) != delta || std::abs(delta) >= 9.0e15) {
-        return luaL_error(L, "profile:incr('%s'): windowed counters take whole numbers", name);
+        return luaL_error(L, "profile:incr('%s'): windowed counters take whole numbers", key.data());
     }
     if (const auto r = journal.incr_windowed(p, key, static_cast<std::int64_t>(delta), b.now_ms, bucket, *b.limits);
         !r) {
