@@ -32,6 +32,7 @@
 #include <rtcrm/kafka/kafka_source.hpp>
 #include <rtcrm/kafka/maintenance_reporter.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
+#include <rtcrm/lua/segment.hpp>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -329,8 +330,13 @@ int main(int argc, char** argv) {
         }
         std::unique_ptr<rtcrm::admin_server> admin;
         if (!s.admin.listen.empty()) {
+            // Audience queries run under the engine's guards; without an engine, under the defaults.
+            std::shared_ptr<const rtcrm::segment_compiler> segments = engine;
+            if (!segments) {
+                segments = std::make_shared<rtcrm::lua_segment_compiler>();
+            }
             admin = std::make_unique<rtcrm::admin_server>(
-                rtcrm::admin_options{.listen = s.admin.listen, .token = admin_token(s)}, rt, engine);
+                rtcrm::admin_options{.listen = s.admin.listen, .token = admin_token(s)}, rt, engine, std::move(segments));
             if (auto* gw = parts.gateway) {
                 admin->add_metrics([gw](std::string& out) {
                     const auto g = gw->stats();

@@ -34,6 +34,8 @@
 #include <rtcrm/core/result.hpp>
 #include <rtcrm/core/runtime.hpp>
 #include <rtcrm/core/runtime_stats.hpp>
+#include <rtcrm/core/script_admin.hpp>
+#include <rtcrm/core/segment_compiler.hpp>
 #include <rtcrm/core/sink.hpp>
 #include <rtcrm/core/source.hpp>
 #include <rtcrm/core/source_position.hpp>

@@ -1,6 +1,5 @@
 #include <rtcrm/core/error.hpp>
 #include <rtcrm/http/admin_server.hpp>
-#include <rtcrm/lua/segment.hpp>
 
 #include "listen_address.hpp"
 #include "server.hpp"
@@ -72,7 +71,8 @@ bool is_loopback(const std::string& host) { return host == "127.0.0.1" || host =
 struct admin_server::impl {
     admin_options options;
     runtime* rt;
-    std::shared_ptr<lua_engine> engine;
+    std::shared_ptr<script_admin> scripts;
+    std::shared_ptr<const segment_compiler> segments;
     std::vector<std::function<void(std::string&)>> extra_metrics;
     std::vector<std::function<std::optional<std::string>()>> readiness;
     std::unique_ptr<http::server> server;
@@ -164,8 +164,8 @@ struct admin_server::impl {
         histogram(out, "rtcrm_event_latency_seconds", "Per event: parsed on its shard to its outputs handed to the sinks.",
                   s.event_latency);
         histogram(out, "rtcrm_store_commit_seconds", "Per durable group commit: the write and its fsync.", s.store_commit);
-        if (engine) {
-            const auto handlers = engine->stats();
+        if (scripts) {
+            const auto handlers = scripts->stats();
             auto per_handler = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
                 metric_header(out, name, type, help);
                 for (const auto& h : handlers) {
@@ -200,8 +200,8 @@ struct admin_server::impl {
                                "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"dry_run\"}} {4}\n",
                                id, h.suppressed_cap, h.suppressed_rate, h.suppressed_kill, h.shadow_triggers);
             }
-            gauge("rtcrm_handlers_version", "The script set's version.", engine->version());
-            counter("rtcrm_handler_reloads_failed_total", "Script set reloads refused (the old set stayed).", engine->failed_reloads());
+            gauge("rtcrm_handlers_version", "The script set's version.", scripts->version());
+            counter("rtcrm_handler_reloads_failed_total", "Script set reloads refused (the old set stayed).", scripts->failed_reloads());
         }
         for (const auto& more : extra_metrics) {
             more(out);
@@ -275,23 +275,23 @@ struct admin_server::impl {
     }
 
     http::response handlers() const {
-        if (!engine) {
+        if (!scripts) {
             return error_response(404, "no Lua engine");
         }
         rapidjson::StringBuffer buf;
         json_writer w(buf);
         w.StartObject();
         w.Key("version");
-        w.Uint64(engine->version());
+        w.Uint64(scripts->version());
         w.Key("scripts");
         w.StartArray();
-        for (const auto& s : engine->scripts()) {
-            w.String(s.name.c_str(), static_cast<rapidjson::SizeType>(s.name.size()));
+        for (const auto& name : scripts->script_names()) {
+            w.String(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
         }
         w.EndArray();
         w.Key("handlers");
         w.StartArray();
-        for (const auto& h : engine->stats()) {
+        for (const auto& h : scripts->stats()) {
             w.StartObject();
             w.Key("kind");
             w.String(h.kind.c_str());
@@ -321,7 +321,7 @@ struct admin_server::impl {
     }
 
     http::response change_handler(const std::string& method, const std::string& name, std::string body) {
-        if (!engine) {
+        if (!scripts) {
             return error_response(404, "no Lua engine");
         }
         if (!name.ends_with(".lua") || name.size() <= 4 || name.find('/') != std::string::npos) {
@@ -329,13 +329,13 @@ struct admin_server::impl {
         }
         reload_result r = failure{};
         if (method == "PUT") {
-            r = engine->put_script({name, std::move(body)});
+            r = scripts->put_script(name, std::move(body));
         } else if (method == "DELETE") {
-            const auto scripts = engine->scripts();
-            if (std::none_of(scripts.begin(), scripts.end(), [&](const lua_script& s) { return s.name == name; })) {
+            const auto names = scripts->script_names();
+            if (std::find(names.begin(), names.end(), name) == names.end()) {
                 return error_response(404, fmt::format("no handler script {}", name));
             }
-            r = engine->remove_script(name);
+            r = scripts->remove_script(name);
         } else {
             return {405, json_error("use PUT or DELETE"), "application/json", {{"Allow", "PUT, DELETE"}}};
         }
@@ -346,7 +346,7 @@ struct admin_server::impl {
     }
 
     http::response kill_switch(const std::string& rest) {
-        if (!engine) {
+        if (!scripts) {
             return error_response(404, "no Lua engine");
         }
         const auto slash = rest.rfind('/');
@@ -356,16 +356,19 @@ struct admin_server::impl {
         const auto id = rest.substr(0, slash);
         const auto action = rest.substr(slash + 1);
         if (action == "disable") {
-            engine->disable(id);
+            scripts->disable(id);
         } else if (action == "enable") {
-            engine->enable(id);
+            scripts->enable(id);
         } else {
             return error_response(404, "POST /campaigns/{id}/disable or /enable");
         }
-        return {200, fmt::format(R"({{"campaign":"{}","disabled":{}}})", label(id), engine->disabled(id))};
+        return {200, fmt::format(R"({{"campaign":"{}","disabled":{}}})", label(id), scripts->disabled(id))};
     }
 
     http::response audience(const std::string& body) {
+        if (!segments) {
+            return error_response(404, "no segment compiler");
+        }
         rapidjson::Document doc;
         doc.Parse(body.c_str(), body.size());
         if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("segment") || !doc["segment"].IsString()) {
@@ -376,24 +379,15 @@ struct admin_server::impl {
         if (doc.HasMember("limit") && doc["limit"].IsUint()) {
             limit = doc["limit"].GetUint();
         }
-        // The predicate runs under the handlers' guards: the same budget, deadline and memory.
-        segment_options guards;
-        if (engine) {
-            const auto& o = engine->options();
-            guards.instruction_budget = o.instruction_budget;
-            guards.call_deadline = o.call_deadline;
-            guards.call_memory_budget = o.call_memory_budget;
-            guards.memory_limit = o.memory_limit;
-        }
+        // Compiled once here so that a text that does not compile is a 400, not a scan of errors.
         try {
-            segment check{text, guards};
+            static_cast<void>(segments->compile_segment(text));
         } catch (const std::exception& e) {
             return error_response(400, e.what());
         }
         // Shared with the visitors: a scan that outlives its time limit must not touch a dead frame.
         struct state {
             std::string text;
-            segment_options guards;
             std::chrono::steady_clock::time_point deadline;
             std::atomic<std::uint64_t> matched{0};
             std::atomic<std::uint64_t> failed{0};
@@ -405,13 +399,13 @@ struct admin_server::impl {
         };
         auto st = std::make_shared<state>();
         st->text = text;
-        st->guards = guards;
         st->limit = limit;
         const auto started = std::chrono::steady_clock::now();
         st->deadline = started + options.audience_time_limit;
         const auto ec = rt->scan_profiles(
-            [st](std::size_t) -> profile_visitor {
-                auto seg = std::make_shared<segment>(st->text, st->guards);  // one Lua state per worker
+            // Called during scan_profiles, while `segments` lives; the predicates do not need it.
+            [st, compiler = segments.get()](std::size_t) -> profile_visitor {
+                std::shared_ptr<profile_predicate> seg = compiler->compile_segment(st->text);  // one per worker
                 return [st, seg](const profile& p) {
                     if (std::chrono::steady_clock::now() > st->deadline) {
                         st->out_of_time = true;
@@ -471,12 +465,14 @@ struct admin_server::impl {
     }
 };
 
-admin_server::admin_server(admin_options options, runtime& rt, std::shared_ptr<lua_engine> engine)
+admin_server::admin_server(admin_options options, runtime& rt, std::shared_ptr<script_admin> scripts,
+                           std::shared_ptr<const segment_compiler> segments)
     : impl_(std::make_unique<impl>()) {
     auto& d = *impl_;
     d.options = std::move(options);
     d.rt = &rt;
-    d.engine = std::move(engine);
+    d.scripts = std::move(scripts);
+    d.segments = std::move(segments);
     const auto [host, port] = http::split_listen("admin", d.options.listen);
     if (d.options.token.empty() && !is_loopback(host)) {
         throw error(errc::invalid_config,

@@ -3,6 +3,7 @@
 #include "core/logging.hpp"
 
 #include <rtcrm/core/error.hpp>
+#include <rtcrm/lua/segment.hpp>
 
 #include <fmt/format.h>
 
@@ -186,6 +187,10 @@ reload_result lua_engine::reload() {
 
 reload_result lua_engine::load(std::vector<lua_script> scripts) { return state_->install(std::move(scripts)); }
 
+reload_result lua_engine::put_script(std::string name, std::string source) {
+    return put_script(lua_script{std::move(name), std::move(source)});
+}
+
 reload_result lua_engine::put_script(lua_script script) {
     auto scripts = scripts_();
     auto it = std::find_if(scripts.begin(), scripts.end(), [&](const lua_script& s) { return s.name == script.name; });
@@ -208,6 +213,18 @@ reload_result lua_engine::remove_script(std::string_view name) {
 }
 
 std::vector<lua_script> lua_engine::scripts() const { return scripts_(); }
+
+std::vector<std::string> lua_engine::script_names() const {
+    const auto set = state_->snapshot();
+    std::vector<std::string> names;
+    if (set) {
+        names.reserve(set->scripts.size());
+        for (const auto& s : set->scripts) {
+            names.push_back(s.name);
+        }
+    }
+    return names;
+}
 
 std::vector<lua_script> lua_engine::scripts_() const {
     const auto set = state_->snapshot();
@@ -275,6 +292,14 @@ std::uint64_t lua_engine::failed_reloads() const noexcept {
 std::string lua_engine::last_reload_error() const {
     std::lock_guard lock(state_->mutex);
     return state_->last_reload_error;
+}
+
+std::unique_ptr<profile_predicate> lua_engine::compile_segment(std::string_view text) const {
+    const auto& o = state_->options;
+    return std::make_unique<segment>(text, segment_options{.instruction_budget = o.instruction_budget,
+                                                           .call_deadline = o.call_deadline,
+                                                           .call_memory_budget = o.call_memory_budget,
+                                                           .memory_limit = o.memory_limit});
 }
 
 }  // namespace rtcrm

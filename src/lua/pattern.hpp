@@ -1,6 +1,8 @@
 // Internal: Lua 5.4 patterns (manual §6.4.1) and string.find, string.match, string.gmatch
 // and string.gsub on top of them, with every step of the matcher charged to the call's
-// budget (budget.hpp).
+// budget (budget.hpp). The matcher is pattern_matcher.{hpp,cpp}; the four functions are
+// pattern.cpp; the work_meter here also counts the other bounded built-ins
+// (bounded_library.cpp).
 //
 // Results and error messages are those of Lua 5.4.4's string library, so scripts see no
 // difference; what changes is that a pattern that would backtrack for minutes inside one

@@ -79,4 +79,10 @@ result<bool> segment::matches(const profile& p) {
     return truthy;
 }
 
+lua_segment_compiler::lua_segment_compiler(segment_options options) : options_(std::move(options)) {}
+
+std::unique_ptr<profile_predicate> lua_segment_compiler::compile_segment(std::string_view text) const {
+    return std::make_unique<segment>(text, options_);
+}
+
 }  // namespace rtcrm

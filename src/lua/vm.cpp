@@ -1,6 +1,7 @@
 #include "vm.hpp"
 
 #include "bounded_library.hpp"
+#include "json_conversion.hpp"
 
 #include <rtcrm/core/duration.hpp>
 #include <rtcrm/core/error.hpp>

@@ -126,13 +126,6 @@ private:
 // The bindings (bindings.cpp): registers the userdata types and returns the persistent
 // event and profile objects' registry refs.
 void open_bindings(lua_State* L, binding* b, int& event_ref, int& profile_ref);
-// Serialises the Lua value at `index` as JSON (tables: arrays for 1..n, else objects) of at
-// most `max_bytes`; it stops writing there, so a table that shares its subtables cannot
-// make it run long. Throws script_error for functions, cycles deeper than 32, non-finite
-// numbers, or a longer text. Reads raw: no metamethod runs.
-std::string to_json_text(lua_State* L, int index, std::size_t max_bytes);
-// Pushes a JSON text as a Lua value (objects and arrays become tables).
-void push_json_text(lua_State* L, std::string_view json);
 
 // The prelude's source, compiled into the library from lua/prelude.lua.
 extern const char* const prelude_source;

@@ -21,13 +21,13 @@ rtcrm::topology small_topology() {
 TEST(admin_server, refuses_write_endpoints_without_a_token_off_loopback) {
     rtcrm::runtime rt{small_topology()};
     try {
-        rtcrm::admin_server admin{{.listen = "0.0.0.0:0"}, rt, nullptr};
+        rtcrm::admin_server admin{{.listen = "0.0.0.0:0"}, rt, nullptr, nullptr};
         FAIL() << "served write endpoints on every interface without a token";
     } catch (const rtcrm::error& e) {
         EXPECT_EQ(e.code(), rtcrm::errc::invalid_config);
         EXPECT_NE(std::string{e.what()}.find("token"), std::string::npos) << e.what();
     }
-    rtcrm::admin_server with_token{{.listen = "0.0.0.0:0", .token = "t"}, rt, nullptr};  // fine with one
+    rtcrm::admin_server with_token{{.listen = "0.0.0.0:0", .token = "t"}, rt, nullptr, nullptr};  // fine with one
     rtcrm::testing::tiny_http client{with_token.port()};
     client.send_raw("POST /campaigns/3/disable HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
     EXPECT_EQ(client.read_reply().status, 401);
@@ -37,7 +37,7 @@ TEST(admin_server, refuses_write_endpoints_without_a_token_off_loopback) {
 
 TEST(admin_server, readiness_checks_decide_readyz) {
     rtcrm::runtime rt{small_topology()};
-    rtcrm::admin_server admin{{.listen = "127.0.0.1:0"}, rt, nullptr};
+    rtcrm::admin_server admin{{.listen = "127.0.0.1:0"}, rt, nullptr, nullptr};
     std::atomic<bool> ready{false};
     admin.add_readiness([&]() -> std::optional<std::string> {
         return ready.load() ? std::nullopt : std::optional<std::string>{"no partition assigned yet"};
@@ -61,7 +61,7 @@ TEST(admin_server, a_stuck_shard_fails_readyz_is_named_by_healthz_and_is_counted
         .add_sink(rtcrm::stream::main, gate)
         .with_options({.shards = 1, .stuck_after = std::chrono::milliseconds(50)});
     rtcrm::runtime rt{std::move(t)};
-    rtcrm::admin_server admin{{.listen = "127.0.0.1:0"}, rt, nullptr};
+    rtcrm::admin_server admin{{.listen = "127.0.0.1:0"}, rt, nullptr, nullptr};
     rtcrm::testing::tiny_http client{admin.port()};
     auto get = [&](const std::string& path) {
         client.send_raw("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n");

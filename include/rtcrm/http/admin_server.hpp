@@ -23,10 +23,14 @@
 /// - `DELETE /handlers/{name}.lua`.
 /// - `POST /campaigns/{id}/disable` and `/enable`: the kill switch.
 /// - `POST /audience` with `{"segment":"<Lua>","limit":20}`: how many profiles match (the
-///   shards' and the store's), and a sample of player ids; the segment is checked in a
-///   Lua state of its own, then runs in the handlers' sandbox under the engine's guards
-///   (budget, deadline and memory per profile), and the scan stops at
-///   `audience_time_limit` (`"complete":false`).
+///   shards' and the store's), and a sample of player ids; the segment is compiled once
+///   to check it, then once per scan worker, by the `segment_compiler` (a `lua_engine`
+///   runs it in the handlers' sandbox under its guards: budget, deadline and memory per
+///   profile), and the scan stops at `audience_time_limit` (`"complete":false`).
+///
+/// The server knows no script language: the handler endpoints go through a
+/// `script_admin` and audience queries through a `segment_compiler` (both in the core),
+/// which `rtcrm::lua_engine` implements.
 ///
 /// Caveats:
 /// - Without a token, the constructor refuses to serve write endpoints on a non-loopback
@@ -35,12 +39,15 @@
 ///
 /// Example:
 /// @code
-///   rtcrm::admin_server admin{{.listen = "127.0.0.1:9090", .token = token}, rt, engine};
+///   auto engine = std::make_shared<rtcrm::lua_engine>(rtcrm::lua_options{.script_dir = "lua"});
+///   ...
+///   rtcrm::admin_server admin{{.listen = "127.0.0.1:9090", .token = token}, rt, engine, engine};
 /// @endcode
 #pragma once
 
 #include <rtcrm/core/runtime.hpp>
-#include <rtcrm/lua/lua_engine.hpp>
+#include <rtcrm/core/script_admin.hpp>
+#include <rtcrm/core/segment_compiler.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -60,14 +67,17 @@ struct admin_options {
     std::size_t audience_workers = 2;                       ///< parallel scan workers over the store
 };
 
-/// The admin API. Serves from construction to destruction; the runtime and the engine
-/// must outlive it.
+/// The admin API. Serves from construction to destruction; the runtime must outlive it.
 class admin_server {
 public:
-    /// @param engine the Lua engine, or nullptr (then the handler endpoints answer 404).
+    /// @param scripts the handler set (`GET /handlers`, uploads, the kill switch, handler
+    ///        metrics), e.g. a `lua_engine`; or nullptr (then those endpoints answer 404).
+    /// @param segments compiles audience segments, e.g. the same `lua_engine` or a
+    ///        `lua_segment_compiler`; or nullptr (then `POST /audience` answers 404).
     /// @throws rtcrm::error(invalid_config) for write endpoints without a token on a
     ///         non-loopback address; error(io_error) if it cannot listen.
-    admin_server(admin_options options, runtime& rt, std::shared_ptr<lua_engine> engine);
+    admin_server(admin_options options, runtime& rt, std::shared_ptr<script_admin> scripts,
+                 std::shared_ptr<const segment_compiler> segments);
     ~admin_server();
     admin_server(const admin_server&) = delete;
     admin_server& operator=(const admin_server&) = delete;

@@ -71,6 +71,8 @@
 
 #include <rtcrm/core/bolt.hpp>
 #include <rtcrm/core/result.hpp>
+#include <rtcrm/core/script_admin.hpp>
+#include <rtcrm/core/segment_compiler.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -110,37 +112,17 @@ struct lua_script {
     std::string source;
 };
 
-/// The outcome of a load or reload: the new version number, or why the old set stays.
-using reload_result = result<std::uint64_t>;
-
-/// Counters of one handler, summed over the shards.
-struct handler_stats {
-    std::string kind;  ///< "updater" or "campaign"
-    std::string id;
-    std::string where;                 ///< "file.lua:line" of its definition
-    std::uint64_t calls = 0;           ///< Lua calls made (a campaign's `when` and `segment` count one each)
-    std::uint64_t errors = 0;          ///< calls that raised an error
-    std::uint64_t nanoseconds = 0;     ///< time spent in its calls
-    bool disabled = false;             ///< disabled by the circuit breaker, until the next reload
-    std::string disabled_reason;       ///< which rule disabled it (e.g. "40 of its last 64 calls failed")
-    // Campaigns only:
-    std::uint64_t triggers = 0;        ///< triggers emitted (main stream)
-    std::uint64_t shadow_triggers = 0; ///< dry-run triggers (shadow stream)
-    std::uint64_t suppressed_cap = 0;  ///< matched, but the player's frequency cap was reached
-    std::uint64_t suppressed_rate = 0; ///< matched, but the campaign's rate limit was reached
-    std::uint64_t suppressed_kill = 0; ///< events skipped while the campaign was disabled
-    std::string last_error;            ///< the latest error, "file:line: message"
-};
-
-/// The Lua engine. Thread-safe: any thread may reload, disable, or read stats.
-class lua_engine {
+/// The Lua engine. Thread-safe: any thread may reload, disable, or read stats. It is the
+/// admin API's `script_admin` (handler set, kill switch, counters) and `segment_compiler`
+/// (audience segments run under its guards).
+class lua_engine final : public script_admin, public segment_compiler {
 public:
     /// Loads the initial script set from `options.script_dir` (if set) and starts the
     /// watcher (if `watch`).
     /// @throws rtcrm::error(invalid_config) with `file:line: message` if the initial set does
     ///         not load, or the directory cannot be read.
     explicit lua_engine(lua_options options);
-    ~lua_engine();
+    ~lua_engine() override;
     lua_engine(const lua_engine&) = delete;
     lua_engine& operator=(const lua_engine&) = delete;
 
@@ -153,27 +135,36 @@ public:
     reload_result load(std::vector<lua_script> scripts);
     /// Adds or replaces one script of the current set, then switches if the set loads.
     reload_result put_script(lua_script script);
+    /// The same, as `script_admin` (the admin API's uploads).
+    reload_result put_script(std::string name, std::string source) override;
     /// Removes one script, then switches if the set loads. An unknown name is an error.
-    reload_result remove_script(std::string_view name);
+    reload_result remove_script(std::string_view name) override;
     /// The current set's scripts.
     [[nodiscard]] std::vector<lua_script> scripts() const;
+    /// The current set's script names, in registration order.
+    [[nodiscard]] std::vector<std::string> script_names() const override;
     /// The options the engine was built with (its guards apply to audience queries too).
     [[nodiscard]] const lua_options& options() const noexcept;
     /// The current set's version (1 for the first set, +1 per switch).
-    [[nodiscard]] std::uint64_t version() const noexcept;
+    [[nodiscard]] std::uint64_t version() const noexcept override;
 
     /// Kill switch: the campaign stops firing at the next event boundary of every shard.
-    void disable(std::string_view campaign_id);
+    void disable(std::string_view campaign_id) override;
     /// Lifts the kill switch.
-    void enable(std::string_view campaign_id);
+    void enable(std::string_view campaign_id) override;
     /// True if the kill switch is on for `campaign_id`.
-    [[nodiscard]] bool disabled(std::string_view campaign_id) const;
+    [[nodiscard]] bool disabled(std::string_view campaign_id) const override;
 
     /// Per-handler counters of the current set, summed over the shards.
-    [[nodiscard]] std::vector<handler_stats> stats() const;
+    [[nodiscard]] std::vector<handler_stats> stats() const override;
     /// Reload attempts that failed (the old set stayed), and the latest failure.
-    [[nodiscard]] std::uint64_t failed_reloads() const noexcept;
+    [[nodiscard]] std::uint64_t failed_reloads() const noexcept override;
     [[nodiscard]] std::string last_reload_error() const;
+
+    /// An audience segment (see segment.hpp) under this engine's guards: its
+    /// `instruction_budget`, `call_deadline`, `call_memory_budget` and `memory_limit`.
+    /// @throws rtcrm::error(invalid_config) with "where:line: message" if it does not compile.
+    [[nodiscard]] std::unique_ptr<profile_predicate> compile_segment(std::string_view text) const override;
 
 private:
     using state = detail::lua::engine_state;

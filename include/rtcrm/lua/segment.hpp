@@ -11,6 +11,10 @@
 /// (`get`, `count`, `recent`, `last_trigger`, `player`); a predicate sees a copy, so
 /// `set` and `incr` change nothing stored.
 ///
+/// A `segment` is a `profile_predicate` (rtcrm/core/segment_compiler.hpp);
+/// `lua_segment_compiler` makes them for audience queries when there is no `lua_engine`
+/// whose guards should apply.
+///
 /// Caveats: a `segment` holds one Lua state and is not thread-safe: scan in parallel
 /// with one per worker (build them from the same text).
 ///
@@ -23,6 +27,7 @@
 
 #include <rtcrm/core/profile.hpp>
 #include <rtcrm/core/result.hpp>
+#include <rtcrm/core/segment_compiler.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -46,24 +51,39 @@ struct segment_options {
 };
 
 /// A compiled segment predicate. Move-only; one thread at a time.
-class segment {
+class segment final : public profile_predicate {
 public:
     /// Compiles `text` (see the file comment).
     /// @throws rtcrm::error(invalid_config) with "name:line: message" if it does not load
     ///         or does not give a function.
     explicit segment(std::string_view text, segment_options options = {});
-    ~segment();
+    ~segment() override;
     segment(segment&&) noexcept;
     segment& operator=(segment&&) noexcept;
 
     /// True if `p` is in the segment (the predicate's result is truthy). A predicate
     /// that raises an error (or runs out of budget) gives a `handler_failed` failure with
     /// "name:line: message".
-    [[nodiscard]] result<bool> matches(const profile& p);
+    [[nodiscard]] result<bool> matches(const profile& p) override;
 
 private:
     struct impl;
     std::unique_ptr<impl> impl_;
+};
+
+/// Compiles segments with fixed options: the audience queries' `segment_compiler` for a
+/// host without a `lua_engine` (with one, pass the engine, whose guards then apply).
+/// Thread-safe.
+class lua_segment_compiler final : public segment_compiler {
+public:
+    explicit lua_segment_compiler(segment_options options = {});
+
+    /// A `segment` of `text` with these options.
+    /// @throws rtcrm::error(invalid_config) with "name:line: message" if it does not compile.
+    [[nodiscard]] std::unique_ptr<profile_predicate> compile_segment(std::string_view text) const override;
+
+private:
+    segment_options options_;
 };
 
 }  // namespace rtcrm
