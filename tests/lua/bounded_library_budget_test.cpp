@@ -93,7 +93,7 @@ private:
 
 }  // namespace
 
-TEST(lua_pattern, a_catastrophic_pattern_fails_with_the_budget_error_at_its_line) {
+TEST(bounded_library, a_catastrophic_pattern_fails_with_the_budget_error_at_its_line) {
     budgeted_state L;
     const std::string error = L.run_armed(
         "local s = ('a'):rep(26)\n"
@@ -102,7 +102,7 @@ TEST(lua_pattern, a_catastrophic_pattern_fails_with_the_budget_error_at_its_line
     EXPECT_TRUE(starts_with(error, "budget_test.lua:2: instruction budget exceeded")) << error;
 }
 
-TEST(lua_pattern, a_catastrophic_pattern_fails_in_match_gmatch_and_gsub_too) {
+TEST(bounded_library, a_catastrophic_pattern_fails_in_match_gmatch_and_gsub_too) {
     budgeted_state L;
     L.setup("s = ('a'):rep(26) p = ('a*'):rep(9) .. 'b'");
     EXPECT_TRUE(starts_with(L.run_armed("return s:match(p)", 100'000), "budget_test.lua:1: instruction budget"));
@@ -111,7 +111,7 @@ TEST(lua_pattern, a_catastrophic_pattern_fails_in_match_gmatch_and_gsub_too) {
     EXPECT_TRUE(starts_with(L.run_armed("\nreturn s:gsub(p, 'x')", 100'000), "budget_test.lua:2: instruction budget"));
 }
 
-TEST(lua_pattern, one_upper_on_a_big_string_is_charged_before_it_runs) {
+TEST(bounded_library, one_upper_on_a_big_string_is_charged_before_it_runs) {
     budgeted_state L;
     L.setup("big = ('x'):rep(4 * 1024 * 1024)");
     // Three instructions: only the charge can stop this call.
@@ -120,7 +120,7 @@ TEST(lua_pattern, one_upper_on_a_big_string_is_charged_before_it_runs) {
     EXPECT_EQ(L.run_armed("assert(#big:upper() == #big)", 2'000'000), "");
 }
 
-TEST(lua_pattern, a_loop_of_upper_on_a_big_string_fails_instead_of_running_on) {
+TEST(bounded_library, a_loop_of_upper_on_a_big_string_fails_instead_of_running_on) {
     budgeted_state L;
     L.setup("big = ('x'):rep(4 * 1024 * 1024)");
     const std::string error = L.run_armed(
@@ -130,7 +130,7 @@ TEST(lua_pattern, a_loop_of_upper_on_a_big_string_fails_instead_of_running_on) {
     EXPECT_TRUE(starts_with(error, "budget_test.lua:2: instruction budget exceeded")) << error;
 }
 
-TEST(lua_pattern, a_huge_rep_is_refused_before_it_allocates) {
+TEST(bounded_library, a_huge_rep_is_refused_before_it_allocates) {
     budgeted_state L;
     const std::string error = L.run_armed("local s = ('x'):rep(1e9)", 1'000'000);
     EXPECT_TRUE(starts_with(error, "budget_test.lua:1: instruction budget exceeded")) << error;
@@ -140,14 +140,14 @@ TEST(lua_pattern, a_huge_rep_is_refused_before_it_allocates) {
         starts_with(L.run_armed("local s = (''):rep(1e15)", 1'000'000), "budget_test.lua:1: instruction budget"));
 }
 
-TEST(lua_pattern, concat_of_a_big_table_fails_with_the_budget_error) {
+TEST(bounded_library, concat_of_a_big_table_fails_with_the_budget_error) {
     budgeted_state L;
     L.setup("t = {} for i = 1, 300000 do t[i] = 'item' .. i end");
     const std::string error = L.run_armed("local s = table.concat(t, ',')", 100'000);
     EXPECT_TRUE(starts_with(error, "budget_test.lua:1: instruction budget exceeded")) << error;
 }
 
-TEST(lua_pattern, sort_of_a_big_table_fails_before_it_sorts) {
+TEST(bounded_library, sort_of_a_big_table_fails_before_it_sorts) {
     budgeted_state L;
     L.setup("u = {} for i = 1, 300000 do u[i] = (i * 7919) % 300007 end");
     const std::string error = L.run_armed("table.sort(u)", 100'000);
@@ -156,7 +156,7 @@ TEST(lua_pattern, sort_of_a_big_table_fails_before_it_sorts) {
     EXPECT_EQ(L.run_armed("assert(u[1] == 7919 and u[2] == 15838)", 1'000), "");
 }
 
-TEST(lua_pattern, other_bulk_functions_fail_with_the_budget_error) {
+TEST(bounded_library, other_bulk_functions_fail_with_the_budget_error) {
     budgeted_state L;
     L.setup("big = ('x'):rep(4 * 1024 * 1024) t = {} for i = 1, 300000 do t[i] = i end");
     for (const char* code : {"local s = big:lower()", "local s = big:reverse()", "local s = big:sub(2)",
@@ -169,7 +169,7 @@ TEST(lua_pattern, other_bulk_functions_fail_with_the_budget_error) {
     }
 }
 
-TEST(lua_pattern, a_charge_in_a_function_called_from_c_names_the_scripts_line) {
+TEST(bounded_library, a_charge_in_a_function_called_from_c_names_the_scripts_line) {
     budgeted_state L;
     // sort calls its comparator, string.rep, as rep("x", 1e9): the caller of the charging
     // function is C, the line is the script's.
@@ -180,7 +180,7 @@ TEST(lua_pattern, a_charge_in_a_function_called_from_c_names_the_scripts_line) {
     EXPECT_TRUE(starts_with(error, "budget_test.lua:2: instruction budget exceeded")) << error;
 }
 
-TEST(lua_pattern, once_the_budget_is_spent_every_further_call_fails) {
+TEST(bounded_library, once_the_budget_is_spent_every_further_call_fails) {
     budgeted_state L;
     const std::string error = L.run_armed(
         "pcall(string.rep, 'x', 1e9)\n"
@@ -189,7 +189,7 @@ TEST(lua_pattern, once_the_budget_is_spent_every_further_call_fails) {
     EXPECT_TRUE(starts_with(error, "budget_test.lua:2: instruction budget exceeded")) << error;
 }
 
-TEST(lua_pattern, after_a_charge_spends_the_budget_a_handler_that_catches_it_can_only_unwind) {
+TEST(bounded_library, after_a_charge_spends_the_budget_a_handler_that_catches_it_can_only_unwind) {
     budgeted_state L;
     const std::string error = L.run_armed(
         "pcall(string.rep, 'x', 1e9)\n"
@@ -199,7 +199,7 @@ TEST(lua_pattern, after_a_charge_spends_the_budget_a_handler_that_catches_it_can
     EXPECT_TRUE(starts_with(error, "budget_test.lua:2: instruction budget exceeded")) << error;
 }
 
-TEST(lua_pattern, normal_pattern_use_within_budget_works) {
+TEST(bounded_library, normal_pattern_use_within_budget_works) {
     budgeted_state L;
     const char* code = R"lua(
         local k, v = ("key=value"):match("(%w+)=(%w+)")
@@ -217,7 +217,7 @@ TEST(lua_pattern, normal_pattern_use_within_budget_works) {
     EXPECT_GT(L.budget().used(), 0U);
 }
 
-TEST(lua_pattern, a_state_with_no_armed_budget_is_never_charged) {
+TEST(bounded_library, a_state_with_no_armed_budget_is_never_charged) {
     budgeted_state L;
     L.setup("big = ('x'):rep(4 * 1024 * 1024) assert(#big:upper() == #big) assert(big:find('y') == nil)");
     EXPECT_EQ(L.budget().used(), 0U);

@@ -15,7 +15,7 @@
 namespace rl = rtcrm::detail::lua;
 using namespace rtcrm::testing::lua_calls;
 
-TEST(lua_pattern, the_replaced_library_gives_the_results_and_errors_of_stock_lua) {
+TEST(bounded_library, the_replaced_library_gives_the_results_and_errors_of_stock_lua) {
     state_ptr state{luaL_newstate()};
     lua_State* L = state.get();
     luaL_openlibs(L);
