@@ -19,12 +19,7 @@
 namespace {
 
 using namespace std::chrono_literals;
-using rtcrm::testing::collecting_sink;
-using rtcrm::testing::echo_bolt;
-using rtcrm::testing::endless_source;
-using rtcrm::testing::fight_json;
-using rtcrm::testing::gate_sink;
-using rtcrm::testing::vector_source;
+using namespace rtcrm::testing;
 
 struct parsed_output {
     std::int64_t player;

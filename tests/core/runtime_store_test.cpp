@@ -16,9 +16,7 @@
 namespace {
 
 using namespace std::chrono_literals;
-using rtcrm::testing::endless_source;
-using rtcrm::testing::fight_json;
-using rtcrm::testing::vector_source;
+using namespace rtcrm::testing;
 
 TEST(runtime, profiles_reach_the_store_at_stop) {
     std::vector<std::string> lines;

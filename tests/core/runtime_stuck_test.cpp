@@ -14,11 +14,7 @@
 namespace {
 
 using namespace std::chrono_literals;
-using rtcrm::testing::collecting_sink;
-using rtcrm::testing::echo_bolt;
-using rtcrm::testing::endless_source;
-using rtcrm::testing::fight_json;
-using rtcrm::testing::vector_source;
+using namespace rtcrm::testing;
 
 // A shard bolt that blocks in process() until the test opens its gate (a handler or a
 // client that never returns), and says so in activity() meanwhile.
