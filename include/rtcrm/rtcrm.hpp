@@ -39,6 +39,7 @@
 #include <rtcrm/core/sink.hpp>
 #include <rtcrm/core/source.hpp>
 #include <rtcrm/core/source_position.hpp>
+#include <rtcrm/core/submit_status.hpp>
 #include <rtcrm/core/test_driver.hpp>
 #include <rtcrm/core/thread_scheduling.hpp>
 #include <rtcrm/core/topology.hpp>

@@ -29,10 +29,9 @@ struct payload {
     document doc;
 
     // A shard parses a batch of events and frees them a batch later. Freed to glibc, the
-    // batch's blocks coalesced into the arena's top, which glibc trimmed and the shard then
-    // faulted in again, a few hundred pages a second, in bursts that held a shard for
-    // milliseconds (benchmarks/RESULTS.md, "Embedding"). So each thread keeps up to
-    // `max_kept` freed blocks for its next events.
+    // batch's blocks coalesce into the arena's top, which glibc trims and the shard then
+    // faults in again, a few hundred pages a second, in bursts that hold a shard for
+    // milliseconds. So each thread keeps up to `max_kept` freed blocks for its next events.
     static constexpr std::size_t max_kept = 512;
     static void* operator new(std::size_t size);
     static void operator delete(void* block) noexcept;

@@ -28,13 +28,13 @@ void loop_bridge_options::validate() const {
 // the shard's arena (its lock, taken by both threads at every output) and coalesces it
 // there, and the arena, trimmed whenever its free top grows past 128 KiB, gives pages back
 // that the shard then faults in again: ~600 page faults a second at 250k triggers/s,
-// in bursts that held a shard for milliseconds (benchmarks/RESULTS.md, "Embedding").
+// in bursts that hold a shard for milliseconds.
 // Instead the loop hands each spent body to its producer's return ring, and the producer
 // takes them back at its next `consume`, on its own thread, into its string_pool, where
 // its next bodies are written (core/string_pool.hpp).
 //
 // A producer is a thread that called `consume`; it claims a slot the first time (at most
-// `max_producers`: later threads' bodies are freed on the loop as before). Slots are never
+// `max_producers`: later threads' bodies are freed on the loop). Slots are never
 // given back, so a slot's ring stays valid while queued outputs point to it.
 struct producer_slot {
     static constexpr std::size_t ring_capacity = 4096;

@@ -91,7 +91,7 @@ std::error_code memory_store::scan(const profile_visitor& visit) {
 
 std::error_code memory_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
     workers = std::clamp<std::size_t>(workers, 1, impl::stripes);
-    std::vector<std::thread> threads;
+    std::vector<std::jthread> threads;  // joined when they go, before this returns
     for (std::size_t w = 0; w < workers; ++w) {
         threads.emplace_back([this, w, workers, visit = make(w)] {
             for (std::size_t i = w; i < impl::stripes; i += workers) {  // stripe i belongs to worker i % workers
@@ -111,9 +111,6 @@ std::error_code memory_store::scan_parallel(std::size_t workers, const visitor_f
                 }
             }
         });
-    }
-    for (auto& t : threads) {
-        t.join();
     }
     return {};
 }

@@ -1,8 +1,5 @@
 #include "pipeline.hpp"
 
-#include <rtcrm/core/memory_store.hpp>
-#include <rtcrm/core/ndjson_sink.hpp>
-
 #include <fmt/format.h>
 
 namespace rtcrm::detail {
@@ -11,16 +8,10 @@ pipeline_parts::pipeline_parts(topology& topo, std::size_t source_count)
     : options(topo.options()), shards(topo.options().resolved_shards()), store(topo.store()) {
     options.validate();
     if (!store) {
-        store = std::make_shared<memory_store>();
+        throw error(errc::invalid_config, "runtime: the topology has no store (apply detail::with_defaults first)");
     }
     for (const auto& [s, snk] : topo.sinks()) {
         sinks[static_cast<std::size_t>(s)].push_back(snk);
-    }
-    auto& dead = sinks[static_cast<std::size_t>(stream::dead_letter)];
-    if (dead.empty()) {
-        // Nothing is lost silently: without a configured dead-letter sink, dead letters
-        // are written to standard error.
-        dead.push_back(std::make_shared<ndjson_sink>(ndjson_sink_options{.path = "stderr"}));
     }
     for (std::size_t i = 0; i < source_count; ++i) {
         source_names.emplace_back(i < topo.sources().size() ? std::string{topo.sources()[i]->name()} : fmt::format("source{}", i));

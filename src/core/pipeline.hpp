@@ -1,14 +1,16 @@
 // Internal: what the runtime and the test driver both build from a topology.
 #pragma once
 
-#include "stage.hpp"
+#include "output_buffer.hpp"
+#include "stage_counters.hpp"
 
 #include <rtcrm/core/topology.hpp>
 
 namespace rtcrm::detail {
 
 // The parts of a topology resolved for running: options with the shard count fixed,
-// sinks per stream (with the default dead-letter sink), source names, the store.
+// sinks per stream, source names, the store. The topology's defaults
+// (topology_defaults.hpp) must be in place: a topology without a store is refused.
 struct pipeline_parts {
     runtime_options options;
     std::uint32_t shards = 1;

@@ -11,14 +11,22 @@ using clock = std::chrono::steady_clock;
 store_committer::store_committer(std::shared_ptr<profile_store> store, std::size_t max_queued,
                                  std::chrono::milliseconds give_up_after)
     : store_(std::move(store)), max_queued_(std::max<std::size_t>(max_queued, 1)), give_up_after_(give_up_after) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
+    wake_on_stop_.emplace(thread_.get_stop_token(), waker{this});
+}
+
+void store_committer::waker::operator()() const noexcept {
+    // Through the mutex: a waiter between its check of the stop and its wait is woken too.
+    { std::lock_guard lock(self->mutex_); }
+    self->work_.notify_all();
+    self->room_.notify_all();
 }
 
 store_committer::~store_committer() { stop(); }
 
 std::uint64_t store_committer::submit(write_batch batch, std::vector<ack_token> acks) {
     std::unique_lock lock(mutex_);
-    room_.wait(lock, [&] { return queue_.size() < max_queued_ || stopping_; });
+    room_.wait(lock, [&] { return queue_.size() < max_queued_ || stopping(); });
     const auto seq = next_seq_++;
     queue_.push_back(submission{seq, std::move(batch), std::move(acks)});
     lock.unlock();
@@ -32,24 +40,19 @@ bool store_committer::wait_for(std::uint64_t seq, std::chrono::milliseconds time
 }
 
 void store_committer::stop() {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
-    work_.notify_all();
-    room_.notify_all();
+    thread_.request_stop();  // wakes the thread and the shards (waker)
     if (thread_.joinable()) {
         thread_.join();
     }
 }
 
-void store_committer::run() {
+void store_committer::run(const std::stop_token& stop) {
     std::vector<submission> taken;
     write_batch merged;
     for (;;) {
         {
             std::unique_lock lock(mutex_);
-            work_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+            work_.wait(lock, [&] { return !queue_.empty() || stop.stop_requested(); });
             if (queue_.empty()) {
                 return;  // stopping, and nothing left
             }
@@ -79,7 +82,7 @@ void store_committer::run() {
             }
             errors_.fetch_add(1, std::memory_order_relaxed);
             std::unique_lock lock(mutex_);
-            if (stopping_) {
+            if (stop.stop_requested()) {
                 if (give_up == clock::time_point{}) {
                     give_up = clock::now() + give_up_after_;
                 } else if (clock::now() >= give_up) {

@@ -9,7 +9,8 @@
 // A failed write is retried (with backoff) until it succeeds: the acks wait, and so do
 // the shards once `max_queued` submissions are waiting (backpressure, bounded memory).
 // Only at stop does the committer give up (after `give_up_after`) and nack what it holds:
-// those events are not committed and come again after a restart.
+// those events are not committed and come again after a restart. The stop is a request on
+// the thread's stop token; its stop callback wakes the thread and the waiting shards.
 #pragma once
 
 #include <rtcrm/core/ack.hpp>
@@ -24,6 +25,8 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <stop_token>
 #include <thread>
 #include <vector>
 
@@ -57,7 +60,13 @@ private:
         write_batch batch;
         std::vector<ack_token> acks;
     };
-    void run();
+    // Wakes whoever waits on work_ or room_ once a stop is requested.
+    struct waker {
+        store_committer* self;
+        void operator()() const noexcept;
+    };
+    void run(const std::stop_token& stop);
+    [[nodiscard]] bool stopping() const noexcept { return thread_.get_stop_token().stop_requested(); }
 
     std::shared_ptr<profile_store> store_;
     std::size_t max_queued_;
@@ -67,12 +76,12 @@ private:
     std::condition_variable room_;   // shards wait for queue room or completions
     std::deque<submission> queue_;   // guarded by mutex_
     std::uint64_t next_seq_ = 1;     // guarded by mutex_
-    bool stopping_ = false;          // guarded by mutex_
     std::atomic<std::uint64_t> done_{0};
     std::atomic<std::uint64_t> errors_{0};
     std::atomic<std::uint64_t> commits_{0};
     latency_recorder commit_latency_;
-    std::thread thread_;
+    std::jthread thread_;
+    std::optional<std::stop_callback<waker>> wake_on_stop_;
 };
 
 }  // namespace rtcrm::detail

@@ -3,12 +3,12 @@
 // A shard writes a trigger body per event and the host's loop consumes it; the loop bridge
 // hands each spent body back to the shard that wrote it (loop_bridge.cpp), which keeps its
 // buffer here for the next body instead of freeing it. So a body costs no malloc and no
-// free in the steady state, and no free on another thread: freed there, glibc took the
-// writing thread's arena lock for each, and freed by the batch, its coalesced top was
-// trimmed and faulted in again (benchmarks/RESULTS.md, "Embedding").
+// free in the steady state, and no free on another thread: freed there, glibc takes the
+// writing thread's arena lock for each, and freed by the batch, its coalesced top is
+// trimmed and faulted in again.
 //
 // Per thread, bounded: at most `max_kept` buffers of at most `max_capacity` bytes each;
-// past that, `give` frees as before.
+// past that, `give` frees the buffer.
 #pragma once
 
 #include <cstddef>

@@ -1,7 +1,20 @@
 #include "submit_source.hpp"
 
 #include "logging.hpp"
-#include "stage.hpp"
+#include "record_routing.hpp"
+
+namespace rtcrm {
+
+std::string_view submit_status_name(submit_status s) noexcept {
+    switch (s) {
+        case submit_status::accepted: return "accepted";
+        case submit_status::full: return "full";
+        case submit_status::stopped: return "stopped";
+    }
+    return "unknown";
+}
+
+}  // namespace rtcrm
 
 namespace rtcrm::detail {
 
@@ -13,8 +26,8 @@ void submit_source::bind(std::uint32_t source_index, std::uint32_t shards, const
     options_ = &options;
     wake_shard_ = std::move(wake_shard);
     lanes_.clear();
-    // submit_capacity bounds what all lanes hold together, as it bounded the one queue
-    // before: each lane gets its share (a hot shard is the bottleneck anyway).
+    // submit_capacity bounds what all lanes hold together: each lane gets its share (a
+    // hot shard is the bottleneck anyway).
     const auto per_lane = (capacity_ + shards - 1) / shards;
     for (std::uint32_t s = 0; s < shards; ++s) {
         lanes_.push_back(std::make_unique<lane>(per_lane, options.max_in_flight));

@@ -4,8 +4,8 @@
 // thread) and push it into its shard's lane: a bounded lock-free ring (mpmc_ring) that
 // the shard thread drains itself, between the batches of the other sources. There is no
 // thread between the host and the shard: on two cores a hop through a thread of its own
-// cost a wake-up and a run-queue wait per burst, the largest share of the submit →
-// trigger latency (benchmarks/RESULTS.md, "Embedding").
+// costs a wake-up and a run-queue wait per burst, the largest share of the submit →
+// trigger latency.
 //
 // Each lane tracks what its shard took (an offset_tracker per lane, partition = shard
 // index, offsets in the order the shard took them), so submitted events are acked,
@@ -25,8 +25,9 @@
 #include "router.hpp"
 
 #include <rtcrm/core/ack.hpp>
-#include <rtcrm/core/runtime.hpp>
 #include <rtcrm/core/source.hpp>
+#include <rtcrm/core/submit_status.hpp>
+#include <rtcrm/core/topology.hpp>
 
 #include <atomic>
 #include <chrono>

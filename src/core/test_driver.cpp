@@ -1,7 +1,9 @@
 #include <rtcrm/core/test_driver.hpp>
 
+#include "ingest_stage.hpp"
 #include "pipeline.hpp"
-#include "stage.hpp"
+#include "shard_stage.hpp"
+#include "topology_defaults.hpp"
 
 #include <mutex>
 
@@ -42,7 +44,7 @@ struct topology_test_driver::impl {
         return t;
     }
 
-    explicit impl(topology t) : topo(std::move(t)), parts(with_captures(topo, captures), 1) {
+    explicit impl(topology t) : topo(std::move(t)), parts(detail::with_defaults(with_captures(topo, captures)), 1) {
         ingest = std::make_unique<detail::ingest_stage>(0, parts.options, parts.source_names, parts.shards,
                                                         parts.store->durable());
         for (std::uint32_t i = 0; i < parts.shards; ++i) {

@@ -1,10 +1,15 @@
+#include "topology_defaults.hpp"
+
 #include <rtcrm/core/error.hpp>
+#include <rtcrm/core/memory_store.hpp>
+#include <rtcrm/core/ndjson_sink.hpp>
 #include <rtcrm/core/output.hpp>
 #include <rtcrm/core/runtime_stats.hpp>
 #include <rtcrm/core/topology.hpp>
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <thread>
 
 namespace rtcrm {
@@ -95,6 +100,23 @@ topology& topology::with_options(runtime_options options) {
     options_ = std::move(options);
     return *this;
 }
+
+namespace detail {
+
+topology& with_defaults(topology& t) {
+    if (!t.store()) {
+        t.with_store(std::make_shared<memory_store>());
+    }
+    const bool has_dead_letter_sink = std::any_of(t.sinks().begin(), t.sinks().end(), [](const auto& bound) {
+        return bound.first == stream::dead_letter;
+    });
+    if (!has_dead_letter_sink) {
+        t.add_sink(stream::dead_letter, std::make_shared<ndjson_sink>(ndjson_sink_options{.path = "stderr"}));
+    }
+    return t;
+}
+
+}  // namespace detail
 
 std::string runtime_stats::summary() const {
     std::string reasons;

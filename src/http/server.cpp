@@ -10,6 +10,7 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <thread>
 
 namespace rtcrm::detail::http {
@@ -26,20 +27,46 @@ struct liveness {
 };
 
 struct server::impl {
+    // What a stop does, on the thread that requests it: answers coming later are
+    // dropped, the acceptor closes, and the context stops, which wakes every I/O thread
+    // (open connections are dropped with the context's handlers).
+    struct stop_serving {
+        impl* d;
+        void operator()() const noexcept;
+    };
+
     // Declared before the context: sessions, destroyed with its pending handlers, use them.
     server_options options;
     handler_fn handler;
     std::atomic<std::size_t> connections{0};
-    std::atomic<bool> stopped{false};
+    std::stop_source stopping;  // server::stop(); sessions read it too (no keep-alive once set)
     std::shared_ptr<liveness> live = std::make_shared<liveness>();
     std::uint16_t bound_port = 0;
     asio::io_context io;
     tcp::acceptor acceptor{io};
-    std::vector<std::thread> threads;
+    std::stop_callback<stop_serving> on_stop{stopping.get_token(), stop_serving{this}};
+    std::vector<std::jthread> threads;  // each runs the context; joined by stop()
 
     impl(server_options o, handler_fn h) : options(std::move(o)), handler(std::move(h)) {}
+    // Stops the context before the threads are joined (by stop(), or here when the
+    // constructor failed after starting some of them).
+    ~impl() { stopping.request_stop(); }
+    impl(const impl&) = delete;
+    impl& operator=(const impl&) = delete;
     void accept();
 };
+
+void server::impl::stop_serving::operator()() const noexcept {
+    {
+        std::lock_guard lock(d->live->mutex);
+        d->live->alive = false;
+    }
+    asio::post(d->io, [owner = d] {
+        beast::error_code ignored;
+        owner->acceptor.close(ignored);
+    });
+    d->io.stop();
+}
 
 namespace {
 
@@ -116,7 +143,7 @@ private:
             res->set(name, value);
         }
         res->body() = std::move(r.body);
-        res->keep_alive(keep_alive_ && !owner_->stopped.load(std::memory_order_relaxed));
+        res->keep_alive(keep_alive_ && !owner_->stopping.stop_requested());
         res->prepare_payload();
         stream_.expires_after(owner_->options.request_timeout);
         auto self = shared_from_this();
@@ -153,7 +180,7 @@ private:
 void server::impl::accept() {
     acceptor.async_accept(asio::make_strand(io), [self = this](beast::error_code ec, tcp::socket socket) {
         if (ec) {
-            if (ec != asio::error::operation_aborted && !self->stopped.load()) {
+            if (ec != asio::error::operation_aborted && !self->stopping.stop_requested()) {
                 self->accept();  // e.g. too many open files: keep serving the others
             }
             return;
@@ -205,22 +232,11 @@ std::size_t server::open_connections() const noexcept { return impl_->connection
 
 void server::stop() {
     auto& d = *impl_;
-    if (d.stopped.exchange(true)) {
-        return;
+    if (!d.stopping.request_stop()) {
+        return;  // stopped already (or stopping, on another thread)
     }
-    {
-        std::lock_guard lock(d.live->mutex);
-        d.live->alive = false;
-    }
-    asio::post(d.io, [&d] {
-        beast::error_code ignored;
-        d.acceptor.close(ignored);
-    });
-    d.io.stop();  // open connections are dropped with the context's handlers
     for (auto& t : d.threads) {
-        if (t.joinable()) {
-            t.join();
-        }
+        t.join();
     }
 }
 

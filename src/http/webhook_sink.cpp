@@ -2,6 +2,7 @@
 #include <rtcrm/http/webhook_sink.hpp>
 
 #include "core/logging.hpp"
+#include "core/stoppable_sleep.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -91,10 +92,10 @@ struct webhook_sink::impl {
     webhook_options options;
     parsed_url url;
     std::mutex mutex;
-    std::condition_variable changed;
+    // Waited on with the worker's stop token: close() wakes the worker and the producers.
+    std::condition_variable_any changed;
     std::deque<output> queue;  // guarded by mutex
-    bool closing = false;      // guarded by mutex
-    std::thread worker;
+    std::jthread worker;       // stopped by close(): it delivers what is queued, then ends
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> delivered{0};
     std::atomic<std::uint64_t> retries{0};
@@ -105,12 +106,13 @@ struct webhook_sink::impl {
     std::optional<beast::tcp_stream> stream;
     std::minstd_rand jitter{std::random_device{}()};
 
-    void run() {
+    void run(const std::stop_token& closing) {
         std::vector<output> batch;
+        detail::stoppable_sleep backoff_pause;
         for (;;) {
             {
                 std::unique_lock lock(mutex);
-                changed.wait(lock, [&] { return !queue.empty() || closing; });
+                changed.wait(lock, closing, [&] { return !queue.empty(); });
                 if (queue.empty()) {
                     return;
                 }
@@ -121,12 +123,12 @@ struct webhook_sink::impl {
                 }
             }
             changed.notify_all();  // room for blocked producers
-            deliver(batch);
+            deliver(batch, closing, backoff_pause);
             batch.clear();
         }
     }
 
-    void deliver(std::vector<output>& batch) {
+    void deliver(std::vector<output>& batch, const std::stop_token& closing, detail::stoppable_sleep& pause) {
         std::string body;
         for (const auto& out : batch) {
             body += out.body;
@@ -153,8 +155,7 @@ struct webhook_sink::impl {
             // Full jitter: a random wait up to the current backoff, so many senders spread out.
             const auto wait = std::chrono::milliseconds(
                 std::uniform_int_distribution<std::int64_t>(backoff.count() / 2, std::max<std::int64_t>(backoff.count(), 1))(jitter));
-            std::unique_lock lock(mutex);
-            if (changed.wait_for(lock, wait, [&] { return closing; }) && attempt + 1 < options.max_attempts) {
+            if (!pause.sleep_for(closing, wait) && attempt + 1 < options.max_attempts) {
                 // Closing: one last try, no more waiting.
                 attempt = options.max_attempts - 1;
             }
@@ -225,17 +226,20 @@ webhook_sink::webhook_sink(webhook_options options) : impl_(std::make_unique<imp
     options.validate();
     impl_->url = *parse_url(options.url);
     impl_->options = std::move(options);
-    impl_->worker = std::thread([this] { impl_->run(); });
+    impl_->worker = std::jthread([this](std::stop_token closing) { impl_->run(closing); });
 }
 
 webhook_sink::~webhook_sink() { close(); }
 
 void webhook_sink::consume(std::span<output> batch) {
     auto& d = *impl_;
+    const auto closing = d.worker.get_stop_token();
     for (auto& out : batch) {
         std::unique_lock lock(d.mutex);
-        d.changed.wait(lock, [&] { return d.queue.size() < d.options.max_queued || d.closing; });
-        if (d.closing) {
+        d.changed.wait(lock, closing, [&] { return d.queue.size() < d.options.max_queued; });
+        // Under the mutex: once the worker has seen the stop and an empty queue, it is
+        // seen here too, so nothing is queued after the worker ended.
+        if (closing.stop_requested()) {
             out.ack.nack(make_error_code(errc::stopped));
             continue;
         }
@@ -247,11 +251,7 @@ void webhook_sink::consume(std::span<output> batch) {
 
 void webhook_sink::close() {
     auto& d = *impl_;
-    {
-        std::lock_guard lock(d.mutex);
-        d.closing = true;
-    }
-    d.changed.notify_all();
+    d.worker.request_stop();
     if (d.worker.joinable()) {
         d.worker.join();
     }

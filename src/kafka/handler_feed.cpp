@@ -34,8 +34,8 @@ struct kafka_handler_feed::impl {
     script_set set;  // guarded by mutex
     std::atomic<std::uint64_t> applied{0};
     std::atomic<std::uint64_t> refused{0};
-    std::atomic<bool> running{false};
-    std::thread thread;
+    std::atomic<bool> started{false};
+    std::jthread thread;  // follows the topic after start(); stopped by ~impl
 
     impl(handler_feed_options o, apply_fn a, refused_fn r) : opt(std::move(o)), apply(std::move(a)), on_refused(std::move(r)) {
         opt.validate();
@@ -50,7 +50,9 @@ struct kafka_handler_feed::impl {
     }
 
     ~impl() {
-        running.store(false, std::memory_order_release);
+        // The thread polls with a 100 ms timeout and looks at the stop between polls;
+        // the consumer is closed only once it is gone.
+        thread.request_stop();
         if (thread.joinable()) {
             thread.join();
         }
@@ -151,7 +153,7 @@ kafka_handler_feed::~kafka_handler_feed() = default;
 
 void kafka_handler_feed::start() {
     auto& s = *impl_;
-    if (s.running.exchange(true)) {
+    if (s.started.exchange(true)) {
         throw error(errc::invalid_config, "kafka_handler_feed: start() called twice");
     }
     const int partitions = s.assign_all();
@@ -159,15 +161,15 @@ void kafka_handler_feed::start() {
     const auto deadline = clock::now() + s.opt.catch_up_timeout;
     while (std::find(at_end.begin(), at_end.end(), false) != at_end.end()) {
         if (clock::now() >= deadline) {
-            s.running.store(false);
+            s.started.store(false);
             throw error(errc::timeout, fmt::format("handlers topic {}: not read to its end within {} ms", s.opt.topic,
                                                    s.opt.catch_up_timeout.count()));
         }
         s.read(100, &at_end);
     }
     s.apply_now();
-    s.thread = std::thread([&s] {
-        while (s.running.load(std::memory_order_acquire)) {
+    s.thread = std::jthread([&s](std::stop_token stop) {
+        while (!stop.stop_requested()) {
             if (s.read(100, nullptr)) {
                 s.apply_now();
             }

@@ -50,8 +50,7 @@ struct kafka_sink::impl {
     std::atomic<std::uint64_t> produced{0};
     std::atomic<std::uint64_t> delivered{0};
     std::atomic<std::uint64_t> failed{0};
-    std::atomic<bool> running{true};
-    std::thread poller;  // serves delivery reports
+    std::jthread poller;  // serves delivery reports until finish() stops it
     std::once_flag closed;
 
     explicit impl(kafka_sink_options o) : opt(std::move(o)) {
@@ -72,8 +71,8 @@ struct kafka_sink::impl {
         if (topic == nullptr) {
             throw error(errc::invalid_config, fmt::format("{}: topic {}: {}", name, opt.topic, describe(rd_kafka_last_error())));
         }
-        poller = std::thread([this] {
-            while (running.load(std::memory_order_acquire)) {
+        poller = std::jthread([this](std::stop_token stop) {
+            while (!stop.stop_requested()) {
                 rd_kafka_poll(rk.get(), 100);
             }
         });
@@ -123,7 +122,7 @@ struct kafka_sink::impl {
             if (headers != nullptr) {
                 rd_kafka_headers_destroy(headers);  // not taken over on failure
             }
-            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || !running.load(std::memory_order_acquire)) {
+            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || poller.get_stop_token().stop_requested()) {
                 failed.fetch_add(1, std::memory_order_relaxed);
                 detail::log_fmt(log_level::error, "kafka", "{}: cannot produce: {}", name, describe(err));
                 token->nack(make_error_code(errc::delivery_failed));
@@ -144,7 +143,8 @@ struct kafka_sink::impl {
                 rd_kafka_purge(rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
                 rd_kafka_flush(rk.get(), 1000);  // serves the purged messages' reports (nacks)
             }
-            running.store(false, std::memory_order_release);
+            // Stopped after the flush: until then the poller serves the reports too.
+            poller.request_stop();
             if (poller.joinable()) {
                 poller.join();
             }

@@ -1,6 +1,7 @@
 #include <rtcrm/kafka/maintenance_reporter.hpp>
 
 #include "core/logging.hpp"
+#include "core/stoppable_sleep.hpp"
 #include "rdkafka.hpp"
 
 #include <fmt/format.h>
@@ -8,8 +9,6 @@
 #include <rapidjson/writer.h>
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <unistd.h>
 
@@ -62,10 +61,7 @@ struct maintenance_reporter::impl {
     status_fn status;
     handle_ptr rk;
     std::atomic<std::uint64_t> delivered{0};
-    std::mutex mutex;
-    std::condition_variable wake;
-    bool stopping = false;  // guarded by mutex
-    std::thread thread;
+    std::jthread thread;  // sends the status every interval until ~impl stops it
     std::uint64_t last_events = 0;
     std::chrono::steady_clock::time_point last_time = std::chrono::steady_clock::now();
 
@@ -83,32 +79,26 @@ struct maintenance_reporter::impl {
             }
         });
         rk = make_handle("maintenance_reporter", RD_KAFKA_PRODUCER, std::move(conf));
-        thread = std::thread([this] { run(); });
+        thread = std::jthread([this](std::stop_token stop) { run(stop); });
     }
 
     ~impl() {
-        {
-            std::lock_guard lock(mutex);
-            stopping = true;
-        }
-        wake.notify_all();
+        thread.request_stop();  // ends its sleep at once
         thread.join();
         send(status_json());  // the last word: final counters
         rd_kafka_flush(rk.get(), 5000);
     }
 
-    void run() {
-        std::unique_lock lock(mutex);
-        while (!stopping) {
-            lock.unlock();
+    void run(const std::stop_token& stop) {
+        detail::stoppable_sleep pause;
+        while (!stop.stop_requested()) {
             try {
                 send(status_json());
             } catch (const std::exception& e) {
                 detail::log_fmt(log_level::warning, "kafka", "maintenance status failed: {}", e.what());
             }
             rd_kafka_poll(rk.get(), 0);
-            lock.lock();
-            wake.wait_for(lock, opt.interval, [&] { return stopping; });
+            pause.sleep_for(stop, opt.interval);
         }
     }
 

@@ -457,12 +457,11 @@ std::error_code lmdb_store::scan_parallel(std::size_t workers, const visitor_fac
     }
     bounds.emplace_back();  // the last range is open at the end
     std::vector<std::error_code> results(bounds.size() - 1);
-    std::vector<std::thread> threads;
-    for (std::size_t w = 0; w + 1 < bounds.size(); ++w) {
-        threads.emplace_back([&, w, visit = make(w)] { results[w] = scan_range(bounds[w], bounds[w + 1], visit); });
-    }
-    for (auto& t : threads) {
-        t.join();
+    {
+        std::vector<std::jthread> threads;  // joined at the end of this block
+        for (std::size_t w = 0; w + 1 < bounds.size(); ++w) {
+            threads.emplace_back([&, w, visit = make(w)] { results[w] = scan_range(bounds[w], bounds[w + 1], visit); });
+        }
     }
     for (const auto& ec : results) {
         if (ec) {

@@ -67,6 +67,7 @@
 #pragma once
 
 #include <rtcrm/core/runtime_stats.hpp>
+#include <rtcrm/core/submit_status.hpp>
 #include <rtcrm/core/topology.hpp>
 
 #include <chrono>
@@ -80,16 +81,6 @@
 #include <vector>
 
 namespace rtcrm {
-
-/// What `runtime::submit` did with an event.
-enum class submit_status {
-    accepted,  ///< queued: it will be processed, even if `stop()` follows at once
-    full,      ///< the queue stayed full for the whole timeout: not taken (drop, retry or wait longer)
-    stopped,   ///< the runtime is stopping or stopped: not taken
-};
-
-/// "accepted", "full" or "stopped".
-std::string_view submit_status_name(submit_status s) noexcept;
 
 /// What one shard is doing, as `runtime::shard_health` saw it (a snapshot).
 struct shard_health {

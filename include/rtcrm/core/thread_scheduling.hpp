@@ -6,8 +6,7 @@
 /// Why it matters: on a small machine (2 cores running a host thread, a loop thread and
 /// the shards) Linux's default time sharing lets each woken thread preempt a busy one in
 /// the middle of its batch, and the events behind that batch wait for the next turn.
-/// The tail of submit → trigger latency is mostly that (benchmarks/RESULTS.md,
-/// "Embedding", 2026-12-06 evening):
+/// The tail of submit → trigger latency is mostly that; measured on 2 vCPUs:
 /// - `fifo` (SCHED_FIFO): a thread runs until it blocks, and before every time-shared
 ///   thread of the machine. Every pipeline thread (shards, the loop, the submitting
 ///   thread) at the same priority gave p99 ≈ 0.25 ms at 50% of the maximum on 2 vCPUs,

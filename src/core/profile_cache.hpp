@@ -1,0 +1,130 @@
+// Internal: a shard's profiles and their way back to the store.
+//
+// The cache holds the profiles of the players the shard has seen (a bound evicts the
+// least recently used clean ones) and remembers which are dirty. Dirty profiles go back:
+// - to a durable store through the store_committer (group commit over all shards), past
+//   store_max_batch dirty profiles or every durable_store_interval; the events' own acks
+//   wait for the commit that holds their effects;
+// - to a volatile store in rounds every store_interval, copied in small chunks while the
+//   shard idles or at a tick, so a round never holds the events behind it for long.
+//
+// Shard thread only, like the shard_stage that owns it; the per-event calls (at,
+// find_entry, mark_dirty, complete) are inline.
+#pragma once
+
+#include "shard_activity.hpp"
+#include "stage_counters.hpp"
+#include "store_committer.hpp"
+
+#include <rtcrm/core/ack.hpp>
+#include <rtcrm/core/event.hpp>
+#include <rtcrm/core/profile.hpp>
+#include <rtcrm/core/profile_store.hpp>
+#include <rtcrm/core/topology.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+namespace rtcrm::detail {
+
+class profile_cache {
+public:
+    struct entry {
+        profile p;
+        bool dirty = false;
+        bool loading = false;  // placeholder while the store is asked
+        std::uint64_t commit_seq = 0;  // the committer's submission holding its last write-back
+        std::list<const player_key*>::iterator lru;  // position in lru_ (front: most recent)
+    };
+
+    // `committer`: with a durable store, the group commit (or null: written here).
+    profile_cache(const runtime_options& options, std::shared_ptr<profile_store> store, store_committer* committer,
+                  stage_counters& counters, shard_activity& activity);
+
+    // The entry of a player of the batch being processed (load() made it).
+    [[nodiscard]] entry& at(const player_key& key) { return cache_.find(key)->second; }
+    // The entry of `key`, or nullptr.
+    [[nodiscard]] entry* find_entry(const player_key& key) {
+        const auto it = cache_.find(key);
+        return it == cache_.end() ? nullptr : &it->second;
+    }
+    void mark_dirty(entry& c) {
+        if (!c.dirty) {
+            c.dirty = true;
+            dirty_.push_back(&c);
+        }
+    }
+    // The event's own ack share, once its effects are in its profile: acked now with a
+    // volatile store, or with the group commit that will hold them.
+    void complete(ack_token& ack) {
+        if (durable_) {
+            pending_acks_.push_back(std::move(ack));
+        } else {
+            ack.ack();
+        }
+    }
+
+    // Gives every player of `batch` an entry (the most recently used now) and gets the
+    // missing profiles from the store in one call. On a store error the new entries stay
+    // `loading` and the error is returned: the caller rejects their events, then calls
+    // forget_failed_load().
+    std::error_code load(const std::vector<event>& batch);
+    // Drops the entries the last load() could not fill.
+    void forget_failed_load();
+    // After a batch: a durable store past store_max_batch dirty profiles writes back now;
+    // then the cache is brought under its bound.
+    void after_batch();
+    // At a tick: the write-back its schedule wants by `now`.
+    void maybe_write_back(std::chrono::steady_clock::time_point now);
+    // Work for a shard with no events waiting: the next small chunk of a volatile
+    // store's write-back round, if its schedule wants one. True if more is due now (call
+    // again once no events wait); false when nothing is, so the shard may park.
+    bool write_back_while_idle();
+    // Every dirty profile, now: handed to the committer, or written here.
+    void write_back();
+    // At stop: everything dirty written and committed (at most the drain timeout), the
+    // store flushed.
+    void finish();
+
+    [[nodiscard]] const profile* find(const player_key& key) const;
+    // Calls `visit` with each cached profile (not those being loaded) until it returns false.
+    void for_each(const std::function<bool(const profile&)>& visit) const;
+    [[nodiscard]] std::size_t size() const noexcept { return cache_.size(); }
+    [[nodiscard]] const profile_store& store() const noexcept { return *store_; }
+
+private:
+    void forget(const player_key& key);
+    void evict_to_bound();
+    void write_dirty(std::size_t n);
+    void begin_round(std::chrono::steady_clock::time_point now);
+    // Profiles of the current round its schedule wants written by `now` and not written yet.
+    [[nodiscard]] std::size_t round_owed(std::chrono::steady_clock::time_point now) const;
+    void write_round_chunk(std::size_t chunk);
+
+    const runtime_options* options_;
+    std::shared_ptr<profile_store> store_;
+    stage_counters* counters_;
+    shard_activity* activity_;
+    std::unordered_map<player_key, entry> cache_;
+    std::list<const player_key*> lru_;  // keys of cache_ (stable node addresses), most recent first
+    std::vector<entry*> dirty_;
+    std::vector<player_key> missing_;
+    std::vector<std::optional<profile>> loaded_;
+    std::vector<ack_token> pending_acks_;  // durable store: acks waiting for the next group commit
+    store_committer* committer_ = nullptr;  // durable store: writes happen there, off this thread
+    std::uint64_t last_submitted_ = 0;
+    bool durable_ = false;
+    std::chrono::steady_clock::time_point next_write_back_;
+    std::size_t round_size_ = 0;  // volatile store: profiles of the current write-back round
+    std::size_t round_left_ = 0;  // of which not written yet
+    std::chrono::steady_clock::time_point round_started_;
+};
+
+}  // namespace rtcrm::detail

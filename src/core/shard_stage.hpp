@@ -1,0 +1,82 @@
+// Internal: the processing stage of a shard, shared by the threaded runtime and the test
+// driver. It parses the records, runs the ingest bolts, loads profiles, runs the shard
+// bolts, records history, hands outputs to sinks and writes dirty profiles back (through
+// its profile_cache). It starts no thread and owns no queue: the shard runner
+// (shard_runner.hpp) or the test driver hands it batches. With a durable store it hands
+// write-backs to the store_committer and waits for it at finish().
+#pragma once
+
+#include "output_buffer.hpp"
+#include "profile_cache.hpp"
+#include "router.hpp"
+#include "shard_activity.hpp"
+#include "stage_counters.hpp"
+#include "store_committer.hpp"
+
+#include <rtcrm/core/bolt.hpp>
+#include <rtcrm/core/topology.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rtcrm::detail {
+
+class shard_stage {
+public:
+    shard_stage(std::uint32_t index, const runtime_options& options, std::vector<std::unique_ptr<bolt>> ingest_bolts,
+                std::vector<std::unique_ptr<bolt>> bolts, const sink_table& sinks,
+                const std::vector<std::string>& source_names, std::shared_ptr<profile_store> store,
+                store_committer* committer = nullptr);
+
+    // Processes a batch of records this shard owns, start to finish (parsed, outputs
+    // dispatched, events' own ack shares released). The batch is left empty.
+    void process(router::batch& batch);
+    // Periodic work: bolt ticks, sink flushes, and profile write-back when due.
+    void tick(std::chrono::steady_clock::time_point now);
+    // Work for a shard with no events waiting: see profile_cache::write_back_while_idle.
+    bool write_back_while_idle() { return profiles_.write_back_while_idle(); }
+    // Final flush at stop: everything dirty is written and sinks flushed.
+    void finish();
+    // Every dirty profile, now (see profile_cache::write_back).
+    void write_back() { profiles_.write_back(); }
+
+    [[nodiscard]] const profile* find(const player_key& key) const { return profiles_.find(key); }
+    // Calls `visit` with each cached profile (not those being loaded) until it returns false.
+    void for_each_cached(const std::function<bool(const profile&)>& visit) const { profiles_.for_each(visit); }
+    [[nodiscard]] const stage_counters& counters() const noexcept { return counters_; }
+    // What this stage's thread is doing; other threads read it, the runtime adds its own steps.
+    [[nodiscard]] shard_activity& activity() noexcept { return activity_; }
+    [[nodiscard]] const shard_activity& activity() const noexcept { return activity_; }
+    // The bolts, in order, to ask for their activity() from other threads (the vectors
+    // never change after construction).
+    [[nodiscard]] const std::vector<std::unique_ptr<bolt>>& ingest_bolts() const noexcept { return ingest_bolts_; }
+    [[nodiscard]] const std::vector<std::unique_ptr<bolt>>& shard_bolts() const noexcept { return bolts_; }
+
+    ~shard_stage();
+    shard_stage(const shard_stage&) = delete;
+    shard_stage& operator=(const shard_stage&) = delete;
+
+private:
+    class context;
+    void load_profiles(std::vector<event>& batch);
+    void expire_profiles(const std::vector<event>& batch);
+    void skip_applied(std::vector<event>& batch);
+
+    std::uint32_t index_;
+    const runtime_options* options_;
+    std::vector<std::unique_ptr<bolt>> ingest_bolts_;
+    std::vector<std::unique_ptr<bolt>> bolts_;
+    const sink_table* sinks_;
+    const std::vector<std::string>* source_names_;
+    std::vector<event> events_;
+    stage_counters counters_;
+    shard_activity activity_;
+    output_buffer outputs_;
+    std::unique_ptr<context> context_;
+    profile_cache profiles_;
+};
+
+}  // namespace rtcrm::detail

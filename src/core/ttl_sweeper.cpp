@@ -1,0 +1,48 @@
+#include "ttl_sweeper.hpp"
+
+#include "logging.hpp"
+#include "stoppable_sleep.hpp"
+
+#include <algorithm>
+
+namespace rtcrm::detail {
+
+void ttl_sweeper::start(const std::vector<std::unique_ptr<shard_stage>>& shards, profile_store& store,
+                        const runtime_options& options) {
+    thread_ = std::jthread([this, &shards, &store, &options](std::stop_token stop) { run(stop, shards, store, options); });
+}
+
+void ttl_sweeper::stop() {
+    thread_.request_stop();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+void ttl_sweeper::abandon() {
+    thread_.request_stop();
+    if (thread_.joinable()) {
+        thread_.detach();
+    }
+}
+
+void ttl_sweeper::run(const std::stop_token& stop, const std::vector<std::unique_ptr<shard_stage>>& shards,
+                      profile_store& store, const runtime_options& options) {
+    stoppable_sleep pause;
+    while (pause.sleep_for(stop, options.ttl_sweep_interval)) {
+        std::int64_t now = 0;
+        for (const auto& shard : shards) {
+            now = std::max(now, shard->counters().newest_event_ts.load(std::memory_order_relaxed));
+        }
+        if (now > 0) {
+            expiry_result result;
+            if (const auto ec = store.expire(options.expiry, now, result); ec) {
+                log_fmt(log_level::warning, "store", "the TTL sweep of store {} failed: {}", store.name(), ec.message());
+            }
+            expired_.fetch_add(result.expired, std::memory_order_relaxed);
+            trimmed_.fetch_add(result.trimmed, std::memory_order_relaxed);
+        }
+    }
+}
+
+}  // namespace rtcrm::detail
