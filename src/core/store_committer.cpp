@@ -1,6 +1,7 @@
 #include "store_committer.hpp"
 
 #include "logging.hpp"
+#include "thread_stop.hpp"
 
 #include <algorithm>
 
@@ -40,10 +41,7 @@ bool store_committer::wait_for(std::uint64_t seq, std::chrono::milliseconds time
 }
 
 void store_committer::stop() {
-    thread_.request_stop();  // wakes the thread and the shards (waker)
-    if (thread_.joinable()) {
-        thread_.join();
-    }
+    stop_and_join(thread_);  // the waker wakes the thread and the shards
 }
 
 void store_committer::run(const std::stop_token& stop) {

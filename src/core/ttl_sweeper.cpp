@@ -1,7 +1,7 @@
 #include "ttl_sweeper.hpp"
 
 #include "logging.hpp"
-#include "stoppable_sleep.hpp"
+#include "thread_stop.hpp"
 
 #include <algorithm>
 
@@ -12,12 +12,7 @@ void ttl_sweeper::start(const std::vector<std::unique_ptr<shard_stage>>& shards,
     thread_ = std::jthread([this, &shards, &store, &options](std::stop_token stop) { run(stop, shards, store, options); });
 }
 
-void ttl_sweeper::stop() {
-    thread_.request_stop();
-    if (thread_.joinable()) {
-        thread_.join();
-    }
-}
+void ttl_sweeper::stop() { stop_and_join(thread_); }
 
 void ttl_sweeper::abandon() {
     thread_.request_stop();

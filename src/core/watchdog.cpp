@@ -1,7 +1,7 @@
 #include "watchdog.hpp"
 
 #include "logging.hpp"
-#include "stoppable_sleep.hpp"
+#include "thread_stop.hpp"
 #include "thread_name.hpp"
 
 #include <algorithm>
@@ -16,12 +16,7 @@ void watchdog::start(const shard_inspector& shards, std::uint32_t count, std::ch
     });
 }
 
-void watchdog::stop() {
-    thread_.request_stop();
-    if (thread_.joinable()) {
-        thread_.join();
-    }
-}
+void watchdog::stop() { stop_and_join(thread_); }
 
 void watchdog::run(const std::stop_token& stop, const shard_inspector& shards, std::uint32_t count,
                    std::chrono::milliseconds stuck_after) {

@@ -2,7 +2,7 @@
 #include <rtcrm/http/webhook_sink.hpp>
 
 #include "core/logging.hpp"
-#include "core/stoppable_sleep.hpp"
+#include "core/thread_stop.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -250,11 +250,7 @@ void webhook_sink::consume(std::span<output> batch) {
 }
 
 void webhook_sink::close() {
-    auto& d = *impl_;
-    d.worker.request_stop();
-    if (d.worker.joinable()) {
-        d.worker.join();
-    }
+    detail::stop_and_join(impl_->worker);
 }
 
 webhook_stats webhook_sink::stats() const noexcept {

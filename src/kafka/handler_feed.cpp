@@ -1,6 +1,7 @@
 #include <rtcrm/kafka/handler_feed.hpp>
 
 #include "core/logging.hpp"
+#include "core/thread_stop.hpp"
 #include "rdkafka.hpp"
 
 #include <fmt/format.h>
@@ -52,10 +53,7 @@ struct kafka_handler_feed::impl {
     ~impl() {
         // The thread polls with a 100 ms timeout and looks at the stop between polls;
         // the consumer is closed only once it is gone.
-        thread.request_stop();
-        if (thread.joinable()) {
-            thread.join();
-        }
+        detail::stop_and_join(thread);
         rd_kafka_consumer_close(rk.get());
     }
 

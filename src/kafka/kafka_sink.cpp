@@ -1,6 +1,7 @@
 #include <rtcrm/kafka/kafka_sink.hpp>
 
 #include "core/logging.hpp"
+#include "core/thread_stop.hpp"
 #include "rdkafka.hpp"
 
 #include <fmt/format.h>
@@ -144,10 +145,7 @@ struct kafka_sink::impl {
                 rd_kafka_flush(rk.get(), 1000);  // serves the purged messages' reports (nacks)
             }
             // Stopped after the flush: until then the poller serves the reports too.
-            poller.request_stop();
-            if (poller.joinable()) {
-                poller.join();
-            }
+            detail::stop_and_join(poller);
         });
     }
 };

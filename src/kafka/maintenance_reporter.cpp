@@ -1,7 +1,7 @@
 #include <rtcrm/kafka/maintenance_reporter.hpp>
 
 #include "core/logging.hpp"
-#include "core/stoppable_sleep.hpp"
+#include "core/thread_stop.hpp"
 #include "rdkafka.hpp"
 
 #include <fmt/format.h>
@@ -83,8 +83,7 @@ struct maintenance_reporter::impl {
     }
 
     ~impl() {
-        thread.request_stop();  // ends its sleep at once
-        thread.join();
+        detail::stop_and_join(thread);  // its sleep ends at once
         send(status_json());  // the last word: final counters
         rd_kafka_flush(rk.get(), 5000);
     }
