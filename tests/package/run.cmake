@@ -32,6 +32,18 @@ function(step what)
   endif()
 endfunction()
 
+# The generator, make program and compiler this build was given, for every configure below.
+set(toolchain_args "")
+if(GENERATOR)
+  list(APPEND toolchain_args -G "${GENERATOR}")
+endif()
+if(MAKE_PROGRAM)
+  list(APPEND toolchain_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
+endif()
+if(CXX_COMPILER)
+  list(APPEND toolchain_args "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}")
+endif()
+
 if(CORE_ONLY_SOURCE)
   set(core_args -S "${CORE_ONLY_SOURCE}" -B "${RTCRM_BUILD_DIR}" "-DCMAKE_BUILD_TYPE=${CONFIG}"
       -DRTCRM_BUILD_TESTS=OFF -DRTCRM_BUILD_APPS=OFF -DRTCRM_BUILD_EXAMPLES=OFF
@@ -41,16 +53,8 @@ if(CORE_ONLY_SOURCE)
       -DRTCRM_WITH_CONFIG=OFF
       # What the core must not need: configuring fails if anything still looks for these.
       -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON
-      -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON)
-  if(GENERATOR)
-    list(APPEND core_args -G "${GENERATOR}")
-  endif()
-  if(MAKE_PROGRAM)
-    list(APPEND core_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
-  endif()
-  if(CXX_COMPILER)
-    list(APPEND core_args "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}")
-  endif()
+      -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON
+      ${toolchain_args})
   if(LAUNCHER)
     list(APPEND core_args "-DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER}")
   endif()
@@ -71,16 +75,8 @@ set(configure_args
   "-DRTCRM_EXPECTED_PREFIX=${prefix}"
   # Only the scratch prefix may provide rtcrm: no package registries.
   -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
-  -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF)
-if(GENERATOR)
-  list(APPEND configure_args -G "${GENERATOR}")
-endif()
-if(MAKE_PROGRAM)
-  list(APPEND configure_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
-endif()
-if(CXX_COMPILER)
-  list(APPEND configure_args "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}")
-endif()
+  -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF
+  ${toolchain_args})
 if(SANITIZE)
   # An instrumented static library needs an instrumented link.
   list(APPEND configure_args "-DCMAKE_CXX_FLAGS=-fsanitize=${SANITIZE}"
