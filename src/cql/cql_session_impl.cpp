@@ -94,7 +94,9 @@ private:
     session_options options_;
     asio::io_context io_;
     asio::executor_work_guard<asio::io_context::executor_type> work_;
-    std::thread thread_;
+    // Stopped by close() (the destructor calls it): the shutdown is posted and the work
+    // guard dropped, so run() returns once the connections are closed, then it is joined.
+    std::jthread thread_;
     std::atomic<std::thread::id> io_thread_id_{};
 
     // Hand-over from other threads: pushed under the mutex, swapped out by the I/O thread.
@@ -138,7 +140,7 @@ void session_impl::start() {
     auto future = promise.get_future();
     bootstrap_done_.emplace(std::move(promise));
     asio::post(io_, [this] { bootstrap_next(); });
-    thread_ = std::thread([this] {
+    thread_ = std::jthread([this] {
         io_thread_id_.store(std::this_thread::get_id());
         for (;;) {
             try {
