@@ -89,20 +89,15 @@ int main(int argc, char** argv) {
     try {
         // Read only: LMDB opens its file read-only; the Cassandra store creates nothing.
         std::unique_ptr<rtcrm::profile_store> opened;
-        std::function<std::string()> last_error;
         if (lmdb) {
-            auto l = std::make_unique<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = path, .read_only = true});
-            last_error = [p = l.get()] { return p->last_error(); };
-            opened = std::move(l);
+            opened = std::make_unique<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = path, .read_only = true});
         } else {
             rtcrm::cassandra_options o{.hosts = rtcrm::parse_cassandra_hosts(hosts), .keyspace = keyspace,
                                        .create_schema = false, .username = username};
             if (const char* password = std::getenv("RTCRM_CASSANDRA_PASSWORD"); password != nullptr) {
                 o.password = password;
             }
-            auto c = std::make_unique<rtcrm::cassandra_store>(std::move(o));
-            last_error = [p = c.get()] { return p->last_error(); };
-            opened = std::move(c);
+            opened = std::make_unique<rtcrm::cassandra_store>(std::move(o));
         }
         auto& s = *opened;
         std::vector<worker_result> results(threads);
@@ -112,7 +107,7 @@ int main(int argc, char** argv) {
                 seg.emplace(where);  // one Lua state per worker
             }
         }
-        const auto ec = s.scan_parallel(threads, [&](std::size_t w) -> rtcrm::profile_visitor {
+        const auto scanned = s.scan_parallel(threads, [&](std::size_t w) -> rtcrm::profile_visitor {
             return [&, w](const rtcrm::profile& p) {
                 auto& r = results[w];
                 if (segments[w]) {
@@ -134,8 +129,8 @@ int main(int argc, char** argv) {
                 return true;
             };
         });
-        if (ec) {
-            std::cerr << "rtcrm-profiles: " << last_error() << '\n';
+        if (!scanned) {
+            std::cerr << "rtcrm-profiles: " << scanned.error().reason << '\n';
             return 1;
         }
         std::uint64_t matched = 0;

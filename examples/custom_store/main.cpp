@@ -65,7 +65,7 @@ public:
     // Opens or creates the journal and replays it; construction errors throw rtcrm::error.
     // The first frame that is not whole is a write torn by a crash, which never completed:
     // the file is cut there. (A real log adds a CRC per frame, and compacts its history.)
-    explicit journal_store(const std::string& path) {
+    explicit journal_store(const std::string& path) : path_(path) {
         std::ifstream in(path, std::ios::binary);
         const std::string data{std::istreambuf_iterator<char>(in), {}};
         std::size_t good = 0;  // bytes of whole frames
@@ -84,8 +84,10 @@ public:
     [[nodiscard]] std::string_view name() const noexcept override { return "journal"; }
 
     // Batched load: out[i] gets keys[i]'s profile, or nullopt ("not found" is no error).
-    std::error_code get(std::span<const rtcrm::player_key> keys,
-                        std::span<std::optional<rtcrm::profile>> out) override {
+    // Every operation returns success ({}) or a failure: a code the runtime decides on
+    // (retry, dead-letter) and a reason for the logs that names the store and the step.
+    rtcrm::result<void> get(std::span<const rtcrm::player_key> keys,
+                            std::span<std::optional<rtcrm::profile>> out) override {
         std::lock_guard lock(mutex_);
         for (std::size_t i = 0; i < keys.size() && i < out.size(); ++i) {
             const auto it = profiles_.find(keys[i].text());
@@ -96,7 +98,7 @@ public:
 
     // All or nothing: the batch is one frame, on disk before the map changes. The runtime
     // retries a failed write (a frame replayed twice just sets the same values again).
-    std::error_code write(const rtcrm::write_batch& batch) override {
+    rtcrm::result<void> write(const rtcrm::write_batch& batch) override {
         std::string payload;  // built outside the lock: the shards keep reading meanwhile
         for (const auto& p : batch.profiles) {
             std::string bytes;
@@ -115,14 +117,16 @@ public:
         put_bytes(frame, payload);
         std::lock_guard lock(mutex_);
         if (broken_) {
-            return make_error_code(rtcrm::errc::store_error);
+            return {
+                rtcrm::errc::store_error,
+                fmt::format("journal_store {}: write: a failed write could not be cut off; reopen the store", path_)};
         }
         const off_t end = ::lseek(fd_, 0, SEEK_END);
         errno = 0;
         if (::write(fd_, frame.data(), frame.size()) != static_cast<ssize_t>(frame.size()) || ::fdatasync(fd_) != 0) {
             const std::error_code ec(errno != 0 ? errno : EIO, std::generic_category());
             broken_ = ::ftruncate(fd_, end) != 0;  // a torn frame left inside would hide every later one
-            return ec;
+            return rtcrm::failure{ec, fmt::format("journal_store {}: write: {}", path_, ec.message())};
         }
         apply(batch);
         return {};
@@ -131,7 +135,7 @@ public:
     // Visits every profile until the visitor returns false: a consistent snapshot, under the
     // lock (writes wait; a real store reads an MVCC snapshot). `scan_parallel` and `expire`
     // keep their defaults: this scan on the calling thread; `store_error` (no TTL sweep).
-    std::error_code scan(const rtcrm::profile_visitor& visit) override {
+    rtcrm::result<void> scan(const rtcrm::profile_visitor& visit) override {
         std::lock_guard lock(mutex_);
         for (const auto& [key, p] : profiles_) {
             if (!visit(p)) {
@@ -142,7 +146,7 @@ public:
     }
 
     // Makes everything written so far survive a power cut: done, each write fdatasyncs.
-    std::error_code flush() override { return {}; }
+    rtcrm::result<void> flush() override { return {}; }
 
     // The source positions of earlier writes, the latest per source and partition.
     [[nodiscard]] std::vector<rtcrm::source_position> positions() override {
@@ -205,6 +209,7 @@ private:
         }
     }
 
+    std::string path_;
     int fd_ = -1;
     bool broken_ = false;       // a failed write could not be undone: refuse the next ones
     mutable std::mutex mutex_;  // one lock for everything: simple, and plenty for a demo
@@ -234,7 +239,11 @@ int main(int argc, char** argv) try {
     // Bob, read back through the store's own get(), as a shard would.
     const std::vector<rtcrm::player_key> bob{rtcrm::player_key{4242}};
     std::vector<std::optional<rtcrm::profile>> found(1);
-    if (const auto ec = store->get(bob, found); ec || !found[0]) {
+    if (const auto got = store->get(bob, found); !got) {
+        fmt::print(stderr, "rtcrm-custom-store: {}\n", got.error().reason);
+        return 1;
+    }
+    if (!found[0]) {
         fmt::print(stderr, "rtcrm-custom-store: Bob has no profile\n");
         return 1;
     }

@@ -261,15 +261,11 @@ struct cassandra_store::impl {
     std::atomic<std::uint64_t> batches{0};
     std::atomic<std::uint64_t> failed_writes{0};
 
-    mutable std::mutex error_mutex;
-    std::string last_error;
-
     appended_stripe& stripe_of(const player_key& key) { return appended[key.hash() % appended_stripes]; }
 
-    std::error_code fail(const failure& why, std::string_view what) {
-        std::lock_guard lock(error_mutex);
-        last_error = fmt::format("cassandra_store: {}: {}", what, why.reason);
-        return why.code;
+    // The failure a caller sees: the client's code, and the step and the server's message.
+    static failure fail(const failure& why, std::string_view what) {
+        return {why.code, fmt::format("cassandra_store: {}: {}", what, why.reason)};
     }
 
     cql::prepared_ptr prepare(const std::string& query) {
@@ -443,10 +439,10 @@ cassandra_store::~cassandra_store() {
     }
 }
 
-std::error_code cassandra_store::get(std::span<const player_key> keys, std::span<std::optional<profile>> out) {
+result<void> cassandra_store::get(std::span<const player_key> keys, std::span<std::optional<profile>> out) {
     auto& d = *impl_;
     if (keys.size() != out.size()) {
-        return d.fail({make_error_code(errc::invalid_config), "get: keys and out differ in size"}, "get");
+        return d.fail({make_error_code(errc::invalid_config), "keys and out differ in size"}, "get");
     }
     request_window window(d.options.max_in_flight);
     std::vector<result<cql::result_body>> answers(keys.size(), result<cql::result_body>(cql::void_result{}));
@@ -477,7 +473,7 @@ std::error_code cassandra_store::get(std::span<const player_key> keys, std::span
     return {};
 }
 
-std::error_code cassandra_store::write(const write_batch& batch) {
+result<void> cassandra_store::write(const write_batch& batch) {
     auto& d = *impl_;
     request_window window(d.options.max_in_flight);
     for (const auto& p : batch.profiles) {
@@ -542,11 +538,11 @@ std::error_code cassandra_store::write(const write_batch& batch) {
     return {};
 }
 
-std::error_code cassandra_store::scan(const profile_visitor& visit) {
+result<void> cassandra_store::scan(const profile_visitor& visit) {
     return scan_parallel(1, [&visit](std::size_t) { return visit; });
 }
 
-std::error_code cassandra_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
+result<void> cassandra_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
     auto& d = *impl_;
     auto ranges = d.session->token_ranges();
     if (ranges.empty()) {
@@ -568,13 +564,11 @@ std::error_code cassandra_store::scan_parallel(std::size_t workers, const visito
     if (workers == 1) {
         run(0);
     } else {
-        std::vector<std::thread> threads;
+        // Joined as the vector goes out of scope, also when starting one of them throws.
+        std::vector<std::jthread> threads;
         threads.reserve(workers);
         for (std::size_t w = 0; w < workers; ++w) {
             threads.emplace_back(run, w);
-        }
-        for (auto& t : threads) {
-            t.join();
         }
     }
     for (const auto& why : failures) {
@@ -585,7 +579,7 @@ std::error_code cassandra_store::scan_parallel(std::size_t workers, const visito
     return {};
 }
 
-std::error_code cassandra_store::flush() {
+result<void> cassandra_store::flush() {
     // A write returns once the cluster acknowledged it at the configured consistency:
     // nothing is held back on this side.
     return {};
@@ -595,7 +589,6 @@ std::vector<source_position> cassandra_store::positions() {
     auto& d = *impl_;
     auto r = d.session->execute_sync(d.bound(d.select_positions, {cql::text_value(d.options.instance)}));
     if (!r) {
-        d.fail(r.error(), "positions");
         throw error(r.error().code, fmt::format("cassandra_store: reading source positions: {}", r.error().reason));
     }
     std::vector<source_position> out;
@@ -630,11 +623,6 @@ cassandra_store_stats cassandra_store::stats() const {
             .reconnects = s.reconnects,
             .failed_writes = d.failed_writes.load(std::memory_order_relaxed),
             .hosts_up = s.hosts_up};
-}
-
-std::string cassandra_store::last_error() const {
-    std::lock_guard lock(impl_->error_mutex);
-    return impl_->last_error;
 }
 
 }  // namespace rtcrm

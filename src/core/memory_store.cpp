@@ -27,7 +27,7 @@ struct memory_store::impl {
 memory_store::memory_store() : impl_(std::make_unique<impl>()) {}
 memory_store::~memory_store() = default;
 
-std::error_code memory_store::get(std::span<const player_key> keys, std::span<std::optional<profile>> out) {
+result<void> memory_store::get(std::span<const player_key> keys, std::span<std::optional<profile>> out) {
     for (std::size_t i = 0; i < keys.size() && i < out.size(); ++i) {
         auto& s = impl_->stripe_of(keys[i]);
         std::lock_guard lock(s.mutex);
@@ -41,7 +41,7 @@ std::error_code memory_store::get(std::span<const player_key> keys, std::span<st
     return {};
 }
 
-std::error_code memory_store::write(const write_batch& batch) {
+result<void> memory_store::write(const write_batch& batch) {
     for (const auto& p : batch.profiles) {
         auto& s = impl_->stripe_of(p.key());
         std::lock_guard lock(s.mutex);
@@ -68,7 +68,7 @@ std::error_code memory_store::write(const write_batch& batch) {
     return {};
 }
 
-std::error_code memory_store::scan(const profile_visitor& visit) {
+result<void> memory_store::scan(const profile_visitor& visit) {
     // Copy each stripe's profiles out before calling back, so a visitor may call into the
     // store (or take as long as it likes) without holding a stripe lock.
     for (auto& s : impl_->data) {
@@ -89,7 +89,7 @@ std::error_code memory_store::scan(const profile_visitor& visit) {
     return {};
 }
 
-std::error_code memory_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
+result<void> memory_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
     workers = std::clamp<std::size_t>(workers, 1, impl::stripes);
     std::vector<std::jthread> threads;  // joined when they go, before this returns
     for (std::size_t w = 0; w < workers; ++w) {
@@ -115,7 +115,8 @@ std::error_code memory_store::scan_parallel(std::size_t workers, const visitor_f
     return {};
 }
 
-std::error_code memory_store::expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) {
+result<expiry_result> memory_store::expire(const expiry_policy& policy, std::int64_t now_ms) {
+    expiry_result out;
     // A stripe at a time, under its lock: a write-back of the same profile waits for the
     // decision or comes after it, never in between.
     for (auto& s : impl_->data) {
@@ -132,7 +133,7 @@ std::error_code memory_store::expire(const expiry_policy& policy, std::int64_t n
             ++it;
         }
     }
-    return {};
+    return out;
 }
 
 std::vector<source_position> memory_store::positions() {

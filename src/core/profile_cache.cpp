@@ -24,7 +24,7 @@ profile_cache::profile_cache(const runtime_options& options, std::shared_ptr<pro
     next_write_back_ = std::chrono::steady_clock::now() + (durable_ ? options.durable_store_interval : options.store_interval);
 }
 
-std::error_code profile_cache::load(const std::vector<event>& batch) {
+result<void> profile_cache::load(const std::vector<event>& batch) {
     missing_.clear();
     for (const auto& ev : batch) {
         auto [it, inserted] = cache_.try_emplace(ev.player());
@@ -41,13 +41,11 @@ std::error_code profile_cache::load(const std::vector<event>& batch) {
         return {};
     }
     loaded_.assign(missing_.size(), std::nullopt);
-    std::error_code ec;
     {
         const activity_scope in_store(activity_, shard_activity::part::loading_profiles);
-        ec = store_->get(missing_, loaded_);
-    }
-    if (ec) {
-        return ec;
+        if (auto got = store_->get(missing_, loaded_); !got) {
+            return got;
+        }
     }
     for (std::size_t i = 0; i < missing_.size(); ++i) {
         auto& e = cache_.find(missing_[i])->second;
@@ -202,7 +200,7 @@ void profile_cache::write_dirty(std::size_t n) {
             batch.profiles.push_back((*it)->p);
         }
         const activity_scope in_store(activity_, shard_activity::part::storing);
-        if (const auto ec = store_->write(batch); ec) {
+        if (!store_->write(batch)) {
             // Keep them dirty: the next write-back retries.
             stage_counters::bump(counters_->store_errors);
             return;
@@ -229,7 +227,7 @@ void profile_cache::finish() {
         stage_counters::bump(counters_->store_errors);
     }
     activity_->at(shard_activity::part::storing);
-    if (const auto ec = store_->flush(); ec) {
+    if (!store_->flush()) {
         stage_counters::bump(counters_->store_errors);
     }
 }

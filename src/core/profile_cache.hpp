@@ -20,6 +20,7 @@
 #include <rtcrm/core/event.hpp>
 #include <rtcrm/core/profile.hpp>
 #include <rtcrm/core/profile_store.hpp>
+#include <rtcrm/core/result.hpp>
 #include <rtcrm/core/topology.hpp>
 
 #include <chrono>
@@ -28,7 +29,6 @@
 #include <list>
 #include <memory>
 #include <optional>
-#include <system_error>
 #include <unordered_map>
 #include <vector>
 
@@ -72,10 +72,10 @@ public:
     }
 
     // Gives every player of `batch` an entry (the most recently used now) and gets the
-    // missing profiles from the store in one call. On a store error the new entries stay
-    // `loading` and the error is returned: the caller rejects their events, then calls
+    // missing profiles from the store in one call. On a store failure the new entries stay
+    // `loading` and the failure is returned: the caller rejects their events, then calls
     // forget_failed_load().
-    std::error_code load(const std::vector<event>& batch);
+    result<void> load(const std::vector<event>& batch);
     // Drops the entries the last load() could not fill.
     void forget_failed_load();
     // After a batch: a durable store past store_max_batch dirty profiles writes back now;

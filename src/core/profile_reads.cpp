@@ -52,13 +52,14 @@ std::optional<profile> runtime::profile_of(const player_key& key, std::chrono::m
     }
     std::vector<player_key> keys{key};
     std::vector<std::optional<profile>> out(1);
-    if (const auto ec = d.parts.store->get(keys, out); ec) {
-        throw error(errc::store_error, fmt::format("runtime: store {}: {}", d.parts.store->name(), ec.message()));
+    if (const auto got = d.parts.store->get(keys, out); !got) {
+        throw error(errc::store_error, fmt::format("runtime: store {}: {}", d.parts.store->name(), got.error().reason));
     }
     return std::move(out[0]);
 }
 
-std::error_code runtime::scan_profiles(const visitor_factory& make, std::size_t store_workers, std::chrono::milliseconds timeout) {
+result<void> runtime::scan_profiles(const visitor_factory& make, std::size_t store_workers,
+                                    std::chrono::milliseconds timeout) {
     auto& d = *impl_;
     const auto shards = d.parts.shards;
     // The shards' own profiles first, each on its thread; note which keys they hold.
@@ -77,7 +78,7 @@ std::error_code runtime::scan_profiles(const visitor_factory& make, std::size_t 
                             });
                         },
                         timeout)) {
-            return make_error_code(errc::timeout);
+            return {errc::timeout, fmt::format("runtime: shard {} did not answer within {} ms", s, timeout.count())};
         }
     }
     std::unordered_set<player_key> cached;

@@ -52,14 +52,14 @@ shard_stage::shard_stage(std::uint32_t index, const runtime_options& options,
 shard_stage::~shard_stage() = default;
 
 void shard_stage::load_profiles(std::vector<event>& batch) {
-    const auto ec = profiles_.load(batch);
-    if (!ec) {
+    const auto loaded = profiles_.load(batch);
+    if (loaded) {
         return;
     }
     // Never invent empty profiles over stored ones: the events of these players are
     // dead-lettered (retriable store errors can be replayed from there).
     stage_counters::bump(counters_.store_errors);
-    const auto reason = fmt::format("profile store {}: {}", profiles_.store().name(), ec.message());
+    const auto reason = fmt::format("profile store {}: {}", profiles_.store().name(), loaded.error().reason);
     retain_if(batch, [&](event& ev, std::size_t) {
         if (profiles_.at(ev.player()).loading) {
             context_->reject(ev, errc::store_error, reason);

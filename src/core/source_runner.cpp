@@ -143,8 +143,9 @@ void source_runner::commit() {
     if (src_->resumable() && store_->durable()) {
         write_batch positions;
         positions.positions = std::move(moved);
-        if (const auto ec = store_->write(positions); ec) {
-            log_fmt(log_level::warning, "store", "storing the positions of {} failed: {}", src_->name(), ec.message());
+        if (const auto stored = store_->write(positions); !stored) {
+            log_fmt(log_level::warning, "store", "storing the positions of {} failed: {}", src_->name(),
+                    stored.error().reason);
         }
     }
 }

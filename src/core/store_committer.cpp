@@ -72,8 +72,8 @@ void store_committer::run(const std::stop_token& stop) {
         clock::time_point give_up{};
         while (!written) {
             const auto began = clock::now();
-            const auto ec = store_->write(merged);
-            if (!ec) {
+            const auto stored = store_->write(merged);
+            if (stored) {
                 commit_latency_.record(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - began).count());
                 written = true;
                 break;
@@ -85,7 +85,7 @@ void store_committer::run(const std::stop_token& stop) {
                     give_up = clock::now() + give_up_after_;
                 } else if (clock::now() >= give_up) {
                     log_fmt(log_level::error, "store", "store {}: giving up a write-back at stop: {}", store_->name(),
-                            ec.message());
+                            stored.error().reason);
                     break;
                 }
             }

@@ -101,7 +101,7 @@ std::optional<profile> topology_test_driver::profile_of(const player_key& player
     // Not cached (never seen, or evicted): ask the store.
     std::vector<player_key> keys{player};
     std::vector<std::optional<profile>> out(1);
-    if (impl_->parts.store->get(keys, out)) {
+    if (!impl_->parts.store->get(keys, out)) {
         return std::nullopt;
     }
     return std::move(out[0]);

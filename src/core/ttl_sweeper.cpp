@@ -30,12 +30,14 @@ void ttl_sweeper::run(const std::stop_token& stop, const std::vector<std::unique
             now = std::max(now, shard->counters().newest_event_ts.load(std::memory_order_relaxed));
         }
         if (now > 0) {
-            expiry_result result;
-            if (const auto ec = store.expire(options.expiry, now, result); ec) {
-                log_fmt(log_level::warning, "store", "the TTL sweep of store {} failed: {}", store.name(), ec.message());
+            const auto swept = store.expire(options.expiry, now);
+            if (swept) {
+                expired_.fetch_add(swept->expired, std::memory_order_relaxed);
+                trimmed_.fetch_add(swept->trimmed, std::memory_order_relaxed);
+            } else {
+                log_fmt(log_level::warning, "store", "the TTL sweep of store {} failed: {}", store.name(),
+                        swept.error().reason);
             }
-            expired_.fetch_add(result.expired, std::memory_order_relaxed);
-            trimmed_.fetch_add(result.trimmed, std::memory_order_relaxed);
         }
     }
 }

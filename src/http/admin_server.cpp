@@ -402,7 +402,7 @@ struct admin_server::impl {
         st->limit = limit;
         const auto started = std::chrono::steady_clock::now();
         st->deadline = started + options.audience_time_limit;
-        const auto ec = rt->scan_profiles(
+        const auto scanned = rt->scan_profiles(
             // Called during scan_profiles, while `segments` lives; the predicates do not need it.
             [st, compiler = segments.get()](std::size_t) -> profile_visitor {
                 std::shared_ptr<profile_predicate> seg = compiler->compile_segment(st->text);  // one per worker
@@ -430,10 +430,10 @@ struct admin_server::impl {
                 };
             },
             options.audience_workers, options.audience_time_limit);
-        if (ec == make_error_code(errc::timeout)) {
+        if (!scanned && scanned.error().code == errc::timeout) {
             st->out_of_time = true;
-        } else if (ec) {
-            return error_response(503, fmt::format("audience scan failed: {}", ec.message()));
+        } else if (!scanned) {
+            return error_response(503, fmt::format("audience scan failed: {}", scanned.error().reason));
         }
         rapidjson::StringBuffer buf;
         json_writer w(buf);

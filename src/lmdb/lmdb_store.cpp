@@ -1,4 +1,5 @@
 #include <rtcrm/core/error.hpp>
+#include <rtcrm/core/log.hpp>
 #include <rtcrm/core/profile_codec.hpp>
 #include <rtcrm/lmdb/lmdb_store.hpp>
 
@@ -139,13 +140,13 @@ struct lmdb_store::impl {
     std::mutex write_mutex;         // LMDB has one writer at a time; so do we
     std::shared_mutex resize_mutex; // transactions shared; growing the map exclusive
     std::size_t map_size = 0;
-    mutable std::mutex error_mutex;
-    std::string last_error;
 
-    std::error_code fail(std::error_code ec, const std::string& what) {
-        std::lock_guard lock(error_mutex);
-        last_error = fmt::format("lmdb_store {}: {}: {}", options.path, what, ec.message());
-        return ec;
+    // The failure a caller sees: the code, and the directory, the step and why.
+    [[nodiscard]] failure fail(std::error_code ec, std::string_view what) const {
+        return {ec, fmt::format("lmdb_store {}: {}: {}", options.path, what, ec.message())};
+    }
+    [[nodiscard]] failure fail(const failure& why, std::string_view what) const {
+        return {why.code, fmt::format("lmdb_store {}: {}: {}", options.path, what, why.reason)};
     }
 
     // Doubles the map. Called with no transaction of ours open.
@@ -259,7 +260,7 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
 
 lmdb_store::~lmdb_store() = default;
 
-std::error_code lmdb_store::get(std::span<const player_key> keys, std::span<std::optional<profile>> out) {
+result<void> lmdb_store::get(std::span<const player_key> keys, std::span<std::optional<profile>> out) {
     auto& d = *impl_;
     std::shared_lock lock(d.resize_mutex);
     transaction txn;
@@ -279,14 +280,14 @@ std::error_code lmdb_store::get(std::span<const player_key> keys, std::span<std:
         }
         auto decoded = decode_profile(as_view(value));
         if (!decoded) {
-            return d.fail(decoded.error().code, fmt::format("profile {}: {}", keys[i].text(), decoded.error().reason));
+            return d.fail(decoded.error(), fmt::format("profile {}", keys[i].text()));
         }
         out[i] = std::move(decoded).value();
     }
     return {};
 }
 
-std::error_code lmdb_store::write(const write_batch& batch) {
+result<void> lmdb_store::write(const write_batch& batch) {
     auto& d = *impl_;
     if (batch.empty()) {
         return {};
@@ -307,7 +308,7 @@ std::error_code lmdb_store::write(const write_batch& batch) {
     }
 }
 
-std::error_code lmdb_store::expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) {
+result<expiry_result> lmdb_store::expire(const expiry_policy& policy, std::int64_t now_ms) {
     auto& d = *impl_;
     if (d.options.read_only) {
         return d.fail(lmdb_error(EACCES), "expire on a read-only store");
@@ -315,9 +316,13 @@ std::error_code lmdb_store::expire(const expiry_policy& policy, std::int64_t now
     // Chunks of expire_chunk profiles, each judged and changed in one write transaction:
     // a shard's write-back of the same profile commits before (and is judged) or after
     // (and stands). Between chunks the writers get their turn.
+    expiry_result out;
     std::string resume_after;
     bool started = false;
     std::string scratch;
+    // Profiles that do not decode are kept (never deleted on a guess) and told once per call.
+    std::uint64_t undecodable = 0;
+    std::string first_undecodable;
     for (;;) {
         std::lock_guard write_lock(d.write_mutex);
         std::shared_lock resize_lock(d.resize_mutex);
@@ -353,9 +358,8 @@ std::error_code lmdb_store::expire(const expiry_policy& policy, std::int64_t now
                         break;
                     case expiry_verdict::keep: break;
                     }
-                } else {
-                    d.fail(decoded.error().code, fmt::format("expire: profile {} does not decode ({}); kept",
-                                                             as_view(key), decoded.error().reason));
+                } else if (undecodable++ == 0) {
+                    first_undecodable = fmt::format("{}: {}", as_view(key), decoded.error().reason);
                 }
                 resume_after.assign(as_view(key));
                 rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT);
@@ -385,14 +389,19 @@ std::error_code lmdb_store::expire(const expiry_policy& policy, std::int64_t now
         out.expired += erase.size();
         out.trimmed += rewrite.size();
         if (!more) {
-            return {};
+            if (undecodable > 0 && log_enabled(log_level::warning)) {
+                log(log_level::warning, "store",
+                    fmt::format("lmdb_store {}: expire: {} profile(s) do not decode and were kept (first: {})",
+                                d.options.path, undecodable, first_undecodable));
+            }
+            return out;
         }
     }
 }
 
 // Visits the profiles with keys in [from, to) (an empty bound is open) in one read
 // transaction: a snapshot of that range.
-std::error_code lmdb_store::scan_range(const std::string& from, const std::string& to, const profile_visitor& visit) {
+result<void> lmdb_store::scan_range(const std::string& from, const std::string& to, const profile_visitor& visit) {
     auto& d = *impl_;
     std::shared_lock lock(d.resize_mutex);
     transaction txn;
@@ -413,18 +422,21 @@ std::error_code lmdb_store::scan_range(const std::string& from, const std::strin
         }
         auto decoded = decode_profile(as_view(value));
         if (!decoded) {
-            return d.fail(decoded.error().code, fmt::format("profile {}: {}", as_view(key), decoded.error().reason));
+            return d.fail(decoded.error(), fmt::format("profile {}", as_view(key)));
         }
         if (!visit(decoded.value())) {
             return {};
         }
     }
-    return rc == MDB_NOTFOUND ? std::error_code{} : d.fail(lmdb_error(rc), "scan");
+    if (rc != MDB_NOTFOUND) {
+        return d.fail(lmdb_error(rc), "scan");
+    }
+    return {};
 }
 
-std::error_code lmdb_store::scan(const profile_visitor& visit) { return scan_range({}, {}, visit); }
+result<void> lmdb_store::scan(const profile_visitor& visit) { return scan_range({}, {}, visit); }
 
-std::error_code lmdb_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
+result<void> lmdb_store::scan_parallel(std::size_t workers, const visitor_factory& make) {
     auto& d = *impl_;
     workers = std::max<std::size_t>(workers, 1);
     // Split points: every (entries / workers)-th key, found in one pass over the keys
@@ -456,22 +468,22 @@ std::error_code lmdb_store::scan_parallel(std::size_t workers, const visitor_fac
         }
     }
     bounds.emplace_back();  // the last range is open at the end
-    std::vector<std::error_code> results(bounds.size() - 1);
+    std::vector<result<void>> results(bounds.size() - 1);
     {
         std::vector<std::jthread> threads;  // joined at the end of this block
         for (std::size_t w = 0; w + 1 < bounds.size(); ++w) {
             threads.emplace_back([&, w, visit = make(w)] { results[w] = scan_range(bounds[w], bounds[w + 1], visit); });
         }
     }
-    for (const auto& ec : results) {
-        if (ec) {
-            return ec;
+    for (auto& r : results) {
+        if (!r) {
+            return r;
         }
     }
     return {};
 }
 
-std::error_code lmdb_store::flush() {
+result<void> lmdb_store::flush() {
     if (const int rc = mdb_env_sync(impl_->env.get(), 1); rc != 0) {
         return impl_->fail(lmdb_error(rc), "sync");
     }
@@ -512,11 +524,6 @@ std::vector<source_position> lmdb_store::positions() {
 std::size_t lmdb_store::map_size() const {
     std::shared_lock lock(impl_->resize_mutex);
     return impl_->map_size;
-}
-
-std::string lmdb_store::last_error() const {
-    std::lock_guard lock(impl_->error_mutex);
-    return impl_->last_error;
 }
 
 }  // namespace rtcrm

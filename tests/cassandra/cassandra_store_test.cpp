@@ -7,6 +7,7 @@
 #include "cql/cql_session.hpp"
 #include "cql/cql_values.hpp"
 #include "support/cql_peer.hpp"
+#include "support/result_assertions.hpp"
 
 #include <gtest/gtest.h>
 
@@ -19,6 +20,7 @@ namespace {
 
 namespace cql = rtcrm::detail::cql;
 using namespace std::chrono_literals;
+using rtcrm::testing::succeeded;
 
 constexpr std::int64_t day = 86'400'000;
 constexpr std::int64_t t0 = 1'763'800'000'000;  // 2025-11-22, day 20414
@@ -60,7 +62,7 @@ protected:
     std::optional<rtcrm::profile> get_one(rtcrm::cassandra_store& store, std::int64_t id) {
         std::vector<rtcrm::player_key> keys{rtcrm::player_key{id}};
         std::vector<std::optional<rtcrm::profile>> out(1);
-        EXPECT_FALSE(store.get(keys, out)) << store.last_error();
+        EXPECT_TRUE(succeeded(store.get(keys, out)));
         return out[0];
     }
 
@@ -80,7 +82,7 @@ TEST_F(cassandra_store_test, a_profile_written_by_one_instance_is_read_by_anothe
     rtcrm::cassandra_store writer(options());
     rtcrm::write_batch batch;
     batch.profiles = {player_with_events(7, t0, 3)};
-    ASSERT_FALSE(writer.write(batch)) << writer.last_error();
+    ASSERT_TRUE(succeeded(writer.write(batch)));
     rtcrm::cassandra_store reader(options());
     EXPECT_EQ(get_one(reader, 7), batch.profiles[0]);
 }
@@ -90,15 +92,15 @@ TEST_F(cassandra_store_test, each_recorded_event_is_appended_once_in_its_day_par
     auto p = player_with_events(1, t0, 3);
     rtcrm::write_batch batch;
     batch.profiles = {p};
-    ASSERT_FALSE(store.write(batch)) << store.last_error();
-    ASSERT_FALSE(store.write(batch)) << store.last_error();  // the same profile again: no new rows
+    ASSERT_TRUE(succeeded(store.write(batch)));
+    ASSERT_TRUE(succeeded(store.write(batch)));  // the same profile again: no new rows
     EXPECT_EQ(peer_.row_count("crm", "event"), 3U);
 
     // Two more events, the second on the next day.
     p.record_event("purchase", t0 + 5000, "buy-1");
     p.record_event("login", t0 + day, "login-2");
     batch.profiles = {p};
-    ASSERT_FALSE(store.write(batch)) << store.last_error();
+    ASSERT_TRUE(succeeded(store.write(batch)));
     EXPECT_EQ(peer_.row_count("crm", "event"), 5U);
 
     const auto today = event_rows(1, static_cast<std::int32_t>(t0 / day));
@@ -123,7 +125,7 @@ TEST_F(cassandra_store_test, a_new_store_appends_only_events_after_those_of_the_
         rtcrm::cassandra_store store(options());
         rtcrm::write_batch batch;
         batch.profiles = {player_with_events(2, t0, 4)};
-        ASSERT_FALSE(store.write(batch));
+        ASSERT_TRUE(succeeded(store.write(batch)));
     }
     rtcrm::cassandra_store restarted(options());
     auto p = get_one(restarted, 2);
@@ -131,7 +133,7 @@ TEST_F(cassandra_store_test, a_new_store_appends_only_events_after_those_of_the_
     p->record_event("fight", t0 + 60'000, "later");
     rtcrm::write_batch batch;
     batch.profiles = {*p};
-    ASSERT_FALSE(restarted.write(batch));
+    ASSERT_TRUE(succeeded(restarted.write(batch)));
     EXPECT_EQ(peer_.row_count("crm", "event"), 5U);
     EXPECT_GE(restarted.stats().events_appended, 1U);
     EXPECT_LE(restarted.stats().events_appended, 2U);  // the new one, plus the newest known one again
@@ -143,7 +145,7 @@ TEST_F(cassandra_store_test, with_record_events_off_no_history_is_written) {
     rtcrm::cassandra_store store(o);
     rtcrm::write_batch batch;
     batch.profiles = {player_with_events(3, t0, 3)};
-    ASSERT_FALSE(store.write(batch));
+    ASSERT_TRUE(succeeded(store.write(batch)));
     EXPECT_EQ(peer_.row_count("crm", "event"), 0U);
     EXPECT_EQ(peer_.row_count("crm", "profile"), 1U);
 }
@@ -153,7 +155,7 @@ TEST_F(cassandra_store_test, source_positions_survive_a_restart_per_instance) {
         rtcrm::cassandra_store store(options());
         rtcrm::write_batch batch;
         batch.positions = {{"kafka:raw", 0, 41}, {"kafka:raw", 3, 7}};
-        ASSERT_FALSE(store.write(batch));
+        ASSERT_TRUE(succeeded(store.write(batch)));
     }
     auto other = options();
     other.instance = "other";
@@ -169,7 +171,7 @@ TEST_F(cassandra_store_test, source_positions_survive_a_restart_per_instance) {
     // An older offset never overwrites a stored one, even in a new process.
     rtcrm::write_batch older;
     older.positions = {{"kafka:raw", 0, 40}};
-    ASSERT_FALSE(restarted.write(older));
+    ASSERT_TRUE(succeeded(restarted.write(older)));
     rtcrm::cassandra_store again(options());
     for (const auto& pos : again.positions()) {
         if (pos.partition == 0) {
@@ -187,7 +189,7 @@ TEST_F(cassandra_store_test, overloaded_and_write_timeouts_are_retried_and_nothi
     for (int i = 0; i < 20; ++i) {
         batch.profiles.push_back(player_with_events(100 + i, t0, 1));
     }
-    ASSERT_FALSE(store.write(batch)) << store.last_error();
+    ASSERT_TRUE(succeeded(store.write(batch)));
     EXPECT_GE(store.stats().retries, 2U);
     for (int i = 0; i < 20; ++i) {
         EXPECT_EQ(get_one(store, 100 + i), batch.profiles[static_cast<std::size_t>(i)]);
@@ -199,7 +201,7 @@ TEST_F(cassandra_store_test, a_lost_answer_to_an_applied_write_is_retried_withou
     peer_.drop_next(1, true);
     rtcrm::write_batch batch;
     batch.profiles = {player_with_events(5, t0, 3)};
-    ASSERT_FALSE(store.write(batch)) << store.last_error();
+    ASSERT_TRUE(succeeded(store.write(batch)));
     EXPECT_EQ(get_one(store, 5), batch.profiles[0]);
     EXPECT_EQ(peer_.row_count("crm", "event"), 3U);
     EXPECT_GE(store.stats().reconnects, 1U);
@@ -213,20 +215,20 @@ TEST_F(cassandra_store_test, a_write_that_keeps_failing_reports_a_retriable_erro
     rtcrm::write_batch batch;
     batch.profiles = {player_with_events(9, t0, 1)};
     batch.positions = {{"kafka:raw", 0, 99}};
-    const auto ec = store.write(batch);
-    ASSERT_TRUE(ec);
-    EXPECT_TRUE(rtcrm::is_retriable(ec)) << ec.message();
-    EXPECT_NE(store.last_error().find("not enough replicas"), std::string::npos) << store.last_error();
+    const auto written = store.write(batch);
+    ASSERT_FALSE(written);
+    EXPECT_TRUE(rtcrm::is_retriable(written.error().code)) << written.error().reason;
+    EXPECT_NE(written.error().reason.find("not enough replicas"), std::string::npos) << written.error().reason;
     EXPECT_TRUE(store.positions().empty());  // the position would claim a profile not stored
     EXPECT_EQ(store.stats().failed_writes, 1U);
 
     // The cluster recovers: the runtime writes the still-dirty profile again (more than once
     // if a retry policy left some of the injected failures unused).
-    std::error_code again = store.write(batch);
-    for (int attempt = 0; again && attempt < 4; ++attempt) {
+    auto again = store.write(batch);
+    for (int attempt = 0; !again && attempt < 4; ++attempt) {
         again = store.write(batch);
     }
-    ASSERT_FALSE(again) << store.last_error();
+    ASSERT_TRUE(succeeded(again));
     EXPECT_EQ(get_one(store, 9), batch.profiles[0]);
     ASSERT_EQ(store.positions().size(), 1U);
 }
@@ -236,9 +238,9 @@ TEST_F(cassandra_store_test, a_syntax_or_invalid_error_is_not_retried) {
     peer_.fail_next(1, {.code = cql::error_code::invalid, .message = "bad request"}, "profile");
     rtcrm::write_batch batch;
     batch.profiles = {player_with_events(11, t0, 1)};
-    const auto ec = store.write(batch);
-    ASSERT_TRUE(ec);
-    EXPECT_FALSE(rtcrm::is_retriable(ec));
+    const auto written = store.write(batch);
+    ASSERT_FALSE(written);
+    EXPECT_FALSE(rtcrm::is_retriable(written.error().code)) << written.error().reason;
     EXPECT_EQ(store.stats().retries, 0U);
 }
 
@@ -250,10 +252,10 @@ TEST_F(cassandra_store_test, a_slow_cluster_times_out_with_a_retriable_error) {
     peer_.set_delay(1500ms);
     rtcrm::write_batch batch;
     batch.profiles = {player_with_events(12, t0, 1)};
-    const auto ec = store.write(batch);
+    const auto written = store.write(batch);
     peer_.set_delay(0ms);
-    ASSERT_TRUE(ec);
-    EXPECT_EQ(ec, rtcrm::errc::timeout) << ec.message();
+    ASSERT_FALSE(written);
+    EXPECT_EQ(written.error().code, rtcrm::errc::timeout) << written.error().reason;
 }
 
 TEST_F(cassandra_store_test, no_reachable_host_is_a_clear_unavailable_error) {
@@ -299,7 +301,7 @@ TEST(cassandra_store_auth, connects_with_credentials_and_refuses_a_wrong_passwor
     rtcrm::cassandra_store store({.hosts = peer.contact_points(), .username = "crm", .password = "s3cret"});
     rtcrm::write_batch batch;
     batch.profiles = {player_with_events(1, t0, 1)};
-    EXPECT_FALSE(store.write(batch));
+    EXPECT_TRUE(succeeded(store.write(batch)));
     EXPECT_THROW(rtcrm::cassandra_store({.hosts = peer.contact_points(), .username = "crm", .password = "wrong"}), rtcrm::error);
 }
 
@@ -310,19 +312,19 @@ TEST(cassandra_store_cluster, a_parallel_scan_over_three_nodes_visits_every_prof
     for (int i = 0; i < 3000; ++i) {
         batch.profiles.push_back(player_with_events(i, t0, 0));
     }
-    ASSERT_FALSE(store.write(batch)) << store.last_error();
+    ASSERT_TRUE(succeeded(store.write(batch)));
     EXPECT_EQ(store.stats().hosts_up, 3U);
     // Token-aware: every node received some of the writes.
     for (std::size_t node = 0; node < 3; ++node) {
         EXPECT_GT(peer.requests(node), 0U) << "node " << node;
     }
     std::vector<std::atomic<int>> seen(3000);
-    ASSERT_FALSE(store.scan_parallel(4, [&](std::size_t) {
+    ASSERT_TRUE(succeeded(store.scan_parallel(4, [&](std::size_t) {
         return [&](const rtcrm::profile& p) {
             seen[static_cast<std::size_t>(*p.key().integer())].fetch_add(1);
             return true;
         };
-    }));
+    })));
     for (int i = 0; i < 3000; ++i) {
         ASSERT_EQ(seen[static_cast<std::size_t>(i)].load(), 1) << "player " << i;
     }

@@ -7,6 +7,7 @@
 #include <rtcrm/lmdb/lmdb_store.hpp>
 
 #include "support/cql_peer.hpp"
+#include "support/result_assertions.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -22,6 +23,8 @@
 #include <unistd.h>
 
 namespace {
+
+using rtcrm::testing::succeeded;
 
 struct backend {
     std::string name;
@@ -85,8 +88,12 @@ protected:
         if (GetParam().expires) {
             return false;
         }
-        rtcrm::expiry_result result;
-        EXPECT_EQ(store_->expire({.profile_ttl = std::chrono::milliseconds(1)}, 0, result), rtcrm::errc::store_error);
+        const auto refused = store_->expire({.profile_ttl = std::chrono::milliseconds(1)}, 0);
+        EXPECT_FALSE(refused);
+        if (!refused) {
+            EXPECT_EQ(refused.error().code, rtcrm::errc::store_error) << refused.error().reason;
+            EXPECT_NE(refused.error().reason.find(store_->name()), std::string::npos) << refused.error().reason;
+        }
         return true;
     }
 
@@ -102,7 +109,7 @@ protected:
     std::optional<rtcrm::profile> get_one(const rtcrm::player_key& key) {
         std::vector<rtcrm::player_key> keys{key};
         std::vector<std::optional<rtcrm::profile>> out(1);
-        EXPECT_FALSE(store_->get(keys, out));
+        EXPECT_TRUE(succeeded(store_->get(keys, out)));
         return out[0];
     }
 
@@ -116,7 +123,7 @@ TEST_P(profile_store_conformance, an_unknown_player_has_no_profile) {
 TEST_P(profile_store_conformance, written_profiles_read_back_equal) {
     rtcrm::write_batch batch;
     batch.profiles = {make_profile(1, 10), make_profile(2, 20)};
-    ASSERT_FALSE(store_->write(batch));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
     EXPECT_EQ(get_one(rtcrm::player_key{1}), make_profile(1, 10));
     EXPECT_EQ(get_one(rtcrm::player_key{2}), make_profile(2, 20));
 }
@@ -124,10 +131,10 @@ TEST_P(profile_store_conformance, written_profiles_read_back_equal) {
 TEST_P(profile_store_conformance, get_fills_each_slot_in_key_order) {
     rtcrm::write_batch batch;
     batch.profiles = {make_profile(2, 20)};
-    ASSERT_FALSE(store_->write(batch));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
     std::vector<rtcrm::player_key> keys{rtcrm::player_key{1}, rtcrm::player_key{2}};
     std::vector<std::optional<rtcrm::profile>> out(2, rtcrm::profile{});
-    ASSERT_FALSE(store_->get(keys, out));
+    ASSERT_TRUE(succeeded(store_->get(keys, out)));
     EXPECT_EQ(out[0], std::nullopt);
     EXPECT_EQ(out[1], make_profile(2, 20));
 }
@@ -135,19 +142,19 @@ TEST_P(profile_store_conformance, get_fills_each_slot_in_key_order) {
 TEST_P(profile_store_conformance, a_later_write_replaces_the_profile) {
     rtcrm::write_batch batch;
     batch.profiles = {make_profile(1, 10)};
-    ASSERT_FALSE(store_->write(batch));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
     batch.profiles = {make_profile(1, 11)};
-    ASSERT_FALSE(store_->write(batch));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
     EXPECT_EQ(get_one(rtcrm::player_key{1}), make_profile(1, 11));
 }
 
 TEST_P(profile_store_conformance, erased_profiles_are_gone) {
     rtcrm::write_batch batch;
     batch.profiles = {make_profile(1, 10), make_profile(2, 20)};
-    ASSERT_FALSE(store_->write(batch));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
     rtcrm::write_batch erase;
     erase.erased = {rtcrm::player_key{1}};
-    ASSERT_FALSE(store_->write(erase));
+    ASSERT_TRUE(succeeded(store_->write(erase)));
     EXPECT_EQ(get_one(rtcrm::player_key{1}), std::nullopt);
     EXPECT_NE(get_one(rtcrm::player_key{2}), std::nullopt);
 }
@@ -157,31 +164,31 @@ TEST_P(profile_store_conformance, scan_visits_every_profile_once_and_can_stop) {
     for (int i = 1; i <= 100; ++i) {
         batch.profiles.push_back(make_profile(i, i));
     }
-    ASSERT_FALSE(store_->write(batch));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
     std::multiset<std::string> seen;
-    ASSERT_FALSE(store_->scan([&](const rtcrm::profile& p) {
+    ASSERT_TRUE(succeeded(store_->scan([&](const rtcrm::profile& p) {
         seen.insert(std::string{p.key().text()});
         return true;
-    }));
+    })));
     EXPECT_EQ(seen.size(), 100U);
     EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 100U);
     int visited = 0;
-    ASSERT_FALSE(store_->scan([&](const rtcrm::profile&) { return ++visited < 10; }));
+    ASSERT_TRUE(succeeded(store_->scan([&](const rtcrm::profile&) { return ++visited < 10; })));
     EXPECT_EQ(visited, 10);
 }
 
 TEST_P(profile_store_conformance, positions_keep_the_highest_offset_per_partition) {
     rtcrm::write_batch batch;
     batch.positions = {{"kafka:raw", 0, 10}, {"kafka:raw", 1, 5}};
-    ASSERT_FALSE(store_->write(batch));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
     batch.positions = {{"kafka:raw", 0, 20}};
-    ASSERT_FALSE(store_->write(batch));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
     auto positions = store_->positions();
     std::sort(positions.begin(), positions.end(), [](const auto& a, const auto& b) { return a.partition < b.partition; });
     ASSERT_EQ(positions.size(), 2U);
     EXPECT_EQ(positions[0].offset, 20);
     EXPECT_EQ(positions[1].offset, 5);
-    EXPECT_FALSE(store_->flush());
+    EXPECT_TRUE(succeeded(store_->flush()));
 }
 
 TEST_P(profile_store_conformance, many_large_profiles_fit_the_store) {
@@ -192,7 +199,7 @@ TEST_P(profile_store_conformance, many_large_profiles_fit_the_store) {
         p.set("blob", std::string(1000, 'x'));
         batch.profiles.push_back(std::move(p));
     }
-    ASSERT_FALSE(store_->write(batch));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
     auto back = get_one(rtcrm::player_key{3999});
     ASSERT_TRUE(back);
     EXPECT_EQ(std::get<std::string>(*back->get("blob")).size(), 1000U);
@@ -205,7 +212,7 @@ TEST_P(profile_store_conformance, concurrent_writers_of_disjoint_players_lose_no
             for (int i = 0; i < 250; ++i) {
                 rtcrm::write_batch batch;
                 batch.profiles = {make_profile(t * 1000 + i, i)};
-                EXPECT_FALSE(store_->write(batch));
+                EXPECT_TRUE(succeeded(store_->write(batch)));
             }
         });
     }
@@ -213,7 +220,7 @@ TEST_P(profile_store_conformance, concurrent_writers_of_disjoint_players_lose_no
         w.join();
     }
     int n = 0;
-    ASSERT_FALSE(store_->scan([&](const rtcrm::profile&) { return ++n, true; }));
+    ASSERT_TRUE(succeeded(store_->scan([&](const rtcrm::profile&) { return ++n, true; })));
     EXPECT_EQ(n, 1000);
 }
 
@@ -222,17 +229,17 @@ TEST_P(profile_store_conformance, a_parallel_scan_visits_every_profile_exactly_o
     for (int i = 1; i <= 10'000; ++i) {
         batch.profiles.push_back(make_profile(i, i));
     }
-    ASSERT_FALSE(store_->write(batch));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
     for (std::size_t workers : {1U, 3U, 4U, 64U}) {
         std::vector<std::vector<std::int64_t>> seen(workers);  // each worker writes only its own
         std::atomic<std::size_t> made{0};
-        ASSERT_FALSE(store_->scan_parallel(workers, [&](std::size_t w) -> rtcrm::profile_visitor {
+        ASSERT_TRUE(succeeded(store_->scan_parallel(workers, [&](std::size_t w) -> rtcrm::profile_visitor {
             made.fetch_add(1);
             return [&seen, w](const rtcrm::profile& p) {
                 seen[w].push_back(std::get<std::int64_t>(*p.get("level")));
                 return true;
             };
-        }));
+        })));
         EXPECT_LE(made.load(), workers);
         std::vector<std::int64_t> all;
         std::size_t busy = 0;
@@ -276,17 +283,17 @@ TEST_P(profile_store_conformance, expire_deletes_only_inactive_profiles) {
     for (int i = 1; i <= 2500; ++i) {  // more than one LMDB chunk
         batch.profiles.push_back(active_at(i, i % 2 == 0 ? t0 : t0 - 10 * day));
     }
-    ASSERT_FALSE(store_->write(batch));
-    rtcrm::expiry_result result;
-    ASSERT_FALSE(store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0, result));
-    EXPECT_EQ(result.expired, 1250U);
-    EXPECT_EQ(result.trimmed, 0U);
+    ASSERT_TRUE(succeeded(store_->write(batch)));
+    const auto result = store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0);
+    ASSERT_TRUE(succeeded(result));
+    EXPECT_EQ(result->expired, 1250U);
+    EXPECT_EQ(result->trimmed, 0U);
     std::size_t left = 0;
-    ASSERT_FALSE(store_->scan([&](const rtcrm::profile& p) {
+    ASSERT_TRUE(succeeded(store_->scan([&](const rtcrm::profile& p) {
         EXPECT_EQ(p.last_event_ts(), t0) << p.key().text();
         ++left;
         return true;
-    }));
+    })));
     EXPECT_EQ(left, 1250U);
     EXPECT_TRUE(get_one(rtcrm::player_key{2}).has_value());
     EXPECT_FALSE(get_one(rtcrm::player_key{1}).has_value());
@@ -298,10 +305,10 @@ TEST_P(profile_store_conformance, expire_trims_old_history_and_keeps_totals) {
     }
     rtcrm::write_batch batch;
     batch.profiles = {active_at(1, t0)};
-    ASSERT_FALSE(store_->write(batch));
-    rtcrm::expiry_result result;
-    ASSERT_FALSE(store_->expire({.history_ttl = std::chrono::milliseconds(day)}, t0, result));
-    EXPECT_EQ(result.trimmed, 1U);
+    ASSERT_TRUE(succeeded(store_->write(batch)));
+    const auto result = store_->expire({.history_ttl = std::chrono::milliseconds(day)}, t0);
+    ASSERT_TRUE(succeeded(result));
+    EXPECT_EQ(result->trimmed, 1U);
     const auto p = get_one(rtcrm::player_key{1});
     ASSERT_TRUE(p);
     ASSERT_EQ(p->recent().size(), 1U);
@@ -311,9 +318,9 @@ TEST_P(profile_store_conformance, expire_trims_old_history_and_keeps_totals) {
     EXPECT_EQ(p->count("logins", 0, t0), 2);       // the total stays
     EXPECT_EQ(p->count("logins", 7 * day, t0), 1);  // the old bucket is gone
     // Trimming again changes nothing.
-    rtcrm::expiry_result again;
-    ASSERT_FALSE(store_->expire({.history_ttl = std::chrono::milliseconds(day)}, t0, again));
-    EXPECT_EQ(again.trimmed, 0U);
+    const auto again = store_->expire({.history_ttl = std::chrono::milliseconds(day)}, t0);
+    ASSERT_TRUE(succeeded(again));
+    EXPECT_EQ(again->trimmed, 0U);
 }
 
 TEST_P(profile_store_conformance, a_profile_written_during_a_sweep_is_never_lost) {
@@ -325,21 +332,19 @@ TEST_P(profile_store_conformance, a_profile_written_during_a_sweep_is_never_lost
     for (int i = 1; i <= 3000; ++i) {
         batch.profiles.push_back(active_at(i, t0 - 10 * day));
     }
-    ASSERT_FALSE(store_->write(batch));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
     std::thread writer([this] {
         for (int i = 1; i <= 3000; i += 3) {
             rtcrm::write_batch fresh;
             fresh.profiles = {active_at(i, t0)};
-            ASSERT_FALSE(store_->write(fresh));
+            ASSERT_TRUE(succeeded(store_->write(fresh)));
         }
     });
     for (int k = 0; k < 5; ++k) {
-        rtcrm::expiry_result result;
-        ASSERT_FALSE(store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0, result));
+        ASSERT_TRUE(succeeded(store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0)));
     }
     writer.join();
-    rtcrm::expiry_result result;
-    ASSERT_FALSE(store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0, result));
+    ASSERT_TRUE(succeeded(store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0)));
     for (int i = 1; i <= 3000; ++i) {
         const auto p = get_one(rtcrm::player_key{i});
         if (i % 3 == 1) {

@@ -4,6 +4,7 @@
 #include <rtcrm/core/runtime.hpp>
 #include <rtcrm/lmdb/lmdb_store.hpp>
 
+#include "support/result_assertions.hpp"
 #include "support/test_components.hpp"
 
 #include <gtest/gtest.h>
@@ -28,11 +29,11 @@ TEST(runtime, profiles_reach_the_store_at_stop) {
     rtcrm::runtime rt{std::move(t)};
     rt.run();
     int profiles = 0;
-    ASSERT_FALSE(rt.store()->scan([&](const rtcrm::profile& p) {
+    ASSERT_TRUE(succeeded(rt.store()->scan([&](const rtcrm::profile& p) {
         ++profiles;
         EXPECT_EQ(p.recent().size(), 10U);
         return true;
-    }));
+    })));
     EXPECT_EQ(profiles, 30);
 }
 
@@ -85,11 +86,11 @@ TEST(runtime, a_durable_store_commits_every_event_after_its_profile_is_written) 
     }
     rtcrm::lmdb_store reopened{{.path = dir.string(), .read_only = true}};
     int profiles = 0;
-    ASSERT_FALSE(reopened.scan([&](const rtcrm::profile& p) {
+    ASSERT_TRUE(succeeded(reopened.scan([&](const rtcrm::profile& p) {
         ++profiles;
         EXPECT_EQ(p.recent().size(), 16U) << "player " << p.key().text();  // 40 events; the ring keeps 16
         return true;
-    }));
+    })));
     EXPECT_EQ(profiles, players);
     std::filesystem::remove_all(dir);
 }
@@ -105,7 +106,7 @@ TEST(runtime, the_ttl_sweep_deletes_inactive_profiles_from_the_store) {
         p.record_event("login", ttl_start_ms - 30 * ttl_day_ms, "old");
         stale.profiles.push_back(std::move(p));
     }
-    ASSERT_FALSE(store->write(stale));
+    ASSERT_TRUE(succeeded(store->write(stale)));
     std::vector<std::string> lines;
     for (int i = 0; i < 50; ++i) {
         lines.push_back(fight_json(i % 5 + 1, i));  // recent events of players 1..5
@@ -198,7 +199,7 @@ TEST(runtime, profiles_can_be_read_while_it_runs_without_racing_the_shards) {
         p.set("stored", true);
         stored.profiles.push_back(std::move(p));
     }
-    ASSERT_FALSE(store->write(stored));
+    ASSERT_TRUE(succeeded(store->write(stored)));
     auto source = std::make_unique<endless_source>(100);
     rtcrm::topology t;
     t.add_source(std::move(source)).with_store(store).with_options({.shards = 2});
@@ -214,14 +215,14 @@ TEST(runtime, profiles_can_be_read_while_it_runs_without_racing_the_shards) {
     EXPECT_TRUE(rt.profile_of(rtcrm::player_key{1001}).has_value());  // from the store
     EXPECT_FALSE(rt.profile_of(rtcrm::player_key{999'999}).has_value());
     std::vector<std::set<std::string>> seen(2 + 3);
-    ASSERT_FALSE(rt.scan_profiles(
+    ASSERT_TRUE(succeeded(rt.scan_profiles(
         [&](std::size_t w) -> rtcrm::profile_visitor {
             return [&seen, w](const rtcrm::profile& p) {
                 seen[w].insert(std::string{p.key().text()});
                 return true;
             };
         },
-        3));
+        3)));
     rt.stop();
     std::set<std::string> all;
     std::size_t total = 0;

@@ -2,6 +2,7 @@
 #include <rtcrm/core/test_driver.hpp>
 #include <rtcrm/lmdb/lmdb_store.hpp>
 
+#include "support/result_assertions.hpp"
 #include "support/test_components.hpp"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@ namespace {
 
 using rtcrm::testing::echo_bolt;
 using rtcrm::testing::fight_json;
+using rtcrm::testing::succeeded;
 
 // Counts losses in a windowed counter and emits a trigger on the third loss in a row:
 // the C++ shape of the "frustrated fighter" campaign.
@@ -111,15 +113,16 @@ TEST(topology_test_driver, dropped_events_count_as_handled) {
 class flaky_store final : public rtcrm::profile_store {
 public:
     [[nodiscard]] std::string_view name() const noexcept override { return "flaky"; }
-    std::error_code get(std::span<const rtcrm::player_key> keys, std::span<std::optional<rtcrm::profile>> out) override {
+    rtcrm::result<void> get(std::span<const rtcrm::player_key> keys,
+                            std::span<std::optional<rtcrm::profile>> out) override {
         if (broken) {
-            return rtcrm::errc::store_error;
+            return {rtcrm::errc::store_error, "flaky_store: get: the disk is away"};
         }
         return inner.get(keys, out);
     }
-    std::error_code write(const rtcrm::write_batch& batch) override { return inner.write(batch); }
-    std::error_code scan(const rtcrm::profile_visitor& visit) override { return inner.scan(visit); }
-    std::error_code flush() override { return {}; }
+    rtcrm::result<void> write(const rtcrm::write_batch& batch) override { return inner.write(batch); }
+    rtcrm::result<void> scan(const rtcrm::profile_visitor& visit) override { return inner.scan(visit); }
+    rtcrm::result<void> flush() override { return {}; }
     std::vector<rtcrm::source_position> positions() override { return {}; }
     bool broken = true;
     rtcrm::memory_store inner;
@@ -129,7 +132,7 @@ TEST(topology_test_driver, a_failing_store_read_dead_letters_instead_of_inventin
     auto store = std::make_shared<flaky_store>();
     rtcrm::profile stored{rtcrm::player_key{9}};
     stored.set("level", std::int64_t{50});
-    ASSERT_FALSE(store->inner.write(rtcrm::write_batch{{stored}, {}, {}}));
+    ASSERT_TRUE(succeeded(store->inner.write(rtcrm::write_batch{{stored}, {}, {}})));
     auto t = streak_topology(1);
     t.with_store(store);
     rtcrm::topology_test_driver driver{std::move(t)};
@@ -137,6 +140,7 @@ TEST(topology_test_driver, a_failing_store_read_dead_letters_instead_of_inventin
     const auto dead = driver.read(rtcrm::stream::dead_letter);
     ASSERT_EQ(dead.size(), 1U);
     EXPECT_NE(dead[0].find("store_error"), std::string::npos);
+    EXPECT_NE(dead[0].find("flaky_store: get: the disk is away"), std::string::npos) << dead[0];  // the store's reason
     EXPECT_EQ(driver.stats().store_errors, 1U);
     EXPECT_FALSE(driver.profile_of(rtcrm::player_key{9}));
     store->broken = false;

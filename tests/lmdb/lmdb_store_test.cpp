@@ -2,6 +2,8 @@
 #include <rtcrm/core/profile_codec.hpp>
 #include <rtcrm/lmdb/lmdb_store.hpp>
 
+#include "support/result_assertions.hpp"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <csignal>
@@ -14,6 +16,8 @@
 #include <fstream>
 
 namespace {
+
+using rtcrm::testing::succeeded;
 
 namespace fs = std::filesystem;
 
@@ -41,14 +45,14 @@ TEST_F(lmdb_store_test, reopening_returns_byte_identical_profiles_and_positions)
             rtcrm::encode_profile(p, written.back());
         }
         batch.positions = {{"kafka:raw", 3, 99}};
-        ASSERT_FALSE(store.write(batch));
-        ASSERT_FALSE(store.flush());
+        ASSERT_TRUE(succeeded(store.write(batch)));
+        ASSERT_TRUE(succeeded(store.flush()));
     }
     rtcrm::lmdb_store store{{.path = dir_.string()}};
     for (int i = 1; i <= 100; ++i) {
         std::vector<rtcrm::player_key> keys{rtcrm::player_key{i}};
         std::vector<std::optional<rtcrm::profile>> out(1);
-        ASSERT_FALSE(store.get(keys, out));
+        ASSERT_TRUE(succeeded(store.get(keys, out)));
         ASSERT_TRUE(out[0]);
         std::string bytes;
         rtcrm::encode_profile(*out[0], bytes);
@@ -68,7 +72,7 @@ TEST_F(lmdb_store_test, the_map_grows_when_full) {
         p.set("blob", std::string(1000, 'y'));
         batch.profiles.push_back(std::move(p));
     }
-    ASSERT_FALSE(store.write(batch)) << store.last_error();
+    ASSERT_TRUE(succeeded(store.write(batch)));
     EXPECT_GT(store.map_size(), before);
 }
 
@@ -80,9 +84,10 @@ TEST_F(lmdb_store_test, a_full_map_at_its_limit_is_a_clear_error) {
         p.set("blob", std::string(1000, 'y'));
         batch.profiles.push_back(std::move(p));
     }
-    EXPECT_TRUE(store.write(batch));
-    EXPECT_NE(store.last_error().find("full"), std::string::npos) << store.last_error();
-    EXPECT_NE(store.last_error().find(dir_.string()), std::string::npos);
+    const auto written = store.write(batch);
+    ASSERT_FALSE(written);
+    EXPECT_NE(written.error().reason.find("full"), std::string::npos) << written.error().reason;
+    EXPECT_NE(written.error().reason.find(dir_.string()), std::string::npos) << written.error().reason;
 }
 
 TEST_F(lmdb_store_test, a_foreign_file_in_place_of_the_store_is_named) {
@@ -106,12 +111,12 @@ TEST_F(lmdb_store_test, a_second_writer_is_refused_but_readers_are_welcome) {
     }
     rtcrm::write_batch batch;
     batch.profiles = {rtcrm::profile{rtcrm::player_key{1}}};
-    ASSERT_FALSE(writer.write(batch));
+    ASSERT_TRUE(succeeded(writer.write(batch)));
     rtcrm::lmdb_store reader{{.path = dir_.string(), .read_only = true}};
     int n = 0;
-    ASSERT_FALSE(reader.scan([&](const rtcrm::profile&) { return ++n, true; }));
+    ASSERT_TRUE(succeeded(reader.scan([&](const rtcrm::profile&) { return ++n, true; })));
     EXPECT_EQ(n, 1);
-    EXPECT_TRUE(reader.write(batch));  // read-only
+    EXPECT_FALSE(reader.write(batch));  // read-only
 }
 
 TEST_F(lmdb_store_test, a_reader_of_a_missing_store_creates_nothing) {
@@ -185,7 +190,7 @@ TEST_F(lmdb_store_test, a_location_the_process_may_not_write_is_a_clear_error) {
 TEST_F(lmdb_store_test, an_existing_store_that_became_read_only_is_a_clear_error) {
     {
         rtcrm::lmdb_store store{{.path = dir_.string()}};
-        ASSERT_FALSE(store.write(big_profiles(1, 3)));
+        ASSERT_TRUE(succeeded(store.write(big_profiles(1, 3))));
     }
     const int status = in_child([&] {
         if (::geteuid() == 0) {
@@ -220,9 +225,8 @@ TEST_F(lmdb_store_test, a_full_disk_fails_the_write_with_the_path_and_no_crash) 
             return 10;
         }
         for (int round = 0; round < 200; ++round) {
-            if (const auto ec = store.write(big_profiles(round * 100, 100)); ec) {
-                const auto why = store.last_error();
-                return why.find(dir_.string()) != std::string::npos ? 0 : 2;
+            if (const auto written = store.write(big_profiles(round * 100, 100)); !written) {
+                return written.error().reason.find(dir_.string()) != std::string::npos ? 0 : 2;
             }
         }
         return 1;  // 40 MB written under a 256 KiB limit?
@@ -232,9 +236,9 @@ TEST_F(lmdb_store_test, a_full_disk_fails_the_write_with_the_path_and_no_crash) 
     // The store is still consistent: what was committed reads back.
     rtcrm::lmdb_store reopened{{.path = dir_.string()}};
     std::size_t n = 0;
-    EXPECT_FALSE(reopened.scan([&](const rtcrm::profile&) {
+    EXPECT_TRUE(succeeded(reopened.scan([&](const rtcrm::profile&) {
         ++n;
         return true;
-    }));
+    })));
     EXPECT_EQ(n % 100, 0U) << "a partial batch was committed";
 }

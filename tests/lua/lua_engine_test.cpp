@@ -4,6 +4,7 @@
 #include <rtcrm/lua/lua_engine.hpp>
 
 #include "support/lua_engines.hpp"
+#include "support/result_assertions.hpp"
 #include "support/test_components.hpp"
 
 #include <rapidjson/document.h>
@@ -17,6 +18,7 @@
 namespace {
 
 using namespace std::chrono_literals;
+using rtcrm::testing::succeeded;
 constexpr std::int64_t t0 = 1'763'800'000'000;
 constexpr std::int64_t day = 86'400'000;
 
@@ -368,12 +370,12 @@ end })"}});
     }
     EXPECT_GT(swaps, 0);
     int checked = 0;
-    ASSERT_FALSE(store->scan([&](const rtcrm::profile& p) {
+    ASSERT_TRUE(succeeded(store->scan([&](const rtcrm::profile& p) {
         EXPECT_EQ(p.get("gap"), nullptr) << p.key().text();
         EXPECT_EQ(std::get<std::int64_t>(*p.get("n")), per_player);
         EXPECT_EQ(std::get<std::int64_t>(*p.get("last_seq")), per_player - 1);
         return ++checked, true;
-    }));
+    })));
     EXPECT_EQ(checked, players);
 }
 

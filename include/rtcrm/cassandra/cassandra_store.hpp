@@ -24,14 +24,16 @@
 /// at once, with at most `max_in_flight` requests outstanding, waits for all, and only then
 /// writes the batch's source positions, so a stored position never claims an update that
 /// is not stored. Failed requests that are retriable were already retried by the client;
-/// what still fails comes back as the error, the runtime keeps the profiles dirty and
-/// writes them again (upserts, so a repeat is harmless).
+/// what still fails comes back as the failure (its code the client's: `errc::unavailable`
+/// for a retriable one, `errc::store_error`, ...; its reason the server's message, e.g.
+/// "cassandra_store: write: Cannot achieve consistency level QUORUM"); the runtime keeps the
+/// profiles dirty and writes them again (upserts, so a repeat is harmless).
 ///
 /// Caveats:
 /// - A `write_batch` is not atomic across players (Cassandra has no multi-partition
 ///   atomicity without logged batches, which cost a round of their own); each profile's
 ///   upsert is.
-/// - `expire` is not supported (it returns `errc::store_error`): set `profile_ttl` and
+/// - `expire` is not supported (it fails with `errc::store_error`): set `profile_ttl` and
 ///   `event_ttl`, which Cassandra applies by itself, in wall-clock time since the write.
 /// - `scan` and `scan_parallel` read by token ranges, a page at a time; a scan sees rows as
 ///   they are when each page is read, not one snapshot.
@@ -122,18 +124,18 @@ public:
     cassandra_store& operator=(const cassandra_store&) = delete;
 
     [[nodiscard]] std::string_view name() const noexcept override { return "cassandra"; }
-    std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
-    std::error_code write(const write_batch& batch) override;
-    std::error_code scan(const profile_visitor& visit) override;
+    result<void> get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
+    /// Fails with the first request that still failed after the client's retries.
+    result<void> write(const write_batch& batch) override;
+    result<void> scan(const profile_visitor& visit) override;
     /// Splits the ring's token ranges over `workers` threads.
-    std::error_code scan_parallel(std::size_t workers, const visitor_factory& make) override;
-    std::error_code flush() override;
+    result<void> scan_parallel(std::size_t workers, const visitor_factory& make) override;
+    /// Nothing to do: a completed `write` is acknowledged by the cluster.
+    result<void> flush() override;
     [[nodiscard]] std::vector<source_position> positions() override;
     [[nodiscard]] bool durable() const noexcept override { return true; }
 
     [[nodiscard]] cassandra_store_stats stats() const;
-    /// The last error reported by a call, with the server's message.
-    [[nodiscard]] std::string last_error() const;
 
 private:
     struct impl;

@@ -22,12 +22,13 @@ public:
     memory_store& operator=(const memory_store&) = delete;
 
     [[nodiscard]] std::string_view name() const noexcept override { return "memory"; }
-    std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
-    std::error_code write(const write_batch& batch) override;
-    std::error_code scan(const profile_visitor& visit) override;
-    std::error_code scan_parallel(std::size_t workers, const visitor_factory& make) override;
-    std::error_code expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) override;
-    std::error_code flush() override { return {}; }
+    /// Never fails (nor do the other operations).
+    result<void> get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
+    result<void> write(const write_batch& batch) override;
+    result<void> scan(const profile_visitor& visit) override;
+    result<void> scan_parallel(std::size_t workers, const visitor_factory& make) override;
+    result<expiry_result> expire(const expiry_policy& policy, std::int64_t now_ms) override;
+    result<void> flush() override { return {}; }
     [[nodiscard]] std::vector<source_position> positions() override;
 
     /// Number of stored profiles.

@@ -7,19 +7,45 @@
 /// that the written profiles include, so a durable backend stores both in one
 /// transaction and can say after a restart where to resume (`positions()`).
 ///
-/// Backends: `memory_store` (store/memory_store.hpp), `lmdb_store` (store/lmdb_store.hpp,
+/// Every operation returns a `result` (core/result.hpp): success, or a `failure` with a
+/// code and a reason. The code is for decisions (`is_retriable`: try again, or give up and
+/// dead-letter); the reason is what a person reads in a log or a dead letter, and names the
+/// backend, what it was doing and why it failed ("lmdb_store /var/crm: write: No space left
+/// on device"). The result is the only channel: a backend keeps no error state for callers
+/// to read afterwards.
+///
+/// Backends: `memory_store` (core/memory_store.hpp), `lmdb_store` (lmdb/lmdb_store.hpp,
 /// rtcrm::lmdb) and `cassandra_store` (cassandra/cassandra_store.hpp, rtcrm::cassandra). One
 /// conformance suite (tests/core/profile_store_conformance_test.cpp) runs against each.
 ///
 /// Caveats:
 /// - Every method may be called from several shard threads at once; backends synchronise.
-/// - Errors come back as `std::error_code` (category `rtcrm` / `errc::store_error`, or the
-///   backend's own); the shard keeps the profiles dirty and retries a failed write.
+/// - A failure's code is `errc::store_error`, `errc::unavailable`, or the backend's own
+///   (an errno value, an LMDB code); the shard keeps the profiles dirty and retries a failed
+///   write. Success allocates nothing: a `result<void>` that holds no failure is empty.
+/// - "Not found" is no failure: `get` answers nullopt for that key.
+///
+/// Example (a backend's `write`, and a caller):
+/// @code
+///   rtcrm::result<void> write(const rtcrm::write_batch& batch) override {
+///       if (const int rc = append(batch); rc != 0) {
+///           return rtcrm::failure{{rc, std::generic_category()},
+///                                 "journal_store " + path_ + ": write: " + std::strerror(rc)};
+///       }
+///       return {};
+///   }
+///
+///   if (auto written = store.write(batch); !written) {
+///       rtcrm::log(rtcrm::log_level::warning, "store", written.error().reason);
+///       retry_later = rtcrm::is_retriable(written.error().code);
+///   }
+/// @endcode
 #pragma once
 
 #include <rtcrm/core/error.hpp>
 #include <rtcrm/core/player_key.hpp>
 #include <rtcrm/core/profile.hpp>
+#include <rtcrm/core/result.hpp>
 #include <rtcrm/core/source_position.hpp>
 
 #include <chrono>
@@ -28,7 +54,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <system_error>
 #include <vector>
 
 namespace rtcrm {
@@ -77,22 +102,25 @@ public:
     [[nodiscard]] virtual std::string_view name() const noexcept = 0;
 
     /// Loads profiles: `out[i]` receives the profile of `keys[i]`, or nullopt if the store
-    /// has none. `out.size()` must equal `keys.size()`.
-    virtual std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) = 0;
+    /// has none. `out.size()` must equal `keys.size()`. On failure `out` is unspecified.
+    virtual result<void> get(std::span<const player_key> keys, std::span<std::optional<profile>> out) = 0;
 
-    /// Applies a batch atomically where the backend can (all or nothing).
-    virtual std::error_code write(const write_batch& batch) = 0;
+    /// Applies a batch atomically where the backend can (all or nothing). On failure the
+    /// caller writes the batch again later (writes are idempotent).
+    virtual result<void> write(const write_batch& batch) = 0;
 
     /// Visits every stored profile (in no particular order) until `visit` returns false.
     /// Runs on the calling thread; sees a consistent snapshot where the backend has one.
-    virtual std::error_code scan(const profile_visitor& visit) = 0;
+    /// A visitor that stops the scan is no failure.
+    virtual result<void> scan(const profile_visitor& visit) = 0;
 
     /// Visits every stored profile once, split over up to `workers` threads (by key
     /// ranges where the backend has them); each worker calls the visitor `make(worker)`
     /// gave it, on its own thread. A visitor returning false stops its own worker. Each
     /// worker sees a consistent snapshot of its part, not of the whole. The default runs
-    /// `scan` with one visitor on the calling thread.
-    virtual std::error_code scan_parallel(std::size_t workers, const visitor_factory& make) {
+    /// `scan` with one visitor on the calling thread. A failing worker's failure is
+    /// returned (the first, if several fail) once every worker has ended.
+    virtual result<void> scan_parallel(std::size_t workers, const visitor_factory& make) {
         (void)workers;
         return scan(make(0));
     }
@@ -100,17 +128,13 @@ public:
     /// Deletes the profiles inactive since before `now_ms - profile_ttl` and drops history
     /// older than `now_ms - history_ttl`. Each decision is atomic with respect to `write`:
     /// a profile written back while the sweep runs is judged by its new content, never
-    /// lost. Runs in bounded chunks so concurrent writes wait little. A backend that
-    /// cannot expire atomically returns `errc::store_error` (the default).
-    virtual std::error_code expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) {
-        (void)policy;
-        (void)now_ms;
-        (void)out;
-        return make_error_code(errc::store_error);
-    }
+    /// lost. Runs in bounded chunks so concurrent writes wait little. Returns what it did;
+    /// a failure leaves the chunks done so far done. A backend that cannot expire
+    /// atomically fails with `errc::store_error` (the default).
+    virtual result<expiry_result> expire(const expiry_policy& policy, std::int64_t now_ms);
 
     /// Makes everything written so far durable (a no-op for volatile backends).
-    virtual std::error_code flush() = 0;
+    virtual result<void> flush() = 0;
 
     /// The source positions stored by earlier writes (latest per source and partition).
     [[nodiscard]] virtual std::vector<source_position> positions() = 0;

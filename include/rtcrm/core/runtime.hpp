@@ -66,6 +66,7 @@
 /// @endcode
 #pragma once
 
+#include <rtcrm/core/result.hpp>
 #include <rtcrm/core/runtime_stats.hpp>
 #include <rtcrm/core/submit_status.hpp>
 #include <rtcrm/core/topology.hpp>
@@ -77,7 +78,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <system_error>
 #include <vector>
 
 namespace rtcrm {
@@ -216,9 +216,10 @@ public:
     /// `make(shard)`, pausing their events meanwhile), then the stored ones no shard
     /// holds (`scan_parallel` with `store_workers` workers, visitors `make(shards() + w)`).
     /// A visitor returning false stops its own part. Profiles written meanwhile may be seen
-    /// in either version.
-    std::error_code scan_profiles(const visitor_factory& make, std::size_t store_workers,
-                                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
+    /// in either version. Fails with `errc::timeout` if a shard does not answer within
+    /// `timeout`, or with the store's failure (its code and reason).
+    result<void> scan_profiles(const visitor_factory& make, std::size_t store_workers,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 private:
     struct impl;

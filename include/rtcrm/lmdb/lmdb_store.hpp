@@ -14,6 +14,10 @@
 /// - `sync = false` trades durability of the last commits for speed (MDB_NOSYNC).
 /// - One writing process per environment directory: a second one is refused (an exclusive
 ///   lock on `rtcrm-writer.lock` there); read-only openers (`read_only`) are not.
+/// - A failure's code is LMDB's return code (category `lmdb`: `MDB_MAP_FULL`, ..., or an
+///   errno value) or, for a profile that does not decode, the codec's; its reason names the
+///   directory, the step and, where there is one, the key:
+///   "lmdb_store /var/lib/crm: get 42: MDB_CORRUPTED: Located page was wrong type".
 ///
 /// Example:
 /// @code
@@ -56,25 +60,26 @@ public:
     lmdb_store& operator=(const lmdb_store&) = delete;
 
     [[nodiscard]] std::string_view name() const noexcept override { return "lmdb"; }
-    std::error_code get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
-    std::error_code write(const write_batch& batch) override;
-    std::error_code scan(const profile_visitor& visit) override;
+    /// A stored profile that does not decode is a failure naming its key.
+    result<void> get(std::span<const player_key> keys, std::span<std::optional<profile>> out) override;
+    /// Grows a full map and tries again; fails with `MDB_MAP_FULL` past `max_map_size`.
+    result<void> write(const write_batch& batch) override;
+    result<void> scan(const profile_visitor& visit) override;
     /// Splits the key space into `workers` ranges of about equal size (one pass over the
     /// keys), each scanned in a read transaction of its own on its own thread.
-    std::error_code scan_parallel(std::size_t workers, const visitor_factory& make) override;
-    /// In write transactions of at most `expire_chunk` profiles each.
-    std::error_code expire(const expiry_policy& policy, std::int64_t now_ms, expiry_result& out) override;
-    std::error_code flush() override;
+    result<void> scan_parallel(std::size_t workers, const visitor_factory& make) override;
+    /// In write transactions of at most `expire_chunk` profiles each. A profile that does
+    /// not decode is kept, and logged (component `store`) once per call with how many.
+    result<expiry_result> expire(const expiry_policy& policy, std::int64_t now_ms) override;
+    result<void> flush() override;
     [[nodiscard]] std::vector<source_position> positions() override;
     [[nodiscard]] bool durable() const noexcept override { return true; }
 
     /// The current map size in bytes (grows on demand).
     [[nodiscard]] std::size_t map_size() const;
-    /// The last error reported by a call (with the failing key where there is one).
-    [[nodiscard]] std::string last_error() const;
 
 private:
-    std::error_code scan_range(const std::string& from, const std::string& to, const profile_visitor& visit);
+    result<void> scan_range(const std::string& from, const std::string& to, const profile_visitor& visit);
     struct impl;
     std::unique_ptr<impl> impl_;
 };
