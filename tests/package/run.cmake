@@ -33,16 +33,19 @@ function(step what)
 endfunction()
 
 # The generator, make program and compiler this build was given, for every configure below.
+# Appends -D<name>=<value> to the list `out` when `value` is not empty.
+function(append_definition out name value)
+  if(value)
+    set(${out} ${${out}} "-D${name}=${value}" PARENT_SCOPE)
+  endif()
+endfunction()
+
 set(toolchain_args "")
 if(GENERATOR)
   list(APPEND toolchain_args -G "${GENERATOR}")
 endif()
-if(MAKE_PROGRAM)
-  list(APPEND toolchain_args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
-endif()
-if(CXX_COMPILER)
-  list(APPEND toolchain_args "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}")
-endif()
+append_definition(toolchain_args CMAKE_MAKE_PROGRAM "${MAKE_PROGRAM}")
+append_definition(toolchain_args CMAKE_CXX_COMPILER "${CXX_COMPILER}")
 
 if(CORE_ONLY_SOURCE)
   set(core_args -S "${CORE_ONLY_SOURCE}" -B "${RTCRM_BUILD_DIR}" "-DCMAKE_BUILD_TYPE=${CONFIG}"
@@ -55,12 +58,8 @@ if(CORE_ONLY_SOURCE)
       -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON
       -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON
       ${toolchain_args})
-  if(LAUNCHER)
-    list(APPEND core_args "-DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER}")
-  endif()
-  if(SANITIZE)
-    list(APPEND core_args "-DRTCRM_SANITIZE=${SANITIZE}")
-  endif()
+  append_definition(core_args CMAKE_CXX_COMPILER_LAUNCHER "${LAUNCHER}")
+  append_definition(core_args RTCRM_SANITIZE "${SANITIZE}")
   step("configure a core-only rtcrm in ${RTCRM_BUILD_DIR}" "${CMAKE_COMMAND}" ${core_args})
   step("build the core-only rtcrm" "${CMAKE_COMMAND}" --build "${RTCRM_BUILD_DIR}" --config "${CONFIG}")
 endif()
