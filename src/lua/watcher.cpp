@@ -4,16 +4,12 @@
 #include "engine_state.hpp"
 
 #include "core/logging.hpp"
-#include "core/thread_stop.hpp"
 
 #include <rtcrm/core/error.hpp>
 
 #include <fmt/format.h>
 #include <uv.h>
 
-#include <functional>
-#include <optional>
-#include <stop_token>
 #include <thread>
 
 namespace rtcrm::detail::lua {
@@ -24,10 +20,7 @@ struct engine_state::watcher {
     uv_fs_event_t fs_event{};
     uv_timer_t debounce{};
     uv_async_t stop{};
-    std::jthread thread;
-    // A stop request on `thread` wakes its loop through `stop` (uv_async_send is the one
-    // libuv call that is safe from another thread).
-    std::optional<std::stop_callback<std::function<void()>>> wake_on_stop;
+    std::jthread thread;  // runs the loop until `stop` is sent (see stop_watcher)
 };
 
 namespace {
@@ -94,7 +87,6 @@ void start_watcher(engine_state& state) {
                     fmt::format("lua_engine: cannot watch {}: {}", state.options.script_dir, uv_strerror(rc)));
     }
     w->thread = std::jthread([loop = &w->loop] { uv_run(loop, UV_RUN_DEFAULT); });
-    w->wake_on_stop.emplace(w->thread.get_stop_token(), [async = &w->stop] { uv_async_send(async); });
     state.watch = std::move(w);
 }
 
@@ -102,8 +94,9 @@ void stop_watcher(engine_state& state) {
     if (!state.watch) {
         return;
     }
-    stop_and_join(state.watch->thread);
-    state.watch->wake_on_stop.reset();
+    // uv_async_send is the one libuv call that is safe from another thread.
+    uv_async_send(&state.watch->stop);
+    state.watch->thread.join();
     uv_loop_close(&state.watch->loop);
     state.watch.reset();
 }
