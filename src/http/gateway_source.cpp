@@ -56,11 +56,13 @@ struct gateway_source::impl {
     std::atomic<std::uint64_t> busy{0};
     std::atomic<std::uint64_t> too_many_lines{0};
 
-    // Lines looked at per slice of a request's intake: the counting pass only finds line
-    // ends, the checking pass parses each event (a few microseconds), so a slice holds the
-    // I/O thread for about a millisecond either way.
+    // Work per slice of a request's intake: the counting pass only finds line ends, the
+    // checking pass parses each event (a few microseconds for a small one; a slice also
+    // ends past check_slice_bytes, for big ones), so a slice holds the I/O thread for
+    // about a millisecond either way.
     static constexpr std::size_t count_slice_lines = 64 * 1024;
     static constexpr std::size_t check_slice_lines = 512;
+    static constexpr std::size_t check_slice_bytes = 256 * 1024;
 
     void handle(http::request&& req, http::respond_fn respond) {
         const std::string_view path = std::string_view{req.target}.substr(0, req.target.find('?'));
@@ -143,7 +145,9 @@ struct gateway_source::impl {
                 }
                 if (!blank(text) && ++in->events > limit) {
                     too_many_lines.fetch_add(1, std::memory_order_relaxed);
-                    return in->respond({413, fmt::format(R"({{"error":"the batch has more than {} events (the gateway's line limit, max_lines); split it"}})", limit)});
+                    return in->respond({413, fmt::format(R"({{"error":"the batch has more than {} events )"
+                                                         R"((the gateway's line limit, max_lines); split it"}})",
+                                                         limit)});
                 }
             }
             if (in->counted) {
@@ -153,7 +157,8 @@ struct gateway_source::impl {
                 in->w.StartArray();
             }
         } else {
-            for (std::size_t n = 0; n < check_slice_lines; ++n) {
+            const auto slice_start = in->pos;
+            for (std::size_t n = 0; n < check_slice_lines && in->pos - slice_start < check_slice_bytes; ++n) {
                 if (!next_line(*in, text)) {
                     return finish_intake(*in);
                 }

@@ -140,7 +140,8 @@ private:
         version_ = msg.version();
         if (!identity_encoding(msg[bhttp::field::content_encoding])) {
             // The body was read whole, so the connection stays in step and may be kept.
-            return write(response{415, R"({"error":"unsupported Content-Encoding: only identity is accepted; send the body uncompressed"})"});
+            return write(response{415, R"({"error":"unsupported Content-Encoding: only identity is accepted; )"
+                                       R"(send the body uncompressed"})"});
         }
         request req;
         req.method = std::string{msg.method_string()};
