@@ -343,8 +343,10 @@ int main(int argc, char** argv) {
                     out += fmt::format("# HELP rtcrm_gateway_events_accepted_total Events accepted by POST /events.\n"
                                        "# TYPE rtcrm_gateway_events_accepted_total counter\nrtcrm_gateway_events_accepted_total {}\n"
                                        "# HELP rtcrm_gateway_busy_total Requests answered 503 (queue full).\n"
-                                       "# TYPE rtcrm_gateway_busy_total counter\nrtcrm_gateway_busy_total {}\n",
-                                       g.accepted, g.busy);
+                                       "# TYPE rtcrm_gateway_busy_total counter\nrtcrm_gateway_busy_total {}\n"
+                                       "# HELP rtcrm_gateway_too_many_lines_total Requests answered 413 (more events than max_lines).\n"
+                                       "# TYPE rtcrm_gateway_too_many_lines_total counter\nrtcrm_gateway_too_many_lines_total {}\n",
+                                       g.accepted, g.busy, g.too_many_lines);
                 });
             }
             if (auto* ks = parts.kafka) {
@@ -423,8 +425,10 @@ int main(int argc, char** argv) {
         }
         if (parts.gateway != nullptr) {
             const auto g = parts.gateway->stats();
-            fmt::print(stderr, "rtcrm-topology: gateway: {} requests, {} events accepted, {} bad lines, {} answered 503\n",
-                       g.requests, g.accepted, g.bad_lines, g.busy);
+            fmt::print(stderr,
+                       "rtcrm-topology: gateway: {} requests, {} events accepted, {} bad lines, {} answered 503, "
+                       "{} over the line limit\n",
+                       g.requests, g.accepted, g.bad_lines, g.busy, g.too_many_lines);
         }
         if (parts.kafka != nullptr) {
             const auto k = parts.kafka->status();

@@ -232,11 +232,9 @@ void profile_cache::finish() {
     }
 }
 
-void profile_cache::for_each(const std::function<bool(const profile&)>& visit) const {
-    for (const auto& [key, e] : cache_) {
-        if (!e.loading && !visit(e.p)) {
-            return;
-        }
+void profile_cache::for_each_dirty(const std::function<void(const profile&)>& visit) const {
+    for (const auto* c : dirty_) {
+        visit(c->p);
     }
 }
 

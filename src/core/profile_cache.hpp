@@ -94,8 +94,12 @@ public:
     void finish();
 
     [[nodiscard]] const profile* find(const player_key& key) const;
-    // Calls `visit` with each cached profile (not those being loaded) until it returns false.
-    void for_each(const std::function<bool(const profile&)>& visit) const;
+    // Calls `visit` with each dirty profile: changed here and not yet handed to the store
+    // (nor to the committer). Every other cached profile is the store's version, or in a
+    // committer submission up to last_submitted().
+    void for_each_dirty(const std::function<void(const profile&)>& visit) const;
+    // With a committer: the sequence number of the last write-back handed to it (0: none).
+    [[nodiscard]] std::uint64_t last_submitted() const noexcept { return last_submitted_; }
     [[nodiscard]] std::size_t size() const noexcept { return cache_.size(); }
     [[nodiscard]] const profile_store& store() const noexcept { return *store_; }
 

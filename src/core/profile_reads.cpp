@@ -1,10 +1,11 @@
-// Other threads reading the shards' profiles (the admin API, a host): each shard's own
-// profiles are read on its thread, through its mailbox, so the shards keep their caches
-// without a lock; what no shard holds is read from the store on the calling thread.
+// Other threads reading the shards' profiles (the admin API, a host): a shard's cache is
+// read on its thread, through its mailbox, so the shards keep their caches without a
+// lock; the store is read on the calling thread.
 #include "runtime_impl.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <future>
 #include <unordered_set>
 
@@ -58,36 +59,60 @@ std::optional<profile> runtime::profile_of(const player_key& key, std::chrono::m
     return std::move(out[0]);
 }
 
+// A scan runs on the calling thread, not on the shards': a segment costs up to a Lua call
+// per profile, and a shard that ran it would hold its events for the whole scan. Each
+// shard is asked only for what the store does not hold yet, its dirty profiles (copied
+// between two batches: bounded by its write-back schedule, so cheap), and the number of
+// its last write-back handed to the committer. Every other profile a shard holds is the
+// store's version, so once the committer has made those write-backs durable, one scan
+// of the store (a snapshot read for LMDB, stripe by stripe for the memory store, pages
+// for Cassandra) sees them; the keys copied from the shards are skipped there.
 result<void> runtime::scan_profiles(const visitor_factory& make, std::size_t store_workers,
                                     std::chrono::milliseconds timeout) {
     auto& d = *impl_;
     const auto shards = d.parts.shards;
-    // The shards' own profiles first, each on its thread; note which keys they hold.
-    std::vector<std::shared_ptr<std::vector<player_key>>> held(shards);
+    struct unwritten {
+        std::vector<profile> profiles;
+        std::uint64_t submitted = 0;
+    };
+    std::vector<std::shared_ptr<unwritten>> copies(shards);
     for (std::uint32_t s = 0; s < shards; ++s) {
-        held[s] = std::make_shared<std::vector<player_key>>();
-        auto keys = held[s];
-        auto visit = make(s);
+        copies[s] = std::make_shared<unwritten>();
         if (!d.on_shard(s,
-                        [keys, visit](detail::shard_stage& stage) {
-                            bool more = true;
-                            stage.for_each_cached([&](const profile& p) {
-                                keys->push_back(p.key());
-                                more = more && visit(p);
-                                return true;  // keep collecting keys: the store part must skip them all
-                            });
+                        [copy = copies[s]](detail::shard_stage& stage) {
+                            stage.for_each_dirty([&](const profile& p) { copy->profiles.push_back(p); });
+                            copy->submitted = stage.last_submitted();
                         },
                         timeout)) {
             return {errc::timeout, fmt::format("runtime: shard {} did not answer within {} ms", s, timeout.count())};
         }
     }
-    std::unordered_set<player_key> cached;
-    for (const auto& keys : held) {
-        cached.insert(keys->begin(), keys->end());
+    if (d.committer) {
+        std::uint64_t submitted = 0;
+        for (const auto& c : copies) {
+            submitted = std::max(submitted, c->submitted);
+        }
+        if (!d.committer->wait_for(submitted, timeout)) {
+            return {errc::timeout, fmt::format("runtime: the store committer did not write the shards' profiles within {} ms",
+                                               timeout.count())};
+        }
+    }
+    std::unordered_set<player_key> copied;
+    for (std::uint32_t s = 0; s < shards; ++s) {
+        auto visit = make(s);
+        for (const auto& p : copies[s]->profiles) {
+            copied.insert(p.key());
+        }
+        for (const auto& p : copies[s]->profiles) {
+            if (!visit(p)) {
+                break;
+            }
+        }
+        copies[s].reset();
     }
     return d.parts.store->scan_parallel(store_workers, [&](std::size_t w) -> profile_visitor {
         auto visit = make(shards + w);
-        return [&cached, visit](const profile& p) { return cached.contains(p.key()) || visit(p); };
+        return [&copied, visit](const profile& p) { return copied.contains(p.key()) || visit(p); };
     });
 }
 

@@ -55,7 +55,7 @@ std::string shard_inspector::describe(std::uint32_t s) const {
                                : bolt_name(bolts, static_cast<std::uint32_t>(where.index - ingest.size())));
         break;
     case part::sink_flush: text = "flush of " + sink_name(where.index); break;
-    case part::admin_task: text = "an admin request (a profile read or an audience scan)"; break;
+    case part::admin_task: text = "an admin request (a profile read, or a copy of the unwritten profiles for a scan)"; break;
     case part::finishing: text = "the final flush (waiting for the store's group commit)"; break;
     }
     // The first bolt with something to say; it may not be the part above (a Lua bolt

@@ -45,7 +45,9 @@ public:
 
     [[nodiscard]] const profile* find(const player_key& key) const { return profiles_.find(key); }
     // Calls `visit` with each cached profile (not those being loaded) until it returns false.
-    void for_each_cached(const std::function<bool(const profile&)>& visit) const { profiles_.for_each(visit); }
+    // See profile_cache::for_each_dirty and last_submitted.
+    void for_each_dirty(const std::function<void(const profile&)>& visit) const { profiles_.for_each_dirty(visit); }
+    [[nodiscard]] std::uint64_t last_submitted() const noexcept { return profiles_.last_submitted(); }
     [[nodiscard]] const stage_counters& counters() const noexcept { return counters_; }
     // What this stage's thread is doing; other threads read it, the runtime adds its own steps.
     [[nodiscard]] shard_activity& activity() noexcept { return activity_; }

@@ -8,6 +8,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -21,8 +22,9 @@ using detail::http::split_listen;
 
 void gateway_options::validate() const {
     split_listen("gateway_options.listen", listen);
-    if (body_limit == 0 || header_limit == 0 || max_connections == 0 || queue_capacity == 0 || threads == 0) {
-        throw error(errc::invalid_config, "gateway_options: limits, queue_capacity and threads must be > 0");
+    if (body_limit == 0 || header_limit == 0 || max_connections == 0 || queue_capacity == 0 || max_lines == 0 ||
+        threads == 0) {
+        throw error(errc::invalid_config, "gateway_options: limits, queue_capacity, max_lines and threads must be > 0");
     }
     if (request_timeout.count() <= 0) {
         throw error(errc::invalid_config, "gateway_options: request_timeout must be > 0");
@@ -52,6 +54,15 @@ struct gateway_source::impl {
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::uint64_t> bad_lines{0};
     std::atomic<std::uint64_t> busy{0};
+    std::atomic<std::uint64_t> too_many_lines{0};
+
+    // Work per slice of a request's intake: the counting pass only finds line ends, the
+    // checking pass parses each event (a few microseconds for a small one; a slice also
+    // ends past check_slice_bytes, for big ones), so a slice holds the I/O thread for
+    // about a millisecond either way.
+    static constexpr std::size_t count_slice_lines = 64 * 1024;
+    static constexpr std::size_t check_slice_lines = 512;
+    static constexpr std::size_t check_slice_bytes = 256 * 1024;
 
     void handle(http::request&& req, http::respond_fn respond) {
         const std::string_view path = std::string_view{req.target}.substr(0, req.target.find('?'));
@@ -64,58 +75,139 @@ struct gateway_source::impl {
         if (req.method != "POST") {
             return respond({405, R"({"error":"use POST"})", "application/json", {{"Allow", "POST"}}});
         }
-        post_events(std::move(req.body), std::move(respond));
+        post_events(std::move(req.body), std::move(respond), std::move(req.post));
     }
 
-    void post_events(std::string body, http::respond_fn respond) {
-        requests.fetch_add(1, std::memory_order_relaxed);
+    // A request's body on its way to the queue, split and checked in slices on the I/O
+    // thread (see intake_slice). The records are copies of its lines, so the body goes
+    // once they are made: a request holds at most its body, one copy of its events, one
+    // `record` per event (max_lines at most) and an answer listing at most
+    // gateway_source::max_listed_rejections lines.
+    struct intake {
+        std::string body;
+        http::respond_fn respond;
+        http::post_fn post;
+        std::size_t pos = 0;    // where the next line starts
+        std::size_t line = 0;   // lines seen so far (blank ones too: the answer numbers lines as sent)
+        std::size_t events = 0; // non-blank lines counted so far
+        bool counted = false;   // past the counting pass: checking and copying
+        std::size_t bad = 0;
         batch b;
         rapidjson::StringBuffer rejected;
-        rapidjson::Writer<rapidjson::StringBuffer> w(rejected);
-        w.StartArray();
-        std::size_t bad = 0;
-        std::size_t line = 0;
-        std::size_t start = 0;
-        while (start < body.size()) {
-            auto end = body.find('\n', start);
-            if (end == std::string::npos) {
-                end = body.size();
-            }
-            ++line;
-            std::string_view text{body.data() + start, end - start};
-            if (!text.empty() && text.back() == '\r') {
-                text.remove_suffix(1);
-            }
-            start = end + 1;
-            if (text.find_first_not_of(" \t") == std::string_view::npos) {
-                continue;  // blank lines are no events
-            }
-            // Checked as the runtime will parse it; a bad line still goes on, to be dead-lettered.
-            if (auto parsed = parse_event(text, options.parse); !parsed) {
-                ++bad;
-                w.StartObject();
-                w.Key("line");
-                w.Uint64(line);
-                w.Key("reason");
-                const auto reason = errc_name(static_cast<errc>(parsed.error().code.value()));
-                w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
-                w.Key("detail");
-                w.String(parsed.error().reason.c_str(), static_cast<rapidjson::SizeType>(parsed.error().reason.size()));
-                w.EndObject();
-            }
-            b.records.push_back(record{std::string{text}, std::nullopt, {}});
+        rapidjson::Writer<rapidjson::StringBuffer> w{rejected};
+    };
+
+    // The next line of `in` from in.pos, without its '\r'; false at the end of the body.
+    static bool next_line(intake& in, std::string_view& text) {
+        if (in.pos >= in.body.size()) {
+            return false;
         }
-        w.EndArray();
+        auto end = in.body.find('\n', in.pos);
+        if (end == std::string::npos) {
+            end = in.body.size();
+        }
+        ++in.line;
+        text = std::string_view{in.body.data() + in.pos, end - in.pos};
+        if (!text.empty() && text.back() == '\r') {
+            text.remove_suffix(1);
+        }
+        in.pos = end + 1;
+        return true;
+    }
+
+    static bool blank(std::string_view text) { return text.find_first_not_of(" \t") == std::string_view::npos; }
+
+    // The most events one request may carry: a larger batch could never fit the queue.
+    [[nodiscard]] std::size_t line_limit() const { return std::min(options.max_lines, options.queue_capacity); }
+
+    void post_events(std::string body, http::respond_fn respond, http::post_fn post) {
+        requests.fetch_add(1, std::memory_order_relaxed);
+        auto in = std::make_shared<intake>();
+        in->body = std::move(body);
+        in->respond = std::move(respond);
+        in->post = std::move(post);
+        intake_slice(std::move(in));
+    }
+
+    // One bounded slice of a request's intake, then the next one is posted behind what
+    // else the I/O thread has to do, so that a big body does not starve other
+    // connections (a 16 MB body holds about 5 million short lines). First a counting pass
+    // (no allocation: a batch over the line limit is refused before anything is copied),
+    // then the lines are checked as the runtime will parse them and copied into records.
+    void intake_slice(std::shared_ptr<intake> in) {
+        std::string_view text;
+        if (!in->counted) {
+            const auto limit = line_limit();
+            for (std::size_t n = 0; n < count_slice_lines; ++n) {
+                if (!next_line(*in, text)) {
+                    in->counted = true;
+                    break;
+                }
+                if (!blank(text) && ++in->events > limit) {
+                    too_many_lines.fetch_add(1, std::memory_order_relaxed);
+                    return in->respond({413, fmt::format(R"({{"error":"the batch has more than {} events )"
+                                                         R"((the gateway's line limit, max_lines); split it"}})",
+                                                         limit)});
+                }
+            }
+            if (in->counted) {
+                in->pos = 0;
+                in->line = 0;
+                in->b.records.reserve(in->events);
+                in->w.StartArray();
+            }
+        } else {
+            const auto slice_start = in->pos;
+            for (std::size_t n = 0; n < check_slice_lines && in->pos - slice_start < check_slice_bytes; ++n) {
+                if (!next_line(*in, text)) {
+                    return finish_intake(*in);
+                }
+                if (blank(text)) {
+                    continue;  // blank lines are no events
+                }
+                // Checked as the runtime will parse it; a bad line still goes on, to be dead-lettered.
+                if (auto parsed = parse_event(text, options.parse); !parsed) {
+                    if (++in->bad <= gateway_source::max_listed_rejections) {
+                        auto& w = in->w;
+                        w.StartObject();
+                        w.Key("line");
+                        w.Uint64(in->line);
+                        w.Key("reason");
+                        const auto reason = errc_name(static_cast<errc>(parsed.error().code.value()));
+                        w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
+                        w.Key("detail");
+                        w.String(parsed.error().reason.c_str(), static_cast<rapidjson::SizeType>(parsed.error().reason.size()));
+                        w.EndObject();
+                    }
+                }
+                in->b.records.push_back(record{std::string{text}, std::nullopt, {}});
+            }
+        }
+        auto post = in->post;
+        post([this, in = std::move(in)]() mutable { intake_slice(std::move(in)); });
+    }
+
+    void finish_intake(intake& in) {
+        std::string{}.swap(in.body);  // the records hold their own copies
+        in.w.EndArray();
+        batch b = std::move(in.b);
+        const auto bad = in.bad;
         const auto good = b.records.size() - bad;
         if (bad == 0) {
             b.answer = {202, fmt::format(R"({{"accepted":{}}})", good)};
         } else {
-            b.answer = {400, fmt::format(R"({{"accepted":{},"rejected":{}}})", good, std::string_view{rejected.GetString(), rejected.GetSize()})};
+            const std::string_view listed{in.rejected.GetString(), in.rejected.GetSize()};
+            b.answer = {400, bad > gateway_source::max_listed_rejections
+                                 ? fmt::format(R"({{"accepted":{},"rejected":{},"rejected_not_listed":{}}})", good, listed,
+                                               bad - gateway_source::max_listed_rejections)
+                                 : fmt::format(R"({{"accepted":{},"rejected":{}}})", good, listed)};
         }
+        in.rejected.Clear();
+        in.rejected.ShrinkToFit();
         if (b.records.empty()) {
-            return respond(std::move(b.answer));
+            return in.respond(std::move(b.answer));
         }
-        b.respond = std::move(respond);
+        b.respond = std::move(in.respond);
         {
             std::unique_lock lock(mutex);
             if (closed || queued + b.records.size() > options.queue_capacity) {
@@ -221,7 +313,8 @@ std::uint16_t gateway_source::port() const noexcept { return impl_->server ? imp
 
 gateway_stats gateway_source::stats() const noexcept {
     return {impl_->requests.load(std::memory_order_relaxed), impl_->accepted.load(std::memory_order_relaxed),
-            impl_->bad_lines.load(std::memory_order_relaxed), impl_->busy.load(std::memory_order_relaxed)};
+            impl_->bad_lines.load(std::memory_order_relaxed), impl_->busy.load(std::memory_order_relaxed),
+            impl_->too_many_lines.load(std::memory_order_relaxed)};
 }
 
 }  // namespace rtcrm

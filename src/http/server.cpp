@@ -70,6 +70,25 @@ void server::impl::stop_serving::operator()() const noexcept {
 
 namespace {
 
+// True for no Content-Encoding or only identity (names are case-insensitive, RFC 9110).
+bool identity_encoding(std::string_view value) {
+    while (!value.empty()) {
+        const auto comma = value.find(',');
+        auto coding = value.substr(0, comma);
+        value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+        while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+            coding.remove_prefix(1);
+        }
+        while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+            coding.remove_suffix(1);
+        }
+        if (!coding.empty() && !beast::iequals(coding, "identity")) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // One connection: read a request, hand it to the handler, write its answer, repeat.
 class session : public std::enable_shared_from_this<session> {
 public:
@@ -107,10 +126,11 @@ private:
             return close();
         }
         if (ec == bhttp::error::body_limit) {
-            return fail(413, R"({"error":"the body is over the limit"})");
+            return fail(413, fmt::format(R"({{"error":"the body is over the limit of {} bytes"}})", owner_->options.body_limit));
         }
         if (ec == bhttp::error::header_limit) {
-            return fail(431, R"({"error":"the headers are over the limit"})");
+            return fail(431, fmt::format(R"({{"error":"the headers are over the limit of {} bytes"}})",
+                                         owner_->options.header_limit));
         }
         if (ec) {
             return fail(400, fmt::format(R"({{"error":"bad request: {}"}})", ec.message()));
@@ -118,6 +138,11 @@ private:
         auto& msg = parser_->get();
         keep_alive_ = msg.keep_alive();
         version_ = msg.version();
+        if (!identity_encoding(msg[bhttp::field::content_encoding])) {
+            // The body was read whole, so the connection stays in step and may be kept.
+            return write(response{415, R"({"error":"unsupported Content-Encoding: only identity is accepted; )"
+                                       R"(send the body uncompressed"})"});
+        }
         request req;
         req.method = std::string{msg.method_string()};
         req.target = std::string{msg.target()};
@@ -127,6 +152,7 @@ private:
         stream_.expires_never();  // the handler may take its time (backpressure)
         auto self = shared_from_this();
         auto executor = stream_.get_executor();
+        req.post = [executor](std::function<void()> work) { asio::post(executor, std::move(work)); };
         owner_->handler(std::move(req), [self, executor, live = owner_->live](response res) {
             std::lock_guard lock(live->mutex);
             if (live->alive) {

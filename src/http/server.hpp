@@ -6,6 +6,8 @@
 // on the header and body sizes (431 / 413, then close), and a cap on open connections
 // (past it, new ones get 503 and are closed). A handler may answer later, from any
 // thread: the connection waits for the answer before it reads the next request.
+// Bodies are taken as sent: a request with a Content-Encoding other than identity gets
+// 415 without reaching the handler (nothing here decompresses).
 #pragma once
 
 #include <chrono>
@@ -19,12 +21,18 @@
 
 namespace rtcrm::detail::http {
 
+// Runs `work` later on the I/O thread of the connection, after the handlers already due
+// there (other connections' reads and writes): a handler with much to do splits it into
+// bounded slices and posts each, so one request does not hold the I/O thread for long.
+using post_fn = std::function<void(std::function<void()> work)>;
+
 struct request {
     std::string method;  // "GET", "POST", ...
     std::string target;  // path and query, as sent
     std::string body;
     std::string authorization;  // the Authorization header, if any
     std::string content_type;
+    post_fn post;  // see post_fn; safe to call until the handler has answered
 };
 
 struct response {

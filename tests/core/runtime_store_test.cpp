@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <set>
 
 namespace {
@@ -232,6 +233,84 @@ TEST(runtime, profiles_can_be_read_while_it_runs_without_racing_the_shards) {
     }
     EXPECT_EQ(all.size(), 150U);  // 100 held by the shards, 50 only stored
     EXPECT_EQ(total, all.size()) << "a profile was visited twice";
+}
+
+// A scan of every profile (an audience query) must not stop the shards: the visitors run
+// on the scanning thread, and the shards only copy their not yet written profiles. The
+// first visit submits more events and waits until a shard has processed them, which a
+// scan running on the shard thread would never see.
+void scan_while_events_flow(const std::shared_ptr<rtcrm::profile_store>& store, std::chrono::milliseconds store_interval) {
+    rtcrm::write_batch stored;
+    for (int i = 5001; i <= 6000; ++i) {
+        rtcrm::profile p{rtcrm::player_key{i}};
+        p.set("stored", true);
+        stored.profiles.push_back(std::move(p));
+    }
+    ASSERT_TRUE(succeeded(store->write(stored)));
+    rtcrm::topology t;
+    t.with_store(store).with_options({.shards = 2, .store_interval = store_interval, .submit_capacity = 4096});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+    std::int64_t seq = 0;
+    auto submit = [&](int first, int last) {
+        for (int i = first; i <= last; ++i) {
+            ASSERT_EQ(rt.submit(fight_json(i, seq++), 10s), rtcrm::submit_status::accepted);
+        }
+    };
+    submit(1, 500);       // held by the shards only (dirty with a volatile store)
+    submit(5001, 5010);   // stored, and changed since by the shards
+    ASSERT_TRUE(eventually([&] { return rt.stats().processed == 510; }));
+
+    std::mutex mutex;
+    std::map<std::string, std::size_t> recent_of;  // key -> recent events of the version visited
+    std::size_t visits = 0;
+    std::once_flag first_visit;
+    bool flowed = false;
+    const auto scanned = rt.scan_profiles(
+        [&](std::size_t) -> rtcrm::profile_visitor {
+            return [&](const rtcrm::profile& p) {
+                std::call_once(first_visit, [&] {
+                    const auto before = rt.stats().processed;
+                    submit(20001, 20100);
+                    flowed = eventually([&] { return rt.stats().processed >= before + 100; }, 10s);
+                });
+                std::lock_guard lock(mutex);
+                ++visits;
+                recent_of[std::string{p.key().text()}] = p.recent().size();
+                return true;
+            };
+        },
+        3);
+    ASSERT_TRUE(succeeded(scanned));
+    EXPECT_TRUE(flowed) << "the shards processed no event while the scan ran";
+    rt.stop();
+    EXPECT_EQ(visits, recent_of.size()) << "a profile was visited twice";
+    std::size_t before_scan = 0;
+    for (const auto& [key, recent] : recent_of) {
+        const auto id = std::stoi(key);
+        if (id < 20001) {
+            ++before_scan;
+        }
+        if (id <= 500 || (id >= 5001 && id <= 5010)) {
+            EXPECT_EQ(recent, 1U) << key << ": not the shard's version";
+        } else if (id <= 6000) {
+            EXPECT_EQ(recent, 0U) << key;
+        }
+    }
+    // Players 1..500 from the shards, 5001..6000 from the store (5001..5010 in the shards'
+    // version); the players of the events sent during the scan may be seen or not.
+    EXPECT_EQ(before_scan, 1500U);
+}
+
+TEST(runtime, a_profile_scan_lets_the_shards_process_events_and_sees_their_unwritten_profiles) {
+    scan_while_events_flow(std::make_shared<rtcrm::memory_store>(), 1h);  // nothing written during the test
+}
+
+TEST(runtime, a_profile_scan_over_a_durable_store_sees_each_profile_once_while_events_flow) {
+    const auto dir = std::filesystem::temp_directory_path() / fmt::format("rtcrm_runtime_scan_{}", ::getpid());
+    std::filesystem::remove_all(dir);
+    scan_while_events_flow(std::make_shared<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = dir.string(), .sync = false}), 1s);
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace

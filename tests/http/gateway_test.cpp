@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <fstream>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -105,11 +106,23 @@ TEST(gateway, a_flood_gets_503_with_bounded_memory_and_no_accepted_event_is_lost
             }
         }
     }
-    // Other clients get 503 at once while the queue is full.
-    tiny_http other{f.port()};
-    other.send_raw(tiny_http::post("/events", batch_of(0, 5000)));
-    const auto r = other.read_reply();
-    EXPECT_EQ(r.status, 503);
+    // Other clients get 503 once the queue is full: each batch that is queued waits for
+    // its answer (a short wait tells it from a 503, which comes at once; a 503 read late
+    // only means one more batch), and past capacity / 100 more batches all are refused.
+    std::vector<std::unique_ptr<tiny_http>> others;
+    bool refused = false;
+    for (int k = 0; k < 100 && !refused; ++k) {
+        others.push_back(std::make_unique<tiny_http>(f.port()));
+        others.back()->send_raw(tiny_http::post("/events", batch_of(k * 100, 100)));
+        try {
+            const auto r = others.back()->read_reply(200ms);
+            refused = r.status == 503;
+            EXPECT_TRUE(r.status == 503 || r.status == 202) << r.status << " " << r.body;
+        } catch (const std::exception&) {
+            // queued: its answer waits for the runtime
+        }
+    }
+    EXPECT_TRUE(refused);
     const auto in = f.rt->stats().events_in;
     EXPECT_LE(in, 2U * (4 + 2) * 64 + 2000 + 64U);  // bounded: queues + gateway capacity
     f.sink->open();
@@ -140,11 +153,165 @@ TEST(gateway, slow_loris_and_oversized_headers_are_cut_off_and_others_are_served
     EXPECT_EQ(after.read_reply().status, 202);
 }
 
-TEST(gateway, bodies_over_the_limit_get_413) {
+TEST(gateway, bodies_over_the_limit_get_413_naming_the_limit) {
     gateway_fixture f{{.body_limit = 1000}};
     tiny_http client{f.port()};
     client.send_raw(tiny_http::post("/events", batch_of(0, 100)));
-    EXPECT_EQ(client.read_reply().status, 413);
+    const auto r = client.read_reply();
+    EXPECT_EQ(r.status, 413);
+    EXPECT_NE(r.body.find("limit of 1000 bytes"), std::string::npos) << r.body;
+}
+
+TEST(gateway, a_batch_over_the_line_limit_gets_413_naming_it_even_on_an_idle_server) {
+    gateway_fixture f{{}};
+    tiny_http client{f.port()};
+    std::string over;
+    for (int i = 0; i < 65537; ++i) {
+        over += "{}\n";
+    }
+    client.send_raw(tiny_http::post("/events", over));
+    const auto r = client.read_reply();
+    EXPECT_EQ(r.status, 413);
+    EXPECT_NE(r.body.find("more than 65536 events"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("max_lines"), std::string::npos) << r.body;
+    EXPECT_EQ(f.gateway->stats().too_many_lines, 1U);
+    EXPECT_EQ(f.gateway->stats().busy, 0U);
+    // The connection is kept, and nothing of the refused batch entered.
+    client.send_raw(tiny_http::post("/events", batch_of(0, 10)));
+    EXPECT_EQ(client.read_reply().status, 202);
+    ASSERT_TRUE(eventually([&] { return f.sink->received() == 10; }));
+    f.rt->stop();
+    EXPECT_EQ(f.rt->stats().events_in, 10U);
+}
+
+TEST(gateway, the_line_limit_counts_events_not_blank_lines_and_a_batch_at_it_is_accepted) {
+    gateway_fixture f{{.max_lines = 100}};
+    tiny_http client{f.port()};
+    client.send_raw(tiny_http::post("/events", batch_of(0, 101)));
+    const auto r = client.read_reply();
+    EXPECT_EQ(r.status, 413);
+    EXPECT_NE(r.body.find("more than 100 events"), std::string::npos) << r.body;
+    client.send_raw(tiny_http::post("/events", "\n \n" + batch_of(0, 100) + "\t\n\n"));
+    EXPECT_EQ(client.read_reply().body, R"({"accepted":100})");
+}
+
+TEST(gateway, the_line_limit_is_at_most_the_queue_capacity) {
+    // A batch larger than the queue could never be taken: it is too large, not "busy".
+    gateway_fixture f{{.queue_capacity = 50}};
+    tiny_http client{f.port()};
+    client.send_raw(tiny_http::post("/events", batch_of(0, 51)));
+    const auto r = client.read_reply();
+    EXPECT_EQ(r.status, 413);
+    EXPECT_NE(r.body.find("more than 50 events"), std::string::npos) << r.body;
+}
+
+TEST(gateway, a_400_lists_a_bounded_number_of_rejected_lines_and_counts_the_rest) {
+    gateway_fixture f{{}};
+    tiny_http client{f.port()};
+    const auto listed = rtcrm::gateway_source::max_listed_rejections;
+    std::string body;
+    for (std::size_t i = 0; i < listed + 7; ++i) {
+        body += "{}\n";
+    }
+    client.send_raw(tiny_http::post("/events", fight_json(1, 0) + "\n" + body));
+    const auto r = client.read_reply();
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find(R"("accepted":1)"), std::string::npos);
+    EXPECT_NE(r.body.find(R"("rejected_not_listed":7})"), std::string::npos) << r.body.substr(r.body.size() - 200);
+    std::size_t entries = 0;
+    for (auto at = r.body.find(R"({"line":)"); at != std::string::npos; at = r.body.find(R"({"line":)", at + 1)) {
+        ++entries;
+    }
+    EXPECT_EQ(entries, listed);
+    EXPECT_NE(r.body.find(R"({"line":2,)"), std::string::npos);  // numbered as sent
+    ASSERT_TRUE(eventually([&] { return f.sink->received() == 1; }));
+    f.rt->stop();
+    EXPECT_EQ(f.rt->stats().dead_lettered, listed + 7);  // every bad line, listed or not
+    EXPECT_EQ(f.gateway->stats().bad_lines, listed + 7);
+}
+
+TEST(gateway, a_compressed_body_gets_415_saying_only_identity_is_accepted) {
+    gateway_fixture f{{}};
+    tiny_http client{f.port()};
+    client.send_raw(tiny_http::post("/events", "\x1f\x8b\x08\x00 not really gzip", "Content-Encoding: gzip\r\n"));
+    const auto r = client.read_reply();
+    EXPECT_EQ(r.status, 415);
+    EXPECT_NE(r.body.find("only identity is accepted"), std::string::npos) << r.body;
+    client.send_raw(tiny_http::post("/events", batch_of(0, 2), "Content-Encoding: Identity\r\n"));
+    EXPECT_EQ(client.read_reply().status, 202);  // same connection: it stays in step
+    client.send_raw(tiny_http::post("/events", batch_of(2, 2), "Content-Encoding: identity, br\r\n"));
+    EXPECT_EQ(client.read_reply().status, 415);
+    EXPECT_EQ(f.gateway->stats().accepted, 2U);
+}
+
+namespace {
+
+// The process's resident set (VmRSS) or its peak (VmHWM), in bytes, from /proc/self/status.
+std::size_t proc_status_bytes(const std::string& field) {
+    std::ifstream in{"/proc/self/status"};
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(field + ":", 0) == 0) {
+            return std::stoul(line.substr(field.size() + 1)) * 1024;
+        }
+    }
+    return 0;
+}
+
+// Starts a new peak: VmHWM becomes the current resident set (Linux 4.0+).
+bool reset_peak_rss() {
+    std::ofstream out{"/proc/self/clear_refs"};
+    out << "5";
+    out.flush();
+    return static_cast<bool>(out);
+}
+
+}  // namespace
+
+TEST(gateway, a_body_of_millions_of_short_lines_costs_a_small_multiple_of_the_body_limit) {
+    constexpr std::size_t limit = 16 * 1024 * 1024;
+    gateway_fixture f{{.body_limit = limit}};
+    std::string body;
+    body.reserve(limit);
+    while (body.size() + 3 <= limit) {
+        body += "{}\n";  // about 5.6 million events: over the line limit
+    }
+    const auto request = tiny_http::post("/events", body);
+    std::string{}.swap(body);
+    if (!reset_peak_rss()) {
+        GTEST_SKIP() << "/proc/self/clear_refs cannot reset the peak resident set here";
+    }
+    const auto before = proc_status_bytes("VmRSS");
+    tiny_http big{f.port()};
+    big.send_raw(request);
+    const auto r = big.read_reply(60s);
+    const auto peak = proc_status_bytes("VmHWM");
+    EXPECT_EQ(r.status, 413) << r.body;
+    EXPECT_NE(r.body.find("more than 65536 events"), std::string::npos) << r.body;
+    const auto growth = peak > before ? peak - before : 0;
+    EXPECT_LE(growth, 8 * limit) << "peak resident set grew by " << growth / (1024 * 1024) << " MiB";
+}
+
+TEST(gateway, a_big_batch_being_checked_does_not_hold_up_other_connections) {
+    // One I/O thread, a closed sink: the big batch cannot be answered before the sink
+    // opens, and a health check on another connection must be answered meanwhile.
+    gateway_fixture f{{.threads = 1}, /*open=*/false};
+    std::string body;
+    for (int i = 0; i < 65536; ++i) {
+        body += fight_json(i % 5000 + 1, i) + "\n";
+    }
+    tiny_http big{f.port()};
+    std::thread sender{[&] { big.send_raw(tiny_http::post("/events", body)); }};
+    ASSERT_TRUE(eventually([&] { return f.gateway->stats().requests == 1; }));  // being checked or queued
+    tiny_http health{f.port()};
+    health.send_raw("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    const auto h = health.read_reply(30s);
+    EXPECT_EQ(h.status, 200);
+    sender.join();
+    f.sink->open();
+    const auto r = big.read_reply(60s);
+    EXPECT_EQ(r.status, 202) << r.body;
+    EXPECT_EQ(r.body, R"({"accepted":65536})");
 }
 
 TEST(gateway, connections_past_the_cap_get_503_and_the_others_are_served) {

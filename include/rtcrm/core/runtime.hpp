@@ -212,12 +212,16 @@ public:
     ///         error(store_error) if the store fails.
     [[nodiscard]] std::optional<profile> profile_of(const player_key& key,
                                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
-    /// Visits every profile once: those the shards hold (on their threads, visitor
-    /// `make(shard)`, pausing their events meanwhile), then the stored ones no shard
-    /// holds (`scan_parallel` with `store_workers` workers, visitors `make(shards() + w)`).
-    /// A visitor returning false stops its own part. Profiles written meanwhile may be seen
-    /// in either version. Fails with `errc::timeout` if a shard does not answer within
-    /// `timeout`, or with the store's failure (its code and reason).
+    /// Visits every profile once, on the calling thread, while the shards keep processing
+    /// events: first the shards' profiles not yet in the store (each shard copies its
+    /// dirty ones between two batches; visitor `make(shard)`), then the store's
+    /// (`scan_parallel` with `store_workers` workers, visitors `make(shards() + w)`),
+    /// skipping the keys already visited. With a durable store it first waits until the
+    /// write-backs the shards had handed to the committer are written. A visitor
+    /// returning false stops its own part. Profiles changed during the scan may be seen
+    /// in either version. Fails with `errc::timeout` if a shard does not answer (or the
+    /// committer does not catch up) within `timeout`, or with the store's failure (its
+    /// code and reason).
     result<void> scan_profiles(const visitor_factory& make, std::size_t store_workers,
                                std::chrono::milliseconds timeout = std::chrono::seconds(30));
 

@@ -35,7 +35,9 @@
 /// Caveats:
 /// - Without a token, the constructor refuses to serve write endpoints on a non-loopback
 ///   address.
-/// - An audience query pauses each shard while it visits that shard's profiles.
+/// - An audience query runs on an admin I/O thread and its scan workers, not on the
+///   shards: each shard only copies its not yet written profiles (between two batches),
+///   and events keep flowing during the scan (see `runtime::scan_profiles`).
 ///
 /// Example:
 /// @code
