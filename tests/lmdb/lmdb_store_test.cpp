@@ -214,6 +214,36 @@ TEST_F(lmdb_store_test, an_existing_store_that_became_read_only_is_a_clear_error
     rtcrm::lmdb_store reader{{.path = dir_.string(), .read_only = true}};  // still readable
 }
 
+// LMDB reports a short write as EIO ("Input/output error"): the failure names the real
+// cause found on the filesystem, here the file size limit.
+TEST_F(lmdb_store_test, a_write_past_the_file_size_limit_names_the_limit_not_an_io_error) {
+    const int status = in_child([&] {
+        rtcrm::lmdb_store store{{.path = dir_.string(), .map_size = 64ULL << 20}};
+        std::signal(SIGXFSZ, SIG_IGN);
+        const rlimit limit{256 * 1024, 256 * 1024};
+        if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) {
+            return 10;
+        }
+        for (int round = 0; round < 200; ++round) {
+            if (const auto written = store.write(big_profiles(round * 100, 100)); !written) {
+                const auto& why = written.error();
+                if (why.code != std::error_code(EFBIG, std::generic_category())) {
+                    std::fprintf(stderr, "code %s: %s\n", why.code.message().c_str(), why.reason.c_str());
+                    return 2;
+                }
+                if (why.reason.find("file size limit") == std::string::npos) {
+                    std::fprintf(stderr, "reason: %s\n", why.reason.c_str());
+                    return 3;
+                }
+                return 0;
+            }
+        }
+        return 1;
+    });
+    ASSERT_NE(status, 10) << "setrlimit failed";
+    EXPECT_EQ(status, 0) << "1: no error, 2: not EFBIG, 3: the reason does not name the limit";
+}
+
 TEST_F(lmdb_store_test, a_full_disk_fails_the_write_with_the_path_and_no_crash) {
     // A file-size limit stands in for a full disk: writes past it fail with EFBIG (the
     // signal that would come with it is ignored, as a daemon would).
