@@ -130,7 +130,23 @@ public:
             throw error(std::error_code(errno, std::generic_category()), fmt::format("lmdb_store: cannot create {}", path));
         }
         if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-            throw error(errc::io_error, fmt::format("lmdb_store: {} is in use by another writing process", dir));
+            const int why = errno;
+            if (why != EWOULDBLOCK) {
+                throw error(std::error_code(why, std::generic_category()), fmt::format("lmdb_store: cannot lock {}", path));
+            }
+            // The holder wrote its pid into the file: name it, so the operator knows whom to stop.
+            char text[32] = {};
+            const auto n = ::pread(fd_, text, sizeof text - 1, 0);
+            const std::string holder = n > 0 ? std::string(text, static_cast<std::size_t>(n)) : std::string{};
+            const bool numeric = !holder.empty() && holder.find_first_not_of("0123456789") == std::string::npos;
+            throw error(std::error_code(EBUSY, std::generic_category()),
+                        fmt::format("lmdb_store: the LMDB store at {} is in use by another process{} (it holds {}); "
+                                    "stop that process or use another store path",
+                                    dir, numeric ? " (pid " + holder + ")" : std::string{}, path));
+        }
+        const auto pid = std::to_string(::getpid());
+        if (::ftruncate(fd_, 0) == 0) {
+            (void)!::pwrite(fd_, pid.data(), pid.size(), 0);
         }
     }
 
@@ -263,6 +279,11 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
     }
     if (!d.options.read_only) {
         std::filesystem::create_directories(path, fs_ec);
+    }
+    if (std::error_code ec; std::filesystem::exists(path, ec) && !std::filesystem::is_directory(path, ec)) {
+        throw error(errc::io_error, fmt::format("lmdb_store: {} is a file; the store path names a directory (LMDB "
+                                                "keeps data.mdb and lock.mdb in it)",
+                                                path));
     }
     if (fs_ec || !std::filesystem::is_directory(path)) {
         throw error(errc::io_error, fmt::format("lmdb_store: cannot create the directory {}: {}", path,

@@ -126,7 +126,16 @@ TEST_F(lmdb_store_test, a_reader_of_a_missing_store_creates_nothing) {
 
 TEST_F(lmdb_store_test, a_file_where_the_directory_should_be_is_named) {
     std::ofstream(dir_) << "not a directory";
-    EXPECT_THROW(rtcrm::lmdb_store({.path = dir_.string()}), rtcrm::error);
+    for (const bool read_only : {false, true}) {
+        try {
+            rtcrm::lmdb_store store{{.path = dir_.string(), .read_only = read_only}};
+            ADD_FAILURE() << "a file was opened as a store";
+        } catch (const rtcrm::error& e) {
+            EXPECT_NE(std::string{e.what()}.find(dir_.string() + " is a file; the store path names a directory"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
 }
 
 }  // namespace
@@ -216,6 +225,26 @@ TEST_F(lmdb_store_test, an_existing_store_that_became_read_only_is_a_clear_error
 
 // LMDB reports a short write as EIO ("Input/output error"): the failure names the real
 // cause found on the filesystem, here the file size limit.
+// Another process writing the store: the message says so and names it (not "I/O error").
+TEST_F(lmdb_store_test, a_store_held_by_another_process_names_that_process) {
+    rtcrm::lmdb_store writer{{.path = dir_.string()}};
+    const auto expected = fmt::format("the LMDB store at {} is in use by another process (pid {})", dir_.string(), ::getpid());
+    const int status = in_child([&] {
+        try {
+            rtcrm::lmdb_store second{{.path = dir_.string()}};
+            return 1;
+        } catch (const rtcrm::error& e) {
+            const std::string what = e.what();
+            if (what.find(expected) == std::string::npos || what.find("I/O error") != std::string::npos) {
+                std::fprintf(stderr, "message: %s\n", what.c_str());
+                return 2;
+            }
+            return e.code() == std::error_code(EBUSY, std::generic_category()) ? 0 : 3;
+        }
+    });
+    EXPECT_EQ(status, 0) << "1: opened for writing, 2: the message does not name the holder, 3: not EBUSY";
+}
+
 TEST_F(lmdb_store_test, a_write_past_the_file_size_limit_names_the_limit_not_an_io_error) {
     const int status = in_child([&] {
         rtcrm::lmdb_store store{{.path = dir_.string(), .map_size = 64ULL << 20}};
