@@ -80,6 +80,12 @@ runtime::impl::impl(topology t)
     }
 }
 
+runtime::impl::~impl() {
+    if (committer) {
+        committer->stop();
+    }
+}
+
 void runtime::impl::join() {
     if (!state.begin_join()) {
         return;
