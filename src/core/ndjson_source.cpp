@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -40,6 +41,8 @@ struct ndjson_source::impl {
     std::int64_t committed = -1;
     bool skip_first_line = false;  // resuming: the line at the start offset was processed
 
+    [[nodiscard]] std::string shown_path() const { return options.path == "-" ? "standard input" : options.path; }
+
     bool fill() {
         if (eof) {
             return false;
@@ -57,7 +60,7 @@ struct ndjson_source::impl {
         if (n < 0) {
             const int err = errno;
             buffer.resize(old);
-            throw error(errc::io_error, fmt::format("ndjson_source: read {}: {}", options.path, std::strerror(err)));
+            throw error(errc::io_error, fmt::format("ndjson_source: read {}: {}", shown_path(), std::strerror(err)));
         }
         buffer.resize(old + static_cast<std::size_t>(n));
         if (n == 0) {
@@ -76,7 +79,7 @@ struct ndjson_source::impl {
             n = ::poll(fds, 2, static_cast<int>(std::max<std::int64_t>(timeout.count(), 0)));
         } while (n < 0 && errno == EINTR);
         if (n < 0) {
-            throw error(errc::io_error, fmt::format("ndjson_source: poll {}: {}", options.path, std::strerror(errno)));
+            throw error(errc::io_error, fmt::format("ndjson_source: poll {}: {}", shown_path(), std::strerror(errno)));
         }
         if ((fds[1].revents & POLLIN) != 0) {
             std::uint64_t count = 0;
@@ -124,7 +127,17 @@ void ndjson_source::open() {
         d.owned = true;
     }
     struct stat st {};
-    if (::fstat(d.fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (::fstat(d.fd, &st) != 0) {
+        const int err = errno;
+        const bool was_owned = std::exchange(d.owned, false);
+        if (was_owned) {
+            ::close(d.fd);
+        }
+        d.fd = -1;
+        throw error(errc::io_error, fmt::format("ndjson_source: {}: {}", d.shown_path(),
+                                                err == EBADF ? "not open (closed by the parent process)" : std::strerror(err)));
+    }
+    if (S_ISDIR(st.st_mode)) {
         throw error(errc::io_error, fmt::format("ndjson_source: {} is a directory; name an NDJSON file, or - for "
                                                 "standard input",
                                                 d.options.path));
