@@ -140,7 +140,8 @@ struct stop_report {
     /// or has unacked or nacked events.
     [[nodiscard]] bool clean() const noexcept;
     /// Lines for a log, each ending in a newline: the shards still running and what they
-    /// are doing, then per source what was not committed; "" when `clean()`.
+    /// are doing, the events not stored and why, then per source why it failed and what
+    /// was not committed; "" when `clean()`.
     [[nodiscard]] std::string summary() const;
 };
 
