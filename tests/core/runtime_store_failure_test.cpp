@@ -52,18 +52,6 @@ std::vector<std::string> fights(int n) {
     return lines;
 }
 
-template <typename Done>
-bool eventually(Done&& done) {
-    const auto give_up = std::chrono::steady_clock::now() + 20s;  // liveness only
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > give_up) {
-            return false;
-        }
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
-
 TEST(runtime_store_failure, a_failing_store_is_named_while_it_fails_and_clears_when_it_writes_again) {
     auto store = std::make_shared<full_disk_store>();
     rtcrm::topology t;
