@@ -18,8 +18,10 @@
 // stuck shard (a sink, store or bolt that never returns) cannot hold it: once the drain
 // has not finished within --drain-timeout plus --shutdown-grace, or at a second signal,
 // it prints what was lost (events not committed per source, what each stuck shard is
-// doing) and exits with status 3. Exit status: 0 after a clean run, 1 if events failed or
-// were left uncommitted, 2 for a bad configuration, 3 when it had to leave a stuck shard.
+// doing) and exits with status 3. Exit status: 0 after a clean run, 1 if a source failed
+// (a file that cannot be read), events failed, were left uncommitted or were not stored
+// (a durable store whose writes failed until the drain deadline), 2 for a bad
+// configuration, 3 when it had to leave a stuck shard.
 #include <rtcrm/config/topology_config.hpp>
 #include <rtcrm/config/topology_flags.hpp>
 #include <rtcrm/core/log.hpp>
@@ -371,6 +373,7 @@ int main(int argc, char** argv) {
             }
         }
         bool lost = false;
+        rtcrm::stop_report report;
         if (signals.load() > 0) {
             // stop() on a thread of its own, so this one keeps the deadline and sees a second signal.
             const int seen = signals.load();
@@ -378,7 +381,6 @@ int main(int argc, char** argv) {
             const auto grace = s.shutdown_grace;
             const auto leave_at = std::chrono::steady_clock::now() + drain + grace;
             std::atomic<bool> stopped{false};
-            rtcrm::stop_report report;
             std::thread stopper([&] {
                 report = rt.stop();
                 stopped.store(true);
@@ -400,11 +402,13 @@ int main(int argc, char** argv) {
                 fmt::print(stderr, "rtcrm-topology: {}\n", rt.stats().summary());
                 leave_stuck();
             }
-            if (!report.clean()) {
-                fmt::print(stderr, "rtcrm-topology: not everything was committed:\n");
-                print_lines("rtcrm-topology:   ", report.summary());
-                lost = true;
-            }
+        } else {
+            report = rt.stop();  // the sources ended and drained: this collects what was left undone
+        }
+        if (!report.clean()) {
+            fmt::print(stderr, "rtcrm-topology: not everything was committed:\n");
+            print_lines("rtcrm-topology:   ", report.summary());
+            lost = true;
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const auto stats = rt.stats();
@@ -447,7 +451,7 @@ int main(int argc, char** argv) {
                            k.delivered, k.failed);
             }
         }
-        return stats.nacked == 0 && !lost ? 0 : 1;
+        return stats.nacked == 0 && stats.unstored == 0 && !lost ? 0 : 1;
     } catch (const std::exception& e) {
         fmt::print(stderr, "rtcrm-topology: {}\n", e.what());
         return 1;

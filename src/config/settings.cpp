@@ -43,7 +43,7 @@ group runtime() {
                 duration("drain_timeout", [](auto& c) -> auto& { return c.drain_timeout; }, any_duration,
                          {.flag = "drain-timeout",
                           .help = "at stop, the longest wait for events in flight (30s, 500ms, ...)",
-                          .doc = "at stop, the longest wait for events in flight"}),
+                          .doc = "at stop, or once every source has ended, the longest wait for events in flight; a durable store's writes still failing then are given up (those events are not stored and not committed)"}),
                 duration(
                     "stuck_after", [](auto& c) -> auto& { return c.stuck_after; }, any_duration,
                     {.flag = "stuck-after",

@@ -6,26 +6,42 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace rtcrm {
 
+namespace {
+
+// A line that carries no event: empty, or only spaces, tabs and carriage returns.
+bool blank(std::string_view line) noexcept { return line.find_first_not_of(" \t\r") == std::string_view::npos; }
+
+}  // namespace
+
 // Reads with large read(2) calls into one buffer and cuts lines out of it, so a line
-// costs a memchr and a copy into its record, not a stdio call.
+// costs a memchr and a copy into its record, not a stdio call. A pipe, FIFO, terminal or
+// socket is waited on with poll(2), together with an eventfd that wakeup() signals, so a
+// read never blocks past the poll's timeout or a stop.
 struct ndjson_source::impl {
     static constexpr std::size_t chunk = 1 << 20;
 
     ndjson_source_options options;
     int fd = -1;
     bool owned = false;
+    int wake_fd = -1;       // eventfd: wakeup() makes a waiting poll return
+    bool may_block = false; // not a regular file: a read may wait for a writer
     std::string buffer;      // unread bytes; buffer[begin..] is not yet cut into lines
     std::size_t begin = 0;
     std::int64_t buffer_offset = 0;  // file offset of buffer[0]
     bool eof = false;
     std::int64_t committed = -1;
     bool skip_first_line = false;  // resuming: the line at the start offset was processed
+
+    [[nodiscard]] std::string shown_path() const { return options.path == "-" ? "standard input" : options.path; }
 
     bool fill() {
         if (eof) {
@@ -44,7 +60,7 @@ struct ndjson_source::impl {
         if (n < 0) {
             const int err = errno;
             buffer.resize(old);
-            throw error(errc::io_error, fmt::format("ndjson_source: read {}: {}", options.path, std::strerror(err)));
+            throw error(errc::io_error, fmt::format("ndjson_source: read {}: {}", shown_path(), std::strerror(err)));
         }
         buffer.resize(old + static_cast<std::size_t>(n));
         if (n == 0) {
@@ -52,6 +68,24 @@ struct ndjson_source::impl {
             return false;
         }
         return true;
+    }
+
+    // Waits until the input has bytes (or its end), wakeup() is called, or `timeout`
+    // passes; true if a read will not block.
+    bool wait_readable(std::chrono::milliseconds timeout) {
+        pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+        int n = 0;
+        do {
+            n = ::poll(fds, 2, static_cast<int>(std::max<std::int64_t>(timeout.count(), 0)));
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            throw error(errc::io_error, fmt::format("ndjson_source: poll {}: {}", shown_path(), std::strerror(errno)));
+        }
+        if ((fds[1].revents & POLLIN) != 0) {
+            std::uint64_t count = 0;
+            (void)!::read(wake_fd, &count, sizeof count);  // consumed: the next wait waits again
+        }
+        return (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
     }
 };
 
@@ -93,7 +127,29 @@ void ndjson_source::open() {
         d.owned = true;
     }
     struct stat st {};
-    const bool regular = ::fstat(d.fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (::fstat(d.fd, &st) != 0) {
+        const int err = errno;
+        const bool was_owned = std::exchange(d.owned, false);
+        if (was_owned) {
+            ::close(d.fd);
+        }
+        d.fd = -1;
+        throw error(errc::io_error, fmt::format("ndjson_source: {}: {}", d.shown_path(),
+                                                err == EBADF ? "not open (closed by the parent process)" : std::strerror(err)));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        throw error(errc::io_error, fmt::format("ndjson_source: {} is a directory; name an NDJSON file, or - for "
+                                                "standard input",
+                                                d.options.path));
+    }
+    const bool regular = S_ISREG(st.st_mode);
+    d.may_block = !regular;
+    if (d.may_block && d.wake_fd < 0) {
+        d.wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (d.wake_fd < 0) {
+            throw error(errc::io_error, fmt::format("ndjson_source: eventfd: {}", std::strerror(errno)));
+        }
+    }
     if (regular && st.st_size < d.options.start_offset) {
         // The position came from a store: the file it named was truncated or replaced.
         throw error(errc::io_error, fmt::format("ndjson_source: {} has {} bytes, fewer than the position {} to resume from "
@@ -123,11 +179,12 @@ void ndjson_source::open() {
     }
 }
 
-poll_status ndjson_source::poll(std::vector<record>& out, std::size_t max, std::chrono::milliseconds) {
+poll_status ndjson_source::poll(std::vector<record>& out, std::size_t max, std::chrono::milliseconds timeout) {
     auto& d = *impl_;
     if (d.fd < 0) {
         throw error(errc::invalid_config, "ndjson_source: poll() before open()");
     }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::size_t taken = 0;
     while (taken < max) {
         const char* start = d.buffer.data() + d.begin;
@@ -139,6 +196,16 @@ poll_status ndjson_source::poll(std::vector<record>& out, std::size_t max, std::
             len = static_cast<std::size_t>(nl - start);
             consumed = len + 1;
         } else if (!d.eof) {
+            if (d.may_block) {
+                if (taken > 0) {
+                    break;  // hand on what is there: never wait for a full batch
+                }
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                                         std::chrono::steady_clock::now());
+                if (!d.wait_readable(std::max(left, std::chrono::milliseconds(0)))) {
+                    break;  // nothing within the timeout, or woken up
+                }
+            }
             d.fill();
             continue;
         } else if (avail > 0) {
@@ -156,8 +223,8 @@ poll_status ndjson_source::poll(std::vector<record>& out, std::size_t max, std::
         if (len > 0 && start[len - 1] == '\r') {
             --len;
         }
-        if (len == 0) {
-            continue;  // empty lines are skipped; their bytes still advance the offsets
+        if (blank({start, len})) {
+            continue;  // blank lines carry no event: skipped; their bytes still advance the offsets
         }
         record rec{std::string{start, len}, std::nullopt, {}};
         rec.origin.partition = 0;
@@ -177,10 +244,24 @@ void ndjson_source::commit(std::span<const source_position> positions) {
 }
 
 void ndjson_source::close() {
-    if (impl_ && impl_->owned && impl_->fd >= 0) {
+    if (!impl_) {
+        return;
+    }
+    if (impl_->owned && impl_->fd >= 0) {
         ::close(impl_->fd);
-        impl_->fd = -1;
         impl_->owned = false;
+    }
+    impl_->fd = -1;
+    if (impl_->wake_fd >= 0) {
+        ::close(impl_->wake_fd);
+        impl_->wake_fd = -1;
+    }
+}
+
+void ndjson_source::wakeup() {
+    if (const int fd = impl_->wake_fd; fd >= 0) {
+        const std::uint64_t one = 1;
+        (void)!::write(fd, &one, sizeof one);
     }
 }
 

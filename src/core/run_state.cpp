@@ -38,6 +38,26 @@ bool run_state::past_stop_deadline() const noexcept {
     return deadline != 0 && to_ns(clock::now()) >= deadline;
 }
 
+void run_state::source_draining(std::uint32_t source, clock::time_point deadline) {
+    std::lock_guard lock(mutex_);
+    draining_[source] = deadline;
+}
+
+std::optional<clock::time_point> run_state::drain_deadline() const {
+    if (auto stop = stop_deadline()) {
+        return stop;
+    }
+    std::lock_guard lock(mutex_);
+    std::optional<clock::time_point> latest;
+    for (const auto& d : draining_) {
+        if (!d) {
+            return std::nullopt;
+        }
+        latest = latest ? std::max(*latest, *d) : *d;
+    }
+    return latest;
+}
+
 bool run_state::mark_started() {
     std::lock_guard lock(mutex_);
     return !std::exchange(started_, true);

@@ -23,7 +23,8 @@ class run_state {
 public:
     using clock = std::chrono::steady_clock;
 
-    run_state(std::uint32_t sources, std::uint32_t shards) : shard_done_(shards, false), source_done_(sources, false) {}
+    run_state(std::uint32_t sources, std::uint32_t shards)
+        : shard_done_(shards, false), source_done_(sources, false), draining_(sources) {}
 
     // Requests the stop; the first call sets the deadline, `drain_timeout` from now.
     void request_stop(std::chrono::milliseconds drain_timeout);
@@ -32,6 +33,12 @@ public:
     [[nodiscard]] std::optional<clock::time_point> stop_deadline() const noexcept;
     // Past the first stop()'s deadline: sources stop waiting for the shards.
     [[nodiscard]] bool past_stop_deadline() const noexcept;
+    // Source `source` has read its last record and waits for its events until `deadline`.
+    void source_draining(std::uint32_t source, clock::time_point deadline);
+    // Until when events in flight are waited for: the first stop()'s deadline, else,
+    // once every source is draining, the latest of their deadlines; nullopt while a
+    // source still reads. Past it, a failing store's writes are given up.
+    [[nodiscard]] std::optional<clock::time_point> drain_deadline() const;
 
     // start(): false if it was called before.
     bool mark_started();
@@ -86,6 +93,7 @@ private:
     std::uint32_t running_ = 0;      // threads not yet finished (guarded by mutex_)
     std::vector<bool> shard_done_;   // per shard: its thread finished (guarded by mutex_)
     std::vector<bool> source_done_;  // per source: its thread finished (guarded by mutex_)
+    std::vector<std::optional<clock::time_point>> draining_;  // per source: its drain deadline (guarded by mutex_)
     bool started_ = false;           // guarded by mutex_
     bool joined_ = false;            // guarded by mutex_
     bool gave_up_ = false;           // a stop() returned with threads still running (guarded by mutex_)

@@ -53,7 +53,10 @@ runtime::impl::impl(topology t)
     }
     if (parts.store->durable()) {
         // Two submissions per shard may wait: one being written, one filling up.
-        committer = std::make_unique<detail::store_committer>(parts.store, 2 * parts.shards, parts.options.drain_timeout);
+        // Failing writes are given up at the drain deadline, so a stop (or the drain
+        // after the sources' end) stays within drain_timeout.
+        committer = std::make_unique<detail::store_committer>(parts.store, 2 * parts.shards, parts.options.drain_timeout,
+                                                              [this] { return state.drain_deadline(); });
     }
     for (std::uint32_t i = 0; i < parts.shards; ++i) {
         shards.push_back(std::make_unique<detail::shard_stage>(
@@ -74,6 +77,12 @@ runtime::impl::impl(topology t)
         auto& src = *topo.sources()[i];
         sources.push_back(std::make_unique<detail::source_runner>(i, src, *ingests[i], parts.options, parts.shards, *queues,
                                                                   *parts.store, state, &src == submit));
+    }
+}
+
+runtime::impl::~impl() {
+    if (committer) {
+        committer->stop();
     }
 }
 
@@ -284,6 +293,7 @@ runtime_stats runtime::stats() const {
     }
     if (impl_->committer) {
         s.store_errors += impl_->committer->errors();
+        s.unstored += impl_->committer->unstored();
         impl_->committer->commit_latency().add_to(s.store_commit);
     }
     s.expired_profiles += impl_->sweeper.expired();
@@ -311,5 +321,9 @@ std::vector<rtcrm::shard_health> runtime::shard_health() const {
 std::uint64_t runtime::stuck_episodes() const noexcept { return impl_->watchdog.episodes(); }
 
 const std::shared_ptr<profile_store>& runtime::store() const noexcept { return impl_->parts.store; }
+
+std::optional<std::string> runtime::store_failure() const {
+    return impl_->committer ? impl_->committer->failure() : std::nullopt;
+}
 
 }  // namespace rtcrm

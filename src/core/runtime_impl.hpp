@@ -54,6 +54,11 @@ struct runtime::impl {
     std::vector<std::jthread> stoppers;  // guarded by stoppers_mutex
 
     explicit impl(topology t);
+    // Ends the committer first: its thread asks `state` (declared after it, so destroyed
+    // before it) for the drain deadline.
+    ~impl();
+    impl(const impl&) = delete;
+    impl& operator=(const impl&) = delete;
 
     // Runs `task` on shard `index`'s thread, or here when that thread is not running (not
     // started, or finished: nothing else touches the stage then). Waits at most `timeout`.

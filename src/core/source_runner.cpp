@@ -22,6 +22,7 @@ void source_runner::run() {
     if (const auto stop_deadline = state_->stop_deadline()) {
         deadline = std::min(deadline, *stop_deadline);
     }
+    state_->source_draining(index_, deadline);
     commit();
     while (ingest_->in_flight() > 0 && clock::now() < deadline && !state_->past_stop_deadline()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -86,6 +87,7 @@ std::uint64_t source_runner::poll_until_end() {
             status = src_->poll(records, opt.batch_size, std::chrono::milliseconds(50));
         } catch (const std::exception& e) {
             log_fmt(log_level::error, "runtime", "source {} failed: {}; stopping it", src_->name(), e.what());
+            failure_ = e.what();
             status = poll_status::end;
         }
         std::size_t next = 0;

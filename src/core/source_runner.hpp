@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 namespace rtcrm::detail {
 
@@ -51,6 +52,9 @@ public:
     // records it read at stop but never handed on (no room, then no time). Any thread.
     [[nodiscard]] std::uint64_t unacked() const noexcept { return unacked_.load(std::memory_order_relaxed); }
     [[nodiscard]] std::uint64_t abandoned() const noexcept { return abandoned_.load(std::memory_order_relaxed); }
+    // Why the source ended early ("" if it did not fail). Read it once run_state says the
+    // thread ended (source_ended orders the write before that).
+    [[nodiscard]] const std::string& failure() const noexcept { return failure_; }
 
 private:
     // Reads the records until the source ends or the stop; returns those given up.
@@ -71,6 +75,7 @@ private:
     bool drains_itself_;
     std::atomic<std::uint64_t> unacked_{0};
     std::atomic<std::uint64_t> abandoned_{0};
+    std::string failure_;  // written on the source thread before state_->source_ended
 };
 
 }  // namespace rtcrm::detail

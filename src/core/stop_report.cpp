@@ -17,6 +17,9 @@ stop_report runtime::impl::report(bool stopped) {
         source_drain d;
         d.name = std::string{src->name()};
         d.closed = ended || !seen.started;
+        if (ended) {
+            d.failure = sources[i]->failure();
+        }
         if (src.get() == submit) {
             d.read = submit->taken();
             d.unacked = submit->queued();
@@ -43,12 +46,17 @@ stop_report runtime::impl::report(bool stopped) {
     }
     const auto finished = totals.processed + totals.dropped + totals.dead_lettered + totals.replayed;
     r.in_flight = totals.events_in > finished ? totals.events_in - finished : 0;
+    if (committer) {
+        r.unstored = committer->unstored();
+        r.store_failure = committer->given_up_reason();
+    }
     return r;
 }
 
 bool stop_report::clean() const noexcept {
-    return stopped && std::all_of(sources.begin(), sources.end(),
-                                  [](const source_drain& s) { return s.closed && s.unacked == 0 && s.nacked == 0; });
+    return stopped && unstored == 0 && std::all_of(sources.begin(), sources.end(), [](const source_drain& s) {
+               return s.closed && s.unacked == 0 && s.nacked == 0 && s.failure.empty();
+           });
 }
 
 std::string stop_report::summary() const {
@@ -63,7 +71,15 @@ std::string stop_report::summary() const {
         fmt::format_to(line, "{} events read and not processed (in the shards' queues or their current step)\n",
                        in_flight);
     }
+    if (unstored > 0) {
+        fmt::format_to(line, "{} events processed and not stored (the store's writes were given up at the drain deadline; "
+                             "not committed): {}\n",
+                       unstored, store_failure);
+    }
     for (const auto& s : sources) {
+        if (!s.failure.empty()) {
+            fmt::format_to(line, "source {} failed after {} records: {}\n", s.name, s.read, s.failure);
+        }
         if (!s.closed) {
             fmt::format_to(
                 line,

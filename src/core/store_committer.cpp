@@ -3,15 +3,24 @@
 #include "logging.hpp"
 #include "thread_stop.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <utility>
 
 namespace rtcrm::detail {
 
-using clock = std::chrono::steady_clock;
+namespace {
+// Distinct failure reasons logged; past this many, the rest are counted only.
+constexpr std::size_t max_logged_reasons = 16;
+}  // namespace
 
 store_committer::store_committer(std::shared_ptr<profile_store> store, std::size_t max_queued,
-                                 std::chrono::milliseconds give_up_after)
-    : store_(std::move(store)), max_queued_(std::max<std::size_t>(max_queued, 1)), give_up_after_(give_up_after) {
+                                 std::chrono::milliseconds give_up_after, deadline_source drain_deadline)
+    : store_(std::move(store)),
+      max_queued_(std::max<std::size_t>(max_queued, 1)),
+      give_up_after_(give_up_after),
+      drain_deadline_(std::move(drain_deadline)) {
     thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
     wake_on_stop_.emplace(thread_.get_stop_token(), waker{this});
 }
@@ -44,6 +53,55 @@ void store_committer::stop() {
     stop_and_join(thread_);  // the waker wakes the thread and the shards
 }
 
+std::optional<std::string> store_committer::failure() const {
+    if (!failing_.load(std::memory_order_acquire)) {
+        return std::nullopt;
+    }
+    std::lock_guard lock(failure_mutex_);
+    return fmt::format("store {}: {} write attempt(s) failed in a row; events wait unacked; last: {}", store_->name(),
+                       failed_in_a_row_, last_failure_);
+}
+
+std::string store_committer::given_up_reason() const {
+    std::lock_guard lock(failure_mutex_);
+    return given_up_;
+}
+
+void store_committer::note_failure(const std::string& reason) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    bool first_time = false;
+    {
+        std::lock_guard lock(failure_mutex_);
+        ++failed_in_a_row_;
+        last_failure_ = reason;
+        if (logged_.size() < max_logged_reasons && std::find(logged_.begin(), logged_.end(), reason) == logged_.end()) {
+            logged_.push_back(reason);
+            first_time = true;
+        }
+    }
+    failing_.store(true, std::memory_order_release);
+    if (first_time) {
+        // Once per distinct reason: a store failing every few milliseconds must not flood
+        // the log; failure() and the store_errors counter give the rest.
+        log_fmt(log_level::error, "store", "store {}: write failed: {}; retrying (the events wait, not acked)",
+                store_->name(), reason);
+    }
+}
+
+void store_committer::note_success() {
+    if (!failing_.load(std::memory_order_acquire)) {
+        return;
+    }
+    std::uint64_t failed = 0;
+    {
+        std::lock_guard lock(failure_mutex_);
+        failed = std::exchange(failed_in_a_row_, 0);
+        logged_.clear();
+    }
+    failing_.store(false, std::memory_order_release);
+    log_fmt(log_level::warning, "store", "store {}: writing again after {} failed attempt(s)", store_->name(), failed);
+}
+
 void store_committer::run(const std::stop_token& stop) {
     std::vector<submission> taken;
     write_batch merged;
@@ -69,31 +127,50 @@ void store_committer::run(const std::stop_token& stop) {
         }
         bool written = merged.empty();
         auto backoff = std::chrono::milliseconds(10);
-        clock::time_point give_up{};
+        clock::time_point stopped_at{};
         while (!written) {
             const auto began = clock::now();
             const auto stored = store_->write(merged);
             if (stored) {
                 commit_latency_.record(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - began).count());
                 written = true;
+                note_success();
                 break;
             }
-            errors_.fetch_add(1, std::memory_order_relaxed);
-            std::unique_lock lock(mutex_);
-            if (stop.stop_requested()) {
-                if (give_up == clock::time_point{}) {
-                    give_up = clock::now() + give_up_after_;
-                } else if (clock::now() >= give_up) {
-                    log_fmt(log_level::error, "store", "store {}: giving up a write-back at stop: {}", store_->name(),
-                            stored.error().reason);
-                    break;
+            note_failure(stored.error().reason);
+            // The deadline: the runtime's drain deadline, else (stopped by its owner
+            // alone) give_up_after from the stop.
+            auto give_up = drain_deadline_ ? drain_deadline_() : std::nullopt;
+            if (!give_up && stop.stop_requested()) {
+                if (stopped_at == clock::time_point{}) {
+                    stopped_at = clock::now();
                 }
+                give_up = stopped_at + give_up_after_;
             }
-            work_.wait_for(lock, backoff);  // stop() wakes us
+            const auto now = clock::now();
+            if (give_up && now >= *give_up) {
+                std::size_t events = 0;
+                for (const auto& s : taken) {
+                    events += s.acks.size();
+                }
+                unstored_.fetch_add(events, std::memory_order_relaxed);
+                {
+                    std::lock_guard lock(failure_mutex_);
+                    given_up_ = stored.error().reason;
+                }
+                log_fmt(log_level::error, "store",
+                        "store {}: giving up a write at the drain deadline: {} events processed and not stored "
+                        "(not committed: they come again after a restart): {}",
+                        store_->name(), events, stored.error().reason);
+                break;
+            }
+            auto wake_at = now + backoff;
+            if (give_up) {
+                wake_at = std::min(wake_at, *give_up);
+            }
+            std::unique_lock lock(mutex_);
+            work_.wait_until(lock, wake_at);  // stop() wakes us
             backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
-        }
-        if (written) {
-            commits_.fetch_add(1, std::memory_order_relaxed);
         }
         for (auto& s : taken) {
             for (auto& ack : s.acks) {

@@ -142,6 +142,8 @@ struct admin_server::impl {
         counter("rtcrm_events_nacked_total", "Events whose ack failed (their positions are not committed).", s.nacked);
         counter("rtcrm_handler_exceptions_total", "Exceptions caught around bolts.", s.handler_errors);
         counter("rtcrm_store_errors_total", "Failed store reads or writes.", s.store_errors);
+        counter("rtcrm_events_unstored_total", "Processed events whose store writes were given up (not committed).",
+                s.unstored);
         gauge("rtcrm_cached_profiles", "Profiles held in the shards' caches.", s.cached_profiles);
         counter("rtcrm_evicted_profiles_total", "Profiles dropped from the caches to respect their bound.", s.evicted_profiles);
         counter("rtcrm_expired_profiles_total", "Profiles restarted or deleted by the profile TTL.", s.expired_profiles);
@@ -247,6 +249,9 @@ struct admin_server::impl {
                 why += fmt::format("{}shard {} stuck for {:.1f} s in {}", why.empty() ? "" : "; ", h.shard,
                                    static_cast<double>(h.busy_for.count()) / 1e3, h.doing);
             }
+        }
+        if (auto failing = rt->store_failure()) {
+            why += why.empty() ? *failing : "; " + *failing;  // events wait unacked until it writes again
         }
         for (const auto& check : readiness) {
             if (auto reason = check()) {

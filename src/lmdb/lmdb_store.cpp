@@ -12,6 +12,9 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <mutex>
 #include <shared_mutex>
@@ -104,6 +107,10 @@ void lmdb_options::validate() const {
     }
 }
 
+// Free space below which a failed write is taken for a full filesystem: less than any
+// store in use needs to grow.
+constexpr std::uint64_t nearly_full_bytes = 16ULL << 20;
+
 // The lock that keeps a second writing process away: two runtimes writing one store
 // would overwrite each other's profiles from their own caches.
 class writer_lock {
@@ -123,7 +130,23 @@ public:
             throw error(std::error_code(errno, std::generic_category()), fmt::format("lmdb_store: cannot create {}", path));
         }
         if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-            throw error(errc::io_error, fmt::format("lmdb_store: {} is in use by another writing process", dir));
+            const int why = errno;
+            if (why != EWOULDBLOCK) {
+                throw error(std::error_code(why, std::generic_category()), fmt::format("lmdb_store: cannot lock {}", path));
+            }
+            // The holder wrote its pid into the file: name it, so the operator knows whom to stop.
+            char text[32] = {};
+            const auto n = ::pread(fd_, text, sizeof text - 1, 0);
+            const std::string holder = n > 0 ? std::string(text, static_cast<std::size_t>(n)) : std::string{};
+            const bool numeric = !holder.empty() && holder.find_first_not_of("0123456789") == std::string::npos;
+            throw error(std::error_code(EBUSY, std::generic_category()),
+                        fmt::format("lmdb_store: the LMDB store at {} is in use by another process{} (it holds {}); "
+                                    "stop that process or use another store path",
+                                    dir, numeric ? " (pid " + holder + ")" : std::string{}, path));
+        }
+        const auto pid = std::to_string(::getpid());
+        if (::ftruncate(fd_, 0) == 0) {
+            (void)!::pwrite(fd_, pid.data(), pid.size(), 0);
         }
     }
 
@@ -147,6 +170,48 @@ struct lmdb_store::impl {
     }
     [[nodiscard]] failure fail(const failure& why, std::string_view what) const {
         return {why.code, fmt::format("lmdb_store {}: {}: {}", options.path, what, why.reason)};
+    }
+
+    // A failed write or sync, with its likely cause. LMDB reports a short write (what a
+    // full filesystem or the file size limit gives) as EIO, and passes write and fsync
+    // errors on as they are; so an EIO (or ENOSPC, EFBIG) is checked against the
+    // filesystem's free space and RLIMIT_FSIZE, and the failure carries what was found.
+    [[nodiscard]] failure write_failure(int rc, std::string_view what) const {
+        if (rc == MDB_PANIC) {
+            return fail(lmdb_error(rc), fmt::format("{} (an earlier write failed half-way: the store must be reopened; "
+                                                    "restart the process)",
+                                                    what));
+        }
+        if (rc != EIO && rc != ENOSPC && rc != EFBIG) {
+            return fail(lmdb_error(rc), what);
+        }
+        const auto data = options.path + "/data.mdb";
+        std::string found;
+        struct rlimit limit {};
+        struct stat st {};
+        if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && ::stat(data.c_str(), &st) == 0 &&
+            static_cast<std::uint64_t>(st.st_size) + 65536 >= limit.rlim_cur) {
+            return {std::error_code(EFBIG, std::generic_category()),
+                    fmt::format("lmdb_store {}: {}: {} has {} bytes and the file size limit (RLIMIT_FSIZE, ulimit -f) "
+                                "is {} bytes (LMDB says: {})",
+                                options.path, what, data, st.st_size, limit.rlim_cur, mdb_strerror(rc))};
+        }
+        struct statvfs fs {};
+        if (::statvfs(options.path.c_str(), &fs) == 0) {
+            // Root may use the reserved blocks too.
+            const auto blocks = ::geteuid() == 0 ? fs.f_bfree : fs.f_bavail;
+            const auto free_bytes = static_cast<std::uint64_t>(blocks) * fs.f_frsize;
+            if (rc == ENOSPC || free_bytes < nearly_full_bytes) {
+                return {std::error_code(ENOSPC, std::generic_category()),
+                        fmt::format("lmdb_store {}: {}: no space left on device: the filesystem of {} has {} bytes free "
+                                    "(LMDB says: {})",
+                                    options.path, what, options.path, free_bytes, mdb_strerror(rc))};
+            }
+            found = fmt::format("; the filesystem has {} bytes free", free_bytes);
+        }
+        return {std::error_code(rc, std::generic_category()),
+                fmt::format("lmdb_store {}: {}: {}: writing or syncing {} failed{} (see the kernel log for the device)",
+                            options.path, what, mdb_strerror(rc), data, found)};
     }
 
     // Doubles the map. Called with no transaction of ours open.
@@ -214,6 +279,11 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
     }
     if (!d.options.read_only) {
         std::filesystem::create_directories(path, fs_ec);
+    }
+    if (std::error_code ec; std::filesystem::exists(path, ec) && !std::filesystem::is_directory(path, ec)) {
+        throw error(errc::io_error, fmt::format("lmdb_store: {} is a file; the store path names a directory (LMDB "
+                                                "keeps data.mdb and lock.mdb in it)",
+                                                path));
     }
     if (fs_ec || !std::filesystem::is_directory(path)) {
         throw error(errc::io_error, fmt::format("lmdb_store: cannot create the directory {}: {}", path,
@@ -300,7 +370,7 @@ result<void> lmdb_store::write(const write_batch& batch) {
             return {};
         }
         if (rc != MDB_MAP_FULL) {
-            return d.fail(lmdb_error(rc), "write");
+            return d.write_failure(rc, "write");
         }
         if (const auto ec = d.grow(); ec) {
             return d.fail(ec, fmt::format("the map is full at {} bytes", d.map_size));
@@ -384,7 +454,7 @@ result<expiry_result> lmdb_store::expire(const expiry_policy& policy, std::int64
             }
         }
         if (const int rc = txn.commit(); rc != 0) {
-            return d.fail(lmdb_error(rc), "commit expire");
+            return d.write_failure(rc, "commit expire");
         }
         out.expired += erase.size();
         out.trimmed += rewrite.size();
@@ -485,7 +555,7 @@ result<void> lmdb_store::scan_parallel(std::size_t workers, const visitor_factor
 
 result<void> lmdb_store::flush() {
     if (const int rc = mdb_env_sync(impl_->env.get(), 1); rc != 0) {
-        return impl_->fail(lmdb_error(rc), "sync");
+        return impl_->write_failure(rc, "sync");
     }
     return {};
 }

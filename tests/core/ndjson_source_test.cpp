@@ -1,9 +1,14 @@
 #include <rtcrm/core/error.hpp>
 #include <rtcrm/core/ndjson_source.hpp>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 
 #include <filesystem>
 #include <fstream>
@@ -32,7 +37,7 @@ protected:
     static std::vector<rtcrm::record> read_all(rtcrm::ndjson_source& src, std::size_t max = 1000) {
         std::vector<rtcrm::record> out;
         for (int guard = 0; guard < 100'000; ++guard) {
-            if (src.poll(out, max, std::chrono::milliseconds(0)) == rtcrm::poll_status::end) {
+            if (src.poll(out, max, std::chrono::milliseconds(100)) == rtcrm::poll_status::end) {
                 return out;
             }
         }
@@ -66,6 +71,29 @@ TEST_F(ndjson_source_test, empty_lines_are_skipped_but_still_advance_the_offsets
     EXPECT_EQ(records[0].origin.offset, 2);
     EXPECT_EQ(records[1].bytes, "bb");  // "\r\n" counts as an empty line too
     EXPECT_EQ(records[1].origin.offset, 7);
+}
+
+// Blank lines carry no event, as in the HTTP gateway: not delivered, so never dead-lettered.
+TEST_F(ndjson_source_test, lines_of_only_spaces_tabs_and_carriage_returns_are_skipped) {
+    rtcrm::ndjson_source src{{.path = write("  \n\t\na\n \t \r\n\r\r\n b \n   ")}};
+    src.open();
+    const auto records = read_all(src);
+    ASSERT_EQ(records.size(), 2U);
+    EXPECT_EQ(records[0].bytes, "a");
+    EXPECT_EQ(records[0].origin.offset, 5);
+    EXPECT_EQ(records[1].bytes, " b ");  // spaces around an event stay: the parser judges it
+    EXPECT_EQ(records[1].origin.offset, 15);
+}
+
+TEST_F(ndjson_source_test, a_directory_is_refused_at_open_with_its_path) {
+    rtcrm::ndjson_source src{{.path = dir_.string()}};
+    try {
+        src.open();
+        FAIL() << "a directory was opened as input";
+    } catch (const rtcrm::error& e) {
+        EXPECT_NE(std::string{e.what()}.find("is a directory"), std::string::npos) << e.what();
+        EXPECT_NE(std::string{e.what()}.find(dir_.string()), std::string::npos) << e.what();
+    }
 }
 
 TEST_F(ndjson_source_test, only_a_trailing_carriage_return_is_stripped) {
@@ -254,6 +282,87 @@ TEST_F(ndjson_source_test, an_unseekable_file_that_ends_before_the_start_offset_
     rtcrm::ndjson_source src{{.path = fifo.string(), .start_offset = 100}};
     EXPECT_THROW(src.open(), rtcrm::error);
     writer.join();
+}
+
+// A FIFO whose writer stays open (idle) until release() or the test's end; it closes on
+// its own after a minute so a source that waits for the end does not hang the test.
+class idle_writer {
+public:
+    explicit idle_writer(const fs::path& fifo)
+        : thread_([this, fifo] {
+              const int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+              std::unique_lock lock(mutex_);
+              fd_ = fd;
+              opened_.notify_all();
+              if (!opened_.wait_for(lock, std::chrono::minutes(1), [&] { return released_; })) {
+                  closed_early = true;
+              }
+              ::close(fd_);
+          }) {}
+    ~idle_writer() { release(); }
+    void write(const std::string& bytes) {
+        std::unique_lock lock(mutex_);
+        opened_.wait(lock, [&] { return fd_ >= 0; });
+        ASSERT_EQ(::write(fd_, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    }
+    void release() {
+        {
+            std::lock_guard lock(mutex_);
+            released_ = true;
+        }
+        opened_.notify_all();
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+    }
+    std::atomic<bool> closed_early{false};  // the writer closed before release(): the source waited for it
+
+private:
+    std::mutex mutex_;
+    std::condition_variable opened_;
+    int fd_ = -1;
+    bool released_ = false;
+    std::jthread thread_;
+};
+
+TEST_F(ndjson_source_test, a_pipe_hands_on_its_lines_without_waiting_for_a_full_batch_or_the_writer) {
+    const auto fifo = dir_ / "live.fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    idle_writer writer{fifo};
+    rtcrm::ndjson_source src{{.path = fifo.string()}};
+    src.open();
+    writer.write("{\"n\":1}\n{\"n\":2}\n{\"n\":");  // and a line not yet complete
+    std::vector<rtcrm::record> out;
+    while (out.size() < 2 && !writer.closed_early) {
+        EXPECT_EQ(src.poll(out, 1000, std::chrono::seconds(30)), rtcrm::poll_status::more);
+    }
+    EXPECT_FALSE(writer.closed_early) << "the source waited for the writer to close";
+    ASSERT_EQ(out.size(), 2U);
+    EXPECT_EQ(out[1].bytes, "{\"n\":2}");
+    writer.write("3}\n");
+    while (out.size() < 3 && !writer.closed_early) {
+        src.poll(out, 1000, std::chrono::seconds(30));
+    }
+    ASSERT_EQ(out.size(), 3U);
+    EXPECT_EQ(out[2].bytes, "{\"n\":3}");
+    writer.release();
+    EXPECT_EQ(src.poll(out, 1000, std::chrono::seconds(30)), rtcrm::poll_status::end);
+}
+
+TEST_F(ndjson_source_test, wakeup_ends_a_poll_waiting_for_an_idle_writer) {
+    const auto fifo = dir_ / "idle.fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    idle_writer writer{fifo};
+    rtcrm::ndjson_source src{{.path = fifo.string()}};
+    src.open();
+    std::jthread waker{[&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        src.wakeup();
+    }};
+    std::vector<rtcrm::record> out;
+    EXPECT_EQ(src.poll(out, 1000, std::chrono::minutes(2)), rtcrm::poll_status::more);
+    EXPECT_TRUE(out.empty());
+    EXPECT_FALSE(writer.closed_early) << "poll waited for the writer, not for wakeup()";
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include <rtcrm/core/error.hpp>
+#include <rtcrm/core/memory_store.hpp>
 #include <rtcrm/http/admin_server.hpp>
 
 #include "../support/test_components.hpp"
@@ -7,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
+#include <system_error>
 
 namespace {
 
@@ -50,6 +53,57 @@ TEST(admin_server, readiness_checks_decide_readyz) {
     ready = true;
     client.send_raw("GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n");
     EXPECT_EQ(client.read_reply().status, 200);
+}
+
+namespace {
+
+// A durable store whose writes fail with ENOSPC while `full` is set.
+class full_disk_store final : public rtcrm::profile_store {
+public:
+    [[nodiscard]] std::string_view name() const noexcept override { return "full-disk"; }
+    rtcrm::result<void> get(std::span<const rtcrm::player_key> keys, std::span<std::optional<rtcrm::profile>> out) override {
+        return inner_.get(keys, out);
+    }
+    rtcrm::result<void> write(const rtcrm::write_batch& batch) override {
+        if (full.load()) {
+            return rtcrm::failure{std::error_code(ENOSPC, std::generic_category()), "full-disk: No space left on device"};
+        }
+        return inner_.write(batch);
+    }
+    rtcrm::result<void> scan(const rtcrm::profile_visitor& visit) override { return inner_.scan(visit); }
+    rtcrm::result<void> flush() override { return {}; }
+    [[nodiscard]] std::vector<rtcrm::source_position> positions() override { return inner_.positions(); }
+    [[nodiscard]] bool durable() const noexcept override { return true; }
+    std::atomic<bool> full{true};
+
+private:
+    rtcrm::memory_store inner_;
+};
+
+}  // namespace
+
+TEST(admin_server, a_failing_store_fails_readyz_with_its_reason_until_it_writes_again) {
+    auto store = std::make_shared<full_disk_store>();
+    rtcrm::topology t;
+    t.add_source(std::make_unique<rtcrm::testing::endless_source>(10)).with_store(store).with_options({.shards = 1});
+    rtcrm::runtime rt{std::move(t)};
+    rtcrm::admin_server admin{{.listen = "127.0.0.1:0"}, rt, nullptr, nullptr};
+    rtcrm::testing::tiny_http client{admin.port()};
+    auto get = [&](const std::string& path) {
+        client.send_raw("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n");
+        return client.read_reply();
+    };
+    rt.start();
+    ASSERT_TRUE(rtcrm::testing::eventually([&] { return get("/readyz").status == 503; }));
+    const auto ready = get("/readyz");
+    EXPECT_NE(ready.body.find("store full-disk"), std::string::npos) << ready.body;
+    EXPECT_NE(ready.body.find("No space left on device"), std::string::npos) << ready.body;
+    EXPECT_EQ(get("/metrics").body.find("\nrtcrm_store_errors_total 0\n"), std::string::npos);
+    store->full = false;
+    EXPECT_TRUE(rtcrm::testing::eventually([&] { return get("/readyz").status == 200; }));
+    const auto report = rt.stop();
+    EXPECT_TRUE(report.stopped);
+    EXPECT_EQ(report.unstored, 0U);
 }
 
 TEST(admin_server, a_stuck_shard_fails_readyz_is_named_by_healthz_and_is_counted_in_metrics) {

@@ -126,7 +126,16 @@ TEST_F(lmdb_store_test, a_reader_of_a_missing_store_creates_nothing) {
 
 TEST_F(lmdb_store_test, a_file_where_the_directory_should_be_is_named) {
     std::ofstream(dir_) << "not a directory";
-    EXPECT_THROW(rtcrm::lmdb_store({.path = dir_.string()}), rtcrm::error);
+    for (const bool read_only : {false, true}) {
+        try {
+            rtcrm::lmdb_store store{{.path = dir_.string(), .read_only = read_only}};
+            ADD_FAILURE() << "a file was opened as a store";
+        } catch (const rtcrm::error& e) {
+            EXPECT_NE(std::string{e.what()}.find(dir_.string() + " is a file; the store path names a directory"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
 }
 
 }  // namespace
@@ -212,6 +221,56 @@ TEST_F(lmdb_store_test, an_existing_store_that_became_read_only_is_a_clear_error
     ASSERT_NE(status, 10) << "could not drop privileges";
     EXPECT_EQ(status, 0) << "1: opened for writing, 2: unclear error";
     rtcrm::lmdb_store reader{{.path = dir_.string(), .read_only = true}};  // still readable
+}
+
+// LMDB reports a short write as EIO ("Input/output error"): the failure names the real
+// cause found on the filesystem, here the file size limit.
+// Another process writing the store: the message says so and names it (not "I/O error").
+TEST_F(lmdb_store_test, a_store_held_by_another_process_names_that_process) {
+    rtcrm::lmdb_store writer{{.path = dir_.string()}};
+    const auto expected = fmt::format("the LMDB store at {} is in use by another process (pid {})", dir_.string(), ::getpid());
+    const int status = in_child([&] {
+        try {
+            rtcrm::lmdb_store second{{.path = dir_.string()}};
+            return 1;
+        } catch (const rtcrm::error& e) {
+            const std::string what = e.what();
+            if (what.find(expected) == std::string::npos || what.find("I/O error") != std::string::npos) {
+                std::fprintf(stderr, "message: %s\n", what.c_str());
+                return 2;
+            }
+            return e.code() == std::error_code(EBUSY, std::generic_category()) ? 0 : 3;
+        }
+    });
+    EXPECT_EQ(status, 0) << "1: opened for writing, 2: the message does not name the holder, 3: not EBUSY";
+}
+
+TEST_F(lmdb_store_test, a_write_past_the_file_size_limit_names_the_limit_not_an_io_error) {
+    const int status = in_child([&] {
+        rtcrm::lmdb_store store{{.path = dir_.string(), .map_size = 64ULL << 20}};
+        std::signal(SIGXFSZ, SIG_IGN);
+        const rlimit limit{256 * 1024, 256 * 1024};
+        if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) {
+            return 10;
+        }
+        for (int round = 0; round < 200; ++round) {
+            if (const auto written = store.write(big_profiles(round * 100, 100)); !written) {
+                const auto& why = written.error();
+                if (why.code != std::error_code(EFBIG, std::generic_category())) {
+                    std::fprintf(stderr, "code %s: %s\n", why.code.message().c_str(), why.reason.c_str());
+                    return 2;
+                }
+                if (why.reason.find("file size limit") == std::string::npos) {
+                    std::fprintf(stderr, "reason: %s\n", why.reason.c_str());
+                    return 3;
+                }
+                return 0;
+            }
+        }
+        return 1;
+    });
+    ASSERT_NE(status, 10) << "setrlimit failed";
+    EXPECT_EQ(status, 0) << "1: no error, 2: not EFBIG, 3: the reason does not name the limit";
 }
 
 TEST_F(lmdb_store_test, a_full_disk_fails_the_write_with_the_path_and_no_crash) {

@@ -33,6 +33,14 @@
 /// second to settle): it returns a `stop_report` of what was not committed and what the
 /// shard is doing.
 ///
+/// A durable store whose writes fail is retried (with backoff) while the runtime runs:
+/// the events wait unacked, `store_failure()` names the failure (the first time each
+/// distinct reason is seen it is logged as an error of component `store`), and
+/// `runtime_stats::store_errors` counts the attempts. At the drain deadline (the first
+/// stop()'s, or `drain_timeout` after the last source ended) the writes still failing are
+/// given up: those events are counted as `runtime_stats::unstored` and in the
+/// `stop_report`, and not committed.
+///
 /// Caveats:
 /// - Neither copyable nor movable; `start()` once. `stop()` (or the end of every
 ///   source) drains: every event already read or accepted by `submit` is processed and
@@ -107,6 +115,9 @@ struct source_drain {
     /// Read and failed (given up at stop, or a sink or the store gave up): the committed
     /// position stays below each (they may be among `unacked` too).
     std::uint64_t nacked = 0;
+    /// Why the source ended early: the error its `poll` threw (a read failed), "" if it
+    /// did not fail. What it read before was processed as usual.
+    std::string failure;
 };
 
 /// What `runtime::stop` achieved, and what it left undone.
@@ -119,11 +130,18 @@ struct stop_report {
     /// Events read and not yet processed, dropped or dead-lettered by a shard (those of a
     /// stuck step included) when stop() returned.
     std::uint64_t in_flight = 0;
+    /// Events processed whose profile writes a durable store never took: its writes kept
+    /// failing until the drain deadline, so they were given up (nacked, not committed:
+    /// they come again after a restart). `store_failure` is the store's last reason.
+    std::uint64_t unstored = 0;
+    std::string store_failure;
 
-    /// True when nothing was left undone: stopped, and no source has unacked or nacked events.
+    /// True when nothing was left undone: stopped, nothing unstored, and no source failed
+    /// or has unacked or nacked events.
     [[nodiscard]] bool clean() const noexcept;
     /// Lines for a log, each ending in a newline: the shards still running and what they
-    /// are doing, then per source what was not committed; "" when `clean()`.
+    /// are doing, the events not stored and why, then per source why it failed and what
+    /// was not committed; "" when `clean()`.
     [[nodiscard]] std::string summary() const;
 };
 
@@ -205,6 +223,13 @@ public:
     [[nodiscard]] std::uint64_t stuck_episodes() const noexcept;
     /// The profile store.
     [[nodiscard]] const std::shared_ptr<profile_store>& store() const noexcept;
+    /// While a durable store's writes fail (from a failed group commit to the next one
+    /// that succeeds; the events wait unacked meanwhile): the failed attempts in a row and
+    /// the store's last reason, e.g. "store lmdb: 12 write attempt(s) failed in a row;
+    /// ...; last: lmdb_store /data: write: No space left on device ...". nullopt while
+    /// the store works (and always for a volatile store). The admin API's /readyz
+    /// answers 503 with it. Any thread.
+    [[nodiscard]] std::optional<std::string> store_failure() const;
 
     /// A player's current profile, as its shard holds it (asked on the shard's thread,
     /// between two batches), else as the store has it; nullopt for an unknown player.

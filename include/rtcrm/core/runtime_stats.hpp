@@ -41,6 +41,7 @@ struct runtime_stats {
     std::uint64_t nacked = 0;          ///< events whose ack failed (their positions are not committed)
     std::uint64_t handler_errors = 0;  ///< exceptions caught around bolts
     std::uint64_t store_errors = 0;    ///< failed store reads or writes
+    std::uint64_t unstored = 0;        ///< processed events whose store writes were given up at the drain deadline (not committed)
     std::uint64_t cached_profiles = 0; ///< profiles held in the shards' caches
     std::uint64_t evicted_profiles = 0; ///< profiles dropped from the caches to respect cache_max_profiles
     std::uint64_t expired_profiles = 0; ///< profiles that started afresh or were deleted by the profile TTL
@@ -50,7 +51,7 @@ struct runtime_stats {
     latency_histogram store_commit;        ///< per durable group commit: the write and its fsync
     std::uint32_t shards = 0;
 
-    /// One line for logs: "in=.. processed=.. dropped=.. replayed=.. dead_lettered=.. outputs=.. ... cached=.. evicted=..".
+    /// One line for logs: "in=.. processed=.. dropped=.. replayed=.. dead_lettered=.. outputs=.. ... store_errors=.. unstored=.. cached=.. ...".
     [[nodiscard]] std::string summary() const;
 };
 

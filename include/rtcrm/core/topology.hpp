@@ -49,7 +49,10 @@ struct runtime_options {
     std::size_t store_max_batch = 4096;              ///< durable store: a shard with this many dirty profiles writes back at once (a volatile store gets its rounds by store_interval only)
     std::size_t cache_max_profiles = 0;              ///< per shard: past this, least recently used profiles leave the cache (down to 90%, after a write-back); 0 = unbounded
     std::chrono::milliseconds commit_interval{200};  ///< how often sources get their safe positions
-    std::chrono::milliseconds drain_timeout{30000};  ///< at stop, the longest wait for in-flight acks
+    /// At stop (from the first `runtime::stop`), or once every source has ended, the longest
+    /// wait for in-flight acks; a durable store's writes still failing then are given up
+    /// (the events are counted as `runtime_stats::unstored` and not committed).
+    std::chrono::milliseconds drain_timeout{30000};
     /// A shard whose current step (a batch, a tick, a write-back) has run this long is
     /// *stuck*: `runtime::shard_health` says so and what it is doing, a watchdog reports
     /// each such episode (and its end) in the log (`rtcrm/core/log.hpp`), the admin API's /readyz fails.

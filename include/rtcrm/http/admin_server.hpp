@@ -12,8 +12,10 @@
 ///   `{"status":"stuck","stuck_shards":[{"shard":1,"seconds":7.5,"doing":"..."}]}` while a
 ///   shard is stuck (`runtime::shard_health`), so a liveness probe does not restart a
 ///   process that may still recover, and an operator sees what it is in.
-/// - `GET /readyz`: 200 when no shard is stuck and every readiness check passes; 503 with
-///   the reasons otherwise (a stuck shard is named with what it is doing).
+/// - `GET /readyz`: 200 when no shard is stuck, the durable store writes
+///   (`runtime::store_failure`) and every readiness check passes; 503 with the reasons
+///   otherwise (a stuck shard is named with what it is doing, a failing store with its
+///   last error).
 /// - `GET /profiles/{player}`: the profile as JSON, read on its owning shard's thread.
 /// - `GET /handlers`: the script set (names, version) and per-handler counters.
 ///
