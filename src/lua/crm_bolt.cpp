@@ -6,6 +6,7 @@
 #include "core/string_pool.hpp"
 
 #include <rtcrm/core/error.hpp>
+#include <rtcrm/core/trigger_id.hpp>
 
 #include <fmt/format.h>
 
@@ -271,7 +272,12 @@ private:
         }
         out += R"(,"event_type":)";
         append_json_string(out, ev.type());
-        fmt::format_to(std::back_inserter(out), R"(,"ts":{},"dry_run":{}}})", ev.ts(), spec.dry_run);
+        fmt::format_to(std::back_inserter(out), R"(,"ts":{},"dry_run":{})", ev.ts(), spec.dry_run);
+        // Last, where sinks find it without parsing (trigger_id_of); its bytes need no
+        // JSON escaping.
+        out += R"(,"trigger_id":")";
+        append_trigger_id(out, spec.id, ev, spec.dry_run);
+        out += R"("})";
         return out;
     }
 
