@@ -249,7 +249,8 @@ private:
         // In a spent body's buffer when the loop bridge gave one back (core/string_pool.hpp),
         // written in place: no temporary strings.
         std::string out = detail::string_pool::take();
-        out.reserve(160 + spec.content_json.size());
+        // The ids are written twice: as members, and in trigger_id.
+        out.reserve(200 + spec.content_json.size() + 2 * (spec.id.size() + ev.player().text().size() + ev.id().size()));
         out += R"({"campaign_id":)";
         if (spec.numeric_id) {
             out += spec.id;
