@@ -14,7 +14,7 @@ rtcrm::event parsed(std::string bytes, rtcrm::origin from = {}) {
     if (!ev) {
         throw std::runtime_error(ev.error().reason);
     }
-    return std::move(*ev);
+    return std::move(ev).value();
 }
 
 rtcrm::origin at(std::uint32_t source, std::int32_t partition, std::int64_t offset) {

@@ -86,7 +86,7 @@ rtcrm::runtime_stats run_through(const std::shared_ptr<rtcrm::webhook_sink>& hoo
 // not pass headers on). One connection at a time, each answered 200.
 class header_receiver {
 public:
-    header_receiver() : acceptor_(io_, {asio::ip::address_v4::loopback(), 0}) {
+    header_receiver() : acceptor_(io_, tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0}) {
         thread_ = std::jthread([this] { serve(); });
     }
     ~header_receiver() {
