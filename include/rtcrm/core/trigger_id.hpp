@@ -19,15 +19,16 @@
 ///                uppercase hex digits (RFC 3986 percent-encoding of all but unreserved)
 /// @endcode
 /// - `campaign` is the campaign id as text (`3` and `"3"` are the same campaign);
-///   `player` is the player key's text (`player_key::text()`: decimal for integer keys);
-///   the event id is `event::id()` (an integer id is its decimal text, so `7` and `"7"`
-///   give the same id).
+///   `player` is the player key's text (`player_key::text()`: decimal for integer keys, the
+///   Kafka message key when there is one); the event id is `event::id()` (an integer id is
+///   its decimal text, so `7` and `"7"` give the same id). Strings are their UTF-8 bytes as
+///   decoded from the JSON (`"a\u003ab"` is `a:b`, encoded `a%3Ab`).
 /// - `source`, `partition` and `offset` are the event's `origin`, in decimal (a `-` sign
 ///   if negative): the source's index in the topology, the Kafka partition (0 for a file),
-///   the Kafka offset or the byte offset of the line in an NDJSON file. Used when the
-///   source set `offset >= 0` (not `origin::sequenced`): those positions are the same
-///   when the event is read again. Adding or reordering sources in a topology changes the
-///   ids of events without an id.
+///   the Kafka offset or the byte offset of the line in an NDJSON file; decimal without
+///   leading zeros. Used when the source set `offset >= 0` (not `origin::sequenced`):
+///   those positions are the same when the event is read again. Adding or reordering
+///   sources in a topology changes the ids of events without an id.
 /// - `fnv1a64` is 64-bit FNV-1a over the event's raw bytes as received (offset basis
 ///   0xcbf29ce484222325, prime 0x100000001b3), written as 16 lowercase hex digits. It is
 ///   used for events that have neither an id nor a position (the HTTP gateway,
