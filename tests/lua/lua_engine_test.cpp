@@ -254,6 +254,36 @@ TEST(lua_engine, an_event_without_id_or_position_gets_a_trigger_id_from_its_byte
     EXPECT_STREQ(parse(out[0])["trigger_id"].GetString(), "3:42:h:0585bb7dc049867a");
 }
 
+TEST(lua_engine, submitted_events_without_an_id_get_trigger_ids_from_their_bytes) {
+    auto engine = engine_with({{"c.lua", R"(crm.campaign{ id = 3, on = "fight" })"}});
+    std::mutex m;
+    std::vector<std::string> ids;
+    rtcrm::topology t;
+    t.add_shard_bolt(engine->make_bolt_factory())
+        .add_sink(rtcrm::stream::main, std::make_shared<rtcrm::callback_sink>([&](std::span<const rtcrm::output> batch) {
+            std::lock_guard lock(m);
+            for (const auto& out : batch) {
+                ids.push_back(parse(out.body)["trigger_id"].GetString());
+            }
+        }))
+        .with_options({.shards = 1, .submit_capacity = 16});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+    // The same bytes twice (a host sending again what it is unsure was taken), then others.
+    const std::string bytes = R"({"player_id":42,"type":"fight","ts":5})";
+    ASSERT_EQ(rt.submit(bytes, 5s), rtcrm::submit_status::accepted);
+    ASSERT_EQ(rt.submit(bytes, 5s), rtcrm::submit_status::accepted);
+    ASSERT_EQ(rt.submit(R"({"player_id":42,"type":"fight","ts":6})", 5s), rtcrm::submit_status::accepted);
+    rt.stop();
+    // Not the submit lane's sequence numbers, which a restart numbers afresh: the bytes'
+    // 64-bit FNV-1a, computed independently for the first.
+    ASSERT_EQ(ids.size(), 3U);
+    EXPECT_EQ(ids[0], "3:42:h:0585bb7dc049867a");
+    EXPECT_EQ(ids[1], ids[0]);
+    EXPECT_NE(ids[2], ids[0]);
+    EXPECT_TRUE(ids[2].starts_with("3:42:h:")) << ids[2];
+}
+
 TEST(lua_engine, events_read_again_after_a_restart_get_the_same_trigger_ids) {
     const auto path = std::filesystem::temp_directory_path() / fmt::format("rtcrm_trigger_ids_{}.ndjson", ::getpid());
     const std::string with_id = fmt::format(R"({{"id":"a-1","player_id":1,"type":"x","ts":{}}})", t0);
