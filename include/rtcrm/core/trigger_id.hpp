@@ -6,7 +6,8 @@
 /// is derived only from what the same event brings again when it is redelivered (after a
 /// crash, a restart, a Kafka rebalance, a webhook retry): the campaign, the player and the
 /// event. The same campaign firing on the same event always gets the same id, in any
-/// process, on any platform; two different firings never share one.
+/// process, on any platform; two different firings never share one (but see `h:` below
+/// for events without an id).
 ///
 /// The formula (bytes; `+` is concatenation):
 /// @code
@@ -32,17 +33,19 @@
 /// - `fnv1a64` is 64-bit FNV-1a over the event's raw bytes as received (offset basis
 ///   0xcbf29ce484222325, prime 0x100000001b3), written as 16 lowercase hex digits. It is
 ///   used for events that have neither an id nor a position (the HTTP gateway,
-///   `runtime::submit`): a retried POST of the same bytes gets the same id,
-///   but two identical events of one player (same bytes, no `id`, no `ts`) get the same id
-///   too, and a consumer that deduplicates keeps only one. Games should send event ids.
+///   `runtime::submit`): a retried POST of the same bytes gets the same id, but two
+///   identical events of one player (the same bytes: no `id`, and the same `ts` or none)
+///   get the same id too, and a consumer that deduplicates keeps only one. Games should
+///   send event ids. (Two different byte strings share a hash with probability 2^-64;
+///   only events of one player for one campaign compete, so this is negligible.)
 /// - `":dry_run"` ends the id of a dry-run campaign's trigger (the `shadow` stream), so a
 ///   shadow trigger and the live trigger of the same campaign and event never share an id.
 ///
 /// Every part is percent-encoded and every kind of `event_ref` has a fixed number of
 /// fields, so the id splits back into its parts unambiguously: different (campaign,
-/// player, event, dry run) never give the same id. Ids contain only `A-Z a-z 0-9 - . _ ~ %
-/// :`: they need no escaping in JSON, HTTP headers, Kafka headers, file names or SQL
-/// string literals. Their length grows with the parts (an id of 200 bytes gives a part of
+/// player, event_ref, dry run) never give the same id. Ids contain only `A-Z a-z 0-9 - . _
+/// ~ % :`: they need no escaping in JSON, HTTP headers, Kafka headers or SQL string
+/// literals. Their length grows with the parts (an id of 200 bytes gives a part of
 /// up to 600); a consumer that needs a fixed width can hash the id itself.
 ///
 /// Reserved for later kinds of `event_ref`: `"t:"` (a timer: `"t:" + due time in ms + ":" +
