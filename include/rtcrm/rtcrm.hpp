@@ -43,4 +43,5 @@
 #include <rtcrm/core/test_driver.hpp>
 #include <rtcrm/core/thread_scheduling.hpp>
 #include <rtcrm/core/topology.hpp>
+#include <rtcrm/core/trigger_id.hpp>
 #include <rtcrm/core/validation_bolt.hpp>

@@ -31,6 +31,7 @@ std::size_t ingest_stage::process(std::vector<record>& records, std::size_t firs
             rec.origin.offset = offset;
             ++part.next_sequence;
             rec.origin.resumable = false;  // a sequence number of this run, not a position
+            rec.origin.sequenced = true;
         } else {
             rec.origin.resumable = resumable_;
         }

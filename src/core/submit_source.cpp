@@ -136,6 +136,7 @@ std::size_t submit_source::take(std::uint32_t shard, router::batch& out, std::si
         rec.origin.partition = static_cast<std::int32_t>(shard);
         rec.origin.offset = l.next_offset;
         rec.origin.resumable = false;  // a sequence number of this run, not a position
+        rec.origin.sequenced = true;
         auto token = l.tracker.track(l.next_offset);  // room checked above
         ++l.next_offset;
         out.push_back(routed_record{std::move(rec), std::move(*token)});

@@ -1,4 +1,5 @@
 #include <rtcrm/core/error.hpp>
+#include <rtcrm/core/trigger_id.hpp>
 #include <rtcrm/http/webhook_sink.hpp>
 
 #include "core/logging.hpp"
@@ -140,7 +141,7 @@ struct webhook_sink::impl {
         auto backoff = options.backoff_initial;
         for (std::uint32_t attempt = 1; attempt <= options.max_attempts; ++attempt) {
             requests.fetch_add(1, std::memory_order_relaxed);
-            why = post(body);
+            why = post(body, options.batch ? std::string_view{} : trigger_id_of(batch.front().body));
             if (why.empty()) {
                 for (auto& out : batch) {
                     out.ack.ack();
@@ -179,8 +180,9 @@ struct webhook_sink::impl {
         }
     }
 
-    // One try; "" on a 2xx, else why not.
-    std::string post(const std::string& body) {
+    // One try; "" on a 2xx, else why not. A single trigger's id goes in `Idempotency-Key`
+    // (a batch's lines are regrouped after a restart, so a batch has no stable key).
+    std::string post(const std::string& body, std::string_view idempotency_key) {
         try {
             if (!stream) {
                 tcp::resolver resolver{io};
@@ -192,6 +194,9 @@ struct webhook_sink::impl {
             req.set(bhttp::field::host, url.host);
             req.set(bhttp::field::user_agent, "rtcrm");
             req.set(bhttp::field::content_type, options.batch ? "application/x-ndjson" : "application/json");
+            if (!idempotency_key.empty()) {
+                req.set("Idempotency-Key", idempotency_key);
+            }
             req.keep_alive(true);
             req.body() = body;
             req.prepare_payload();

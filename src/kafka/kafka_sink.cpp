@@ -1,3 +1,4 @@
+#include <rtcrm/core/trigger_id.hpp>
 #include <rtcrm/kafka/kafka_sink.hpp>
 
 #include "core/logging.hpp"
@@ -106,6 +107,11 @@ struct kafka_sink::impl {
                 const auto reason = dead_letter_reason(out.body);
                 rd_kafka_header_add(headers, opt.reason_header.data(), static_cast<ssize_t>(opt.reason_header.size()),
                                     reason.data(), static_cast<ssize_t>(reason.size()));
+            } else if (const auto id = trigger_id_of(out.body); !id.empty() && !opt.trigger_id_header.empty()) {
+                headers = rd_kafka_headers_new(1);
+                rd_kafka_header_add(headers, opt.trigger_id_header.data(),
+                                    static_cast<ssize_t>(opt.trigger_id_header.size()), id.data(),
+                                    static_cast<ssize_t>(id.size()));
             }
 // librdkafka's RD_KAFKA_V_* macros are C casts.
 #pragma GCC diagnostic push

@@ -6,6 +6,7 @@
 #include "core/string_pool.hpp"
 
 #include <rtcrm/core/error.hpp>
+#include <rtcrm/core/trigger_id.hpp>
 
 #include <fmt/format.h>
 
@@ -248,7 +249,8 @@ private:
         // In a spent body's buffer when the loop bridge gave one back (core/string_pool.hpp),
         // written in place: no temporary strings.
         std::string out = detail::string_pool::take();
-        out.reserve(160 + spec.content_json.size());
+        // The ids are written twice: as members, and in trigger_id.
+        out.reserve(200 + spec.content_json.size() + 2 * (spec.id.size() + ev.player().text().size() + ev.id().size()));
         out += R"({"campaign_id":)";
         if (spec.numeric_id) {
             out += spec.id;
@@ -271,7 +273,12 @@ private:
         }
         out += R"(,"event_type":)";
         append_json_string(out, ev.type());
-        fmt::format_to(std::back_inserter(out), R"(,"ts":{},"dry_run":{}}})", ev.ts(), spec.dry_run);
+        fmt::format_to(std::back_inserter(out), R"(,"ts":{},"dry_run":{})", ev.ts(), spec.dry_run);
+        // Last, where sinks find it without parsing (trigger_id_of); its bytes need no
+        // JSON escaping.
+        out += R"(,"trigger_id":")";
+        append_trigger_id(out, spec.id, ev, spec.dry_run);
+        out += R"("})";
         return out;
     }
 

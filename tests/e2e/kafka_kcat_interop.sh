@@ -35,6 +35,13 @@ while read -r key body; do
     echo "$body" | grep -q '"campaign_id":3' || fail "unexpected campaign: $body"
 done < "$work/triggers.txt"
 [ "$(cut -d' ' -f1 "$work/triggers.txt" | sort -u | wc -l)" -eq 50 ] || fail "a player got two triggers"
+# Each trigger's id is in its body and in the rtcrm-trigger-id header.
+kafka_read crm_trigger '%k|%h|%s\n' > "$work/trigger_ids.txt"
+[ "$(wc -l < "$work/trigger_ids.txt")" -eq 50 ] || fail "expected 50 triggers with headers"
+while IFS='|' read -r key headers body; do
+    [ "$headers" = "rtcrm-trigger-id=3:$key:e:e-$key-2" ] || fail "trigger of $key: header '$headers'"
+    echo "$body" | grep -q "\"trigger_id\":\"3:$key:e:e-$key-2\"}\$" || fail "trigger of $key: no trigger_id at the end: $body"
+done < "$work/trigger_ids.txt"
 
 kafka_read crm_dead_letter '%h|%k|%s\n' > "$work/dead.txt"
 grep -q '^rtcrm-reason=parse_error|7|' "$work/dead.txt" || { cat "$work/dead.txt"; fail "dead letter without reason header or key"; }

@@ -49,6 +49,9 @@ cat "$work/second.err"
 total=$(kafka_read crm_trigger '%s\n' | wc -l)
 grep -o '"event_id":"[^"]*"' <(grep '"type":"fight"' "$work/events.ndjson" | sed 's/"id"/"event_id"/') | sort -u > "$work/expected.txt"
 cmp -s "$work/expected.txt" "$work/unique.txt" || fail "the processed fights differ from the produced ones"
+# A trigger delivered twice has the same id both times: deduplicated on it, one per fight.
+ids=$(kafka_read crm_trigger '%h\n' | grep -o 'rtcrm-trigger-id=[^,]*' | sort -u | wc -l)
+[ "$ids" -eq "$fights" ] || fail "$ids distinct trigger ids for $fights fights"
 duplicates=$((total - fights))
 echo "kill -9 and restart: $fights fights, $before triggers before the kill, $duplicates processed twice"
 # Twice-processed events are those read but not yet committed at the kill: commits

@@ -6,13 +6,22 @@
 #include "http/server.hpp"
 #include "support/test_components.hpp"
 
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <mutex>
+#include <thread>
 
 using namespace std::chrono_literals;
 namespace http = rtcrm::detail::http;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
 using rtcrm::testing::fight_json;
 
 namespace {
@@ -73,7 +82,113 @@ rtcrm::runtime_stats run_through(const std::shared_ptr<rtcrm::webhook_sink>& hoo
     return rt.stats();
 }
 
+// Keeps each request's Idempotency-Key header and body (the library's own server does
+// not pass headers on). One connection at a time, each answered 200.
+class header_receiver {
+public:
+    header_receiver() : acceptor_(io_, tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0}) {
+        thread_ = std::jthread([this] { serve(); });
+    }
+    ~header_receiver() {
+        stopping_ = true;
+        try {  // wakes the blocking accept
+            tcp::socket poke(io_);
+            poke.connect(acceptor_.local_endpoint());
+        } catch (const std::exception&) {
+        }
+        thread_.join();
+    }
+    [[nodiscard]] std::string url() const {
+        return fmt::format("http://127.0.0.1:{}/triggers", acceptor_.local_endpoint().port());
+    }
+    // (Idempotency-Key or "-", body) per request.
+    std::vector<std::pair<std::string, std::string>> received() {
+        std::lock_guard lock(mutex_);
+        return received_;
+    }
+
+private:
+    void serve() {
+        while (!stopping_) {
+            tcp::socket socket(io_);
+            beast::error_code ec;
+            acceptor_.accept(socket, ec);
+            beast::flat_buffer buffer;
+            while (!ec && !stopping_) {
+                bhttp::request<bhttp::string_body> req;
+                bhttp::read(socket, buffer, req, ec);
+                if (ec) {
+                    break;
+                }
+                {
+                    std::lock_guard lock(mutex_);
+                    const auto key = req.find("Idempotency-Key");
+                    received_.emplace_back(key == req.end() ? std::string{"-"} : std::string{key->value()}, req.body());
+                }
+                bhttp::response<bhttp::string_body> res{bhttp::status::ok, 11};
+                res.body() = "{}";
+                res.keep_alive(true);
+                res.prepare_payload();
+                bhttp::write(socket, res, ec);
+            }
+        }
+    }
+
+    asio::io_context io_;
+    tcp::acceptor acceptor_;
+    std::atomic<bool> stopping_{false};
+    std::mutex mutex_;
+    std::vector<std::pair<std::string, std::string>> received_;
+    std::jthread thread_;
+};
+
+rtcrm::output output_with(std::string body) {
+    rtcrm::output out;
+    out.player = rtcrm::player_key{42};
+    out.body = std::move(body);
+    return out;
+}
+
 }  // namespace
+
+TEST(webhook_sink, a_single_trigger_request_carries_its_trigger_id_as_idempotency_key) {
+    header_receiver r;
+    const std::string trigger = R"({"campaign_id":3,"player_id":42,"dry_run":false,"trigger_id":"3:42:e:e-1"})";
+    const std::string other = R"({"player_id":42,"type":"fight"})";
+    {
+        rtcrm::webhook_sink hook{rtcrm::webhook_options{.url = r.url(), .batch = false}};
+        std::vector<rtcrm::output> batch;
+        batch.push_back(output_with(trigger));
+        batch.push_back(output_with(other));
+        hook.consume(batch);
+        hook.close();  // delivers what is queued
+        EXPECT_EQ(hook.stats().delivered, 2U);
+    }
+    const std::vector<std::pair<std::string, std::string>> expected{{"3:42:e:e-1", trigger}, {"-", other}};
+    EXPECT_EQ(r.received(), expected);
+}
+
+TEST(webhook_sink, a_batch_has_no_idempotency_key_and_each_line_keeps_its_trigger_id) {
+    header_receiver r;
+    const std::string first = R"({"campaign_id":3,"player_id":42,"dry_run":false,"trigger_id":"3:42:e:e-1"})";
+    const std::string second = R"({"campaign_id":3,"player_id":42,"dry_run":false,"trigger_id":"3:42:e:e-2"})";
+    {
+        rtcrm::webhook_sink hook{rtcrm::webhook_options{.url = r.url()}};
+        std::vector<rtcrm::output> batch;
+        batch.push_back(output_with(first));
+        batch.push_back(output_with(second));
+        hook.consume(batch);
+        hook.close();
+    }
+    const auto got = r.received();
+    ASSERT_FALSE(got.empty());
+    std::string lines;
+    for (const auto& [key, body] : got) {
+        EXPECT_EQ(key, "-");
+        lines += body;
+    }
+    EXPECT_EQ(lines, first + "\n" + second + "\n");
+}
 
 TEST(webhook_sink, delivers_every_output_in_order_per_player_after_retries) {
     receiver r{3};  // the first three requests fail

@@ -100,6 +100,8 @@ TEST(kafka_pipeline, events_on_raw_come_out_as_the_right_triggers_on_crm_trigger
         EXPECT_EQ(doc["campaign_id"].GetInt(), 3);
         EXPECT_EQ(std::to_string(doc["player_id"].GetInt64()), m.key);  // keyed by player
         EXPECT_EQ(std::string{doc["event_id"].GetString()}, fmt::format("e-{}-2", m.key));  // the third loss fired it
+        EXPECT_EQ(std::string{doc["trigger_id"].GetString()}, fmt::format("3:{}:e:e-{}-2", m.key, m.key));
+        EXPECT_EQ(m.headers.at("rtcrm-trigger-id"), doc["trigger_id"].GetString());
         keys.insert(m.key);
     }
     EXPECT_EQ(keys.size(), static_cast<std::size_t>(players));
@@ -111,6 +113,53 @@ TEST(kafka_pipeline, events_on_raw_come_out_as_the_right_triggers_on_crm_trigger
     std::this_thread::sleep_for(500ms);
     again.rt->stop();
     EXPECT_EQ(again.source->status().messages, 0U);
+}
+
+TEST(kafka_pipeline, events_read_again_emit_their_triggers_again_with_the_same_ids) {
+    mock_kafka kafka{{{"raw", 4}, {"out", 2}}};
+    constexpr int players = 30;
+    std::vector<std::pair<std::string, std::string>> events;
+    for (int p = 1; p <= players; ++p) {  // no event ids: the triggers are named by Kafka positions
+        events.emplace_back(std::to_string(p), fmt::format(R"({{"player_id":{},"type":"x","ts":{}}})", p, 1000 + p));
+    }
+    produce(kafka.bootstrap(), "raw", events);
+
+    // Two groups read the same records: what a crash before the commit makes one group do.
+    auto run_group = [&](const std::string& group) {
+        auto engine = std::make_shared<rtcrm::lua_engine>(rtcrm::lua_options{});
+        const auto loaded = engine->load({{"c.lua", R"(crm.campaign{ id = 7, on = "x" })"}});
+        ASSERT_TRUE(loaded) << loaded.error().reason;
+        auto out = std::make_shared<rtcrm::kafka_sink>(rtcrm::kafka_sink_options{.brokers = kafka.bootstrap(), .topic = "out"});
+        rtcrm::topology t;
+        t.add_source(std::make_unique<rtcrm::kafka_source>(rtcrm::kafka_source_options{
+                         .brokers = kafka.bootstrap(), .topic = "raw", .group = group,
+                         .start = rtcrm::kafka_start::earliest, .properties = test_properties()}))
+            .add_shard_bolt(engine->make_bolt_factory())
+            .add_sink(rtcrm::stream::main, out)
+            .with_options({.shards = 2});
+        rtcrm::runtime rt{std::move(t)};
+        rt.start();
+        ASSERT_TRUE(eventually([&] { return out->stats().delivered >= players; })) << rt.stats().summary();
+        rt.stop();
+    };
+    run_group("first");
+    run_group("again");
+
+    const auto out = consume(kafka.bootstrap(), "out", 2, 2 * players, 30s);
+    ASSERT_EQ(out.size(), 2U * players);
+    std::map<std::string, int> seen;
+    for (const auto& m : out) {
+        const auto doc = parse(m.value);
+        ASSERT_TRUE(doc.IsObject()) << m.value;
+        const std::string id = doc["trigger_id"].GetString();
+        EXPECT_EQ(m.headers.at("rtcrm-trigger-id"), id);
+        EXPECT_TRUE(id.starts_with(fmt::format("7:{}:o:0:", m.key))) << id;  // first source, its partition and offset
+        ++seen[id];
+    }
+    EXPECT_EQ(seen.size(), static_cast<std::size_t>(players));  // deduplicated on the id: one trigger per event
+    for (const auto& [id, times] : seen) {
+        EXPECT_EQ(times, 2) << id;
+    }
 }
 
 TEST(kafka_pipeline, a_malformed_message_goes_to_the_dead_letter_topic_with_its_reason_and_the_partition_flows) {

@@ -1,4 +1,6 @@
+#include <rtcrm/core/callback_sink.hpp>
 #include <rtcrm/core/memory_store.hpp>
+#include <rtcrm/core/ndjson_source.hpp>
 #include <rtcrm/core/runtime.hpp>
 #include <rtcrm/core/test_driver.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
@@ -11,8 +13,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 namespace {
@@ -83,6 +87,7 @@ TEST(lua_engine, bob_gets_his_tank_offer_after_three_lost_fights) {
     EXPECT_STREQ(t["event_type"].GetString(), "fight");
     EXPECT_EQ(t["ts"].GetInt64(), t0 + 4);
     EXPECT_FALSE(t["dry_run"].GetBool());
+    EXPECT_STREQ(t["trigger_id"].GetString(), "3:4242:e:e-bob-3");
     auto p = h.driver.profile_of(rtcrm::player_key{4242});
     EXPECT_EQ(std::get<std::int64_t>(*p->get("logins")), 1);
     EXPECT_EQ(std::get<std::int64_t>(*p->get("level")), 12);
@@ -221,8 +226,104 @@ TEST(lua_engine, dry_run_campaigns_go_to_the_shadow_stream_only) {
     const auto shadow = h.driver.read(rtcrm::stream::shadow);
     ASSERT_EQ(shadow.size(), 1U);  // the shadow cap works like a live one
     EXPECT_TRUE(parse(shadow[0])["dry_run"].GetBool());
+    EXPECT_STREQ(parse(shadow[0])["trigger_id"].GetString(), "5:1:e:e-1-1763800000000:dry_run");
     EXPECT_EQ(h.driver.profile_of(rtcrm::player_key{1})->triggers("5"), nullptr);  // live history untouched
     EXPECT_EQ(h.stat("5").shadow_triggers, 1U);
+}
+
+TEST(lua_engine, a_trigger_body_ends_with_its_trigger_id) {
+    harness h{engine_with({{"c.lua", R"(crm.campaign{ id = "win back", on = "x", content = { n = 1 } })"}})};
+    rtcrm::record rec{R"({"player_id":"ann","type":"x","ts":5})", std::nullopt, {}};
+    rec.origin.partition = 3;
+    rec.origin.offset = 17;
+    h.driver.pipe(std::move(rec));
+    const auto out = h.driver.read(rtcrm::stream::main);
+    ASSERT_EQ(out.size(), 1U);
+    EXPECT_EQ(out[0], R"({"campaign_id":"win back","player_id":"ann","content":{"n":1},"event_id":null,)"
+                      R"("event_type":"x","ts":5,"dry_run":false,"trigger_id":"win%20back:ann:o:0:3:17"})");
+}
+
+TEST(lua_engine, an_event_without_id_or_position_gets_a_trigger_id_from_its_bytes) {
+    harness h{engine_with({{"c.lua", R"(crm.campaign{ id = 3, on = "fight" })"}})};
+    rtcrm::record rec{R"({"player_id":42,"type":"fight","ts":5})", std::nullopt, {}};
+    rec.origin.offset = -1;  // the runtime numbers it: a sequence number, not a position
+    h.driver.pipe(std::move(rec));
+    const auto out = h.driver.read(rtcrm::stream::main);
+    ASSERT_EQ(out.size(), 1U);
+    // 64-bit FNV-1a of the event's bytes, computed independently.
+    EXPECT_STREQ(parse(out[0])["trigger_id"].GetString(), "3:42:h:0585bb7dc049867a");
+}
+
+TEST(lua_engine, submitted_events_without_an_id_get_trigger_ids_from_their_bytes) {
+    auto engine = engine_with({{"c.lua", R"(crm.campaign{ id = 3, on = "fight" })"}});
+    std::mutex m;
+    std::vector<std::string> ids;
+    rtcrm::topology t;
+    t.add_shard_bolt(engine->make_bolt_factory())
+        .add_sink(rtcrm::stream::main, std::make_shared<rtcrm::callback_sink>([&](std::span<const rtcrm::output> batch) {
+            std::lock_guard lock(m);
+            for (const auto& out : batch) {
+                ids.push_back(parse(out.body)["trigger_id"].GetString());
+            }
+        }))
+        .with_options({.shards = 1, .submit_capacity = 16});
+    rtcrm::runtime rt{std::move(t)};
+    rt.start();
+    // The same bytes twice (a host sending again what it is unsure was taken), then others.
+    const std::string bytes = R"({"player_id":42,"type":"fight","ts":5})";
+    ASSERT_EQ(rt.submit(bytes, 5s), rtcrm::submit_status::accepted);
+    ASSERT_EQ(rt.submit(bytes, 5s), rtcrm::submit_status::accepted);
+    ASSERT_EQ(rt.submit(R"({"player_id":42,"type":"fight","ts":6})", 5s), rtcrm::submit_status::accepted);
+    rt.stop();
+    // Not the submit lane's sequence numbers, which a restart numbers afresh: the bytes'
+    // 64-bit FNV-1a, computed independently for the first.
+    ASSERT_EQ(ids.size(), 3U);
+    EXPECT_EQ(ids[0], "3:42:h:0585bb7dc049867a");
+    EXPECT_EQ(ids[1], ids[0]);
+    EXPECT_NE(ids[2], ids[0]);
+    EXPECT_TRUE(ids[2].starts_with("3:42:h:")) << ids[2];
+}
+
+TEST(lua_engine, events_read_again_after_a_restart_get_the_same_trigger_ids) {
+    const auto path = std::filesystem::temp_directory_path() / fmt::format("rtcrm_trigger_ids_{}.ndjson", ::getpid());
+    const std::string with_id = fmt::format(R"({{"id":"a-1","player_id":1,"type":"x","ts":{}}})", t0);
+    const std::string without_id = fmt::format(R"({{"player_id":2,"type":"x","ts":{}}})", t0 + 1);
+    {
+        std::ofstream f(path);
+        f << with_id << '\n' << without_id << '\n';
+    }
+    // A runtime without a durable store keeps no positions: each run reads the file from
+    // its start again, as a restart after a crash re-reads what was not committed.
+    auto run_once = [&] {
+        auto engine = engine_with({{"c.lua", R"(crm.campaign{ id = 3, on = "x" }
+                                               crm.campaign{ id = 4, on = "x", dry_run = true })"}});
+        std::mutex m;
+        std::vector<std::string> ids;
+        auto collect = [&](std::span<const rtcrm::output> batch) {
+            std::lock_guard lock(m);
+            for (const auto& out : batch) {
+                ids.push_back(parse(out.body)["trigger_id"].GetString());
+            }
+        };
+        rtcrm::topology t;
+        t.add_source(std::make_unique<rtcrm::ndjson_source>(rtcrm::ndjson_source_options{.path = path.string()}))
+            .add_shard_bolt(engine->make_bolt_factory())
+            .add_sink(rtcrm::stream::main, std::make_shared<rtcrm::callback_sink>(collect))
+            .add_sink(rtcrm::stream::shadow, std::make_shared<rtcrm::callback_sink>(collect))
+            .with_options({.shards = 2});
+        rtcrm::runtime rt{std::move(t)};
+        rt.run();
+        std::sort(ids.begin(), ids.end());
+        return ids;
+    };
+    const auto first = run_once();
+    const auto second = run_once();
+    std::filesystem::remove(path);
+    const auto offset = with_id.size() + 1;  // the second line's byte offset
+    const std::vector<std::string> expected{"3:1:e:a-1", fmt::format("3:2:o:0:0:{}", offset), "4:1:e:a-1:dry_run",
+                                            fmt::format("4:2:o:0:0:{}:dry_run", offset)};
+    EXPECT_EQ(first, expected);
+    EXPECT_EQ(second, first);
 }
 
 TEST(lua_engine, the_kill_switch_takes_effect_at_the_next_event) {

@@ -4,7 +4,9 @@
 /// The callback runs on the shard thread that produced the batch. By default calls are
 /// serialised with a mutex, so the callback needs no locking of its own; set `concurrent`
 /// to let shards call it at once. Each output is acked when the callback returns
-/// normally; if it throws, the batch is nacked.
+/// normally; if it throws, the batch is nacked. After a crash, events not yet committed
+/// are processed again and the callback sees their triggers again, with the same
+/// `trigger_id` (core/trigger_id.hpp): deduplicate on it where an effect must happen once.
 ///
 /// Example:
 /// @code

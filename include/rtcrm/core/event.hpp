@@ -47,6 +47,9 @@ struct origin {
     std::int32_t partition = 0; ///< partition within the source (0 for unpartitioned sources)
     std::int64_t offset = -1;   ///< position within the partition; -1 when the source has none
     bool resumable = false;     ///< set by the runtime: the source can resume from this position
+    /// Set by the runtime when the source gave no position (`offset` < 0): `offset` is then a
+    /// sequence number of this run, which the same event does not get again after a restart.
+    bool sequenced = false;
 };
 
 /// What a source hands to the runtime: the bytes of one event and where they came from.

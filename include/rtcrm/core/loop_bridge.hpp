@@ -24,6 +24,10 @@
 ///   it and is freed there at its next `consume` (freeing it on the loop thread cost the
 ///   allocator a lock and page faults per output). A handler that keeps the body moves it
 ///   out of `out.body`.
+/// - Duplicates: within one process each output reaches the handler once; after a crash,
+///   events not yet committed are processed again and their triggers handed over again,
+///   with the same `trigger_id` (core/trigger_id.hpp) at the end of the body. A handler
+///   whose effect must happen once keys it on that id.
 #pragma once
 
 #include <rtcrm/core/sink.hpp>

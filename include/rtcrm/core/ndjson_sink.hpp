@@ -4,7 +4,9 @@
 /// the outputs are acked.
 ///
 /// Caveats: "acked" means handed to the operating system, not fsync'ed. Lines from
-/// concurrent shards interleave by batch, never within a line.
+/// concurrent shards interleave by batch, never within a line. After a crash between the
+/// write and the source's commit, a trigger's line is written again when its event is read
+/// again, with the same `trigger_id` (core/trigger_id.hpp).
 #pragma once
 
 #include <rtcrm/core/sink.hpp>

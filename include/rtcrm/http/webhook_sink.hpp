@@ -9,6 +9,12 @@
 /// dead-letter sink (reason `delivery_failed`, the original body in `raw`), or are nacked
 /// when there is none. A retrying request holds up the ones behind it, so order is kept.
 ///
+/// Delivery is at least once: a request whose answer was lost (a timeout) is sent again,
+/// and after a crash or restart the events not yet committed emit their triggers again.
+/// Each trigger carries its `trigger_id` (core/trigger_id.hpp), the same every time, in
+/// its JSON body; the receiver deduplicates on it (per line of a batch). With `batch =
+/// false` a trigger's request also has the header `Idempotency-Key: <trigger_id>`.
+///
 /// Caveats: plain HTTP only (put a TLS proxy in front for https); `consume` blocks while
 /// `max_queued` outputs wait (backpressure on the shards).
 ///

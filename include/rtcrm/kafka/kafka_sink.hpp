@@ -12,7 +12,10 @@
 /// stays uncommitted.
 ///
 /// Dead-letter outputs carry their reason in a header (`rtcrm-reason: schema_violation`),
-/// so a consumer can filter without parsing the body.
+/// so a consumer can filter without parsing the body. Triggers carry their `trigger_id`
+/// (core/trigger_id.hpp) in a header too (`rtcrm-trigger-id: 3:42:e:e-1`): delivery is
+/// at least once (an event read again after a crash or a rebalance emits its triggers
+/// again, with the same ids), so a consumer deduplicates on it.
 ///
 /// Caveats:
 /// - `consume` blocks while librdkafka's queue is full (`queue.buffering.max.messages`):
@@ -44,6 +47,7 @@ struct kafka_sink_options {
     std::string topic;                             ///< the topic written to
     kafka_properties properties;                   ///< librdkafka producer properties (they win over rtcrm's defaults)
     std::string reason_header = "rtcrm-reason";    ///< header naming a dead letter's reason
+    std::string trigger_id_header = "rtcrm-trigger-id"; ///< header holding a trigger's id; empty: none
     std::chrono::milliseconds close_timeout{30000};///< the longest wait for deliveries at close
     std::string name;                              ///< default "kafka:<topic>"
 

@@ -9,8 +9,11 @@
 /// registration order, then the campaigns, which see the updated profile. A campaign that
 /// fires emits one trigger on `stream::main` (or `stream::shadow` when `dry_run`):
 /// @code
-///   {"campaign_id":3,"player_id":42,"content":{...},"event_id":"e-1","event_type":"fight","ts":...,"dry_run":false}
+///   {"campaign_id":3,"player_id":42,"content":{...},"event_id":"e-1","event_type":"fight","ts":...,"dry_run":false,
+///    "trigger_id":"3:42:e:e-1"}
 /// @endcode
+/// (`trigger_id` names the firing so consumers can drop redelivered triggers: see
+/// core/trigger_id.hpp.)
 ///
 /// The Lua API (see lua/prelude.lua and lua/examples/):
 /// @code{.lua}
