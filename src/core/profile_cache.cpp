@@ -182,6 +182,7 @@ void profile_cache::write_back() {
         for (auto* c : dirty_) {
             c->dirty = false;
             c->commit_seq = last_submitted_;
+            c->p.set_stored_version(c->p.stored_version() + 1);  // what a conditional store now holds
         }
         dirty_.clear();
         pending_acks_.clear();
@@ -207,6 +208,7 @@ void profile_cache::write_dirty(std::size_t n) {
         }
         for (auto it = first; it != last; ++it) {
             (*it)->dirty = false;
+            (*it)->p.set_stored_version((*it)->p.stored_version() + 1);
         }
         dirty_.erase(first, last);  // the oldest first: the order they became dirty
     }

@@ -101,6 +101,13 @@ public:
     // have changed. A profile whose write-back is not durable in time stays (counted as a
     // store error): dropping it would make the next load read an older copy.
     void forget_partitions(std::string_view source, std::span<const std::int32_t> partitions);
+    // True once a write-back failed with errc::conflict (store_committer::conflicts): a
+    // profile this process held was changed by another writer, so its events were nacked.
+    // Applying later events of that player's partition to the store's version would move
+    // its applied position past the nacked ones, and the replay would then skip them: the
+    // shards apply nothing more (they nack every event) until the process restarts and
+    // replays from the committed positions.
+    [[nodiscard]] bool quarantined() const noexcept { return committer_ != nullptr && committer_->conflicts() > 0; }
 
     [[nodiscard]] const profile* find(const player_key& key) const;
     // Calls `visit` with each cached profile (not those being loaded) until it returns false.

@@ -70,6 +70,7 @@ void store_committer::run(const std::stop_token& stop) {
         bool written = merged.empty();
         auto backoff = std::chrono::milliseconds(10);
         clock::time_point give_up{};
+        std::error_code why = make_error_code(errc::store_error);
         while (!written) {
             const auto began = clock::now();
             const auto stored = store_->write(merged);
@@ -79,6 +80,15 @@ void store_committer::run(const std::stop_token& stop) {
                 break;
             }
             errors_.fetch_add(1, std::memory_order_relaxed);
+            if (stored.error().code == errc::conflict) {
+                log_fmt(log_level::error, "store",
+                        "store {}: {}. Another instance wrote profiles this one held (it lost their partition, "
+                        "or it was taken for dead): this instance now applies no events and commits none; "
+                        "restart it to resume from the committed positions",
+                        store_->name(), stored.error().reason);
+                why = stored.error().code;
+                break;
+            }
             std::unique_lock lock(mutex_);
             if (stop.stop_requested()) {
                 if (give_up == clock::time_point{}) {
@@ -100,9 +110,12 @@ void store_committer::run(const std::stop_token& stop) {
                 if (written) {
                     ack.ack();
                 } else {
-                    ack.nack(make_error_code(errc::store_error));
+                    ack.nack(why);
                 }
             }
+        }
+        if (why == errc::conflict) {
+            conflicts_.fetch_add(1, std::memory_order_release);
         }
         {
             std::lock_guard lock(mutex_);
