@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kafka_lib.sh"
 source "$(dirname "$0")/scale_out_lib.sh"
 start_kafka --topic raw:8
+kill_all_on_exit
 start_cql_peer
 
 players=200

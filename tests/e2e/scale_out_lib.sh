@@ -12,6 +12,14 @@ start_cql_peer() {
     [ "$CQL_PORT" -gt 0 ] 2> /dev/null || fail "the CQL test peer printed '$line'"
 }
 
+# kill_all_on_exit: at exit, the instances still running are killed (a failed check must
+# not leave them behind), then the Kafka mock cluster; call it after start_kafka.
+INSTANCE_PIDS=()
+kill_all_on_exit() {
+    trap 'kill -9 "${INSTANCE_PIDS[@]}" 2> /dev/null; kill "$kafka_pid" 2> /dev/null || true
+          [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
+}
+
 # start_instance NAME [FLAGS...]: an rtcrm-topology in group $GROUP (crm) on topic "raw"
 # with the handlers of $SCRIPTS (tests/e2e/scale_out), storing profiles in the peer's
 # keyspace $KEYSPACE (crm_scale); triggers to $work/NAME.out, log to $work/NAME.err (both
@@ -26,6 +34,7 @@ start_instance() {
         -X session.timeout.ms=6000 -X fetch.wait.max.ms=50 -X heartbeat.interval.ms=500 "$@" \
         2>> "$work/$name.err" ) &
     printf -v "PID_$name" '%s' "$!"
+    INSTANCE_PIDS+=("$!")
 }
 
 # stop_instance NAME: SIGTERM (the instance drains, commits and leaves the group), then waits.
