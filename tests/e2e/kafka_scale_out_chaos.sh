@@ -9,18 +9,19 @@
 #   topic into a keyspace of its own;
 # - the capped campaign fired at most its cap per player (in the stored history and in
 #   the triggers sent, counted once per event).
-# Sizes (environment): CHAOS_EVENTS (200000), CHAOS_PLAYERS (2000), CHAOS_RATE (5000 events
-# per second: the stream lasts ~40 s, long enough for about 10 kills, one every 2-6 s, each
-# instance down for up to a second) over 16 partitions. About 3 minutes on 2 shared cores:
-# ~50 s of stream, ~70 s to catch up, ~65 s for the reference run (the CQL test peer's
-# lightweight transactions are the slow part).
+# Sizes (environment): CHAOS_EVENTS (200000), CHAOS_PLAYERS (2000), CHAOS_RATE (3000 events
+# per second: the stream lasts ~70 s, for about 5 kills, one every 5-11 s after the last
+# restart, each instance down for up to 10 s, so partitions move to the others and back
+# while events flow) over 16 partitions. About 3 minutes on 2 cores: the stream, the catch-up,
+# then ~65 s for the reference run (the CQL test peer's lightweight transactions are the
+# slow part).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kafka_lib.sh"
 source "$(dirname "$0")/scale_out_lib.sh"
 seed=${CHAOS_SEED:-$(( $(date +%s%N) % 1000000 ))}
 events=${CHAOS_EVENTS:-200000}
 players=${CHAOS_PLAYERS:-2000}
-rate=${CHAOS_RATE:-5000}
+rate=${CHAOS_RATE:-3000}
 # Players about equally active: the mock cluster keeps about 5 MB per partition and drops
 # the oldest messages past that, read or not, so no partition may grow past it.
 zipf=0.3
@@ -66,13 +67,16 @@ done
 # ended and at least 4 kills happened.
 kills=0
 while kill -0 "$gen_pid" 2> /dev/null || [ "$kills" -lt 4 ]; do
-    sleep "$(( 2 + RANDOM % 4 )).$(( RANDOM % 10 ))"
+    sleep "$(( 5 + RANDOM % 6 )).$(( RANDOM % 10 ))"
     slot=$(( 1 + RANDOM % 3 ))
     kill -9 "${pid[slot]}"
     wait "${pid[slot]}" 2> /dev/null || true
     kills=$((kills + 1))
-    echo "$((SECONDS - began)) s: SIGKILL s${slot}_${incarnation[slot]}"
-    sleep "0.$(( RANDOM % 10 ))"
+    # Down for up to 10 s: past the session timeout (6 s), its partitions move to the
+    # others, which then give them back when it returns (and get them again later).
+    down="$(( RANDOM % 10 )).$(( RANDOM % 10 ))"
+    echo "$((SECONDS - began)) s: SIGKILL s${slot}_${incarnation[slot]}, down for $down s"
+    sleep "$down"
     launch "$slot"
 done
 wait "$gen_pid" || { cat "$work/gen.err"; fail "rtcrm-gen could not produce the stream"; }
