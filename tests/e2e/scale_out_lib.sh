@@ -16,7 +16,7 @@ start_cql_peer() {
 # not leave them behind), then the Kafka mock cluster; call it after start_kafka.
 INSTANCE_PIDS=()
 kill_all_on_exit() {
-    trap 'kill -9 "${INSTANCE_PIDS[@]}" 2> /dev/null; kill "$kafka_pid" 2> /dev/null || true
+    trap 'kill -9 "${INSTANCE_PIDS[@]}" 2> /dev/null || true; kill "$kafka_pid" 2> /dev/null || true
           [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 }
 
