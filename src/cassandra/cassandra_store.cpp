@@ -233,7 +233,7 @@ struct cassandra_store::impl {
     std::shared_ptr<cql::session> session;
     cql::consistency consistency = cql::consistency::local_quorum;
 
-    cql::prepared_ptr insert_profile;
+    cql::prepared_ptr update_profile;
     cql::prepared_ptr select_profile;
     cql::prepared_ptr delete_profile;
     cql::prepared_ptr insert_event;
@@ -260,6 +260,7 @@ struct cassandra_store::impl {
     std::atomic<std::uint64_t> events_appended{0};
     std::atomic<std::uint64_t> batches{0};
     std::atomic<std::uint64_t> failed_writes{0};
+    std::atomic<std::uint64_t> conflicts{0};
 
     appended_stripe& stripe_of(const player_key& key) { return appended[key.hash() % appended_stripes]; }
 
@@ -291,8 +292,8 @@ struct cassandra_store::impl {
         const auto& ks = options.keyspace;
         run_ddl(fmt::format("CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {}", ks, options.replication));
         run_ddl(fmt::format(
-            "CREATE TABLE IF NOT EXISTS {}.profile (player_id text PRIMARY KEY, data blob, updated_at timestamp)"
-            " WITH default_time_to_live = {}",
+            "CREATE TABLE IF NOT EXISTS {}.profile (player_id text PRIMARY KEY, data blob, updated_at timestamp,"
+            " version bigint) WITH default_time_to_live = {}",
             ks, options.profile_ttl.count()));
         run_ddl(fmt::format(
             "CREATE TABLE IF NOT EXISTS {}.event (player_id text, day int, timeid timeuuid, type text, event text,"
@@ -362,6 +363,20 @@ struct cassandra_store::impl {
                          [&window](result<cql::result_body> r) { window.done(r ? nullptr : &r.error()); });
     }
 
+    // True if the store holds `p` as this write would have left it: its next version and
+    // its bytes.
+    bool landed(const profile& p) {
+        auto r = session->execute_sync(bound(select_profile, {cql::text_value(p.key().text())}));
+        const auto* rows = r ? std::get_if<cql::rows_result>(&r.value()) : nullptr;
+        if (rows == nullptr || rows->rows.empty() || rows->rows.front().size() < 3) {
+            return false;
+        }
+        const auto& row = rows->rows.front();
+        std::string data;
+        encode_profile(p, data);
+        return cql::as_bigint(row[2]) == static_cast<std::int64_t>(p.stored_version() + 1) && row[1] == data;
+    }
+
     // Scans the token range (start, end] a page at a time.
     std::optional<failure> scan_range_pages(std::int64_t start, std::int64_t end, const profile_visitor& visit,
                                             bool& stopped) {
@@ -419,9 +434,12 @@ cassandra_store::cassandra_store(cassandra_options options) : impl_(std::make_un
         d.create_schema();
     }
     const auto& ks = d.options.keyspace;
-    d.insert_profile =
-        d.prepare(fmt::format("INSERT INTO {}.profile (player_id, data, updated_at) VALUES (?, ?, ?)", ks));
-    d.select_profile = d.prepare(fmt::format("SELECT player_id, data FROM {}.profile WHERE player_id = ?", ks));
+    // A lightweight transaction: written only over the version the writer read (null: no
+    // row, or one without a version).
+    d.update_profile = d.prepare(fmt::format(
+        "UPDATE {}.profile SET data = ?, updated_at = ?, version = ? WHERE player_id = ? IF version = ?", ks));
+    d.select_profile =
+        d.prepare(fmt::format("SELECT player_id, data, version FROM {}.profile WHERE player_id = ?", ks));
     d.delete_profile = d.prepare(fmt::format("DELETE FROM {}.profile WHERE player_id = ?", ks));
     d.insert_event =
         d.prepare(fmt::format("INSERT INTO {}.event (player_id, day, timeid, type, event) VALUES (?, ?, ?, ?, ?)", ks));
@@ -468,6 +486,9 @@ result<void> cassandra_store::get(std::span<const player_key> keys, std::span<st
             return d.fail(p.error(), fmt::format("get \"{}\"", keys[i].text()));
         }
         d.remember_appended(p.value());
+        const auto& row = rows->rows.front();
+        const auto version = row.size() > 2 ? cql::as_bigint(row[2]) : std::nullopt;
+        p.value().set_stored_version(version ? static_cast<std::uint64_t>(*version) : 0);
         out[i] = std::move(p).value();
     }
     return {};
@@ -476,11 +497,49 @@ result<void> cassandra_store::get(std::span<const player_key> keys, std::span<st
 result<void> cassandra_store::write(const write_batch& batch) {
     auto& d = *impl_;
     request_window window(d.options.max_in_flight);
-    for (const auto& p : batch.profiles) {
+    // One write per player: the last copy, on the condition of the first (the version the
+    // store held before the copies that come earlier in the batch).
+    std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>> copies;  // first, last
+    copies.reserve(batch.profiles.size());
+    for (std::size_t i = 0; i < batch.profiles.size(); ++i) {
+        copies.try_emplace(batch.profiles[i].key().text(), i, i).first->second.second = i;
+    }
+    struct conflict {
+        const profile* p = nullptr;
+        std::uint64_t expected = 0;
+        std::optional<std::int64_t> found;
+    };
+    std::mutex conflicts_mutex;
+    std::vector<conflict> conflicts;
+    for (std::size_t i = 0; i < batch.profiles.size(); ++i) {
+        const auto& p = batch.profiles[i];
+        const auto [first, last] = copies.find(p.key().text())->second;
+        if (i != last) {
+            continue;
+        }
+        const auto expected = batch.profiles[first].stored_version();
         std::string data;
         encode_profile(p, data);
-        d.send(window, d.bound(d.insert_profile, {cql::text_value(p.key().text()), std::move(data),
-                                                  cql::timestamp_value(p.last_event_ts())}));
+        auto statement = d.bound(
+            d.update_profile,
+            {std::move(data), cql::timestamp_value(p.last_event_ts()),
+             cql::bigint_value(static_cast<std::int64_t>(p.stored_version() + 1)), cql::text_value(p.key().text()),
+             expected == 0 ? cql::value{} : cql::value{cql::bigint_value(static_cast<std::int64_t>(expected))}});
+        window.acquire();
+        d.session->execute(std::move(statement), [&window, &conflicts_mutex, &conflicts, &p,
+                                                  expected](result<cql::result_body> r) {
+            if (r) {
+                // [applied], then (when not applied) the version the store holds.
+                const auto* rows = std::get_if<cql::rows_result>(&r.value());
+                if (rows != nullptr && !rows->rows.empty() && !rows->rows.front().empty() &&
+                    rows->rows.front()[0] != std::string(1, '\x01')) {
+                    const auto& row = rows->rows.front();
+                    std::lock_guard lock(conflicts_mutex);
+                    conflicts.push_back({&p, expected, row.size() > 1 ? cql::as_bigint(row[1]) : std::nullopt});
+                }
+            }
+            window.done(r ? nullptr : &r.error());
+        });
         if (!d.options.record_events) {
             continue;
         }
@@ -506,9 +565,24 @@ result<void> cassandra_store::write(const write_batch& batch) {
         d.failed_writes.fetch_add(1, std::memory_order_relaxed);
         return d.fail(*why, "write");
     }
-    d.profiles_written.fetch_add(batch.profiles.size(), std::memory_order_relaxed);
+    d.profiles_written.fetch_add(copies.size() - conflicts.size(), std::memory_order_relaxed);
     for (const auto& p : batch.profiles) {
         d.remember_appended(p);
+    }
+    // A write retried after its answer was lost finds its own version: the same version
+    // and the same bytes mean it landed (another writer's copy would differ in its bytes,
+    // unless it applied the same events to the same version, which is the same write).
+    std::erase_if(conflicts, [&](const conflict& c) { return d.landed(*c.p); });
+    if (!conflicts.empty()) {
+        // The batch's positions would claim those profiles' updates: not written either.
+        d.conflicts.fetch_add(conflicts.size(), std::memory_order_relaxed);
+        d.failed_writes.fetch_add(1, std::memory_order_relaxed);
+        const auto& c = conflicts.front();
+        return failure{make_error_code(errc::conflict),
+                       fmt::format("cassandra_store: write: {} of {} profiles were changed by another writer since "
+                                   "they were read, and were not written (\"{}\": version {} expected, {} stored)",
+                                   conflicts.size(), copies.size(), c.p->key().text(), c.expected,
+                                   c.found ? std::to_string(*c.found) : std::string("none"))};
     }
 
     // Positions last: only once every profile they account for is stored.
@@ -622,6 +696,7 @@ cassandra_store_stats cassandra_store::stats() const {
             .retries = s.retries,
             .reconnects = s.reconnects,
             .failed_writes = d.failed_writes.load(std::memory_order_relaxed),
+            .conflicts = d.conflicts.load(std::memory_order_relaxed),
             .hosts_up = s.hosts_up};
 }
 

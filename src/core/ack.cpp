@@ -89,6 +89,8 @@ void offset_tracker::complete(std::uint64_t seq, bool failed, std::error_code re
     }
 }
 
+bool ack_token::given_up() const noexcept { return tracker_ != nullptr && tracker_->given_up(); }
+
 void ack_token::ack() noexcept {
     if (tracker_ != nullptr) {
         std::exchange(tracker_, nullptr)->complete(seq_, false, {});

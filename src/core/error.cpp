@@ -23,6 +23,7 @@ public:
         case errc::delivery_failed: return "delivery failed";
         case errc::timeout: return "timed out";
         case errc::unavailable: return "unavailable";
+        case errc::conflict: return "changed by another writer";
         case errc::invalid_config: return "invalid configuration";
         case errc::io_error: return "I/O error";
         case errc::store_error: return "profile store error";
@@ -54,6 +55,7 @@ std::string_view errc_name(errc e) noexcept {
     case errc::delivery_failed: return "delivery_failed";
     case errc::timeout: return "timeout";
     case errc::unavailable: return "unavailable";
+    case errc::conflict: return "conflict";
     case errc::invalid_config: return "invalid_config";
     case errc::io_error: return "io_error";
     case errc::store_error: return "store_error";

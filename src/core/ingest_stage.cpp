@@ -94,6 +94,7 @@ void ingest_stage::release(std::int32_t partition) {
     if (it == partitions_.end()) {
         return;
     }
+    it->second.tracker->give_up();
     it->second.tracker->advance();
     if (it->second.tracker->in_flight() > 0) {
         released_.push_back(std::move(it->second.tracker));

@@ -13,10 +13,13 @@
 #include <rtcrm/core/source_position.hpp>
 #include <rtcrm/core/topology.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -69,13 +72,21 @@ private:
 // A source's view of its ingest stage (source.hpp: source_control). Source thread only.
 class ingest_control final : public source_control {
 public:
-    explicit ingest_control(ingest_stage& ingest) : ingest_(&ingest) {}
+    // What forget_profiles does: the runtime has every shard drop the cached profiles
+    // of the source's partitions (see source_control::forget_profiles).
+    using forget_fn = std::function<bool(std::span<const std::int32_t>, std::chrono::milliseconds)>;
+
+    ingest_control(ingest_stage& ingest, forget_fn forget) : ingest_(&ingest), forget_(std::move(forget)) {}
     std::vector<source_position> safe_positions() override { return ingest_->safe_positions(); }
     std::size_t in_flight(std::int32_t partition) override { return ingest_->in_flight(partition); }
     void release(std::int32_t partition) override { ingest_->release(partition); }
+    bool forget_profiles(std::span<const std::int32_t> partitions, std::chrono::milliseconds timeout) override {
+        return !forget_ || forget_(partitions, timeout);
+    }
 
 private:
     ingest_stage* ingest_;
+    forget_fn forget_;
 };
 
 }  // namespace rtcrm::detail

@@ -182,6 +182,7 @@ void profile_cache::write_back() {
         for (auto* c : dirty_) {
             c->dirty = false;
             c->commit_seq = last_submitted_;
+            c->p.set_stored_version(c->p.stored_version() + 1);  // what a conditional store now holds
         }
         dirty_.clear();
         pending_acks_.clear();
@@ -207,6 +208,7 @@ void profile_cache::write_dirty(std::size_t n) {
         }
         for (auto it = first; it != last; ++it) {
             (*it)->dirty = false;
+            (*it)->p.set_stored_version((*it)->p.stored_version() + 1);
         }
         dirty_.erase(first, last);  // the oldest first: the order they became dirty
     }
@@ -235,6 +237,48 @@ void profile_cache::finish() {
 void profile_cache::for_each_dirty(const std::function<void(const profile&)>& visit) const {
     for (const auto* c : dirty_) {
         visit(c->p);
+    }
+}
+
+void profile_cache::forget_partitions(std::string_view source, std::span<const std::int32_t> partitions) {
+    forget_where([&](const profile& p) {
+        return std::any_of(p.applied_positions().begin(), p.applied_positions().end(), [&](const applied_position& a) {
+            return a.source == source && std::find(partitions.begin(), partitions.end(), a.partition) != partitions.end();
+        });
+    });
+}
+
+void profile_cache::forget_where(const std::function<bool(const profile&)>& which) {
+    auto unwritten = [&](const entry& e) {
+        return e.dirty || (committer_ != nullptr && e.commit_seq > committer_->durable_through());
+    };
+    std::vector<const player_key*> going;
+    bool write_first = false;
+    for (const auto& [key, e] : cache_) {
+        if (!e.loading && which(e.p)) {
+            going.push_back(&key);
+            write_first = write_first || unwritten(e);
+        }
+    }
+    if (going.empty()) {
+        return;
+    }
+    if (write_first) {
+        write_back();
+        if (committer_ != nullptr) {
+            const activity_scope in_store(activity_, shard_activity::part::storing);
+            if (!committer_->wait_for(last_submitted_, options_->drain_timeout)) {
+                stage_counters::bump(counters_->store_errors);
+            }
+        }
+    }
+    for (const auto* key : going) {
+        const auto it = cache_.find(*key);
+        if (unwritten(it->second)) {
+            continue;  // not in the store: keep it rather than read an older copy later
+        }
+        lru_.erase(it->second.lru);
+        cache_.erase(it);
     }
 }
 

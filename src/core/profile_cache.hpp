@@ -29,6 +29,8 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -92,6 +94,20 @@ public:
     // At stop: everything dirty written and committed (at most the drain timeout), the
     // store flushed.
     void finish();
+    // The source gave `partitions` up (or got them back): the cached profiles that events
+    // of them touched (their applied positions name the partition) are written back,
+    // committed (at most the drain timeout) and dropped, so the next event of such a
+    // player reads the profile the store holds, which the partition's other owners may
+    // have changed. A profile whose write-back is not durable in time stays (counted as a
+    // store error): dropping it would make the next load read an older copy.
+    void forget_partitions(std::string_view source, std::span<const std::int32_t> partitions);
+    // True once a write-back failed with errc::conflict (store_committer::conflicts): a
+    // profile this process held was changed by another writer, so its events were nacked.
+    // Applying later events of that player's partition to the store's version would move
+    // its applied position past the nacked ones, and the replay would then skip them: the
+    // shards apply nothing more (they nack every event) until the process restarts and
+    // replays from the committed positions.
+    [[nodiscard]] bool quarantined() const noexcept { return committer_ != nullptr && committer_->conflicts() > 0; }
 
     [[nodiscard]] const profile* find(const player_key& key) const;
     // Calls `visit` with each dirty profile: changed here and not yet handed to the store
@@ -105,6 +121,9 @@ public:
 
 private:
     void forget(const player_key& key);
+    // Writes back the cached profiles `which` selects, waits until they are in the store
+    // (at most the drain timeout) and drops them; one whose write is not durable by then stays.
+    void forget_where(const std::function<bool(const profile&)>& which);
     void evict_to_bound();
     void write_dirty(std::size_t n);
     void begin_round(std::chrono::steady_clock::time_point now);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <future>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -75,8 +76,11 @@ runtime::impl::impl(topology t)
     }
     for (std::uint32_t i = 0; i < count; ++i) {
         auto& src = *topo.sources()[i];
+        auto forget = [this, i](std::span<const std::int32_t> partitions, std::chrono::milliseconds timeout) {
+            return forget_profiles(i, partitions, timeout);
+        };
         sources.push_back(std::make_unique<detail::source_runner>(i, src, *ingests[i], parts.options, parts.shards, *queues,
-                                                                  *parts.store, state, &src == submit));
+                                                                  *parts.store, state, &src == submit, forget));
     }
 }
 
@@ -84,6 +88,42 @@ runtime::impl::~impl() {
     if (committer) {
         committer->stop();
     }
+}
+
+bool runtime::impl::forget_profiles(std::uint32_t source, std::span<const std::int32_t> partitions,
+                                    std::chrono::milliseconds timeout) {
+    if (partitions.empty()) {
+        return true;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto& name = parts.source_names[source];
+    auto forget = [name, wanted = std::vector<std::int32_t>(partitions.begin(), partitions.end())](
+                      detail::shard_stage& stage) { stage.forget_partitions(name, wanted); };
+    // Posted to every shard first, then awaited: the shards do it at the same time.
+    std::vector<std::future<void>> answers;
+    for (std::uint32_t s = 0; s < parts.shards; ++s) {
+        if (state.if_shard_idle(s, [&] { forget(*shards[s]); })) {
+            continue;
+        }
+        auto done = std::make_shared<std::promise<void>>();
+        answers.push_back(done->get_future());
+        mailboxes[s]->post([forget, done](detail::shard_stage& stage) {
+            forget(stage);
+            done->set_value();
+        });
+        queues->nudge(s);
+    }
+    bool all = true;
+    for (auto& answer : answers) {
+        all = answer.wait_until(deadline) == std::future_status::ready && all;
+    }
+    if (!all) {
+        detail::log_fmt(log_level::warning, "runtime",
+                        "source {}: a shard did not drop the cached profiles of {} given-up partitions within {} ms; "
+                        "it drops them when it gets there",
+                        name, partitions.size(), timeout.count());
+    }
+    return all;
 }
 
 void runtime::impl::join() {

@@ -63,6 +63,11 @@ struct runtime::impl {
     // Runs `task` on shard `index`'s thread, or here when that thread is not running (not
     // started, or finished: nothing else touches the stage then). Waits at most `timeout`.
     bool on_shard(std::uint32_t index, const detail::shard_mailbox::task& task, std::chrono::milliseconds timeout);
+    // Every shard writes back and drops the profiles it caches for events of source
+    // `source`'s `partitions` (source_control::forget_profiles). False if a shard did not
+    // answer within `timeout`.
+    bool forget_profiles(std::uint32_t source, std::span<const std::int32_t> partitions,
+                         std::chrono::milliseconds timeout);
     // Once every thread ended: stops the helpers, joins the threads, closes the sinks.
     void join();
     // The destructor's way out when threads are still running after stop(): they keep

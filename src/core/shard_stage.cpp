@@ -96,6 +96,24 @@ void shard_stage::expire_profiles(const std::vector<event>& batch) {
 
 void shard_stage::process(router::batch& records) {
     const activity_scope step(&activity_, shard_activity::part::batch);
+    if (profiles_.quarantined()) {
+        // Not applied, not committed: they come again after a restart (see quarantined()).
+        for (auto& r : records) {
+            r.ack.nack(make_error_code(errc::conflict));
+        }
+        records.clear();
+        return;
+    }
+    // Events of a partition given up meanwhile (a rebalance that did not wait for them):
+    // its new owner reads them again, and a profile written here now could land over
+    // that owner's.
+    std::erase_if(records, [](routed_record& r) {
+        if (!r.ack.given_up()) {
+            return false;
+        }
+        r.ack.nack(make_error_code(errc::stopped));
+        return true;
+    });
     auto& batch = events_;
     batch.clear();
     for (auto& r : records) {

@@ -42,6 +42,11 @@ public:
     void finish();
     // Every dirty profile, now (see profile_cache::write_back).
     void write_back() { profiles_.write_back(); }
+    // Writes back and drops the cached profiles of `source`'s `partitions` (see
+    // profile_cache::forget_partitions).
+    void forget_partitions(std::string_view source, std::span<const std::int32_t> partitions) {
+        profiles_.forget_partitions(source, partitions);
+    }
 
     [[nodiscard]] const profile* find(const player_key& key) const { return profiles_.find(key); }
     // Calls `visit` with each cached profile (not those being loaded) until it returns false.

@@ -30,12 +30,15 @@ namespace rtcrm::detail {
 class source_runner {
 public:
     // Every argument outlives the runner. `drains_itself`: the submit source (see above).
+    // `forget`: drops the shards' cached profiles of this source's partitions
+    // (source_control::forget_profiles).
     source_runner(std::uint32_t index, source& src, ingest_stage& ingest, const runtime_options& options,
-                  std::uint32_t shards, router& queues, profile_store& store, run_state& state, bool drains_itself)
+                  std::uint32_t shards, router& queues, profile_store& store, run_state& state, bool drains_itself,
+                  ingest_control::forget_fn forget)
         : index_(index),
           src_(&src),
           ingest_(&ingest),
-          control_(ingest),
+          control_(ingest, std::move(forget)),
           options_(&options),
           shards_(shards),
           queues_(&queues),

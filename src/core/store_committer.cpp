@@ -103,6 +103,13 @@ void store_committer::note_success() {
 }
 
 void store_committer::run(const std::stop_token& stop) {
+    auto acks_in = [](const std::vector<submission>& taken) {
+        std::size_t events = 0;
+        for (const auto& s : taken) {
+            events += s.acks.size();
+        }
+        return events;
+    };
     std::vector<submission> taken;
     write_batch merged;
     for (;;) {
@@ -128,13 +135,26 @@ void store_committer::run(const std::stop_token& stop) {
         bool written = merged.empty();
         auto backoff = std::chrono::milliseconds(10);
         clock::time_point stopped_at{};
+        std::error_code why = make_error_code(errc::store_error);
         while (!written) {
             const auto began = clock::now();
             const auto stored = store_->write(merged);
             if (stored) {
                 commit_latency_.record(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - began).count());
                 written = true;
+                commits_.fetch_add(1, std::memory_order_relaxed);
                 note_success();
+                break;
+            }
+            if (stored.error().code == errc::conflict) {
+                errors_.fetch_add(1, std::memory_order_relaxed);
+                unstored_.fetch_add(acks_in(taken), std::memory_order_relaxed);
+                log_fmt(log_level::error, "store",
+                        "store {}: {}. Another instance wrote profiles this one held (it lost their partition, "
+                        "or it was taken for dead): this instance now applies no events and commits none; "
+                        "restart it to resume from the committed positions",
+                        store_->name(), stored.error().reason);
+                why = stored.error().code;
                 break;
             }
             note_failure(stored.error().reason);
@@ -149,10 +169,7 @@ void store_committer::run(const std::stop_token& stop) {
             }
             const auto now = clock::now();
             if (give_up && now >= *give_up) {
-                std::size_t events = 0;
-                for (const auto& s : taken) {
-                    events += s.acks.size();
-                }
+                const auto events = acks_in(taken);
                 unstored_.fetch_add(events, std::memory_order_relaxed);
                 {
                     std::lock_guard lock(failure_mutex_);
@@ -177,9 +194,12 @@ void store_committer::run(const std::stop_token& stop) {
                 if (written) {
                     ack.ack();
                 } else {
-                    ack.nack(make_error_code(errc::store_error));
+                    ack.nack(why);
                 }
             }
+        }
+        if (why == errc::conflict) {
+            conflicts_.fetch_add(1, std::memory_order_release);
         }
         {
             std::lock_guard lock(mutex_);

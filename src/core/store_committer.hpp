@@ -16,6 +16,12 @@
 // events as `unstored()`; they are not committed and come again after a restart. The stop
 // is a request on the thread's stop token; its stop callback wakes the thread and the
 // waiting shards.
+//
+// A write that fails with errc::conflict (a conditional store found a profile changed by
+// another writer, profile_store.hpp) is not retried: writing the same copies again would
+// fail again. Its acks are nacked, so the events' positions are not committed (a restart
+// reads them again and skips what the store holds); `conflicts()` counts it and its events
+// count as `unstored()`: the shards then apply no more events (profile_cache::quarantined).
 #pragma once
 
 #include <rtcrm/core/ack.hpp>
@@ -70,6 +76,8 @@ public:
     [[nodiscard]] std::optional<std::string> failure() const;
     // The reason of the last write given up; "" if none was.
     [[nodiscard]] std::string given_up_reason() const;
+    // Writes that failed with errc::conflict (see above). Any thread.
+    [[nodiscard]] std::uint64_t conflicts() const noexcept { return conflicts_.load(std::memory_order_acquire); }
     [[nodiscard]] std::uint64_t commits() const noexcept { return commits_.load(std::memory_order_relaxed); }
     // How long each successful write (and its fsync) took.
     [[nodiscard]] const latency_recorder& commit_latency() const noexcept { return commit_latency_; }
@@ -103,6 +111,7 @@ private:
     std::uint64_t next_seq_ = 1;     // guarded by mutex_
     std::atomic<std::uint64_t> done_{0};
     std::atomic<std::uint64_t> errors_{0};
+    std::atomic<std::uint64_t> conflicts_{0};
     std::atomic<std::uint64_t> commits_{0};
     std::atomic<std::uint64_t> unstored_{0};
     std::atomic<bool> failing_{false};

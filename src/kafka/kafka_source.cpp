@@ -170,6 +170,7 @@ struct kafka_source::impl {
 
     void assign(rd_kafka_topic_partition_list_t* parts) {
         std::vector<int> by_time;  // indexes into parts that start at a timestamp
+        std::vector<std::int32_t> back;  // owned before in this process
         for (int i = 0; i < parts->cnt; ++i) {
             auto& tp = parts->elems[i];
             // Whatever this process tracked of the partition before is stale now.
@@ -177,7 +178,9 @@ struct kafka_source::impl {
             committed.erase(tp.partition);
             last_read.erase(tp.partition);
             tp.offset = RD_KAFKA_OFFSET_INVALID;  // the committed offset (or auto.offset.reset)
-            if (seen.insert(tp.partition).second) {
+            if (!seen.insert(tp.partition).second) {
+                back.push_back(tp.partition);
+            } else {
                 switch (opt.start) {
                 case kafka_start::committed: break;
                 case kafka_start::earliest: tp.offset = RD_KAFKA_OFFSET_BEGINNING; break;
@@ -186,6 +189,10 @@ struct kafka_source::impl {
                 }
             }
         }
+        // The revoke dropped the profiles of these partitions; events finished after it
+        // (past revoke_timeout) may have cached some again, from before the other owner's
+        // updates.
+        control->forget_profiles(back, opt.revoke_timeout);
         if (!by_time.empty()) {
             seek_to_timestamp(parts, by_time);
         }
@@ -254,6 +261,9 @@ struct kafka_source::impl {
         while (busy() && clock::now() < deadline) {
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
+        // The next owner reads these partitions' players from the store: no copy of them
+        // may stay here, to be written over its updates if the partition comes back.
+        control->forget_profiles(std::vector<std::int32_t>(going.begin(), going.end()), opt.revoke_timeout);
         std::vector<source_position> safe;
         for (auto& pos : control->safe_positions()) {
             if (going.contains(pos.partition)) {

@@ -96,9 +96,10 @@ TEST_F(cassandra_store_test, each_recorded_event_is_appended_once_in_its_day_par
     ASSERT_TRUE(succeeded(store.write(batch)));  // the same profile again: no new rows
     EXPECT_EQ(peer_.row_count("crm", "event"), 3U);
 
-    // Two more events, the second on the next day.
+    // Two more events, the second on the next day, to the copy the store now holds.
     p.record_event("purchase", t0 + 5000, "buy-1");
     p.record_event("login", t0 + day, "login-2");
+    p.set_stored_version(1);
     batch.profiles = {p};
     ASSERT_TRUE(succeeded(store.write(batch)));
     EXPECT_EQ(peer_.row_count("crm", "event"), 5U);
@@ -137,6 +138,50 @@ TEST_F(cassandra_store_test, a_new_store_appends_only_events_after_those_of_the_
     EXPECT_EQ(peer_.row_count("crm", "event"), 5U);
     EXPECT_GE(restarted.stats().events_appended, 1U);
     EXPECT_LE(restarted.stats().events_appended, 2U);  // the new one, plus the newest known one again
+}
+
+TEST_F(cassandra_store_test, a_copy_older_than_another_writers_write_is_a_conflict_and_not_written) {
+    rtcrm::cassandra_store first(options());
+    rtcrm::cassandra_store second(options());  // the partition's next owner
+    rtcrm::write_batch batch;
+    batch.profiles = {player_with_events(3, t0, 1)};
+    ASSERT_TRUE(succeeded(first.write(batch)));
+    auto stale = get_one(first, 3);
+    auto fresh = get_one(second, 3);
+    ASSERT_TRUE(stale && fresh);
+    EXPECT_EQ(stale->stored_version(), 1U);
+
+    fresh->set("level", 99);
+    batch.profiles = {*fresh};
+    ASSERT_TRUE(succeeded(second.write(batch)));
+    stale->set("level", 50);
+    batch.profiles = {*stale};
+    batch.positions = {{"kafka:raw", 0, 7}};
+    const auto lost = first.write(batch);
+    ASSERT_FALSE(lost);
+    EXPECT_EQ(lost.error().code, rtcrm::errc::conflict);
+    EXPECT_FALSE(rtcrm::is_retriable(lost.error().code));
+    EXPECT_NE(lost.error().reason.find(R"("3": version 1 expected, 2 stored)"), std::string::npos) << lost.error().reason;
+    EXPECT_EQ(first.stats().conflicts, 1U);
+    EXPECT_TRUE(first.positions().empty());  // they would claim the update that was not written
+    auto stored = get_one(first, 3);
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(*stored, *fresh);
+    EXPECT_EQ(stored->stored_version(), 2U);
+
+    // Read again, the copy is current; two copies of it in one batch (two write-backs
+    // merged) are one write: the first copy's version is the condition, the last is written.
+    stored->set("level", 51);
+    auto later = *stored;
+    later.set_stored_version(stored->stored_version() + 1);
+    later.set("level", 52);
+    batch.profiles = {*stored, later};
+    batch.positions.clear();
+    ASSERT_TRUE(succeeded(first.write(batch)));
+    auto last = get_one(second, 3);
+    ASSERT_TRUE(last);
+    EXPECT_EQ(*last, later);
+    EXPECT_EQ(last->stored_version(), 4U);
 }
 
 TEST_F(cassandra_store_test, with_record_events_off_no_history_is_written) {

@@ -243,6 +243,38 @@ TEST_F(cql_engine_test, a_batch_applies_all_its_statements_or_none) {
     EXPECT_EQ(engine_.row_count("crm", "profiles"), 2U);
 }
 
+TEST_F(cql_engine_test, a_conditional_write_applies_only_when_its_condition_holds_and_answers_applied) {
+    make_schema();
+    auto applied = [](const cql::rows_result& r) {
+        return !r.rows.empty() && r.rows[0].at(0) == std::string(1, '\x01');
+    };
+    // INSERT ... IF NOT EXISTS: the first applies, the second finds the row.
+    EXPECT_TRUE(applied(rows("INSERT INTO profiles (id, score) VALUES ('a', 1) IF NOT EXISTS")));
+    EXPECT_FALSE(applied(rows("INSERT INTO profiles (id, score) VALUES ('a', 2) IF NOT EXISTS")));
+    // UPDATE ... IF col = ?: applied on a match; else the current value comes back.
+    const auto update = "UPDATE profiles SET score = ? WHERE id = ? IF score = ?";
+    EXPECT_TRUE(applied(rows(update, {cql::bigint_value(5), cql::text_value("a"), cql::bigint_value(1)})));
+    const auto lost = rows(update, {cql::bigint_value(9), cql::text_value("a"), cql::bigint_value(1)});
+    EXPECT_FALSE(applied(lost));
+    ASSERT_EQ(lost.metadata.columns.size(), 2U);
+    EXPECT_EQ(lost.metadata.columns[0].name, "[applied]");
+    EXPECT_EQ(cql::as_bigint(lost.rows[0][1]), 5);
+    EXPECT_EQ(cql::as_bigint(rows("SELECT score FROM profiles WHERE id = 'a'").rows.at(0).at(0)), 5);
+    // A null condition matches an absent row (and creates it); IF EXISTS needs one.
+    EXPECT_TRUE(applied(rows(update, {cql::bigint_value(3), cql::text_value("b"), std::nullopt})));
+    EXPECT_EQ(cql::as_bigint(rows("SELECT score FROM profiles WHERE id = 'b'").rows.at(0).at(0)), 3);
+    EXPECT_FALSE(applied(rows("UPDATE profiles SET score = 1 WHERE id = 'c' IF EXISTS")));
+    EXPECT_TRUE(rows("SELECT score FROM profiles WHERE id = 'c'").rows.empty());
+    EXPECT_TRUE(applied(rows("UPDATE profiles SET score = 4 WHERE id = 'b' IF score < 4")));
+    // Prepared, the condition's marker is typed like its column.
+    const auto prepared_response = engine_.prepare(update, conn_);
+    const auto& prepared = std::get<cql::prepared_result>(std::get<cql::result_response>(prepared_response).body);
+    ASSERT_EQ(prepared.metadata.columns.size(), 3U);
+    EXPECT_EQ(prepared.metadata.columns[2].type.id, cql::type_id::bigint);
+    EXPECT_EQ(error("BEGIN BATCH INSERT INTO profiles (id) VALUES ('d') IF NOT EXISTS APPLY BATCH").code,
+              cql::error_code::invalid);
+}
+
 TEST_F(cql_engine_test, bad_grammar_is_a_syntax_error_and_unsupported_cql_is_invalid_naming_it) {
     make_schema();
     EXPECT_EQ(error("SELEKT * FROM profiles").code, cql::error_code::syntax_error);

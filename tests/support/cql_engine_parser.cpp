@@ -365,8 +365,11 @@ private:
             st.values.push_back(parse_term());
         } while (accept_symbol(","));
         expect_symbol(")");
-        refuse_conditions();
+        st.if_not_exists = parse_if_not_exists();
         parse_using(&st.ttl, st.timestamp);
+        if (!st.if_not_exists) {
+            st.if_not_exists = parse_if_not_exists();
+        }
         refuse_conditions();
         return st;
     }
@@ -389,7 +392,18 @@ private:
             st.set.emplace_back(std::move(col), std::move(value));
         } while (accept_symbol(","));
         st.where = parse_where();
-        refuse_conditions();
+        if (accept_keyword("if")) {
+            if (accept_keyword("exists")) {
+                st.if_exists = true;
+            } else {
+                do {
+                    st.conditions.push_back(parse_relation());
+                    if (st.conditions.back().token) {
+                        unexpected("a column condition");
+                    }
+                } while (accept_keyword("and"));
+            }
+        }
         return st;
     }
 

@@ -295,6 +295,85 @@ mutation plan_write(const write_st& w, const std::string& current_ks, schema_t& 
     return m;
 }
 
+bool is_conditional(const write_st& w) {
+    const auto* ins = std::get_if<insert_st>(&w);
+    const auto* up = std::get_if<update_st>(&w);
+    return (ins != nullptr && ins->if_not_exists) || (up != nullptr && (up->if_exists || !up->conditions.empty()));
+}
+
+std::optional<condition_outcome> check_conditions(const write_st& w, const mutation& m, eval_ctx& ctx,
+                                                  std::int64_t now_ms) {
+    if (!is_conditional(w)) {
+        return std::nullopt;
+    }
+    const auto* ins = std::get_if<insert_st>(&w);
+    const auto* up = std::get_if<update_st>(&w);
+    const table& t = *m.target;
+    std::vector<std::pair<std::size_t, cql::value>> wanted;  // column, value (conditions in order)
+    if (up != nullptr) {
+        for (const auto& c : up->conditions) {
+            const std::size_t idx = t.column(c.columns.front());
+            if (t.columns[idx].kind != column_kind::regular) {
+                invalid(fmt::format("PRIMARY KEY column '{}' cannot have IF conditions", c.columns.front()));
+            }
+            wanted.emplace_back(idx, ctx.eval(c.value, t.spec(idx)));
+        }
+    }
+    if (ctx.describing()) {
+        return condition_outcome{};
+    }
+    const row* current = nullptr;
+    if (const auto pit = t.partitions.find(key_of(m.pk)); pit != t.partitions.end()) {
+        if (const auto rit = pit->second.rows.find(m.ck); rit != pit->second.rows.end() && row_live(rit->second, now_ms)) {
+            current = &rit->second;
+        }
+    }
+    auto value_of = [&](std::size_t idx) -> cql::value {
+        if (current == nullptr) {
+            return std::nullopt;
+        }
+        const auto c = current->cells.find(idx);
+        return c != current->cells.end() && cell_live(c->second, now_ms) ? c->second.v : std::nullopt;
+    };
+    condition_outcome out;
+    if (ins != nullptr) {
+        out.applied = current == nullptr;
+    } else if (up->if_exists) {
+        out.applied = current != nullptr;
+    } else {
+        out.applied = true;
+        for (std::size_t i = 0; i < wanted.size(); ++i) {
+            const auto& c = up->conditions[i];
+            const auto have = value_of(wanted[i].first);
+            const auto& want = wanted[i].second;
+            bool holds = false;
+            if (c.op == "=" || c.op == "!=") {
+                // Null compares equal to null (an absent row or cell), as in Cassandra's conditions.
+                const bool equal = (!have && !want) ||
+                                   (have && want && matches(t.columns[wanted[i].first].type, have, "=", want));
+                holds = (c.op == "=") == equal;
+            } else {
+                holds = matches(t.columns[wanted[i].first].type, have, c.op, want);
+            }
+            out.applied = out.applied && holds;
+        }
+    }
+    std::vector<cql::column_spec> columns{{t.keyspace, t.name, "[applied]", simple_type(type_id::boolean)}};
+    std::vector<cql::value> row{std::string(1, out.applied ? '\x01' : '\x00')};
+    if (!out.applied) {
+        for (const auto& [idx, value] : wanted) {
+            if (std::none_of(columns.begin() + 1, columns.end(),
+                             [&](const cql::column_spec& spec) { return spec.name == t.columns[idx].name; })) {
+                columns.push_back(t.spec(idx));
+                row.push_back(value_of(idx));
+            }
+        }
+    }
+    out.answer.metadata = rows_metadata_of(columns, false);
+    out.answer.rows.push_back(std::move(row));
+    return out;
+}
+
 void apply(const mutation& m, std::int64_t now_ms) {
     table& t = *m.target;
     const auto key = key_of(m.pk);

@@ -67,6 +67,22 @@ mutation plan_write(const write_st& w, const std::string& current_ks, schema_t& 
 /// Applies a planned mutation at `now_ms` (for TTLs).
 void apply(const mutation& m, std::int64_t now_ms);
 
+/// What a lightweight transaction (INSERT ... IF NOT EXISTS, UPDATE ... IF EXISTS or IF
+/// col op value AND ...) found: whether its write applies, and Cassandra's answer, a row
+/// of `[applied]` and, when it does not apply, the current values of the columns its
+/// conditions name (null for an absent row). The engine runs one request at a time, so
+/// the check and the write are atomic.
+struct condition_outcome {
+    bool applied = false;
+    cql::rows_result answer;
+};
+/// True for INSERT ... IF NOT EXISTS and UPDATE ... IF ...
+bool is_conditional(const write_st& w);
+/// Checks `w`'s conditions against the row `m` writes; nullopt for an unconditional write.
+/// While `ctx` is describing (PREPARE), only the conditions' markers are typed.
+std::optional<condition_outcome> check_conditions(const write_st& w, const mutation& m, eval_ctx& ctx,
+                                                  std::int64_t now_ms);
+
 // --- Schema ------------------------------------------------------------------------------
 
 /// The system keyspaces and tables, created at construction.

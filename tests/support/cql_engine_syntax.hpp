@@ -120,6 +120,7 @@ struct insert_st {
     std::vector<term> values;
     std::optional<term> ttl;
     std::optional<term> timestamp;
+    bool if_not_exists = false;  // a lightweight transaction: applied only if the row is absent
 };
 struct update_st {
     qualified_name name;
@@ -127,6 +128,10 @@ struct update_st {
     std::vector<relation> where;
     std::optional<term> ttl;
     std::optional<term> timestamp;
+    // A lightweight transaction: applied only if the row exists (IF EXISTS) or every
+    // condition on its regular columns holds (IF col op value AND ...).
+    bool if_exists = false;
+    std::vector<relation> conditions;
 };
 struct delete_st {
     qualified_name name;

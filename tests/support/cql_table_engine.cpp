@@ -20,6 +20,14 @@ namespace {
 
 // --- Running statements ---------------------------------------------------------------------
 
+// Cassandra runs conditional statements in a batch only when all are of one partition;
+// the test peer runs none there.
+void refuse_conditional_in_batch(const write_st& w) {
+    if (is_conditional(w)) {
+        invalid("the CQL test peer runs no conditional statement (IF ...) in a batch");
+    }
+}
+
 cql::result_body run(const statement& st, std::size_t markers, const std::vector<cql::value>& values,
                      const std::string& statement_ks, const cql::query_parameters& params, cql_connection_state& conn,
                      exec_env& env) {
@@ -59,13 +67,22 @@ cql::result_body run(const statement& st, std::size_t markers, const std::vector
                 std::vector<mutation> ms;
                 for (const auto& w : s.statements) {
                     ms.push_back(plan_write(w, statement_ks, env.schema, ctx, env, ts));
+                    refuse_conditional_in_batch(w);
                 }
                 for (const auto& m : ms) {
                     apply(m, env.now_ms);
                 }
                 return cql::void_result{};
             } else {
-                apply(plan_write(write_st{s}, statement_ks, env.schema, ctx, env, params.default_timestamp), env.now_ms);
+                const write_st w{s};
+                const auto m = plan_write(w, statement_ks, env.schema, ctx, env, params.default_timestamp);
+                if (auto outcome = check_conditions(w, m, ctx, env.now_ms)) {
+                    if (outcome->applied) {
+                        apply(m, env.now_ms);
+                    }
+                    return std::move(outcome->answer);
+                }
+                apply(m, env.now_ms);
                 return cql::void_result{};
             }
         },
@@ -204,7 +221,10 @@ cql::response cql_table_engine::prepare(std::string_view cql_text, const cql_con
                     using T = std::decay_t<decltype(s)>;
                     if constexpr (std::is_same_v<T, insert_st> || std::is_same_v<T, update_st> ||
                                   std::is_same_v<T, delete_st>) {
-                        return plan_write(write_st{s}, stmt->keyspace, *schema_, ctx, env, std::nullopt);
+                        const write_st w{s};
+                        auto planned = plan_write(w, stmt->keyspace, *schema_, ctx, env, std::nullopt);
+                        check_conditions(w, planned, ctx, env.now_ms);  // types the conditions' markers
+                        return planned;
                     } else {
                         return {};
                     }
@@ -293,6 +313,7 @@ cql::response cql_table_engine::batch(const cql::batch_request& request, cql_con
                 invalid("Invalid statement in batch: only UPDATE, INSERT and DELETE statements are allowed.");
             }
             ms.push_back(plan_write(holder, ks, *schema_, ctx, env, request.default_timestamp));
+            refuse_conditional_in_batch(holder);
         }
         for (const auto& m : ms) {
             apply(m, env.now_ms);

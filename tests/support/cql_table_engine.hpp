@@ -9,15 +9,20 @@
 /// (`c = term`), DELETE (rows or columns), SELECT (columns, `*`, `count(*)`; equality on
 /// the partition key or a `token(...)` range; relations on clustering columns; ORDER BY;
 /// LIMIT; paging), with `?` markers or literals, USING TTL / TIMESTAMP, default TTLs;
-/// system.local, system.peers, system_schema.keyspaces/tables/columns.
+/// lightweight transactions outside batches (INSERT ... IF NOT EXISTS, UPDATE ... IF
+/// EXISTS or IF col op value AND ..., null equal to null; answered with `[applied]` and,
+/// when not applied, the current values of the conditions' columns), checked and applied
+/// atomically as every request is; system.local, system.peers,
+/// system_schema.keyspaces/tables/columns.
 ///
 /// Caveats:
 /// - Deletes remove data at once (no tombstones): a later write with an older timestamp
 ///   is not shadowed by them.
 /// - A paging state is the number of rows already returned, so rows written or deleted
 ///   between pages can shift the next page.
-/// - IN relations, lightweight transactions, counters, secondary indexes, user types and
-///   collection updates other than whole-value assignment are refused with an error.
+/// - IN relations, conditional statements in batches, DELETE ... IF, counters, secondary
+///   indexes, user types and collection updates other than whole-value assignment are
+///   refused with an error.
 #pragma once
 
 #include "cql/cql_protocol.hpp"

@@ -6,14 +6,16 @@
 /// moves with the player's partition from instance to instance. The tables are modelled on
 /// the queries (created if missing):
 /// ```
-/// CREATE TABLE profile (player_id text PRIMARY KEY, data blob, updated_at timestamp);
+/// CREATE TABLE profile (player_id text PRIMARY KEY, data blob, updated_at timestamp, version bigint);
 /// CREATE TABLE event (player_id text, day int, timeid timeuuid, type text, event text,
 ///                     PRIMARY KEY ((player_id, day), timeid)) WITH default_time_to_live = ...;
 /// CREATE TABLE source_position (instance text, source text, partition int, offset bigint,
 ///                     PRIMARY KEY (instance, source, partition));
 /// ```
 /// - `profile.data` is the profile in rtcrm's binary codec (store/profile_codec.hpp);
-///   `updated_at` is the time of its newest event.
+///   `updated_at` is the time of its newest event; `version` counts the writes of the row
+///   (see "Conditional writes"). A table made without `version` needs
+///   `ALTER TABLE profile ADD version bigint` (preparing the write fails until then).
 /// - `event` is the players' event history: each event a profile records is appended
 ///   once, in the partition of its player and day (days since the Unix epoch, UTC), under a
 ///   time UUID made from the event's time and id, so writing it twice writes the same row.
@@ -26,8 +28,28 @@
 /// is not stored. Failed requests that are retriable were already retried by the client;
 /// what still fails comes back as the failure (its code the client's: `errc::unavailable`
 /// for a retriable one, `errc::store_error`, ...; its reason the server's message, e.g.
-/// "cassandra_store: write: Cannot achieve consistency level QUORUM"); the runtime keeps the
-/// profiles dirty and writes them again (upserts, so a repeat is harmless).
+/// "cassandra_store: write: Cannot achieve consistency level QUORUM"); the runtime writes
+/// the batch again. A profile whose write landed although its answer was lost fails its
+/// condition when written again: a conflict (see below), which costs a replay, never an
+/// update.
+///
+/// Conditional writes: a partition moves between instances at every rebalance, and an
+/// instance that lost one may still write it back (events finished after `revoke_timeout`,
+/// an instance the group took for dead, a copy cached before the partition left it): that
+/// write must not land over the new owner's. So each profile is written with a lightweight
+/// transaction, `UPDATE profile SET data = ?, updated_at = ?, version = <v + 1> WHERE
+/// player_id = ? IF version = <v>`, where v is the version the writer's copy was read at
+/// (`profile::stored_version()`, set by `get`; null for a player the store had no row of,
+/// and the shards count their own write-backs on). Only a copy that has every update the
+/// store holds can be written. One whose condition fails is not written (`stats().conflicts`)
+/// and `write` fails with `errc::conflict`: the runtime nacks the events of that write, so
+/// their positions are not committed, and stops applying events (logged as an error: a
+/// restart is needed, profile_store.hpp says why); the events come again after the restart
+/// or from the partition's next owner, which skips those a stored profile already holds. Each profile records, per source partition, the offset
+/// of the newest event applied to it, in the same row as the data: a replay after a crash
+/// (SIGKILL) re-applies only the events whose effects were not stored, so each event's
+/// effect on a profile is applied once. The price is a Paxos round per profile written
+/// (about four round trips instead of one).
 ///
 /// Caveats:
 /// - A `write_batch` is not atomic across players (Cassandra has no multi-partition
@@ -108,6 +130,7 @@ struct cassandra_store_stats {
     std::uint64_t retries = 0;  ///< client retries after retriable errors
     std::uint64_t reconnects = 0;
     std::uint64_t failed_writes = 0;  ///< `write` calls that returned an error
+    std::uint64_t conflicts = 0;      ///< profiles not written: another writer changed them since they were read
     std::size_t hosts_up = 0;
 };
 

@@ -70,6 +70,9 @@ public:
     [[nodiscard]] ack_token share() const noexcept;
     /// True while this token still has to be completed.
     [[nodiscard]] explicit operator bool() const noexcept { return tracker_ != nullptr; }
+    /// True if the event's source gave its partition up (`offset_tracker::give_up`): its
+    /// position will never be committed here, and the partition's next owner reads it again.
+    [[nodiscard]] bool given_up() const noexcept;
 
 private:
     friend class offset_tracker;
@@ -107,6 +110,12 @@ public:
     [[nodiscard]] std::uint64_t failed() const noexcept { return failed_.load(std::memory_order_relaxed); }
     /// The first failure's reason, or an empty code if none has been published yet. Any thread.
     [[nodiscard]] std::error_code first_failure() const noexcept;
+    /// The partition left this process (a rebalance): no position of it is committed any
+    /// more, so its events still in flight need not be applied (`ack_token::given_up`).
+    /// Source thread.
+    void give_up() noexcept { given_up_.store(true, std::memory_order_release); }
+    /// Any thread.
+    [[nodiscard]] bool given_up() const noexcept { return given_up_.load(std::memory_order_acquire); }
 
 private:
     friend class ack_token;
@@ -121,6 +130,7 @@ private:
     std::optional<std::int64_t> safe_;
     bool pinned_ = false;     // a failure stopped the safe position
     std::atomic<std::uint64_t> failed_{0};
+    std::atomic<bool> given_up_{false};
     // The first failure, written once by whichever thread nacks first.
     std::atomic<bool> failure_claimed_{false};
     std::atomic<bool> failure_ready_{false};

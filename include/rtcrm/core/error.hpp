@@ -37,6 +37,7 @@ enum class errc : int {
     delivery_failed,      ///< a sink could not deliver an output
     timeout,              ///< an operation did not finish in time
     unavailable,          ///< a server or replica cannot serve now (overloaded, down); retry later
+    conflict,             ///< a conditional store write found a newer version (another writer's); not retried
     // --- configuration and environment: thrown, not retriable ---
     invalid_config = 64,  ///< a configuration value is missing, out of range or inconsistent
     io_error,             ///< a file or socket operation failed

@@ -179,6 +179,15 @@ public:
     void mark_applied(std::string_view source, std::int32_t partition, std::int64_t offset);
     [[nodiscard]] const std::vector<applied_position>& applied_positions() const noexcept { return applied_; }
 
+    // --- the store's version ---
+    /// The version a store that writes conditionally (cassandra_store) holds of this
+    /// profile, as far as this copy knows: set by the store's `get`, 0 for a profile the
+    /// store has no version of. Such a store writes the profile only if it still holds
+    /// that version, and stores `stored_version() + 1` (profile_store.hpp). Not part of the
+    /// value: operator== and the binary encoding ignore it.
+    [[nodiscard]] std::uint64_t stored_version() const noexcept { return stored_version_; }
+    void set_stored_version(std::uint64_t version) noexcept { stored_version_ = version; }
+
     /// Drops history older than `cutoff_ms` (event time): recent events and firing times
     /// before it, and counter buckets that end at or before it (counter totals stay).
     /// Returns true if anything was dropped.
@@ -236,6 +245,7 @@ private:
     // a size check per write is O(1). unknown_size after construction, decoding and
     // expire_history. Not part of the value: operator== ignores it.
     std::size_t encoded_size_ = unknown_size;
+    std::uint64_t stored_version_ = 0;  // not part of the value either
 };
 
 }  // namespace rtcrm

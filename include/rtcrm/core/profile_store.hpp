@@ -18,6 +18,17 @@
 /// rtcrm::lmdb) and `cassandra_store` (cassandra/cassandra_store.hpp, rtcrm::cassandra). One
 /// conformance suite (tests/core/profile_store_conformance_test.cpp) runs against each.
 ///
+/// Conditional writes: a store shared by several rtcrm instances (Cassandra) may write a
+/// profile only if it still holds the version the writer's copy was read at
+/// (`profile::stored_version()`, which its `get` sets), and then store that version plus
+/// one; the shards advance their cached copy's version by one at each write-back. A
+/// profile that another writer changed meanwhile is not written, and `write` fails with
+/// `errc::conflict`: the runtime does not retry it, nacks the events of that write (their
+/// positions are not committed), and applies no more events until it restarts: the
+/// restart reads them again and skips each where the stored profile already holds it. When
+/// a batch holds several copies of one profile, the first copy's version is the condition
+/// and the last copy is written.
+///
 /// Caveats:
 /// - Every method may be called from several shard threads at once; backends synchronise.
 /// - A failure's code is `errc::store_error`, `errc::unavailable`, or the backend's own

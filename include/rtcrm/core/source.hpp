@@ -45,6 +45,16 @@ public:
     /// but no position of it is reported again, and its next record (after a new
     /// assignment, from any offset) starts afresh.
     virtual void release(std::int32_t partition) = 0;
+    /// Says that this process gave `partitions` up (revoked; call it once their in-flight
+    /// events completed) or got them back (assigned again after a revoke). Every shard
+    /// writes back, then drops, the profiles it caches that events of those partitions
+    /// touched (a profile remembers the partitions of the events applied to it), so the
+    /// next event of such a player reads its profile afresh from the store. Without it, an
+    /// instance that gets a partition back would apply its events to the copies it cached
+    /// before, and write those over the updates the partition's owner made meanwhile.
+    /// Blocks until every shard did it, at most `timeout`; false if one did not answer in
+    /// time (it still does it when it gets there).
+    virtual bool forget_profiles(std::span<const std::int32_t> partitions, std::chrono::milliseconds timeout) = 0;
 };
 
 /// What `poll` says about the source after it returns.

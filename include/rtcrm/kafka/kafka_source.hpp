@@ -11,7 +11,11 @@
 /// them incremental, and the source follows either): when partitions are revoked, the source waits up to `revoke_timeout` for
 /// their in-flight events to complete, commits what is safe, and only then gives them up;
 /// events still in flight after the wait are finished here but not committed (the new
-/// owner reads them again). Newly assigned partitions start from the committed offsets.
+/// owner reads them again). The shards then write back and drop the profiles they cache
+/// for events of those partitions (`source_control::forget_profiles`), and again when a
+/// partition comes back, so its players are read afresh from the store, with whatever the
+/// partition's other owners wrote meanwhile. Newly assigned partitions start from the
+/// committed offsets.
 /// While the runtime's queues are full, the source pauses its partitions and keeps
 /// answering the group (heartbeats, rebalances) from `idle()`.
 ///
