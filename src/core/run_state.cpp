@@ -107,9 +107,13 @@ bool run_state::await_threads(clock::time_point deadline, const std::function<bo
             continue;
         }
         bool only_stuck_left = std::all_of(source_done_.begin(), source_done_.end(), [](bool done) { return done; });
+        bool any_stuck = false;  // threads that all ended their work are finishing: wait for them
         for (std::uint32_t s = 0; only_stuck_left && s < shard_done_.size(); ++s) {
-            only_stuck_left = shard_done_[s] || stuck(s, to_ns(now));
+            const bool stuck_now = !shard_done_[s] && stuck(s, to_ns(now));
+            only_stuck_left = shard_done_[s] || stuck_now;
+            any_stuck = any_stuck || stuck_now;
         }
+        only_stuck_left = only_stuck_left && any_stuck;
         if (only_stuck_left || now >= settled) {
             gave_up_ = true;
             cv_.notify_all();  // wait() returns too
