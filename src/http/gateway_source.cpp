@@ -1,12 +1,11 @@
 #include <rtcrm/core/error.hpp>
 #include <rtcrm/http/gateway_source.hpp>
 
+#include "gateway_body.hpp"
 #include "listen_address.hpp"
 #include "server.hpp"
 
 #include <fmt/format.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -69,49 +68,12 @@ struct gateway_source::impl {
 
     void post_events(std::string body, http::respond_fn respond) {
         requests.fetch_add(1, std::memory_order_relaxed);
+        auto split = http::split_event_body(body, options.parse);
         batch b;
-        rapidjson::StringBuffer rejected;
-        rapidjson::Writer<rapidjson::StringBuffer> w(rejected);
-        w.StartArray();
-        std::size_t bad = 0;
-        std::size_t line = 0;
-        std::size_t start = 0;
-        while (start < body.size()) {
-            auto end = body.find('\n', start);
-            if (end == std::string::npos) {
-                end = body.size();
-            }
-            ++line;
-            std::string_view text{body.data() + start, end - start};
-            if (!text.empty() && text.back() == '\r') {
-                text.remove_suffix(1);
-            }
-            start = end + 1;
-            if (text.find_first_not_of(" \t") == std::string_view::npos) {
-                continue;  // blank lines are no events
-            }
-            // Checked as the runtime will parse it; a bad line still goes on, to be dead-lettered.
-            if (auto parsed = parse_event(text, options.parse); !parsed) {
-                ++bad;
-                w.StartObject();
-                w.Key("line");
-                w.Uint64(line);
-                w.Key("reason");
-                const auto reason = errc_name(static_cast<errc>(parsed.error().code.value()));
-                w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
-                w.Key("detail");
-                w.String(parsed.error().reason.c_str(), static_cast<rapidjson::SizeType>(parsed.error().reason.size()));
-                w.EndObject();
-            }
-            b.records.push_back(record{std::string{text}, std::nullopt, {}});
-        }
-        w.EndArray();
+        b.records = std::move(split.records);
+        b.answer = std::move(split.answer);
+        const auto bad = split.bad;
         const auto good = b.records.size() - bad;
-        if (bad == 0) {
-            b.answer = {202, fmt::format(R"({{"accepted":{}}})", good)};
-        } else {
-            b.answer = {400, fmt::format(R"({{"accepted":{},"rejected":{}}})", good, std::string_view{rejected.GetString(), rejected.GetSize()})};
-        }
         if (b.records.empty()) {
             return respond(std::move(b.answer));
         }
