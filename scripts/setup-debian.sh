@@ -11,6 +11,7 @@ packages=(
     rapidjson-dev libfmt-dev
     liblua5.4-dev liblmdb-dev librdkafka-dev libuv1-dev
     libgtest-dev libgmock-dev libbenchmark-dev
+    clang libclang-rt-14-dev  # the fuzz targets (tests/fuzz): clang 14 and its libFuzzer, ASan and UBSan runtimes
     curl ca-certificates
     kcat  # the outside Kafka client of the integration tests
     python3  # drives the game server's end-to-end test (tests/e2e/game_server_uv.py)

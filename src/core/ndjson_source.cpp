@@ -1,6 +1,8 @@
 #include <rtcrm/core/error.hpp>
 #include <rtcrm/core/ndjson_source.hpp>
 
+#include "ndjson_lines.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -187,46 +189,34 @@ poll_status ndjson_source::poll(std::vector<record>& out, std::size_t max, std::
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::size_t taken = 0;
     while (taken < max) {
-        const char* start = d.buffer.data() + d.begin;
-        const std::size_t avail = d.buffer.size() - d.begin;
-        const auto* nl = static_cast<const char*>(std::memchr(start, '\n', avail));
-        std::size_t len = 0;
-        std::size_t consumed = 0;
-        if (nl != nullptr) {
-            len = static_cast<std::size_t>(nl - start);
-            consumed = len + 1;
-        } else if (!d.eof) {
-            if (d.may_block) {
-                if (taken > 0) {
-                    break;  // hand on what is there: never wait for a full batch
+        const auto line = detail::next_ndjson_line(std::string_view{d.buffer}.substr(d.begin), d.eof);
+        if (!line) {
+            if (!d.eof) {
+                if (d.may_block) {
+                    if (taken > 0) {
+                        break;  // hand on what is there: never wait for a full batch
+                    }
+                    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now());
+                    if (!d.wait_readable(std::max(left, std::chrono::milliseconds(0)))) {
+                        break;  // nothing within the timeout, or woken up
+                    }
                 }
-                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                                         std::chrono::steady_clock::now());
-                if (!d.wait_readable(std::max(left, std::chrono::milliseconds(0)))) {
-                    break;  // nothing within the timeout, or woken up
-                }
+                d.fill();
+                continue;
             }
-            d.fill();
-            continue;
-        } else if (avail > 0) {
-            len = avail;  // the last line has no newline
-            consumed = avail;
-        } else {
             return poll_status::end;
         }
         const auto offset = d.buffer_offset + static_cast<std::int64_t>(d.begin);
-        d.begin += consumed;
+        d.begin += line->consumed;
         if (d.skip_first_line) {
             d.skip_first_line = false;  // the stored position's own line: already processed
             continue;
         }
-        if (len > 0 && start[len - 1] == '\r') {
-            --len;
-        }
-        if (blank({start, len})) {
+        if (blank(line->text)) {
             continue;  // blank lines carry no event: skipped; their bytes still advance the offsets
         }
-        record rec{std::string{start, len}, std::nullopt, {}};
+        record rec{std::string{line->text}, std::nullopt, {}};
         rec.origin.partition = 0;
         rec.origin.offset = offset;
         out.push_back(std::move(rec));

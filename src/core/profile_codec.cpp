@@ -212,6 +212,11 @@ struct profile_codec_access {
             windowed_counter c;
             c.total = r.integer("counter total");
             c.bucket_ms = r.integer("bucket width");
+            if (r.ok() && c.bucket_ms <= 0) {
+                // Bucket starts are multiples of the width: a profile can hold no other.
+                return {errc::store_error, fmt::format("profile encoding: counter \"{}\" has bucket width {} (must be > 0)",
+                                                       name, c.bucket_ms)};
+            }
             for (auto b = r.count("bucket count"); b > 0 && r.ok(); --b) {
                 const auto start = r.integer("bucket start");
                 c.buckets.emplace_back(start, r.integer("bucket count"));

@@ -1,12 +1,11 @@
 #include <rtcrm/core/error.hpp>
 #include <rtcrm/http/gateway_source.hpp>
 
+#include "gateway_body.hpp"
 #include "listen_address.hpp"
 #include "server.hpp"
 
 #include <fmt/format.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <atomic>
@@ -78,132 +77,54 @@ struct gateway_source::impl {
         post_events(std::move(req.body), std::move(respond), std::move(req.post));
     }
 
-    // A request's body on its way to the queue, split and checked in slices on the I/O
-    // thread (see intake_slice). The records are copies of its lines, so the body goes
-    // once they are made: a request holds at most its body, one copy of its events, one
+    // A request's body on its way to the queue, taken in slices on the I/O thread (see
+    // intake_slice). A request holds at most its body, one copy of its events, one
     // `record` per event (max_lines at most) and an answer listing at most
     // gateway_source::max_listed_rejections lines.
     struct intake {
-        std::string body;
+        intake(std::string body, const gateway_options& options, std::size_t line_limit)
+            : lines(std::move(body), options.parse, line_limit, gateway_source::max_listed_rejections) {}
+        http::body_intake lines;
         http::respond_fn respond;
         http::post_fn post;
-        std::size_t pos = 0;    // where the next line starts
-        std::size_t line = 0;   // lines seen so far (blank ones too: the answer numbers lines as sent)
-        std::size_t events = 0; // non-blank lines counted so far
-        bool counted = false;   // past the counting pass: checking and copying
-        std::size_t bad = 0;
-        batch b;
-        rapidjson::StringBuffer rejected;
-        rapidjson::Writer<rapidjson::StringBuffer> w{rejected};
     };
-
-    // The next line of `in` from in.pos, without its '\r'; false at the end of the body.
-    static bool next_line(intake& in, std::string_view& text) {
-        if (in.pos >= in.body.size()) {
-            return false;
-        }
-        auto end = in.body.find('\n', in.pos);
-        if (end == std::string::npos) {
-            end = in.body.size();
-        }
-        ++in.line;
-        text = std::string_view{in.body.data() + in.pos, end - in.pos};
-        if (!text.empty() && text.back() == '\r') {
-            text.remove_suffix(1);
-        }
-        in.pos = end + 1;
-        return true;
-    }
-
-    static bool blank(std::string_view text) { return text.find_first_not_of(" \t") == std::string_view::npos; }
 
     // The most events one request may carry: a larger batch could never fit the queue.
     [[nodiscard]] std::size_t line_limit() const { return std::min(options.max_lines, options.queue_capacity); }
 
     void post_events(std::string body, http::respond_fn respond, http::post_fn post) {
         requests.fetch_add(1, std::memory_order_relaxed);
-        auto in = std::make_shared<intake>();
-        in->body = std::move(body);
+        auto in = std::make_shared<intake>(std::move(body), options, line_limit());
         in->respond = std::move(respond);
         in->post = std::move(post);
         intake_slice(std::move(in));
     }
 
     // One bounded slice of a request's intake, then the next one is posted behind what
-    // else the I/O thread has to do, so that a big body does not starve other
-    // connections (a 16 MB body holds about 5 million short lines). First a counting pass
-    // (no allocation: a batch over the line limit is refused before anything is copied),
-    // then the lines are checked as the runtime will parse them and copied into records.
+    // else the I/O thread has to do, so that a big body does not starve other connections.
     void intake_slice(std::shared_ptr<intake> in) {
-        std::string_view text;
-        if (!in->counted) {
-            const auto limit = line_limit();
-            for (std::size_t n = 0; n < count_slice_lines; ++n) {
-                if (!next_line(*in, text)) {
-                    in->counted = true;
-                    break;
-                }
-                if (!blank(text) && ++in->events > limit) {
-                    too_many_lines.fetch_add(1, std::memory_order_relaxed);
-                    return in->respond({413, fmt::format(R"({{"error":"the batch has more than {} events )"
-                                                         R"((the gateway's line limit, max_lines); split it"}})",
-                                                         limit)});
-                }
-            }
-            if (in->counted) {
-                in->pos = 0;
-                in->line = 0;
-                in->b.records.reserve(in->events);
-                in->w.StartArray();
-            }
-        } else {
-            const auto slice_start = in->pos;
-            for (std::size_t n = 0; n < check_slice_lines && in->pos - slice_start < check_slice_bytes; ++n) {
-                if (!next_line(*in, text)) {
-                    return finish_intake(*in);
-                }
-                if (blank(text)) {
-                    continue;  // blank lines are no events
-                }
-                // Checked as the runtime will parse it; a bad line still goes on, to be dead-lettered.
-                if (auto parsed = parse_event(text, options.parse); !parsed) {
-                    if (++in->bad <= gateway_source::max_listed_rejections) {
-                        auto& w = in->w;
-                        w.StartObject();
-                        w.Key("line");
-                        w.Uint64(in->line);
-                        w.Key("reason");
-                        const auto reason = errc_name(static_cast<errc>(parsed.error().code.value()));
-                        w.String(reason.data(), static_cast<rapidjson::SizeType>(reason.size()));
-                        w.Key("detail");
-                        w.String(parsed.error().reason.c_str(), static_cast<rapidjson::SizeType>(parsed.error().reason.size()));
-                        w.EndObject();
-                    }
-                }
-                in->b.records.push_back(record{std::string{text}, std::nullopt, {}});
-            }
+        switch (in->lines.advance(count_slice_lines, check_slice_lines, check_slice_bytes)) {
+        case http::body_intake::step::too_many_lines:
+            too_many_lines.fetch_add(1, std::memory_order_relaxed);
+            return in->respond({413, fmt::format(R"({{"error":"the batch has more than {} events )"
+                                                 R"((the gateway's line limit, max_lines); split it"}})",
+                                                 line_limit())});
+        case http::body_intake::step::done:
+            return finish_intake(*in);
+        case http::body_intake::step::more:
+            break;
         }
         auto post = in->post;
         post([this, in = std::move(in)]() mutable { intake_slice(std::move(in)); });
     }
 
     void finish_intake(intake& in) {
-        std::string{}.swap(in.body);  // the records hold their own copies
-        in.w.EndArray();
-        batch b = std::move(in.b);
-        const auto bad = in.bad;
+        auto split = in.lines.take();
+        batch b;
+        b.records = std::move(split.records);
+        b.answer = std::move(split.answer);
+        const auto bad = split.bad;
         const auto good = b.records.size() - bad;
-        if (bad == 0) {
-            b.answer = {202, fmt::format(R"({{"accepted":{}}})", good)};
-        } else {
-            const std::string_view listed{in.rejected.GetString(), in.rejected.GetSize()};
-            b.answer = {400, bad > gateway_source::max_listed_rejections
-                                 ? fmt::format(R"({{"accepted":{},"rejected":{},"rejected_not_listed":{}}})", good, listed,
-                                               bad - gateway_source::max_listed_rejections)
-                                 : fmt::format(R"({{"accepted":{},"rejected":{}}})", good, listed)};
-        }
-        in.rejected.Clear();
-        in.rejected.ShrinkToFit();
         if (b.records.empty()) {
             return in.respond(std::move(b.answer));
         }

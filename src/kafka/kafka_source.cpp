@@ -26,6 +26,9 @@ namespace {
 
 // "2026-11-22T10:00:00Z" or with ".123" milliseconds → ms since the epoch, or nullopt.
 std::optional<std::int64_t> parse_iso8601(std::string_view text) {
+    if (text.find('\0') != std::string_view::npos) {
+        return std::nullopt;  // strptime reads a C string: what follows a NUL would go unread
+    }
     std::tm tm{};
     const std::string s{text};
     const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);

@@ -61,4 +61,23 @@ TEST(profile_codec, unknown_versions_and_trailing_bytes_are_refused) {
     EXPECT_FALSE(rtcrm::decode_profile(bytes + "x"));
 }
 
+// Profile bytes with one counter "c" of the given bucket width (zig-zag varint).
+std::string with_counter_width(char zigzag_width) {
+    using namespace std::string_literals;
+    auto bytes = "\x01\x01\x01" "7" "\x0a" "\x00"s;  // version 1, integer key "7", last event at 5, no attributes
+    bytes += "\x01\x01" "c" "\x02"s + zigzag_width;  // one counter "c" of total 1, then its width
+    bytes += "\x01\x00\x02" "\x00\x00\x00"s;         // one bucket (0, 1); no recent events, triggers or positions
+    return bytes;
+}
+
+TEST(profile_codec, a_counter_without_a_positive_bucket_width_is_refused) {
+    ASSERT_TRUE(rtcrm::decode_profile(with_counter_width('\x02')));  // width 1
+    for (const char width : {'\x00', '\x01'}) {                      // 0 and -1: an increment would divide by them
+        auto r = rtcrm::decode_profile(with_counter_width(width));
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().code, rtcrm::errc::store_error);
+        EXPECT_NE(r.error().reason.find("counter \"c\" has bucket width"), std::string::npos) << r.error().reason;
+    }
+}
+
 }  // namespace

@@ -310,6 +310,8 @@ TEST(kafka_start, parses_names_milliseconds_and_iso_8601) {
     EXPECT_EQ(ts, 1'763'800'000'500);
     EXPECT_THROW(rtcrm::parse_kafka_start("yesterday", start, ts), rtcrm::error);
     EXPECT_THROW(rtcrm::parse_kafka_start("2025-11-22T08:26:40", start, ts), rtcrm::error);  // no zone
+    using namespace std::string_view_literals;
+    EXPECT_THROW(rtcrm::parse_kafka_start("2025-11-22T08:26:40Z\0junk"sv, start, ts), rtcrm::error);
 }
 
 TEST(kafka_properties, secrets_are_masked_and_bad_pairs_refused) {
