@@ -428,8 +428,10 @@ int main(int argc, char** argv) {
         }
         if (parts.kafka != nullptr) {
             const auto k = parts.kafka->status();
-            fmt::print(stderr, "rtcrm-topology: kafka source: {} messages, {} rebalances, {} commits ({} failed)\n", k.messages,
-                       k.rebalances, k.committed, k.commit_failures);
+            fmt::print(stderr,
+                       "rtcrm-topology: kafka source: {} messages, {} rebalances, {} commits ({} failed), {} message keys "
+                       "not used as player keys\n",
+                       k.messages, k.rebalances, k.committed, k.commit_failures, k.unused_keys);
         }
         if (parts.webhook) {
             const auto w = parts.webhook->stats();
@@ -439,8 +441,13 @@ int main(int argc, char** argv) {
         for (const auto* snk : {parts.kafka_triggers.get(), parts.kafka_dead_letters.get()}) {
             if (snk != nullptr) {
                 const auto k = snk->stats();
-                fmt::print(stderr, "rtcrm-topology: {}: {} produced, {} delivered, {} failed\n", snk->name(), k.produced,
+                fmt::print(stderr, "rtcrm-topology: {}: {} produced, {} delivered, {} failed", snk->name(), k.produced,
                            k.delivered, k.failed);
+                if (snk == parts.kafka_dead_letters.get()) {
+                    fmt::print(stderr, ", {} truncated, {} written to the fallback file", k.truncated,
+                               k.fallback_written);
+                }
+                fmt::print(stderr, "\n");
             }
         }
         return stats.nacked == 0 && !lost ? 0 : 1;
