@@ -225,3 +225,22 @@ TEST(kafka_dead_letters, a_transient_failure_still_nacks_so_the_event_is_read_ag
     EXPECT_LT(committed_offsets(kafka.bootstrap(), "g", "raw", 1)[0], 1);  // not past the message
     EXPECT_FALSE(std::filesystem::exists(fallback));
 }
+
+TEST(kafka_dead_letters, without_a_fallback_file_an_undeliverable_dead_letter_nacks) {
+    mock_kafka kafka{{{"raw", 1}, {"out", 1}, {"dead", 1}}};
+    kafka.set_leader("dead", 0, 1);
+    kafka.set_leader("out", 0, 2);
+    kafka.set_leader("raw", 0, 3);
+    produce(kafka.bootstrap(), "raw", {{"7", "{not json"}});
+    kafka.fail_produce_requests(1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, 20);
+    {
+        auto k = make_instance(kafka.bootstrap(), "g", rtcrm::kafka_start::earliest, {.fallback_path = ""});
+        k.rt->start();
+        ASSERT_TRUE(eventually([&] { return dead_letter_settled(k); }));
+        k.rt->stop();
+        EXPECT_EQ(k.dead->stats().failed, 1U);
+        EXPECT_EQ(k.dead->stats().fallback_written, 0U);
+        EXPECT_EQ(k.rt->stats().nacked, 1U);
+    }
+    EXPECT_LT(committed_offsets(kafka.bootstrap(), "g", "raw", 1)[0], 1);
+}
