@@ -352,12 +352,28 @@ int main(int argc, char** argv) {
                     const auto k = ks->status();
                     out += fmt::format("# HELP rtcrm_kafka_lag Messages behind the end of the assigned partitions.\n"
                                        "# TYPE rtcrm_kafka_lag gauge\nrtcrm_kafka_lag {}\n", k.lag);
+                    out += fmt::format("# HELP rtcrm_kafka_unused_keys_total Message keys not used as player keys.\n"
+                                       "# TYPE rtcrm_kafka_unused_keys_total counter\nrtcrm_kafka_unused_keys_total {}\n",
+                                       k.unused_keys);
                 });
                 admin->add_readiness([ks]() -> std::optional<std::string> {
                     if (ks->status().assigned.empty()) {
                         return "no Kafka partition assigned yet";
                     }
                     return std::nullopt;
+                });
+            }
+            if (auto dead = parts.kafka_dead_letters) {
+                admin->add_metrics([dead](std::string& out) {
+                    const auto k = dead->stats();
+                    out += fmt::format(
+                        "# HELP rtcrm_kafka_dead_letters_truncated_total Dead letters delivered with their raw event cut.\n"
+                        "# TYPE rtcrm_kafka_dead_letters_truncated_total counter\n"
+                        "rtcrm_kafka_dead_letters_truncated_total {}\n"
+                        "# HELP rtcrm_kafka_dead_letters_fallback_total Dead letters written to the fallback file.\n"
+                        "# TYPE rtcrm_kafka_dead_letters_fallback_total counter\n"
+                        "rtcrm_kafka_dead_letters_fallback_total {}\n",
+                        k.truncated, k.fallback_written);
                 });
             }
             fmt::print(stderr, "rtcrm-topology: admin API on {}:{}\n",

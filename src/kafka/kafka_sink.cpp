@@ -288,7 +288,7 @@ struct kafka_sink::impl {
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             produced.fetch_add(1, std::memory_order_relaxed);
             if (headers != nullptr) {
-                (void)headers->release();  // librdkafka owns them now
+                (void)headers->release();  // librdkafka took them over
             }
         }
         return err;
