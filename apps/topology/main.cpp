@@ -356,12 +356,28 @@ int main(int argc, char** argv) {
                     const auto k = ks->status();
                     out += fmt::format("# HELP rtcrm_kafka_lag Messages behind the end of the assigned partitions.\n"
                                        "# TYPE rtcrm_kafka_lag gauge\nrtcrm_kafka_lag {}\n", k.lag);
+                    out += fmt::format("# HELP rtcrm_kafka_unused_keys_total Message keys not used as player keys.\n"
+                                       "# TYPE rtcrm_kafka_unused_keys_total counter\nrtcrm_kafka_unused_keys_total {}\n",
+                                       k.unused_keys);
                 });
                 admin->add_readiness([ks]() -> std::optional<std::string> {
                     if (ks->status().assigned.empty()) {
                         return "no Kafka partition assigned yet";
                     }
                     return std::nullopt;
+                });
+            }
+            if (auto dead = parts.kafka_dead_letters) {
+                admin->add_metrics([dead](std::string& out) {
+                    const auto k = dead->stats();
+                    out += fmt::format(
+                        "# HELP rtcrm_kafka_dead_letters_truncated_total Dead letters delivered with their raw event cut.\n"
+                        "# TYPE rtcrm_kafka_dead_letters_truncated_total counter\n"
+                        "rtcrm_kafka_dead_letters_truncated_total {}\n"
+                        "# HELP rtcrm_kafka_dead_letters_fallback_total Dead letters written to the fallback file.\n"
+                        "# TYPE rtcrm_kafka_dead_letters_fallback_total counter\n"
+                        "rtcrm_kafka_dead_letters_fallback_total {}\n",
+                        k.truncated, k.fallback_written);
                 });
             }
             fmt::print(stderr, "rtcrm-topology: admin API on {}:{}\n",
@@ -436,8 +452,10 @@ int main(int argc, char** argv) {
         }
         if (parts.kafka != nullptr) {
             const auto k = parts.kafka->status();
-            fmt::print(stderr, "rtcrm-topology: kafka source: {} messages, {} rebalances, {} commits ({} failed)\n", k.messages,
-                       k.rebalances, k.committed, k.commit_failures);
+            fmt::print(stderr,
+                       "rtcrm-topology: kafka source: {} messages, {} rebalances, {} commits ({} failed), {} message keys "
+                       "not used as player keys\n",
+                       k.messages, k.rebalances, k.committed, k.commit_failures, k.unused_keys);
         }
         if (parts.webhook) {
             const auto w = parts.webhook->stats();
@@ -447,8 +465,13 @@ int main(int argc, char** argv) {
         for (const auto* snk : {parts.kafka_triggers.get(), parts.kafka_dead_letters.get()}) {
             if (snk != nullptr) {
                 const auto k = snk->stats();
-                fmt::print(stderr, "rtcrm-topology: {}: {} produced, {} delivered, {} failed\n", snk->name(), k.produced,
+                fmt::print(stderr, "rtcrm-topology: {}: {} produced, {} delivered, {} failed", snk->name(), k.produced,
                            k.delivered, k.failed);
+                if (snk == parts.kafka_dead_letters.get()) {
+                    fmt::print(stderr, ", {} truncated, {} written to the fallback file", k.truncated,
+                               k.fallback_written);
+                }
+                fmt::print(stderr, "\n");
             }
         }
         return stats.nacked == 0 && stats.unstored == 0 && !lost ? 0 : 1;

@@ -245,7 +245,7 @@ group kafka() {
                       .help = "librdkafka property key=value for every Kafka client (repeatable); secrets are masked "
                               "in logs",
                       .doc = "librdkafka properties for every Kafka client; secrets masked in logs"}),
-                text("maintenance_topic", [](auto& c) -> auto& { return c.kafka.maintenance_topic; }, any_string,
+                text("maintenance_topic", [](auto& c) -> auto& { return c.kafka.maintenance_topic; }, kafka_topic_or_none,
                      {.flag = "maintenance-topic",
                       .help = "Kafka topic of the status messages (with --brokers); '' for none",
                       .doc = "status messages (with brokers); `\"\"` = none"}),
@@ -262,7 +262,7 @@ group kafka() {
                      {.flag = "instance-id",
                       .help = "this instance's name in status messages (default host-pid)",
                       .doc = "this instance's name in status messages; `\"\"` = host-pid"}),
-                text("handlers_topic", [](auto& c) -> auto& { return c.kafka.handlers_topic; }, any_string,
+                text("handlers_topic", [](auto& c) -> auto& { return c.kafka.handlers_topic; }, kafka_topic_or_none,
                      {.flag = "handlers-topic",
                       .help = "compacted Kafka topic of Lua scripts (key = name, value = source, empty = delete) "
                               "followed by "

@@ -15,10 +15,11 @@ std::shared_ptr<sink> ndjson_output(const std::string& path) {
     return std::make_shared<ndjson_sink>(ndjson_sink_options{.path = path});
 }
 
-std::shared_ptr<kafka_sink> kafka_output(const topology_config& c, const std::string& topic,
+std::shared_ptr<kafka_sink> kafka_output(const topology_config& c, kafka_sink_options options,
                                          const assembled_topology& parts) {
-    return std::make_shared<kafka_sink>(
-        kafka_sink_options{.brokers = c.kafka.brokers, .topic = topic, .properties = parts.properties});
+    options.brokers = c.kafka.brokers;
+    options.properties = parts.properties;
+    return std::make_shared<kafka_sink>(std::move(options));
 }
 
 sink_registration<trigger_sink_kind> ndjson_triggers() {
@@ -43,7 +44,7 @@ sink_registration<trigger_sink_kind> kafka_triggers() {
         .name = "kafka",
         .fields =
             {
-                text("topic", [](auto& c) -> auto& { return c.sinks.triggers.kafka.topic; }, non_empty,
+                text("topic", [](auto& c) -> auto& { return c.sinks.triggers.kafka.topic; }, kafka_topic,
                      {.flag = "trigger-topic",
                       .help = "Kafka topic of the triggers (--sink kafka)",
                       .doc = "the trigger topic"}),
@@ -51,7 +52,7 @@ sink_registration<trigger_sink_kind> kafka_triggers() {
         .check = [](const topology_config& c) { require_brokers(c, R"(trigger sink kind "kafka")"); },
         .build = [](const topology_config& c, assembled_topology& parts,
                     const std::shared_ptr<sink>&) -> std::shared_ptr<sink> {
-            parts.kafka_triggers = kafka_output(c, c.sinks.triggers.kafka.topic, parts);
+            parts.kafka_triggers = kafka_output(c, {.topic = c.sinks.triggers.kafka.topic}, parts);
             return parts.kafka_triggers;
         },
     };
@@ -104,7 +105,7 @@ sink_registration<dead_letter_sink_kind> ndjson_dead_letters() {
 
 // The dead-letter topic's flag also chooses the kind: a topic means Kafka, '' NDJSON.
 field dead_letter_topic() {
-    auto f = text("topic", [](auto& c) -> auto& { return c.sinks.dead_letters.kafka.topic; }, non_empty,
+    auto f = text("topic", [](auto& c) -> auto& { return c.sinks.dead_letters.kafka.topic; }, kafka_topic,
                   {.flag = "dead-letter-topic",
                    .help = "Kafka topic of the dead letters (reason in header rtcrm-reason); default: --dead-letter",
                    .doc = "the dead-letter topic (required)",
@@ -126,14 +127,25 @@ sink_registration<dead_letter_sink_kind> kafka_dead_letters() {
     return {
         .kind = dead_letter_sink_kind::kafka,
         .name = "kafka",
-        .fields = {dead_letter_topic()},
+        .fields =
+            {
+                dead_letter_topic(),
+                text("fallback_path", [](auto& c) -> auto& { return c.sinks.dead_letters.kafka.fallback_path; },
+                     any_string,
+                     {.flag = "dead-letter-fallback",
+                      .help = "file where dead letters that cannot be delivered to --dead-letter-topic are appended "
+                              "(NDJSON, fsync'd) so their events are committed; '' to nack them instead",
+                      .doc = "undeliverable dead letters are appended here (NDJSON, fsync'd) and their events "
+                             "committed; `\"\"` = nack them instead"}),
+            },
         .check =
             [](const topology_config& c) {
                 require_brokers(c, R"(dead-letter sink kind "kafka" ($.sinks.dead_letters.topic))");
             },
         .build = [](const topology_config& c, assembled_topology& parts,
                     const std::shared_ptr<sink>&) -> std::shared_ptr<sink> {
-            parts.kafka_dead_letters = kafka_output(c, c.sinks.dead_letters.kafka.topic, parts);
+            const auto& k = c.sinks.dead_letters.kafka;
+            parts.kafka_dead_letters = kafka_output(c, {.topic = k.topic, .fallback_path = k.fallback_path}, parts);
             return parts.kafka_dead_letters;
         },
     };

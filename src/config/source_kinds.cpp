@@ -71,7 +71,7 @@ source_registration kafka() {
         .name = "kafka",
         .fields =
             {
-                text("topic", [](auto& c) -> auto& { return c.source.kafka.topic; }, non_empty,
+                text("topic", [](auto& c) -> auto& { return c.source.kafka.topic; }, kafka_topic,
                      {.flag = "topic",
                       .help = "Kafka topic of the events (--source kafka)",
                       .doc = "topic of the events"}),

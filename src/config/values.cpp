@@ -4,6 +4,7 @@
 #include <rtcrm/core/duration.hpp>
 #include <rtcrm/core/error.hpp>
 #include <rtcrm/kafka/kafka_source.hpp>
+#include <rtcrm/kafka/kafka_topic.hpp>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -152,6 +153,13 @@ const text_rule kafka_start_point{
             return expected("expected committed | earliest | latest | a timestamp (ms, or YYYY-MM-DDTHH:MM:SSZ)", s);
         }
     }};
+
+// Kafka's rule (rtcrm/kafka/kafka_topic.hpp); the message names the topic and the rule.
+const text_rule kafka_topic{"Kafka topic name", [](std::string_view s) { return kafka_topic_problem(s); }};
+
+const text_rule kafka_topic_or_none{"Kafka topic name or `\"\"`", [](std::string_view s) {
+                                        return s.empty() ? std::string{} : kafka_topic_problem(s);
+                                    }};
 
 const text_rule cql_identifier{
     "CQL identifier", [](std::string_view s) {

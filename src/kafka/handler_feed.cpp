@@ -1,4 +1,5 @@
 #include <rtcrm/kafka/handler_feed.hpp>
+#include <rtcrm/kafka/kafka_topic.hpp>
 
 #include "core/logging.hpp"
 #include "core/thread_stop.hpp"
@@ -21,9 +22,7 @@ void handler_feed_options::validate() const {
     if (brokers.empty()) {
         throw error(errc::invalid_config, "kafka_handler_feed: brokers is empty");
     }
-    if (topic.empty()) {
-        throw error(errc::invalid_config, "kafka_handler_feed: topic is empty");
-    }
+    validate_kafka_topic(topic, "kafka_handler_feed");
 }
 
 struct kafka_handler_feed::impl {

@@ -1,6 +1,8 @@
 #include <rtcrm/kafka/kafka_source.hpp>
+#include <rtcrm/kafka/kafka_topic.hpp>
 
 #include "core/logging.hpp"
+#include "message_record.hpp"
 #include "rdkafka.hpp"
 
 #include <fmt/format.h>
@@ -86,9 +88,7 @@ void kafka_source_options::validate() const {
     if (brokers.empty()) {
         throw error(errc::invalid_config, "kafka_source: brokers is empty");
     }
-    if (topic.empty()) {
-        throw error(errc::invalid_config, "kafka_source: topic is empty");
-    }
+    validate_kafka_topic(topic, "kafka_source");
     if (group.empty()) {
         throw error(errc::invalid_config, "kafka_source: group is empty");
     }
@@ -121,6 +121,7 @@ struct kafka_source::impl {
     std::atomic<std::uint64_t> rebalances{0};
     std::atomic<std::uint64_t> commits{0};
     std::atomic<std::uint64_t> commit_failures{0};
+    std::atomic<std::uint64_t> unused_keys{0};
 
     explicit impl(kafka_source_options o) : opt(std::move(o)) {
         opt.validate();
@@ -346,15 +347,33 @@ struct kafka_source::impl {
             }
             skip_before.erase(skip);
         }
-        record rec;
-        rec.bytes.assign(static_cast<const char*>(m->payload), m->len);
-        if (opt.key_from_message && m->key != nullptr && m->key_len > 0) {
-            rec.key.emplace(static_cast<const char*>(m->key), m->key_len);
+        auto as_view = [](const void* data, std::size_t size) -> std::optional<std::string_view> {
+            if (data == nullptr) {
+                return std::nullopt;
+            }
+            return std::string_view{static_cast<const char*>(data), size};
+        };
+        auto taken = record_from_message(as_view(m->key, m->key_len), as_view(m->payload, m->len), opt.key_from_message);
+        if (taken.key != key_use::player && taken.key != key_use::absent) {
+            report_unused_key(taken.key, m);
         }
-        rec.origin.partition = m->partition;
-        rec.origin.offset = m->offset;
-        out.push_back(std::move(rec));
+        taken.rec.origin.partition = m->partition;
+        taken.rec.origin.offset = m->offset;
+        out.push_back(std::move(taken.rec));
         messages.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    // Counted; logged the 1st, 2nd, 4th, 8th... time, so a producer with binary keys
+    // is visible without a line per message.
+    void report_unused_key(key_use why, const rd_kafka_message_t* m) {
+        const auto n = unused_keys.fetch_add(1, std::memory_order_relaxed) + 1;
+        if ((n & (n - 1)) == 0) {
+            detail::log_fmt(log_level::warning, "kafka",
+                            "{}: message key at partition {} offset {} ({} bytes) is not used as the player key: {} "
+                            "(a key must be 1 to {} bytes of UTF-8 without control characters); the event's key field "
+                            "names the player instead ({} such keys so far)",
+                            name, m->partition, m->offset, m->key_len, key_use_name(why), max_player_key_size, n);
+        }
     }
 
     void set_paused(bool on) {
@@ -489,6 +508,7 @@ kafka_source_status kafka_source::status() const {
     s.rebalances = impl_->rebalances.load(std::memory_order_relaxed);
     s.committed = impl_->commits.load(std::memory_order_relaxed);
     s.commit_failures = impl_->commit_failures.load(std::memory_order_relaxed);
+    s.unused_keys = impl_->unused_keys.load(std::memory_order_relaxed);
     return s;
 }
 

@@ -1,4 +1,5 @@
 #include <rtcrm/kafka/maintenance_reporter.hpp>
+#include <rtcrm/kafka/kafka_topic.hpp>
 
 #include "core/logging.hpp"
 #include "core/thread_stop.hpp"
@@ -20,9 +21,7 @@ void maintenance_options::validate() const {
     if (brokers.empty()) {
         throw error(errc::invalid_config, "maintenance_reporter: brokers is empty");
     }
-    if (topic.empty()) {
-        throw error(errc::invalid_config, "maintenance_reporter: topic is empty");
-    }
+    validate_kafka_topic(topic, "maintenance_reporter");
     if (interval.count() <= 0) {
         throw error(errc::invalid_config, "maintenance_reporter: interval must be positive");
     }

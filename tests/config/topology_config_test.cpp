@@ -69,7 +69,7 @@ const wrong wrong_documents[] = {
     {R"({"source": {"kind": "ndjson", "input": 7}})", "$.source.input", "expected a string, got 7"},
     {R"({"source": {"kind": "ndjson", "input": ""}})", "$.source.input", R"(expected a non-empty string, got "")"},
     {R"({"source": {"kind": "kafka", "topic": null}})", "$.source.topic", "expected a string, got null"},
-    {R"({"source": {"kind": "kafka", "topic": ""}})", "$.source.topic", "expected a non-empty string"},
+    {R"({"source": {"kind": "kafka", "topic": ""}})", "$.source.topic", R"(topic "": empty (a topic name is 1 to 249 characters)"},
     {R"({"source": {"kind": "kafka", "group": ["a"]}})", "$.source.group", R"(expected a string, got ["a"])"},
     {R"({"source": {"kind": "kafka", "group": ""}})", "$.source.group", "expected a non-empty string"},
     {R"({"source": {"kind": "kafka", "start": 0}})", "$.source.start", "expected a string, got 0"},
@@ -165,7 +165,9 @@ const wrong wrong_documents[] = {
      "expected a non-empty string"},
     {R"({"sinks": {"triggers": {"kind": "kafka", "topic": 1}}})", "$.sinks.triggers.topic", "expected a string"},
     {R"({"sinks": {"triggers": {"kind": "kafka", "topic": ""}}})", "$.sinks.triggers.topic",
-     "expected a non-empty string"},
+     R"(topic "": empty (a topic name is 1 to 249 characters of a-z A-Z 0-9 . _ -, and not "." or ".."))"},
+    {R"({"sinks": {"triggers": {"kind": "kafka", "topic": "crm trigger"}}})", "$.sinks.triggers.topic",
+     R"(topic "crm trigger": ' ' at position 4 is not allowed (a topic name is 1 to 249 characters)"},
     {R"({"sinks": {"triggers": {"kind": "webhook", "url": 1}}})", "$.sinks.triggers.url", "expected a string"},
     {R"({"sinks": {"triggers": {"kind": "webhook", "url": "https://crm:443/t"}}})", "$.sinks.triggers.url",
      R"(expected http://HOST:PORT[/PATH] (no https), got "https://crm:443/t")"},
@@ -182,7 +184,11 @@ const wrong wrong_documents[] = {
     {R"({"sinks": {"dead_letters": {"kind": "kafka", "topic": 2}}})", "$.sinks.dead_letters.topic",
      "expected a string"},
     {R"({"sinks": {"dead_letters": {"kind": "kafka", "topic": ""}}})", "$.sinks.dead_letters.topic",
-     "expected a non-empty string"},
+     R"(topic "": empty)"},
+    {R"({"sinks": {"dead_letters": {"kind": "kafka", "topic": ".."}}})", "$.sinks.dead_letters.topic",
+     R"(topic "..": not allowed)"},
+    {R"({"sinks": {"dead_letters": {"kind": "kafka", "topic": "dlq", "fallback_path": 1}}})",
+     "$.sinks.dead_letters.fallback_path", "expected a string"},
     {R"({"sinks": {"dead_letters": {"kind": "kafka"}}})", "$.sinks.dead_letters.topic",
      R"(required for dead-letter sink kind "kafka")"},
     {R"({"sinks": {"shadow": "shadow.ndjson"}})", "$.sinks.shadow", "expected an object"},
@@ -201,11 +207,13 @@ const wrong wrong_documents[] = {
     {R"({"kafka": {"properties": {"a=b": "c"}}})", R"($.kafka.properties["a=b"])", "without '='"},
     {R"({"kafka": {"properties": {"": "c"}}})", R"($.kafka.properties[""])", "must be non-empty"},
     {R"({"kafka": {"maintenance_topic": 1}})", "$.kafka.maintenance_topic", "expected a string"},
+    {R"({"kafka": {"maintenance_topic": "a/b"}})", "$.kafka.maintenance_topic", R"(topic "a/b": '/' at position 2)"},
     {R"({"kafka": {"maintenance_interval_ms": "5s"}})", "$.kafka.maintenance_interval_ms",
      "expected a positive integer"},
     {R"({"kafka": {"maintenance_interval_ms": 0}})", "$.kafka.maintenance_interval_ms", "got 0"},
     {R"({"kafka": {"instance_id": 1}})", "$.kafka.instance_id", "expected a string"},
     {R"({"kafka": {"handlers_topic": 1}})", "$.kafka.handlers_topic", "expected a string"},
+    {R"({"kafka": {"handlers_topic": "."}})", "$.kafka.handlers_topic", R"(topic ".": not allowed)"},
     // $.admin
     {R"({"admin": "127.0.0.1:0"})", "$.admin", "expected an object"},
     {R"({"admin": {"listen": 9090}})", "$.admin.listen", "expected a string, got 9090"},
@@ -243,7 +251,7 @@ const wrong wrong_documents[] = {
     {R"({"sinks": {"triggers": {"kind": "webhook", "batch": true}}})", "$.sinks.triggers.batch",
      "unknown field (kind | url | one_by_one)"},
     {R"({"sinks": {"dead_letters": {"kind": "kafka", "topic": "d", "path": "x"}}})", "$.sinks.dead_letters.path",
-     R"(not a field of dead-letter sink kind "kafka" (kind | topic))"},
+     R"(not a field of dead-letter sink kind "kafka" (kind | topic | fallback_path))"},
     {R"({"sinks": {"dead_letters": {"url": "x"}}})", "$.sinks.dead_letters.url", "unknown field (kind | path)"},
     {R"({"sinks": {"shadow": {"path": "s", "topic": "t"}}})", "$.sinks.shadow.topic", "unknown field (kind | path)"},
     {R"({"kafka": {"broker": "a:1"}})", "$.kafka.broker",
@@ -369,6 +377,24 @@ TEST(topology_config, a_full_document_fills_every_field) {
     EXPECT_NO_THROW(c.validate());
 }
 
+TEST(topology_config, a_topic_kafka_would_refuse_is_refused_at_load_and_by_validate) {
+    const auto too_long = std::string(300, 'a');
+    const auto loaded = error_of(fmt::format(R"({{"source": {{"kind": "kafka", "topic": "{}"}}}})", too_long));
+    EXPECT_NE(loaded.find("demo.json: $.source.topic: topic \"aaaa"), std::string::npos) << loaded;
+    EXPECT_NE(loaded.find("300 characters, over Kafka's limit of 249"), std::string::npos) << loaded;
+
+    rtcrm::topology_config c;  // set in code: validate() holds it to the same rule
+    c.source.kind = rtcrm::source_kind::kafka;
+    c.kafka.brokers = "localhost:9092";
+    c.source.kafka.topic = too_long;
+    try {
+        c.validate();
+        FAIL() << "a 300-character topic was accepted";
+    } catch (const rtcrm::error& e) {
+        EXPECT_NE(std::string{e.what()}.find("$.source.topic: topic \"aaaa"), std::string::npos) << e.what();
+    }
+}
+
 TEST(topology_config, the_kafka_and_http_kinds_fill_their_fields) {
     const auto kafka = rtcrm::parse_topology_config(R"({
         "source": {"kind": "kafka", "topic": "events", "group": "crm", "start": "earliest", "revoke_timeout_ms": 100},
@@ -383,7 +409,12 @@ TEST(topology_config, the_kafka_and_http_kinds_fill_their_fields) {
     EXPECT_EQ(kafka.sinks.triggers.kafka.topic, "offers");
     EXPECT_EQ(kafka.sinks.dead_letters.kind, rtcrm::dead_letter_sink_kind::kafka);
     EXPECT_EQ(kafka.sinks.dead_letters.kafka.topic, "dlq");
+    EXPECT_EQ(kafka.sinks.dead_letters.kafka.fallback_path, "rtcrm-dead-letter-fallback.ndjson");
     EXPECT_NO_THROW(kafka.validate());
+    const auto fallback = rtcrm::parse_topology_config(
+        R"({"sinks": {"dead_letters": {"kind": "kafka", "topic": "dlq", "fallback_path": "/var/crm/dlq.ndjson"}}})",
+        "fallback.json");
+    EXPECT_EQ(fallback.sinks.dead_letters.kafka.fallback_path, "/var/crm/dlq.ndjson");
 
     const auto http = rtcrm::parse_topology_config(R"({
         "source": {"kind": "http", "listen": "0.0.0.0:8080", "queue": 10},

@@ -53,6 +53,7 @@ TEST(topology_flags, are_the_flags_rtcrm_topology_has_always_had) {
                                             "cassandra-hosts",
                                             "cassandra-username",
                                             "dead-letter",
+                                            "dead-letter-fallback",
                                             "dead-letter-topic",
                                             "drain-timeout",
                                             "events",
@@ -152,6 +153,18 @@ TEST(topology_flags, a_dead_letter_topic_chooses_kafka_and_an_empty_one_ndjson) 
     EXPECT_EQ(flag("dead-letter-topic").get(c), rtcrm::topology_flag_value{""});
 }
 
+TEST(topology_flags, the_dead_letter_fallback_file_has_a_default_and_a_flag) {
+    rtcrm::topology_config c;
+    EXPECT_EQ(c.sinks.dead_letters.kafka.fallback_path, "rtcrm-dead-letter-fallback.ndjson");
+    EXPECT_EQ(flag("dead-letter-fallback").json_path, "$.sinks.dead_letters.fallback_path");
+    flag("dead-letter-fallback").set(c, std::string{"/var/lib/crm/dlq-fallback.ndjson"});
+    EXPECT_EQ(c.sinks.dead_letters.kafka.fallback_path, "/var/lib/crm/dlq-fallback.ndjson");
+    const auto table = rtcrm::topology_config_reference();
+    EXPECT_NE(table.find("| `$.sinks.dead_letters.fallback_path` | `--dead-letter-fallback` | string | "
+                         "`rtcrm-dead-letter-fallback.ndjson` |"),
+              std::string::npos);
+}
+
 TEST(topology_flags, refuse_what_their_setting_cannot_hold_as_validate_would) {
     const std::pair<std::string_view, std::string_view> refused[] = {
         {"source", R"($.source.kind: unknown source "bogus" (generator | ndjson | kafka | http))"},
@@ -197,7 +210,7 @@ TEST(topology_flags, the_reference_table_has_a_row_per_setting) {
     for (const auto& f : rtcrm::topology_flags()) {
         EXPECT_NE(table.find(fmt::format("| `{}` |", f.json_path)), std::string::npos) << f.json_path;
     }
-    EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2 + 65);  // the header, then every setting
+    EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2 + 66);  // the header, then every setting
 }
 
 }  // namespace

@@ -192,6 +192,25 @@ TEST(kafka_pipeline, a_malformed_message_goes_to_the_dead_letter_topic_with_its_
     EXPECT_EQ(record["offset"].GetInt64(), 1);
 }
 
+TEST(kafka_pipeline, a_binary_message_key_is_not_the_player_key_and_the_key_field_names_the_player) {
+    mock_kafka kafka{{{"raw", 1}, {"out", 1}}};
+    const std::string binary_key("\x00\x00\x00\x2a\xff", 5);
+    produce(kafka.bootstrap(), "raw", {{binary_key, fight_json(42, 0)}, {"7", fight_json(42, 1)}});
+    auto k = echo_instance(kafka.bootstrap(), "raw", "out", "g");
+    k.rt->start();
+    ASSERT_TRUE(eventually([&] { return k.out->stats().delivered >= 2; }));
+    k.rt->stop();
+    EXPECT_EQ(k.source->status().unused_keys, 1U);
+    const auto out = consume(kafka.bootstrap(), "out", 1, 2, 30s);
+    ASSERT_EQ(out.size(), 2U);
+    std::map<int, std::string> key_by_seq;  // outputs are keyed by the event's player
+    for (const auto& m : out) {
+        key_by_seq[parse(m.value)["seq"].GetInt()] = m.key;
+    }
+    EXPECT_EQ(key_by_seq[0], "42");  // the binary key was not used: the player_id field was
+    EXPECT_EQ(key_by_seq[1], "7");   // a text key wins over the field
+}
+
 TEST(kafka_pipeline, two_instances_share_the_partitions_and_hand_over_without_loss_or_reordering) {
     mock_kafka kafka{{{"raw", 16}, {"out", 16}}};
     constexpr int players = 100;

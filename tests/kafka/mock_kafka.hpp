@@ -43,6 +43,18 @@ public:
 
     [[nodiscard]] const std::string& bootstrap() const { return bootstrap_; }
 
+    // Makes broker `broker` (1..brokers) the leader of the partition.
+    void set_leader(const std::string& topic, std::int32_t partition, std::int32_t broker) {
+        rd_kafka_mock_partition_set_leader(cluster_, topic.c_str(), partition, broker);
+    }
+
+    // The next `count` produce requests that broker `broker` receives fail with `err`.
+    void fail_produce_requests(std::int32_t broker, rd_kafka_resp_err_t err, int count) {
+        for (int i = 0; i < count; ++i) {
+            rd_kafka_mock_broker_push_request_error_rtts(cluster_, broker, 0 /* Produce */, 1, err, 0);
+        }
+    }
+
 private:
     rd_kafka_t* owner_ = nullptr;
     rd_kafka_mock_cluster_t* cluster_ = nullptr;
@@ -58,13 +70,21 @@ struct kafka_message {
 };
 
 // Produces (key, value) pairs with the Java client's partitioner; waits for delivery.
+// `properties` are librdkafka producer properties (e.g. message.max.bytes for large values).
 inline void produce(const std::string& bootstrap, const std::string& topic,
-                    const std::vector<std::pair<std::string, std::string>>& messages, std::int64_t timestamp_ms = 0) {
+                    const std::vector<std::pair<std::string, std::string>>& messages, std::int64_t timestamp_ms = 0,
+                    const std::map<std::string, std::string>& properties = {}) {
     char err[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
     rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof err);
     rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err);
+    for (const auto& [name, value] : properties) {
+        if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            throw std::runtime_error(err);
+        }
+    }
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     if (rk == nullptr) {
         throw std::runtime_error(err);
@@ -145,6 +165,37 @@ inline std::vector<kafka_message> consume(const std::string& bootstrap, const st
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    return out;
+}
+
+// The offsets `group` committed on partitions 0..partitions-1 of `topic` (the next offset
+// to read; -1001 where it committed none).
+inline std::vector<std::int64_t> committed_offsets(const std::string& bootstrap, const std::string& group,
+                                                   const std::string& topic, int partitions) {
+    char err[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+    rd_kafka_conf_set(conf, "group.id", group.c_str(), err, sizeof err);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (rk == nullptr) {
+        throw std::runtime_error(err);
+    }
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; ++p) {
+        rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+    }
+    const auto e = rd_kafka_committed(rk, list, 10000);
+    std::vector<std::int64_t> out(static_cast<std::size_t>(partitions), RD_KAFKA_OFFSET_INVALID);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < list->cnt; ++i) {
+            out[static_cast<std::size_t>(list->elems[i].partition)] = list->elems[i].offset;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_destroy(rk);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw std::runtime_error(rd_kafka_err2str(e));
+    }
     return out;
 }
 

@@ -46,7 +46,7 @@
 /// - `store`: `memory`, `lmdb` (path), `cassandra` (hosts, keyspace, replication,
 ///   consistency, username, event_ttl); every kind takes sync, cache_max_profiles and the TTLs.
 /// - `sinks.triggers`: `ndjson` (path), `kafka` (topic), `webhook` (url, one_by_one).
-/// - `sinks.dead_letters`: `ndjson` (path), `kafka` (topic, required).
+/// - `sinks.dead_letters`: `ndjson` (path), `kafka` (topic, required; fallback_path).
 /// - `sinks.shadow`: `ndjson` (path, required). Without a shadow sink, dry-run triggers
 ///   are discarded.
 /// Durations are strings: "30d", "12h", "15m", "10s", "250ms" (or plain milliseconds,
@@ -252,6 +252,15 @@ struct kafka_sink_config {
     friend bool operator==(const kafka_sink_config&, const kafka_sink_config&) = default;
 };
 
+/// A Kafka dead-letter topic (kind kafka of $.sinks.dead_letters); the brokers are $.kafka.brokers.
+struct kafka_dead_letter_config {
+    std::string topic;  ///< topic: the Kafka topic (required)
+    /// fallback_path: where dead letters that cannot be delivered are appended (NDJSON,
+    /// fsync'd) so their events are committed; "" = they are nacked (kafka_sink.hpp)
+    std::string fallback_path = "rtcrm-dead-letter-fallback.ndjson";
+    friend bool operator==(const kafka_dead_letter_config&, const kafka_dead_letter_config&) = default;
+};
+
 /// HTTP POSTs of the triggers (kind webhook of $.sinks.triggers).
 struct webhook_sink_config {
     std::string url;          ///< url: http://HOST:PORT/PATH the triggers are POSTed to (required)
@@ -272,7 +281,7 @@ struct trigger_sink_config {
 struct dead_letter_sink_config {
     dead_letter_sink_kind kind = dead_letter_sink_kind::ndjson;  ///< kind: ndjson | kafka
     ndjson_sink_config ndjson{.path = "stderr"};                 ///< members of kind ndjson
-    kafka_sink_config kafka;                                     ///< members of kind kafka (topic required)
+    kafka_dead_letter_config kafka;                              ///< members of kind kafka (topic required)
     friend bool operator==(const dead_letter_sink_config&, const dead_letter_sink_config&) = default;
 };
 

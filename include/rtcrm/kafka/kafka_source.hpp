@@ -7,6 +7,14 @@
 /// a crash re-delivers at most what was in flight. Messages' keys, when present, are the
 /// player keys (a producer keyed by player keeps each player on one partition).
 ///
+/// Keys and values: a message's value is the event's bytes, unchanged (a null value is
+/// the empty event, dead-lettered as a parse error). Its key is the player key, and routes
+/// the event to its shard, when it is 1 to 256 bytes of UTF-8 without control characters.
+/// Any other key (binary, not UTF-8, control characters, longer) is not used: it is
+/// counted (`kafka_source_status::unused_keys`) and logged, and the event's key field
+/// names the player, as for a message without a key. So a player key is always text that
+/// triggers and dead letters can carry in JSON. Headers are not read.
+///
 /// Rebalances (eager by default; `partition.assignment.strategy=cooperative-sticky` makes
 /// them incremental, and the source follows either): when partitions are revoked, the source waits up to `revoke_timeout` for
 /// their in-flight events to complete, commits what is safe, and only then gives them up;
@@ -64,7 +72,7 @@ struct kafka_source_options {
     std::string group = "rtcrm";                ///< group.id
     kafka_start start = kafka_start::committed; ///< see the file comment
     std::int64_t start_timestamp_ms = 0;        ///< for kafka_start::timestamp
-    bool key_from_message = true;               ///< a message's key is the player key (else the JSON field)
+    bool key_from_message = true;               ///< a usable message key is the player key (else the JSON field)
     std::chrono::milliseconds revoke_timeout{5000};  ///< the longest wait for in-flight events on revoke
     kafka_properties properties;                ///< librdkafka consumer properties (they win over rtcrm's defaults)
     std::string name;                           ///< the source's name; default "kafka:<topic>"
@@ -81,6 +89,7 @@ struct kafka_source_status {
     std::uint64_t rebalances = 0;        ///< assignments and revocations seen
     std::uint64_t committed = 0;         ///< offset commits sent
     std::uint64_t commit_failures = 0;   ///< commits the broker refused (e.g. during a rebalance)
+    std::uint64_t unused_keys = 0;       ///< message keys not used as player keys (binary, control characters, too long)
     bool paused = false;                 ///< partitions paused (the runtime's queues are full)
 };
 
