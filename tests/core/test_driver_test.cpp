@@ -87,6 +87,7 @@ TEST(topology_test_driver, invalid_utf8_is_kept_as_base64) {
     const auto dead = driver.read(rtcrm::stream::dead_letter);
     ASSERT_EQ(dead.size(), 1U);
     EXPECT_NE(dead[0].find(R"("raw_base64":"//57")"), std::string::npos);
+    EXPECT_NE(dead[0].find("\"raw\":\"\xEF\xBF\xBD\xEF\xBF\xBD{\",\"raw_utf8_replaced\":true"), std::string::npos) << dead[0];
 }
 
 TEST(topology_test_driver, commits_each_event_once_its_outputs_are_acked) {
