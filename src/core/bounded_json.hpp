@@ -19,6 +19,10 @@
 
 namespace rtcrm::detail {
 
+// The nesting bound for JSON documents other than events (schemas, stored profile values,
+// request bodies): far beyond what they need, far below what would hold a thread long.
+inline constexpr unsigned max_nested_json_depth = 128;
+
 // What went wrong, ready for a dead-letter reason or an error message. Empty if nothing.
 struct json_parse_problem {
     std::string message;

@@ -198,6 +198,10 @@ result<void> check_time(std::int64_t ts, std::int64_t now, const parse_options& 
     if (ts < 0) {
         return {errc::bad_time, fmt::format("field \"ts\" is {}, before the epoch (ts is ms since 1970-01-01 UTC)", ts)};
     }
+    if (ts > max_event_ts) {
+        return {errc::bad_time, fmt::format("field \"ts\" is {}, past the largest event time {} (ms since the epoch)",
+                                            ts, max_event_ts)};
+    }
     const std::int64_t latest = saturating_add(now, options.max_lead.count());
     if (ts > latest) {
         return {errc::bad_time, fmt::format("field \"ts\" is {} ms since the epoch, {} ms after the ingest time {}; "

@@ -67,6 +67,8 @@ TEST(topology_flags, are_the_flags_rtcrm_topology_has_always_had) {
                                             "listen",
                                             "maintenance-interval-ms",
                                             "maintenance-topic",
+                                            "max-event-age",
+                                            "max-event-lead",
                                             "max-event-size",
                                             "output",
                                             "players",

@@ -257,7 +257,8 @@ TEST(parse_event, ts_outside_the_window_around_the_ingest_time_is_bad_time) {
     rtcrm::parse_options wide;
     wide.max_lead = std::chrono::milliseconds::max();
     wide.max_age = std::chrono::milliseconds::max();
-    EXPECT_TRUE(rtcrm::parse_event(with_ts(INT64_MAX), wide));
+    EXPECT_TRUE(rtcrm::parse_event(with_ts(rtcrm::max_event_ts), wide));
+    EXPECT_EQ(rtcrm::parse_event(with_ts(rtcrm::max_event_ts + 1), wide).error().code, rtcrm::errc::bad_time);
     EXPECT_EQ(rtcrm::parse_event(with_ts(-5), wide).error().code, rtcrm::errc::bad_time);
 }
 

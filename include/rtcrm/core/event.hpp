@@ -27,9 +27,9 @@
 /// - `missing_field` / `wrong_type`: the key or `type` absent or of the wrong type, `ts`
 ///   not an integer, `id` neither a string nor an integer.
 /// - `bad_time`: `ts` before the epoch (negative), later than the ingest wall-clock time
-///   plus `parse_options::max_lead` (default 1 day), or, if `max_age` is set, earlier than
-///   the ingest time minus `max_age` (default: no lower bound but the epoch, so a replay
-///   of old history is accepted).
+///   plus `parse_options::max_lead` (default 1 day) or than `max_event_ts`, or, if
+///   `max_age` is set, earlier than the ingest time minus `max_age` (default: no lower
+///   bound but the epoch, so a replay of old history is accepted).
 ///
 /// Routing and parsing agree on the player. The source thread routes an event by a scan
 /// of its bytes (src/core/key_scan.hpp) and the shard parses it; the scan gives a key
@@ -88,6 +88,11 @@ struct record {
 /// The deepest nesting of objects and arrays an event may have; the event's object is
 /// level 1. Deeper events are refused with `errc::parse_error`.
 inline constexpr unsigned max_event_depth = 64;
+
+/// The latest `ts` any event may have, whatever `parse_options::max_lead` says: half the
+/// int64 range, so window and bucket arithmetic on event times (a bucket's start plus its
+/// width is at most twice the time; a time minus any duration) never overflows.
+inline constexpr std::int64_t max_event_ts = INT64_MAX / 2;
 
 /// How bytes become events.
 struct parse_options {
