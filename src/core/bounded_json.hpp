@@ -23,11 +23,13 @@ namespace rtcrm::detail {
 // request bodies): far beyond what they need, far below what would hold a thread long.
 inline constexpr unsigned max_nested_json_depth = 128;
 
-// What went wrong, ready for a dead-letter reason or an error message. Empty if nothing.
+// What went wrong and at which byte offset. Empty if nothing.
 struct json_parse_problem {
-    std::string message;
+    std::string message;  // e.g. "invalid UTF-8", without the offset
     std::size_t offset = 0;
     explicit operator bool() const noexcept { return !message.empty(); }
+    // "invalid UTF-8 at offset 12": a dead-letter reason or an error message.
+    [[nodiscard]] std::string with_offset() const { return fmt::format("{} at offset {}", message, offset); }
 };
 
 // Forwards the reader's SAX events to a document, refusing nesting deeper than `max_depth`
@@ -113,23 +115,21 @@ json_parse_problem parse_bounded_json(Document& doc, std::string_view text, unsi
         const std::size_t at = reader.GetErrorOffset();
         switch (handler.stopped()) {
         case bounded_handler<Document>::stop::too_deep:
-            return {fmt::format("JSON nested deeper than {} levels at offset {}", max_depth, at), at};
+            return {fmt::format("JSON nested deeper than {} levels", max_depth), at};
         case bounded_handler<Document>::stop::surrogate:
-            return {fmt::format("a \\u escape of a lone UTF-16 surrogate (not Unicode text) in the string before offset {}", at),
-                    at};
+            return {"a \\u escape of a lone UTF-16 surrogate (not Unicode text) in a string", at};
         case bounded_handler<Document>::stop::none: break;
         }
         if (reader.GetParseErrorCode() == rapidjson::kParseErrorStringInvalidEncoding) {
-            return {fmt::format("invalid UTF-8 at offset {}", at), at};
+            return {"invalid UTF-8", at};
         }
-        return {fmt::format("{} at offset {}", rapidjson::GetParseError_En(reader.GetParseErrorCode()), at), at};
+        return {rapidjson::GetParseError_En(reader.GetParseErrorCode()), at};
     }
     // The reader takes a NUL byte for the end of the text; whatever follows it is not JSON.
     if (const std::size_t at = in.Tell(); at < text.size()) {
         doc.SetNull();
-        return {fmt::format("{} after the JSON value at offset {}",
-                            text[at] == '\0' ? std::string{"NUL byte"} : fmt::format("byte 0x{:02x}", static_cast<unsigned char>(text[at])),
-                            at),
+        return {fmt::format("{} after the JSON value", text[at] == '\0' ? std::string{"NUL byte"}
+                                                                        : fmt::format("byte 0x{:02x}", static_cast<unsigned char>(text[at]))),
                 at};
     }
     return {};

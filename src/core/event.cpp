@@ -150,7 +150,7 @@ using document = detail::payload::document;
 // Parses the bytes into `doc`: one JSON object, by the rules of bounded_json.hpp.
 result<void> parse_object(document& doc, std::string_view bytes) {
     if (auto problem = detail::parse_bounded_json(doc, bytes, max_event_depth)) {
-        return {errc::parse_error, std::move(problem.message)};
+        return {errc::parse_error, problem.with_offset()};
     }
     if (!doc.IsObject()) {
         return {errc::parse_error, "event is not a JSON object"};

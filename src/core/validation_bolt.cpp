@@ -217,7 +217,7 @@ rapidjson::Document read_schema(const std::filesystem::path& path) {
     const auto json = std::move(text).str();
     rapidjson::Document doc;
     if (const auto problem = detail::parse_bounded_json(doc, json, detail::max_nested_json_depth)) {
-        throw error(errc::invalid_config, fmt::format("validation_bolt: {}: {}", file, problem.message));
+        throw error(errc::invalid_config, fmt::format("validation_bolt: {}: {}", file, problem.with_offset()));
     }
     if (!doc.IsObject()) {
         throw error(errc::invalid_config, fmt::format("validation_bolt: {}: a schema must be a JSON object", file));

@@ -92,7 +92,7 @@ const wrong wrong_documents[] = {
     {R"({"parse": {"max_event_size": "64k"}})", "$.parse.max_event_size", "expected a positive integer"},
     {R"({"parse": {"max_event_size": 0}})", "$.parse.max_event_size", "expected a positive integer, got 0"},
     {R"({"parse": {"max_event_lead": "-1d"}})", "$.parse.max_event_lead", "expected a duration"},
-    {R"({"parse": {"max_event_age": 5}})", "$.parse.max_event_age", "expected a duration"},
+    {R"({"parse": {"max_event_age": 5}})", "$.parse.max_event_age", "expected a string, got 5"},
     // $.validation
     {R"({"validation": 1})", "$.validation", "expected an object, got 1"},
     {R"({"validation": {"schemas": false}})", "$.validation.schemas", "expected a string, got false"},
@@ -286,6 +286,10 @@ TEST(topology_config, invalid_json_is_reported_with_line_column_and_offset) {
               std::string::npos);
     EXPECT_NE(error_of("{} {}").find("offset 3"), std::string::npos) << error_of("{} {}");
     EXPECT_NE(error_of(R"({"shards": 2,})").find("invalid JSON"), std::string::npos);
+    // Parsed iteratively and bounded: no file can exhaust the stack.
+    EXPECT_NE(error_of(std::string(500000, '[')).find("invalid JSON: JSON nested deeper than 128 levels"), std::string::npos);
+    EXPECT_NE(error_of("{\"shards\": \"\xff\"}").find("column 13 (offset 12): invalid JSON: invalid UTF-8"), std::string::npos)
+        << error_of("{\"shards\": \"\xff\"}");
 }
 
 TEST(topology_config, a_long_value_is_shortened_in_the_message) {
