@@ -61,6 +61,8 @@ assembled_topology assemble(const topology_config& c) {
     options.cache_max_profiles = c.store.cache_max_profiles;
     options.parse.key_field = c.parse.key_field;
     options.parse.max_size = c.parse.max_event_size;
+    options.parse.max_lead = c.parse.max_event_lead;
+    options.parse.max_age = c.parse.max_event_age;
     if (c.store.profile_ttl) {
         options.expiry.profile_ttl = *c.store.profile_ttl;
     }

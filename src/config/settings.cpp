@@ -87,6 +87,17 @@ group parse() {
                         {.flag = "max-event-size",
                          .help = "larger events are dead-lettered",
                          .doc = "larger events are dead-lettered"}),
+                duration("max_event_lead", [](auto& c) -> auto& { return c.parse.max_event_lead; }, any_duration,
+                         {.flag = "max-event-lead",
+                          .help = "events whose ts is later than the ingest time plus this are dead-lettered (bad_time)",
+                          .doc = "events whose `ts` is later than the ingest time plus this are dead-lettered "
+                                 "(`bad_time`)"}),
+                duration("max_event_age", [](auto& c) -> auto& { return c.parse.max_event_age; }, optional_duration,
+                         {.flag = "max-event-age",
+                          .help = "events whose ts is earlier than the ingest time minus this are dead-lettered "
+                                  "(bad_time); a negative ts always is",
+                          .doc = "events whose `ts` is earlier than the ingest time minus this are dead-lettered "
+                                 "(`bad_time`); `\"\"` = no limit but the epoch"}),
             },
     };
 }

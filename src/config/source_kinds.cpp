@@ -125,6 +125,8 @@ source_registration http() {
                 gateway_options o{.listen = c.source.http.listen, .queue_capacity = c.source.http.queue};
                 o.parse.key_field = c.parse.key_field;
                 o.parse.max_size = c.parse.max_event_size;
+                o.parse.max_lead = c.parse.max_event_lead;
+                o.parse.max_age = c.parse.max_event_age;
                 auto src = std::make_unique<gateway_source>(std::move(o));
                 parts.gateway = src.get();
                 parts.topology.add_source(std::move(src));

@@ -1,6 +1,7 @@
 // The JSON loader and validate(): both walk the schema (schema.hpp), so every setting is
 // read and checked by the rule of its row; only the rules between groups are here.
 #include "config/schema.hpp"
+#include "core/bounded_json.hpp"
 
 #include <rtcrm/config/topology_config.hpp>
 #include <rtcrm/core/error.hpp>
@@ -175,13 +176,10 @@ void topology_config::validate() const {
 
 topology_config parse_topology_config(std::string_view json, std::string_view file_name, topology_config defaults) {
     rapidjson::Document doc;
-    doc.Parse(json.data(), json.size());
-    if (doc.HasParseError()) {
-        const auto offset = doc.GetErrorOffset();
-        const auto [line, column] = detail::line_column(json, offset);
-        throw error(errc::invalid_config,
-                    fmt::format("{}: line {}, column {} (offset {}): invalid JSON: {}", file_name, line, column, offset,
-                                rapidjson::GetParseError_En(doc.GetParseError())));
+    if (const auto problem = detail::parse_bounded_json(doc, json, detail::max_nested_json_depth)) {
+        const auto [line, column] = detail::line_column(json, problem.offset);
+        throw error(errc::invalid_config, fmt::format("{}: line {}, column {} (offset {}): invalid JSON: {}", file_name,
+                                                      line, column, problem.offset, problem.message));
     }
     detail::loader(file_name, defaults).read(detail::schema(), doc, "$");
     return defaults;

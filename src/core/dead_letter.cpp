@@ -1,52 +1,11 @@
 #include "dead_letter.hpp"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include <rtcrm/core/json_text.hpp>
+
+#include <string>
 
 namespace rtcrm::detail {
 namespace {
-
-bool valid_utf8(std::string_view s) noexcept {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const auto* end = p + s.size();
-    while (p < end) {
-        const unsigned char c = *p;
-        std::size_t len = 0;
-        std::uint32_t cp = 0;
-        if (c < 0x80) {
-            ++p;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (static_cast<std::size_t>(end - p) < len) {
-            return false;
-        }
-        for (std::size_t i = 1; i < len; ++i) {
-            if ((p[i] & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        p += len;
-    }
-    return true;
-}
 
 std::string base64(std::string_view in) {
     static constexpr char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -78,29 +37,27 @@ std::string base64(std::string_view in) {
 
 std::string dead_letter_body(errc code, std::string_view reason, std::string_view source_name, const origin& where,
                              std::string_view raw) {
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    auto str = [&](std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); };
-    w.StartObject();
-    w.Key("reason");
-    str(errc_name(code));
-    w.Key("detail");
-    str(reason);
-    w.Key("source");
-    str(source_name);
-    w.Key("partition");
-    w.Int(where.partition);
-    w.Key("offset");
-    w.Int64(where.offset);
-    if (valid_utf8(raw)) {
-        w.Key("raw");
-        str(raw);
-    } else {
-        w.Key("raw_base64");
-        str(base64(raw));
+    std::string out;
+    out.reserve(raw.size() + reason.size() + 128);
+    out += R"({"reason":)";
+    append_json_string(out, errc_name(code));
+    out += R"(,"detail":)";
+    append_json_string(out, reason);
+    out += R"(,"source":)";
+    append_json_string(out, source_name);
+    out += R"(,"partition":)";
+    out += std::to_string(where.partition);
+    out += R"(,"offset":)";
+    out += std::to_string(where.offset);
+    out += R"(,"raw":)";
+    // Ill-formed UTF-8 cannot go into JSON text as it is: "raw" shows it with U+FFFD in
+    // place of each bad sequence, and "raw_base64" keeps the exact bytes for a replay.
+    if (append_json_string(out, raw)) {
+        out += R"(,"raw_utf8_replaced":true,"raw_base64":)";
+        append_json_string(out, base64(raw));
     }
-    w.EndObject();
-    return {buf.GetString(), buf.GetSize()};
+    out += '}';
+    return out;
 }
 
 void dead_letter_record(record& rec, const failure& why, ack_token ack, const std::vector<std::string>& source_names,

@@ -16,7 +16,8 @@
 namespace rtcrm::detail {
 
 // Builds the dead-letter record: the reason, where the bytes came from, and the bytes
-// themselves (as text when they are UTF-8, else in base64).
+// themselves: always valid JSON, ill-formed UTF-8 replaced by U+FFFD in "raw" and kept
+// exactly in "raw_base64".
 std::string dead_letter_body(errc code, std::string_view reason, std::string_view source_name, const origin& where,
                              std::string_view raw);
 

@@ -17,6 +17,8 @@ public:
         case errc::schema_violation: return "event violates its schema";
         case errc::unknown_type: return "no schema for this event type";
         case errc::handler_failed: return "handler failed";
+        case errc::ambiguous_key: return "player key member is ambiguous";
+        case errc::bad_time: return "event time outside the accepted window";
         case errc::queue_full: return "queue full";
         case errc::stopped: return "stopped";
         case errc::dropped: return "ack token dropped without ack or nack";
@@ -49,6 +51,8 @@ std::string_view errc_name(errc e) noexcept {
     case errc::schema_violation: return "schema_violation";
     case errc::unknown_type: return "unknown_type";
     case errc::handler_failed: return "handler_failed";
+    case errc::ambiguous_key: return "ambiguous_key";
+    case errc::bad_time: return "bad_time";
     case errc::queue_full: return "queue_full";
     case errc::stopped: return "stopped";
     case errc::dropped: return "dropped";

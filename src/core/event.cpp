@@ -1,9 +1,14 @@
 #include <rtcrm/core/event.hpp>
 
-#include <rapidjson/error/en.h>
+#include "bounded_json.hpp"
+#include "parsed_key.hpp"
+
+#include <rtcrm/core/json_text.hpp>
 
 #include <fmt/format.h>
+
 #include <chrono>
+#include <cstdint>
 #include <vector>
 
 namespace rtcrm {
@@ -100,6 +105,12 @@ void parse_options::validate() const {
     if (max_size == 0) {
         throw error(errc::invalid_config, "parse_options: max_size must be > 0");
     }
+    if (max_lead.count() < 0) {
+        throw error(errc::invalid_config, "parse_options: max_lead must be >= 0");
+    }
+    if (max_age && max_age->count() < 0) {
+        throw error(errc::invalid_config, "parse_options: max_age must be >= 0");
+    }
 }
 
 std::int64_t steady_now_ns() noexcept {
@@ -132,6 +143,103 @@ const json_value* event::field(std::string_view name) const noexcept {
     return it == root.MemberEnd() ? nullptr : &it->value;
 }
 
+namespace {
+
+using document = detail::payload::document;
+
+// Parses the bytes into `doc`: one JSON object, by the rules of bounded_json.hpp.
+result<void> parse_object(document& doc, std::string_view bytes) {
+    if (auto problem = detail::parse_bounded_json(doc, bytes, max_event_depth)) {
+        return {errc::parse_error, problem.with_offset()};
+    }
+    if (!doc.IsObject()) {
+        return {errc::parse_error, "event is not a JSON object"};
+    }
+    return {};
+}
+
+// The player key member: the only member whose (unescaped) name is the key field. Two
+// of them would let a reader that stops at the first and one that keeps the last, or one
+// that does not unescape names, disagree on the player.
+result<player_key> key_member(const document& doc, const parse_options& options) {
+    const std::string_view field = options.key_field;
+    const json_value* key = nullptr;
+    for (auto m = doc.MemberBegin(); m != doc.MemberEnd(); ++m) {
+        if (std::string_view{m->name.GetString(), m->name.GetStringLength()} != field) {
+            continue;
+        }
+        if (key != nullptr) {
+            return {errc::ambiguous_key, fmt::format("the player key field \"{}\" appears more than once "
+                                                     "(names are compared after unescaping)",
+                                                     to_valid_utf8(field))};
+        }
+        key = &m->value;
+    }
+    if (key == nullptr || key->IsNull()) {
+        return {errc::missing_field, fmt::format("missing player key field \"{}\"", to_valid_utf8(field))};
+    }
+    if (key->IsInt64()) {
+        return player_key{key->GetInt64()};
+    }
+    if (key->IsString() && key->GetStringLength() > 0) {
+        return player_key{std::string{key->GetString(), key->GetStringLength()}};
+    }
+    return {errc::wrong_type,
+            fmt::format("player key field \"{}\" must be an integer or a non-empty string", to_valid_utf8(field))};
+}
+
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
+    std::int64_t sum = 0;
+    return __builtin_add_overflow(a, b, &sum) ? (b > 0 ? INT64_MAX : INT64_MIN) : sum;
+}
+
+// `ts` against the window around the ingest time `now`: [max(0, now - max_age), now + max_lead].
+result<void> check_time(std::int64_t ts, std::int64_t now, const parse_options& options) {
+    if (ts < 0) {
+        return {errc::bad_time, fmt::format("field \"ts\" is {}, before the epoch (ts is ms since 1970-01-01 UTC)", ts)};
+    }
+    if (ts > max_event_ts) {
+        return {errc::bad_time, fmt::format("field \"ts\" is {}, past the largest event time {} (ms since the epoch)",
+                                            ts, max_event_ts)};
+    }
+    const std::int64_t latest = saturating_add(now, options.max_lead.count());
+    if (ts > latest) {
+        return {errc::bad_time, fmt::format("field \"ts\" is {} ms since the epoch, {} ms after the ingest time {}; "
+                                            "events may be at most max_lead = {} ms ahead",
+                                            ts, ts - now, now, options.max_lead.count())};
+    }
+    if (options.max_age) {
+        const std::int64_t earliest = saturating_add(now, -options.max_age->count());
+        if (ts < earliest) {
+            return {errc::bad_time, fmt::format("field \"ts\" is {} ms since the epoch, {} ms before the ingest time {}; "
+                                                "events may be at most max_age = {} ms old",
+                                                ts, now - ts, now, options.max_age->count())};
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+namespace detail {
+
+std::optional<player_key> parsed_player_key(std::string_view bytes, const parse_options& options) {
+    if (bytes.size() > options.max_size) {
+        return std::nullopt;
+    }
+    std::unique_ptr<payload, payload_deleter> pl{new payload(std::string{})};
+    if (!parse_object(pl->doc, bytes)) {
+        return std::nullopt;
+    }
+    auto key = key_member(pl->doc, options);
+    if (!key) {
+        return std::nullopt;
+    }
+    return std::move(key).value();
+}
+
+}  // namespace detail
+
 result<event> parse_event(record&& rec, const parse_options& options) {
     if (rec.bytes.size() > options.max_size) {
         return {errc::too_large,
@@ -144,16 +252,14 @@ result<event> parse_event(record&& rec, const parse_options& options) {
         rec.bytes = std::move(pl->raw);
         return {code, std::move(reason)};
     };
+    auto give_back_failure = [&](failure why) -> result<event> {
+        rec.bytes = std::move(pl->raw);
+        return {std::move(why)};
+    };
 
     auto& doc = pl->doc;
-    doc.Parse(pl->raw.data(), pl->raw.size());
-    if (doc.HasParseError()) {
-        return give_back(
-            errc::parse_error,
-            fmt::format("{} at offset {}", rapidjson::GetParseError_En(doc.GetParseError()), doc.GetErrorOffset()));
-    }
-    if (!doc.IsObject()) {
-        return give_back(errc::parse_error, "event is not a JSON object");
+    if (auto parsed = parse_object(doc, pl->raw); !parsed) {
+        return give_back_failure(parsed.error());
     }
 
     event ev;
@@ -164,20 +270,11 @@ result<event> parse_event(record&& rec, const parse_options& options) {
     if (rec.key && !rec.key->empty()) {
         ev.player_ = player_key{std::move(*rec.key)};
     } else {
-        const auto it = doc.FindMember(rapidjson::StringRef(options.key_field.data(), options.key_field.size()));
-        if (it == doc.MemberEnd() || it->value.IsNull()) {
-            return give_back(errc::missing_field, fmt::format("missing player key field \"{}\"", options.key_field));
+        auto key = key_member(doc, options);
+        if (!key) {
+            return give_back_failure(key.error());
         }
-        const auto& key = it->value;
-        if (key.IsInt64()) {
-            ev.player_ = player_key{key.GetInt64()};
-        } else if (key.IsString() && key.GetStringLength() > 0) {
-            ev.player_ = player_key{std::string{key.GetString(), key.GetStringLength()}};
-        } else {
-            return give_back(
-                errc::wrong_type,
-                fmt::format("player key field \"{}\" must be an integer or a non-empty string", options.key_field));
-        }
+        ev.player_ = std::move(key).value();
     }
 
     const auto type_it = doc.FindMember("type");
@@ -189,11 +286,15 @@ result<event> parse_event(record&& rec, const parse_options& options) {
     }
     ev.type_.assign(type_it->value.GetString(), type_it->value.GetStringLength());
 
+    const std::int64_t now = wall_now_ms();
     const auto ts_it = doc.FindMember("ts");
     if (ts_it == doc.MemberEnd()) {
-        ev.ts_ = wall_now_ms();
+        ev.ts_ = now;
     } else if (ts_it->value.IsInt64()) {
         ev.ts_ = ts_it->value.GetInt64();
+        if (auto in_window = check_time(ev.ts_, now, options); !in_window) {
+            return give_back_failure(in_window.error());
+        }
     } else {
         return give_back(errc::wrong_type, "field \"ts\" must be an integer (ms since the epoch)");
     }

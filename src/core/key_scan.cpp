@@ -31,7 +31,9 @@ public:
         while (p_ < end_ && *p_ != '"') {
             if (*p_ == '\\') {
                 escaped = true;
-                ++p_;
+                if (++p_ >= end_) {
+                    return false;
+                }
             }
             ++p_;
         }
@@ -117,6 +119,112 @@ private:
     const char* end_;
 };
 
+// True if the JSON string contents `raw` (with escapes) may decode to `field`: they do,
+// or an escape is malformed (the parser will judge it). Compares as it decodes, so a
+// name that differs early costs nothing more.
+bool may_decode_to(std::string_view raw, std::string_view field) noexcept {
+    std::size_t j = 0;
+    auto match = [&](char c) noexcept {
+        if (j < field.size() && field[j] == c) {
+            ++j;
+            return true;
+        }
+        return false;
+    };
+    auto hex4 = [&](std::size_t at, unsigned& value) noexcept {
+        if (at + 4 > raw.size()) {
+            return false;
+        }
+        value = 0;
+        for (std::size_t k = at; k < at + 4; ++k) {
+            const char c = raw[k];
+            value <<= 4;
+            if (c >= '0' && c <= '9') {
+                value |= static_cast<unsigned>(c - '0');
+            } else if (c >= 'a' && c <= 'f') {
+                value |= static_cast<unsigned>(c - 'a' + 10);
+            } else if (c >= 'A' && c <= 'F') {
+                value |= static_cast<unsigned>(c - 'A' + 10);
+            } else {
+                return false;
+            }
+        }
+        return true;
+    };
+    std::size_t i = 0;
+    while (i < raw.size()) {
+        if (raw[i] != '\\') {
+            if (!match(raw[i])) {
+                return false;
+            }
+            ++i;
+            continue;
+        }
+        if (i + 1 >= raw.size()) {
+            return true;
+        }
+        char simple = 0;
+        switch (raw[i + 1]) {
+        case '"': simple = '"'; break;
+        case '\\': simple = '\\'; break;
+        case '/': simple = '/'; break;
+        case 'b': simple = '\b'; break;
+        case 'f': simple = '\f'; break;
+        case 'n': simple = '\n'; break;
+        case 'r': simple = '\r'; break;
+        case 't': simple = '\t'; break;
+        case 'u': break;
+        default: return true;
+        }
+        if (simple != 0) {
+            if (!match(simple)) {
+                return false;
+            }
+            i += 2;
+            continue;
+        }
+        unsigned cp = 0;
+        if (!hex4(i + 2, cp)) {
+            return true;
+        }
+        i += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            unsigned low = 0;
+            if (i + 1 >= raw.size() || raw[i] != '\\' || raw[i + 1] != 'u' || !hex4(i + 2, low) || low < 0xDC00 ||
+                low > 0xDFFF) {
+                return true;
+            }
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+            i += 6;
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return true;
+        }
+        char utf8[4];
+        std::size_t n = 0;
+        if (cp < 0x80) {
+            utf8[n++] = static_cast<char>(cp);
+        } else if (cp < 0x800) {
+            utf8[n++] = static_cast<char>(0xC0 | (cp >> 6));
+            utf8[n++] = static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            utf8[n++] = static_cast<char>(0xE0 | (cp >> 12));
+            utf8[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            utf8[n++] = static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+            utf8[n++] = static_cast<char>(0xF0 | (cp >> 18));
+            utf8[n++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            utf8[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            utf8[n++] = static_cast<char>(0x80 | (cp & 0x3F));
+        }
+        for (std::size_t k = 0; k < n; ++k) {
+            if (!match(utf8[k])) {
+                return false;
+            }
+        }
+    }
+    return j == field.size();
+}
+
 }  // namespace
 
 scanned_key scan_key(std::string_view json, std::string_view field) noexcept {
@@ -127,33 +235,46 @@ scanned_key scan_key(std::string_view json, std::string_view field) noexcept {
     if (s.eat('}')) {
         return {};
     }
+    // The whole top-level object is read: a second key member further on, or an escaped
+    // name that decodes to the key field, makes the key undecidable without the parser.
+    scanned_key found;
+    bool seen = false;
     for (;;) {
         std::string_view name;
         bool escaped = false;
         if (!s.string(name, escaped) || !s.eat(':')) {
             return {};
         }
-        if (!escaped && name == field) {
+        const bool is_key = escaped ? may_decode_to(name, field) : name == field;
+        if (is_key) {
+            if (seen || escaped) {
+                return {};
+            }
+            seen = true;
             if (s.at('"')) {
                 std::string_view value;
-                if (!s.string(value, escaped) || escaped || value.empty()) {
+                bool value_escaped = false;
+                if (!s.string(value, value_escaped) || value_escaped || value.empty()) {
                     return {};
                 }
-                return {scanned_key::kind::string, value};
+                found = {scanned_key::kind::string, value};
+            } else {
+                std::string_view digits;
+                if (!s.integer(digits) || digits == "-0") {  // -0 parses as 0: let the full parse decide
+                    return {};
+                }
+                found = {scanned_key::kind::integer, digits};
             }
-            std::string_view digits;
-            if (s.integer(digits) && digits != "-0") {  // -0 parses as 0: let the full parse decide
-                return {scanned_key::kind::integer, digits};
-            }
-            return {};
-        }
-        if (!s.skip_value()) {
+        } else if (!s.skip_value()) {
             return {};
         }
         if (s.eat(',')) {
             continue;
         }
-        return {};  // '}' (field absent) or malformed
+        if (s.eat('}')) {
+            return found;  // unknown if the key field is absent
+        }
+        return {};  // malformed
     }
 }
 

@@ -13,10 +13,14 @@ struct scanned_key {
     std::string_view text;  // the integer's digits, or the string's contents (no escapes)
 };
 
-// Scans `json` for the top-level member `field`. Returns kind::integer or kind::string
-// with the key's text when the value is a plain integer or a string without escapes;
-// kind::unknown for anything else (absent, malformed, escaped, another type), in which
-// case the caller falls back to a full parse.
+// Scans the whole top-level object of `json` for the member `field`. Returns
+// kind::integer or kind::string with the key's text only when exactly one member is the
+// key field, its name has no escapes, no escaped member name may decode to the key field,
+// and the value is a plain integer or a non-empty string without escapes: then the text
+// is what parse_event reads as the key. Anything else (absent, duplicated, an escaped
+// name that decodes to the field or has a malformed escape, an escaped value, another
+// type, malformed bytes) is kind::unknown, and the caller asks the parser
+// (parsed_key.hpp).
 scanned_key scan_key(std::string_view json, std::string_view field) noexcept;
 
 }  // namespace rtcrm::detail

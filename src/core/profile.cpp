@@ -1,4 +1,5 @@
 #include <rtcrm/core/profile.hpp>
+#include <rtcrm/core/json_text.hpp>
 
 #include "core/profile_size.hpp"
 
@@ -24,6 +25,19 @@ std::int64_t bucket_start(std::int64_t ts, std::int64_t width) noexcept {
     return (ts % width != 0 && ts < 0 ? q - 1 : q) * width;
 }
 
+// JSON text is UTF-8: a name or a string a script stored that is not (Lua strings are
+// bytes) shows U+FFFD in place of each ill-formed sequence (json_text.hpp).
+void write_text(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view s, bool key = false) {
+    if (is_valid_utf8(s)) {
+        key ? w.Key(s.data(), static_cast<rapidjson::SizeType>(s.size()))
+            : w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+        return;
+    }
+    const auto valid = to_valid_utf8(s);
+    key ? w.Key(valid.data(), static_cast<rapidjson::SizeType>(valid.size()))
+        : w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
+}
+
 void write_attribute(rapidjson::Writer<rapidjson::StringBuffer>& w, const attribute& value) {
     std::visit(
         [&](const auto& v) {
@@ -37,7 +51,7 @@ void write_attribute(rapidjson::Writer<rapidjson::StringBuffer>& w, const attrib
             } else if constexpr (std::is_same_v<T, double>) {
                 w.Double(v);
             } else if constexpr (std::is_same_v<T, std::string>) {
-                w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+                write_text(w, v);
             } else {
                 w.RawValue(v.text.data(), v.text.size(), rapidjson::kObjectType);
             }
@@ -45,9 +59,7 @@ void write_attribute(rapidjson::Writer<rapidjson::StringBuffer>& w, const attrib
         value);
 }
 
-void write_key(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view s) {
-    w.Key(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
+void write_key(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view s) { write_text(w, s, true); }
 
 }  // namespace
 
@@ -347,7 +359,7 @@ std::string profile::to_json() const {
     if (auto i = key_.integer()) {
         w.Int64(*i);
     } else {
-        w.String(key_.text().data(), static_cast<rapidjson::SizeType>(key_.text().size()));
+        write_text(w, key_.text());
     }
     write_key(w, "attributes");
     w.StartObject();
@@ -382,12 +394,12 @@ std::string profile::to_json() const {
     for (const auto& e : recent()) {
         w.StartObject();
         write_key(w, "type");
-        w.String(e.type.data(), static_cast<rapidjson::SizeType>(e.type.size()));
+        write_text(w, e.type);
         write_key(w, "ts");
         w.Int64(e.ts);
         if (!e.id.empty()) {
             write_key(w, "id");
-            w.String(e.id.data(), static_cast<rapidjson::SizeType>(e.id.size()));
+            write_text(w, e.id);
         }
         w.EndObject();
     }

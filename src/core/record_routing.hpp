@@ -4,6 +4,7 @@
 #pragma once
 
 #include "key_scan.hpp"
+#include "parsed_key.hpp"
 
 #include <rtcrm/core/event.hpp>
 #include <rtcrm/core/player_key.hpp>
@@ -25,9 +26,11 @@ inline std::uint32_t shard_of_record(const record& rec, const parse_options& par
         if (key.what != scanned_key::kind::unknown) {
             return shard_of_text(key.text);
         }
-        // Escaped strings and other rare shapes: ask the real parser.
-        if (auto parsed = parse_event(std::string_view{rec.bytes}, parse)) {
-            return parsed->player().shard(shards);
+        // Escaped strings and other rare shapes: the parser's own key lookup, which does
+        // not depend on the other fields nor on the clock, so the shard's parse, if it
+        // accepts the event, reads this same key.
+        if (const auto parsed = parsed_player_key(rec.bytes, parse)) {
+            return parsed->shard(shards);
         }
     }
     // Bytes that will not parse: any shard will dead-letter them; spread them out.

@@ -18,7 +18,8 @@ namespace rtcrm::detail {
 // Counters written by one thread (plain load+store, no read-modify-write on the hot
 // path) and read by any thread.
 struct stage_counters {
-    static constexpr std::size_t reasons = 16;
+    // One dead-letter slot per code of all_errc (slot 0, errc::ok, stays 0).
+    static constexpr std::size_t reasons = all_errc.size();
     std::atomic<std::uint64_t> events_in{0};
     std::atomic<std::uint64_t> processed{0};
     std::atomic<std::uint64_t> dropped{0};
@@ -40,19 +41,16 @@ struct stage_counters {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
     static void set(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept { c.store(n, std::memory_order_relaxed); }
-    // Dead-letter reasons by slot; unlisted codes share the last slot.
-    static constexpr std::array<errc, reasons> slot_codes{
-        errc::ok,           errc::parse_error,     errc::missing_field, errc::wrong_type,
-        errc::too_large,    errc::schema_violation, errc::unknown_type, errc::handler_failed,
-        errc::store_error,  errc::delivery_failed, errc::timeout,       errc::stopped,
-        errc::queue_full,   errc::io_error,        errc::invalid_config, errc::dropped};
+    static constexpr const std::array<errc, reasons>& slot_codes = all_errc;
+    // A value that is no errc (a cast from an arbitrary int) counts as a handler failure:
+    // something refused the event without a code rtcrm knows.
     static std::size_t reason_slot(errc code) noexcept {
         for (std::size_t i = 1; i < reasons; ++i) {
             if (slot_codes[i] == code) {
                 return i;
             }
         }
-        return reasons - 1;
+        return reason_slot(errc::handler_failed);
     }
     // Adds these counters to `s`, and the dead-letter reasons by slot to `reasons_sum`.
     void add_to(runtime_stats& s, std::array<std::uint64_t, reasons>& reasons_sum) const {

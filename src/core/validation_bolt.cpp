@@ -1,6 +1,8 @@
 #include <rtcrm/core/error.hpp>
 #include <rtcrm/core/validation_bolt.hpp>
 
+#include "bounded_json.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/internal/regex.h>
@@ -214,11 +216,8 @@ rapidjson::Document read_schema(const std::filesystem::path& path) {
     }
     const auto json = std::move(text).str();
     rapidjson::Document doc;
-    doc.Parse(json.c_str(), json.size());
-    if (doc.HasParseError()) {
-        throw error(errc::invalid_config,
-                    fmt::format("validation_bolt: {}: {} at offset {}", file,
-                                rapidjson::GetParseError_En(doc.GetParseError()), doc.GetErrorOffset()));
+    if (const auto problem = detail::parse_bounded_json(doc, json, detail::max_nested_json_depth)) {
+        throw error(errc::invalid_config, fmt::format("validation_bolt: {}: {}", file, problem.with_offset()));
     }
     if (!doc.IsObject()) {
         throw error(errc::invalid_config, fmt::format("validation_bolt: {}: a schema must be a JSON object", file));

@@ -1,5 +1,8 @@
 #include <rtcrm/core/error.hpp>
+#include <rtcrm/core/json_text.hpp>
 #include <rtcrm/http/admin_server.hpp>
+
+#include "core/bounded_json.hpp"
 
 #include "listen_address.hpp"
 #include "server.hpp"
@@ -21,14 +24,22 @@ namespace {
 
 using json_writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
+// Bodies are JSON text, so UTF-8: a message or a name quoting ill-formed bytes (a script's
+// compile error on an uploaded file, a handler's last error) shows U+FFFD in their place.
 std::string json_error(std::string_view message) {
-    rapidjson::StringBuffer buf;
-    json_writer w(buf);
-    w.StartObject();
-    w.Key("error");
-    w.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
-    w.EndObject();
-    return {buf.GetString(), buf.GetSize()};
+    std::string out = R"({"error":)";
+    append_json_string(out, message);
+    out += '}';
+    return out;
+}
+
+void write_text(json_writer& w, std::string_view text) {
+    if (is_valid_utf8(text)) {
+        w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+    } else {
+        const auto valid = to_valid_utf8(text);
+        w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
+    }
 }
 
 http::response error_response(unsigned status, std::string_view message) { return {status, json_error(message)}; }
@@ -233,7 +244,7 @@ struct admin_server::impl {
                 w.Key("seconds");
                 w.Double(static_cast<double>(h.busy_for.count()) / 1e3);
                 w.Key("doing");
-                w.String(h.doing.c_str(), static_cast<rapidjson::SizeType>(h.doing.size()));
+                write_text(w, h.doing);
                 w.EndObject();
             }
             w.EndArray();
@@ -291,7 +302,7 @@ struct admin_server::impl {
         w.Key("scripts");
         w.StartArray();
         for (const auto& name : scripts->script_names()) {
-            w.String(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
+            write_text(w, name);
         }
         w.EndArray();
         w.Key("handlers");
@@ -301,9 +312,9 @@ struct admin_server::impl {
             w.Key("kind");
             w.String(h.kind.c_str());
             w.Key("id");
-            w.String(h.id.c_str(), static_cast<rapidjson::SizeType>(h.id.size()));
+            write_text(w, h.id);
             w.Key("where");
-            w.String(h.where.c_str(), static_cast<rapidjson::SizeType>(h.where.size()));
+            write_text(w, h.where);
             w.Key("calls");
             w.Uint64(h.calls);
             w.Key("errors");
@@ -312,11 +323,11 @@ struct admin_server::impl {
             w.Bool(h.disabled);
             if (!h.disabled_reason.empty()) {
                 w.Key("disabled_reason");
-                w.String(h.disabled_reason.c_str(), static_cast<rapidjson::SizeType>(h.disabled_reason.size()));
+                write_text(w, h.disabled_reason);
             }
             if (!h.last_error.empty()) {
                 w.Key("last_error");
-                w.String(h.last_error.c_str(), static_cast<rapidjson::SizeType>(h.last_error.size()));
+                write_text(w, h.last_error);
             }
             w.EndObject();
         }
@@ -367,7 +378,10 @@ struct admin_server::impl {
         } else {
             return error_response(404, "POST /campaigns/{id}/disable or /enable");
         }
-        return {200, fmt::format(R"({{"campaign":"{}","disabled":{}}})", label(id), scripts->disabled(id))};
+        std::string out = R"({"campaign":)";
+        append_json_string(out, id);
+        fmt::format_to(std::back_inserter(out), R"(,"disabled":{}}})", scripts->disabled(id));
+        return {200, std::move(out)};
     }
 
     http::response audience(const std::string& body) {
@@ -375,8 +389,7 @@ struct admin_server::impl {
             return error_response(404, "no segment compiler");
         }
         rapidjson::Document doc;
-        doc.Parse(body.c_str(), body.size());
-        if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("segment") || !doc["segment"].IsString()) {
+        if (detail::parse_bounded_json(doc, body, detail::max_nested_json_depth) || !doc.IsObject() || !doc.HasMember("segment") || !doc["segment"].IsString()) {
             return error_response(400, R"(expected {"segment":"<Lua>","limit":20})");
         }
         const std::string text{doc["segment"].GetString(), doc["segment"].GetStringLength()};
@@ -450,7 +463,7 @@ struct admin_server::impl {
         {
             std::lock_guard lock(st->mutex);
             for (const auto& id : st->sample) {
-                w.String(id.c_str(), static_cast<rapidjson::SizeType>(id.size()));
+                write_text(w, id);
             }
         }
         w.EndArray();
@@ -461,7 +474,7 @@ struct admin_server::impl {
         if (st->failed.load() > 0) {
             std::lock_guard lock(st->mutex);
             w.Key("first_error");
-            w.String(st->first_error.c_str(), static_cast<rapidjson::SizeType>(st->first_error.size()));
+            write_text(w, st->first_error);
         }
         w.Key("seconds");
         w.Double(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

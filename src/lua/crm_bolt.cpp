@@ -6,6 +6,7 @@
 #include "core/string_pool.hpp"
 
 #include <rtcrm/core/error.hpp>
+#include <rtcrm/core/json_text.hpp>
 #include <rtcrm/core/trigger_id.hpp>
 
 #include <fmt/format.h>
@@ -282,25 +283,8 @@ private:
         return out;
     }
 
-    static void append_json_string(std::string& out, std::string_view s) {
-        out += '"';
-        for (const char ch : s) {
-            switch (ch) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (static_cast<unsigned char>(ch) < 0x20) {
-                    fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(ch));
-                } else {
-                    out += ch;
-                }
-            }
-        }
-        out += '"';
-    }
+    // Valid JSON whatever the bytes: ill-formed UTF-8 becomes U+FFFD (core/json_text.hpp).
+    static void append_json_string(std::string& out, std::string_view s) { rtcrm::append_json_string(out, s); }
 
     void refresh_kill_switch() {
         const auto version = engine_->kill_version.load(std::memory_order_acquire);

@@ -2,6 +2,10 @@
 
 #include "vm.hpp"
 
+#include "core/bounded_json.hpp"
+
+#include <rtcrm/core/json_text.hpp>
+
 #include <fmt/format.h>
 
 #include <rapidjson/document.h>
@@ -31,6 +35,16 @@ struct json_output {
 };
 
 void write_value(lua_State* L, int index, json_output& out, int depth);
+
+// JSON text is UTF-8: a string that is not (binary data, a string.sub cut through a
+// character) is refused rather than written as bytes no JSON reader takes back.
+void check_utf8(std::string_view s, const char* what) {
+    if (const auto at = first_invalid_utf8(s); at < s.size()) {
+        throw script_error(fmt::format("{} is not valid UTF-8 (ill-formed byte 0x{:02x} at offset {} of {} bytes); "
+                                       "JSON text holds Unicode text only",
+                                       what, static_cast<unsigned char>(s[at]), at, s.size()));
+    }
+}
 
 // A table is an array when its keys are exactly 1..#t (and it is not empty).
 bool is_array(lua_State* L, int index) {
@@ -78,6 +92,7 @@ void write_value(lua_State* L, int index, json_output& out, int depth) {
         std::size_t len = 0;
         const char* s = lua_tolstring(L, index, &len);
         out.reserve(len);  // before copying a string that may be huge
+        check_utf8({s, len}, "a string");
         w.String(s, static_cast<rapidjson::SizeType>(len));
         break;
     }
@@ -113,6 +128,11 @@ void write_value(lua_State* L, int index, json_output& out, int depth) {
                 if (key == nullptr) {
                     lua_pop(L, 3);
                     throw script_error("object keys must be strings or numbers");
+                }
+                if (first_invalid_utf8({key, len}) < len) {
+                    const std::string name{key, len};
+                    lua_pop(L, 3);
+                    check_utf8(name, "an object key");
                 }
                 members.push_back({std::string{key, len}, static_cast<lua_Integer>(members.size()) + 1});
                 if ((members.size() & 255) == 0) {
@@ -187,8 +207,7 @@ std::string to_json_text(lua_State* L, int index, std::size_t max_bytes) {
 
 void push_json_text(lua_State* L, std::string_view json) {
     rapidjson::Document d;
-    d.Parse(json.data(), json.size());
-    if (d.HasParseError()) {
+    if (parse_bounded_json(d, json, max_nested_json_depth)) {
         lua_pushnil(L);
         return;
     }

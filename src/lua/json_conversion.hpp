@@ -28,10 +28,11 @@ struct json_too_large {
 std::string to_json(lua_State* L, int index, std::size_t max);
 // Serialises the Lua value at `index` as JSON (tables: arrays for 1..n, else objects) of at
 // most `max_bytes`. Throws script_error for functions, cycles deeper than 32, non-finite
-// numbers, or a longer text.
+// numbers, strings or keys that are not valid UTF-8 (named with the offset), or a longer
+// text.
 std::string to_json_text(lua_State* L, int index, std::size_t max_bytes);
 // Pushes a JSON text as a Lua value (objects and arrays become tables); nil if it does not
-// parse.
+// parse (iteratively, nested at most 128 levels: bounded_json.hpp).
 void push_json_text(lua_State* L, std::string_view json);
 
 // Pushes a JSON scalar as its Lua value; false (nothing pushed) for objects and arrays.

@@ -120,7 +120,10 @@ TEST(topology_config, assemble_gives_the_runtime_its_options) {
     const rtcrm::topology_config c{.shards = 3,
                                    .drain_timeout = 2s,
                                    .stuck_after = 0ms,
-                                   .parse = {.key_field = "user", .max_event_size = 1000},
+                                   .parse = {.key_field = "user",
+                                             .max_event_size = 1000,
+                                             .max_event_lead = 10min,
+                                             .max_event_age = 48h},
                                    .store = {.cache_max_profiles = 7, .profile_ttl = 24h, .ttl_sweep_interval = 5s}};
     const auto o = rtcrm::assemble(c).topology.options();
     EXPECT_EQ(o.shards, 3U);
@@ -128,6 +131,11 @@ TEST(topology_config, assemble_gives_the_runtime_its_options) {
     EXPECT_EQ(o.stuck_after, 0ms);
     EXPECT_EQ(o.parse.key_field, "user");
     EXPECT_EQ(o.parse.max_size, 1000U);
+    EXPECT_EQ(o.parse.max_lead, 10min);
+    EXPECT_EQ(o.parse.max_age, 48h);
+    const auto defaults = rtcrm::assemble({}).topology.options().parse;
+    EXPECT_EQ(defaults.max_lead, 24h);
+    EXPECT_EQ(defaults.max_age, std::nullopt);
     EXPECT_EQ(o.cache_max_profiles, 7U);
     EXPECT_EQ(o.expiry.profile_ttl, 24h);
     EXPECT_EQ(o.expiry.history_ttl, rtcrm::runtime_options{}.expiry.history_ttl);

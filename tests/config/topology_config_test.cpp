@@ -91,6 +91,8 @@ const wrong wrong_documents[] = {
     {R"({"parse": {"key_field": ""}})", "$.parse.key_field", "expected a non-empty string"},
     {R"({"parse": {"max_event_size": "64k"}})", "$.parse.max_event_size", "expected a positive integer"},
     {R"({"parse": {"max_event_size": 0}})", "$.parse.max_event_size", "expected a positive integer, got 0"},
+    {R"({"parse": {"max_event_lead": "-1d"}})", "$.parse.max_event_lead", "expected a duration"},
+    {R"({"parse": {"max_event_age": 5}})", "$.parse.max_event_age", "expected a string, got 5"},
     // $.validation
     {R"({"validation": 1})", "$.validation", "expected an object, got 1"},
     {R"({"validation": {"schemas": false}})", "$.validation.schemas", "expected a string, got false"},
@@ -235,7 +237,7 @@ const wrong wrong_documents[] = {
      R"(not a field of source kind "kafka" (kind | topic | group | start | revoke_timeout_ms))"},
     {R"({"source": {"kind": "http", "topic": "raw"}})", "$.source.topic",
      R"(not a field of source kind "http" (kind | listen | queue))"},
-    {R"({"parse": {"key": "id"}})", "$.parse.key", "unknown field (key_field | max_event_size)"},
+    {R"({"parse": {"key": "id"}})", "$.parse.key", "unknown field (key_field | max_event_size | max_event_lead | max_event_age)"},
     {R"({"validation": {"schema": "x"}})", "$.validation.schema", "unknown field (schemas | reject_unknown_types)"},
     {R"({"scripts": {"directory": "x"}})", "$.scripts.directory", "unknown field (dir | watch | guards)"},
     {R"({"scripts": {"guards": {"budget": 1}}})", "$.scripts.guards.budget",
@@ -292,6 +294,10 @@ TEST(topology_config, invalid_json_is_reported_with_line_column_and_offset) {
               std::string::npos);
     EXPECT_NE(error_of("{} {}").find("offset 3"), std::string::npos) << error_of("{} {}");
     EXPECT_NE(error_of(R"({"shards": 2,})").find("invalid JSON"), std::string::npos);
+    // Parsed iteratively and bounded: no file can exhaust the stack.
+    EXPECT_NE(error_of(std::string(500000, '[')).find("invalid JSON: JSON nested deeper than 128 levels"), std::string::npos);
+    EXPECT_NE(error_of("{\"shards\": \"\xff\"}").find("column 13 (offset 12): invalid JSON: invalid UTF-8"), std::string::npos)
+        << error_of("{\"shards\": \"\xff\"}");
 }
 
 TEST(topology_config, a_long_value_is_shortened_in_the_message) {
@@ -310,7 +316,7 @@ constexpr std::string_view full_document = R"({
   "stuck_after": "0",
   "shutdown_grace": "2500ms",
   "source": {"kind": "generator", "events": 20000, "players": 2000, "seed": 7, "rate": 12.5, "scenario": "bob"},
-  "parse": {"key_field": "user", "max_event_size": 4096},
+  "parse": {"key_field": "user", "max_event_size": 4096, "max_event_lead": "5m", "max_event_age": "90d"},
   "validation": {"schemas": "examples/schemas", "reject_unknown_types": true},
   "scripts": {"dir": "lua/examples", "watch": true,
               "guards": {"instruction_budget": 5000, "memory_limit": 1048576, "max_consecutive_errors": 3,
@@ -340,7 +346,7 @@ TEST(topology_config, a_full_document_fills_every_field) {
         .shutdown_grace = 2500ms,
         .source = {.kind = rtcrm::source_kind::generator,
                    .generator = {.events = 20000, .players = 2000, .seed = 7, .rate = 12.5, .scenario = "bob"}},
-        .parse = {.key_field = "user", .max_event_size = 4096},
+        .parse = {.key_field = "user", .max_event_size = 4096, .max_event_lead = 5min, .max_event_age = 90 * 24h},
         .validation = {.schemas = "examples/schemas", .reject_unknown_types = true},
         .scripts = {.dir = "lua/examples",
                     .watch = true,

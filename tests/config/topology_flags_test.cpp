@@ -68,6 +68,8 @@ TEST(topology_flags, are_the_flags_rtcrm_topology_has_always_had) {
                                             "listen",
                                             "maintenance-interval-ms",
                                             "maintenance-topic",
+                                            "max-event-age",
+                                            "max-event-lead",
                                             "max-event-size",
                                             "output",
                                             "players",
@@ -210,7 +212,7 @@ TEST(topology_flags, the_reference_table_has_a_row_per_setting) {
     for (const auto& f : rtcrm::topology_flags()) {
         EXPECT_NE(table.find(fmt::format("| `{}` |", f.json_path)), std::string::npos) << f.json_path;
     }
-    EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2 + 66);  // the header, then every setting
+    EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2 + 68);  // the header, then every setting
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
 #include <string>
 
 namespace {
@@ -56,4 +58,31 @@ TEST(result, of_void_is_a_success_or_a_failure) {
     ASSERT_FALSE(failed.ok());
     EXPECT_EQ(failed.error().code, rtcrm::errc::unavailable);
     EXPECT_EQ(failed.error().reason, "no replica");
+}
+
+// Every code errc_name knows is in all_errc, so slot tables sized from it miss none.
+TEST(errc, all_errc_lists_every_named_code_once) {
+    std::set<std::string_view> names;
+    for (const auto code : rtcrm::all_errc) {
+        const auto name = rtcrm::errc_name(code);
+        EXPECT_NE(name, "unknown") << static_cast<int>(code);
+        EXPECT_NE(std::error_code{code}.message(), "unknown rtcrm error") << name;
+        EXPECT_TRUE(names.insert(name).second) << name;
+    }
+    for (int value = -256; value < 1024; ++value) {
+        const auto code = static_cast<rtcrm::errc>(value);
+        if (rtcrm::errc_name(code) == "unknown") {
+            continue;
+        }
+        EXPECT_NE(std::find(rtcrm::all_errc.begin(), rtcrm::all_errc.end(), code), rtcrm::all_errc.end())
+            << rtcrm::errc_name(code) << " (" << value << ") is missing from all_errc";
+    }
+}
+
+TEST(errc, bad_input_codes_for_ambiguous_keys_and_bad_times) {
+    EXPECT_EQ(rtcrm::errc_name(rtcrm::errc::ambiguous_key), "ambiguous_key");
+    EXPECT_EQ(rtcrm::errc_name(rtcrm::errc::bad_time), "bad_time");
+    EXPECT_LT(static_cast<int>(rtcrm::errc::bad_time), static_cast<int>(rtcrm::errc::queue_full));
+    EXPECT_FALSE(rtcrm::is_retriable(rtcrm::errc::ambiguous_key));
+    EXPECT_FALSE(rtcrm::is_retriable(rtcrm::errc::bad_time));
 }

@@ -1,3 +1,4 @@
+#include <rtcrm/core/event.hpp>
 #include <rtcrm/core/profile.hpp>
 #include <rtcrm/core/profile_codec.hpp>
 
@@ -35,6 +36,19 @@ TEST(profile, set_replaces_and_incr_refuses_non_numbers) {
     EXPECT_FALSE(p.erase("country"));
 }
 
+// Lua strings are bytes; the profile's JSON (admin GET /profiles, rtcrm-profiles) is UTF-8.
+TEST(profile, to_json_is_valid_utf8_whatever_a_script_stored) {
+    rtcrm::profile p{rtcrm::player_key{std::string{"b\xffob"}}};
+    p.set("caf\xe9", std::string{"\xc3"});
+    p.incr_windowed("n\x80", 1, 5, 10);
+    const auto json = p.to_json();
+    rapidjson::Document d;
+    d.Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
+    ASSERT_FALSE(d.HasParseError()) << json;
+    EXPECT_NE(json.find("\"caf\xEF\xBF\xBD\":\"\xEF\xBF\xBD\""), std::string::npos) << json;
+    EXPECT_NE(json.find("b\xEF\xBF\xBDob"), std::string::npos) << json;
+}
+
 TEST(profile, fractional_increments_turn_a_counter_into_a_number) {
     rtcrm::profile p;
     p.incr("spent", 2);
@@ -51,6 +65,23 @@ TEST(profile, windowed_counts_cover_the_buckets_in_the_window) {
     EXPECT_EQ(p.count("fights_lost", 4 * day, t0 + 3 * day), 3);
     EXPECT_EQ(p.count("fights_lost", 0, t0), 3);  // total
     EXPECT_EQ(p.count("unknown", day, t0), 0);
+}
+
+// Any time an event may have (parse_event refuses others) with any width and window a
+// script may give: bucket and window arithmetic stays in range.
+TEST(profile, windowed_counts_hold_at_the_latest_event_time) {
+    const std::int64_t ts = rtcrm::max_event_ts;
+    for (const std::int64_t width : {std::int64_t{1}, ts / 3, ts, ts + 1, INT64_MAX}) {
+        rtcrm::profile p{rtcrm::player_key{1}};
+        p.incr_windowed("n", 1, ts, width);
+        p.incr_windowed("n", 1, 0, width);
+        EXPECT_EQ(p.count("n", 1, ts), width >= ts ? 2 : 1) << width;  // a bucket counts if it reaches into the window
+        EXPECT_EQ(p.count("n", INT64_MAX, ts), 2) << width;
+        EXPECT_EQ(p.count("n", INT64_MAX, 0), width > ts ? 2 : 1) << width;
+    }
+    rtcrm::profile p{rtcrm::player_key{1}};
+    p.record_trigger("c", ts);
+    EXPECT_EQ(p.triggers_since("c", ts - INT64_MAX + 1), 1);
 }
 
 TEST(profile, windowed_counters_keep_a_bounded_number_of_buckets) {

@@ -81,12 +81,34 @@ TEST(topology_test_driver, dead_letters_bad_input_with_the_original_bytes) {
     EXPECT_EQ(stats.dead_lettered_by_reason[0].first, rtcrm::errc::parse_error);
 }
 
+// The source's key scan read the last key member, the shard's parser the first: half of
+// a player's events were counted on another shard's copy of the profile.
+TEST(topology_test_driver, a_key_member_spelled_twice_is_dead_lettered_not_misrouted) {
+    rtcrm::topology_test_driver driver{streak_topology(8)};
+    for (int i = 0; i < 1000; ++i) {
+        const std::string key = i % 2 == 0 ? R"("player\u005fid":"A","player_id":"D")" : R"("player\u005fid":"A")";
+        driver.pipe(fmt::format(R"({{{},"type":"fight","ts":{},"data":{{"result":"loss"}}}})", key, i + 1));
+    }
+    const auto dead = driver.read(rtcrm::stream::dead_letter);
+    ASSERT_EQ(dead.size(), 500U);
+    EXPECT_NE(dead[0].find(R"("reason":"ambiguous_key")"), std::string::npos) << dead[0];
+    const auto a = driver.profile_of(rtcrm::player_key{std::string{"A"}});
+    ASSERT_TRUE(a);
+    EXPECT_EQ(std::get<std::int64_t>(*a->get("loss_streak")), 500);
+    EXPECT_FALSE(driver.profile_of(rtcrm::player_key{std::string{"D"}}));
+    const auto stats = driver.stats();
+    ASSERT_EQ(stats.dead_lettered_by_reason.size(), 1U);
+    EXPECT_EQ(stats.dead_lettered_by_reason[0].first, rtcrm::errc::ambiguous_key);
+    EXPECT_EQ(stats.processed, 500U);
+}
+
 TEST(topology_test_driver, invalid_utf8_is_kept_as_base64) {
     rtcrm::topology_test_driver driver{streak_topology(1)};
     driver.pipe(std::string{"\xff\xfe{"});
     const auto dead = driver.read(rtcrm::stream::dead_letter);
     ASSERT_EQ(dead.size(), 1U);
     EXPECT_NE(dead[0].find(R"("raw_base64":"//57")"), std::string::npos);
+    EXPECT_NE(dead[0].find("\"raw\":\"\xEF\xBF\xBD\xEF\xBF\xBD{\",\"raw_utf8_replaced\":true"), std::string::npos) << dead[0];
 }
 
 TEST(topology_test_driver, commits_each_event_once_its_outputs_are_acked) {

@@ -429,6 +429,18 @@ TEST_F(schema_dir_test, refuses_a_malformed_schema_naming_the_file_and_offset) {
     EXPECT_THROW(rtcrm::validation_bolt::factory(options()), rtcrm::error);
 }
 
+// A recursive parser would overflow the stack on this file.
+TEST_F(schema_dir_test, refuses_a_schema_nested_past_the_limit) {
+    std::string deep = R"({"type":"object","properties":{"a":)";
+    for (int i = 0; i < 200000; ++i) {
+        deep += R"({"items":)";
+    }
+    write("deep.json", deep);
+    const auto message = load_error();
+    EXPECT_TRUE(contains(message, "deep.json")) << message;
+    EXPECT_TRUE(contains(message, "nested deeper than 128 levels")) << message;
+}
+
 TEST_F(schema_dir_test, refuses_a_schema_that_is_not_an_object) {
     write("list.json", "[1, 2]");
     const auto message = load_error();

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <rapidjson/document.h>
+
 #include <atomic>
 #include <cerrno>
 #include <system_error>
@@ -144,4 +146,57 @@ TEST(admin_server, a_stuck_shard_fails_readyz_is_named_by_healthz_and_is_counted
     EXPECT_NE(after.body.find("\nrtcrm_stuck_shards 0\n"), std::string::npos) << after.body;
     EXPECT_NE(after.body.find("\nrtcrm_stuck_episodes_total 1\n"), std::string::npos) << after.body;
     EXPECT_TRUE(rt.stop().stopped);
+}
+
+namespace {
+
+// A script set whose errors and names quote bytes that are not UTF-8, as a Lua compile
+// error on an uploaded file does ("near '\xff'").
+class quoting_scripts final : public rtcrm::script_admin {
+public:
+    std::vector<std::string> script_names() const override { return {"caf\xe9.lua"}; }
+    std::uint64_t version() const noexcept override { return 1; }
+    rtcrm::reload_result put_script(std::string name, std::string) override {
+        return {rtcrm::errc::invalid_config, name + ":1: unexpected symbol near '\xff\xfe'"};
+    }
+    rtcrm::reload_result remove_script(std::string_view) override { return std::uint64_t{2}; }
+    std::uint64_t failed_reloads() const noexcept override { return 1; }
+    void disable(std::string_view) override {}
+    void enable(std::string_view) override {}
+    bool disabled(std::string_view) const override { return true; }
+    std::vector<rtcrm::handler_stats> stats() const override {
+        rtcrm::handler_stats h;
+        h.kind = "campaign";
+        h.id = "o\xc3";
+        h.where = "caf\xe9.lua:3";
+        h.errors = 1;
+        h.last_error = "caf\xe9.lua:4: bad value '\x80'";
+        return {h};
+    }
+};
+
+bool valid_json(const std::string& body) {
+    rapidjson::Document d;
+    d.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
+    return !d.HasParseError();
+}
+
+}  // namespace
+
+TEST(admin_server, bodies_are_valid_json_when_scripts_quote_bytes_that_are_not_utf8) {
+    rtcrm::runtime rt{small_topology()};
+    rtcrm::admin_server admin{{.listen = "127.0.0.1:0"}, rt, std::make_shared<quoting_scripts>(), nullptr};
+    rtcrm::testing::tiny_http client{admin.port()};
+    const std::string source = "crm.campaign{ id = '\xff' }";
+    client.send_raw("PUT /handlers/x.lua HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(source.size()) +
+                    "\r\n\r\n" + source);
+    const auto refused = client.read_reply();
+    EXPECT_EQ(refused.status, 400);
+    EXPECT_TRUE(valid_json(refused.body)) << refused.body;
+    EXPECT_NE(refused.body.find("unexpected symbol near '\xEF\xBF\xBD\xEF\xBF\xBD'"), std::string::npos) << refused.body;
+    client.send_raw("GET /handlers HTTP/1.1\r\nHost: t\r\n\r\n");
+    const auto listed = client.read_reply();
+    EXPECT_EQ(listed.status, 200);
+    EXPECT_TRUE(valid_json(listed.body)) << listed.body;
+    EXPECT_NE(listed.body.find("bad value '\xEF\xBF\xBD'"), std::string::npos) << listed.body;
 }

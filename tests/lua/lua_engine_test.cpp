@@ -428,6 +428,40 @@ TEST(lua_engine, load_errors_name_the_file_and_line_and_keep_the_old_set) {
     EXPECT_EQ(engine->failed_reloads(), cases.size());
 }
 
+// JSON text is UTF-8: a trigger quoting a transport key of any bytes is still JSON, and
+// strings a script turns into JSON must be Unicode text.
+TEST(lua_engine, triggers_are_valid_json_whatever_the_transport_key) {
+    harness h{engine_with({{"offer.lua", R"(crm.campaign{ id = "o", on = "x", content = { text = "h\u{e9}" } })"}})};
+    h.driver.pipe(rtcrm::record{ev(1, "x", t0), std::string{"b\xffob"}, {}});
+    const auto out = h.driver.read(rtcrm::stream::main);
+    ASSERT_EQ(out.size(), 1U);
+    rapidjson::Document d;
+    d.Parse<rapidjson::kParseValidateEncodingFlag>(out[0].data(), out[0].size());
+    ASSERT_FALSE(d.HasParseError()) << out[0];
+    EXPECT_EQ(std::string{d["player_id"].GetString()}, "b\xEF\xBF\xBDob");
+    EXPECT_EQ(std::string{d["content"]["text"].GetString()}, "h\xC3\xA9");
+}
+
+TEST(lua_engine, strings_that_are_not_utf8_never_become_json) {
+    auto engine = engine_with({{"ok.lua", R"(crm.campaign{ id = 1, on = "x" })"}});
+    const auto r = engine->put_script({"bad.lua", R"(crm.campaign{ id = 2, on = "x", content = { text = "caf\xe9" } })"});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().reason.find("not valid UTF-8 (ill-formed byte 0xe9 at offset 3"), std::string::npos)
+        << r.error().reason;
+    const auto key = engine->put_script({"key.lua", R"(crm.campaign{ id = 3, on = "x", content = { ["\xff"] = 1 } })"});
+    ASSERT_FALSE(key);
+    EXPECT_NE(key.error().reason.find("an object key is not valid UTF-8"), std::string::npos) << key.error().reason;
+
+    harness h{engine_with({{"set.lua", R"(
+crm.updater{ id = "set", on = "x", fn = function(e, p)
+  p:set("good", { name = "caf\u{e9}" })
+  p:set("cut", { name = string.sub("caf\u{e9}", 1, 4) })
+end })"}})};
+    h.driver.pipe(ev(1, "x", t0));
+    EXPECT_EQ(h.stat("set").errors, 1U);
+    EXPECT_NE(h.stat("set").last_error.find("a string is not valid UTF-8"), std::string::npos) << h.stat("set").last_error;
+}
+
 TEST(lua_engine, a_put_script_swaps_every_shard_at_an_event_boundary) {
     harness h{engine_with({{"v.lua", R"(crm.updater{ id = "v", on = "x", fn = function(e, p) p:set("v", 1) end })"}}), 4};
     h.driver.pipe(ev(1, "x", t0));

@@ -24,7 +24,7 @@
 ///     "shards": 2, "shard_policy": "inherit", "shard_priority": 1,
 ///     "drain_timeout": "30s", "stuck_after": "5s", "shutdown_grace": "5s",
 ///     "source": {"kind": "generator", "events": 20000, "players": 2000, "seed": 7, "rate": 0, "scenario": "bob"},
-///     "parse": {"key_field": "player_id", "max_event_size": 65536},
+///     "parse": {"key_field": "player_id", "max_event_size": 65536, "max_event_lead": "1d", "max_event_age": ""},
 ///     "validation": {"schemas": "examples/schemas", "reject_unknown_types": false},
 ///     "scripts": {"dir": "lua/examples", "watch": false,
 ///                 "guards": {"instruction_budget": 1000000, "memory_limit": 67108864,
@@ -50,8 +50,8 @@
 /// - `sinks.shadow`: `ndjson` (path, required). Without a shadow sink, dry-run triggers
 ///   are discarded.
 /// Durations are strings: "30d", "12h", "15m", "10s", "250ms" (or plain milliseconds,
-/// "250"), by the grammar of rtcrm/core/duration.hpp; `profile_ttl`, `history_ttl` and
-/// `event_ttl` may be "" (none). In C++ they are `std::chrono::milliseconds`, and
+/// "250"), by the grammar of rtcrm/core/duration.hpp; `profile_ttl`, `history_ttl`,
+/// `event_ttl` and `max_event_age` may be "" (none). In C++ they are `std::chrono::milliseconds`, and
 /// `std::optional` where "" means none.
 ///
 /// Errors: every mistake throws `rtcrm::error(errc::invalid_config)` whose message names
@@ -170,6 +170,11 @@ struct source_config {
 struct parse_config {
     std::string key_field = "player_id";     ///< key_field: JSON member holding the player key; not empty
     std::size_t max_event_size = 64 * 1024;  ///< max_event_size: bytes; larger events are dead-lettered; > 0
+    /// max_event_lead: events whose `ts` is later than the ingest time plus this are dead-lettered (bad_time)
+    std::chrono::milliseconds max_event_lead{86'400'000};
+    /// max_event_age: events whose `ts` is earlier than the ingest time minus this are
+    /// dead-lettered (bad_time); "" = no limit but the epoch (a negative `ts` always is)
+    std::optional<std::chrono::milliseconds> max_event_age;
     friend bool operator==(const parse_config&, const parse_config&) = default;
 };
 

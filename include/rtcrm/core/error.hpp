@@ -13,6 +13,7 @@
 /// of any wire format (dead-letter records carry the code's name, see `errc_name`).
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -30,6 +31,8 @@ enum class errc : int {
     schema_violation,     ///< the event does not satisfy its JSON Schema
     unknown_type,         ///< no schema exists for the event type and unknown types are refused
     handler_failed,       ///< a bolt (or a script it runs) failed on this event
+    ambiguous_key,        ///< the player key member appears more than once (after unescaping its name)
+    bad_time,             ///< `ts` is before the epoch or outside the window around the ingest time
     // --- runtime conditions ---
     queue_full = 32,      ///< a bounded queue is full; retry later (backpressure)
     stopped,              ///< the runtime or component is stopping or stopped
@@ -43,6 +46,29 @@ enum class errc : int {
     io_error,             ///< a file or socket operation failed
     store_error,          ///< the profile store failed
 };
+
+/// Every `errc` value, in declaration order. Counters and reports that keep one slot per
+/// code are sized and filled from this list; `tests/core/error_test.cpp` checks that
+/// every code `errc_name` knows is listed, so a new code cannot be left out.
+inline constexpr std::array all_errc{
+    errc::ok,
+    errc::parse_error,    errc::missing_field,   errc::wrong_type,   errc::too_large,
+    errc::schema_violation, errc::unknown_type,  errc::handler_failed, errc::ambiguous_key,
+    errc::bad_time,
+    errc::queue_full,     errc::stopped,         errc::dropped,      errc::delivery_failed,
+    errc::timeout,        errc::unavailable,
+    errc::invalid_config, errc::io_error,        errc::store_error,
+};
+static_assert(
+    [] {
+        for (std::size_t i = 1; i < all_errc.size(); ++i) {
+            if (static_cast<int>(all_errc[i - 1]) >= static_cast<int>(all_errc[i])) {
+                return false;
+            }
+        }
+        return all_errc.front() == errc::ok;
+    }(),
+    "all_errc lists each code once, in declaration order, starting with ok");
 
 /// The error category of `rtcrm::errc`. Thread-safe; a process-wide singleton.
 const std::error_category& rtcrm_category() noexcept;

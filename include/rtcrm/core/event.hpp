@@ -13,10 +13,38 @@
 ///   {"id":"e-1","player_id":42,"type":"fight","ts":1763800000000,"game":"foe","data":{"result":"loss"}}
 /// @endcode
 ///
+/// What the parser refuses (each refusal is dead-lettered with its code and reason):
+/// - `too_large`: more than `parse_options::max_size` bytes.
+/// - `parse_error`: not exactly one JSON object over the whole length (bytes after it,
+///   a NUL byte among them, are an error, not ignored); nesting deeper than
+///   `max_event_depth` (64) objects and arrays, the event's own object being level 1
+///   ("JSON nested deeper than 64 levels at offset N"); ill-formed UTF-8 anywhere in a
+///   string ("invalid UTF-8 at offset N"), or a `\u` escape of a lone UTF-16 surrogate.
+///   The parse is iterative: no input can exhaust the stack.
+/// - `ambiguous_key`: more than one top-level member whose name, after unescaping, is the
+///   key field, e.g. `{"player\u005fid":"A","player_id":"D"}`. Only when the key field
+///   decides the player (no transport key).
+/// - `missing_field` / `wrong_type`: the key or `type` absent or of the wrong type, `ts`
+///   not an integer, `id` neither a string nor an integer.
+/// - `bad_time`: `ts` before the epoch (negative), later than the ingest wall-clock time
+///   plus `parse_options::max_lead` (default 1 day) or than `max_event_ts`, or, if
+///   `max_age` is set, earlier than the ingest time minus `max_age` (default: no lower
+///   bound but the epoch, so a replay of old history is accepted).
+///
+/// Routing and parsing agree on the player. The source thread routes an event by a scan
+/// of its bytes (src/core/key_scan.hpp) and the shard parses it; the scan gives a key
+/// only for a single, unescaped key member of the top-level object with a plain value,
+/// which is the member the parser reads. For anything else (an escaped member name that
+/// may be the key field, a second key member, an escaped value, ...) routing runs the
+/// parser's own key lookup, so an event the shard accepts always reached the shard of
+/// the key it reads.
+///
 /// Caveats:
 /// - Events are move-only: they own their ack token (see ack.hpp) and payload.
 /// - The DOM is read-only. A bolt that enriches an event emits a new output instead.
 /// - `ts` is optional on the wire; when absent it is the ingest wall-clock time.
+/// - Two members with the same name other than the key field are accepted; `field()`
+///   and scripts see the first.
 ///
 /// Example:
 /// @code
@@ -32,6 +60,7 @@
 
 #include <rapidjson/document.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -59,12 +88,28 @@ struct record {
     struct origin origin;           ///< filled by the source (the runtime sets `origin.source`)
 };
 
+/// The deepest nesting of objects and arrays an event may have; the event's object is
+/// level 1. Deeper events are refused with `errc::parse_error`.
+inline constexpr unsigned max_event_depth = 64;
+
+/// The latest `ts` any event may have, whatever `parse_options::max_lead` says: half the
+/// int64 range, so window and bucket arithmetic on event times (a bucket's start plus its
+/// width is at most twice the time; a time minus any duration) never overflows.
+inline constexpr std::int64_t max_event_ts = INT64_MAX / 2;
+
 /// How bytes become events.
 struct parse_options {
     std::string key_field = "player_id";  ///< JSON member holding the player key (integer or string)
     std::size_t max_size = 64 * 1024;     ///< larger events are refused with `errc::too_large`
+    /// How far `ts` may be ahead of the ingest wall-clock time; later events are refused
+    /// with `errc::bad_time` (a game clock far in the future would hold caps and windows).
+    std::chrono::milliseconds max_lead{std::chrono::hours{24}};
+    /// How far `ts` may be behind the ingest wall-clock time; unset: any `ts` from the
+    /// epoch on (replays of old history). A negative `ts` is always `errc::bad_time`.
+    std::optional<std::chrono::milliseconds> max_age;
 
-    /// @throws rtcrm::error(errc::invalid_config) if `key_field` is empty or `max_size` is 0.
+    /// @throws rtcrm::error(errc::invalid_config) if `key_field` is empty, `max_size` is 0,
+    ///         or `max_lead` or `max_age` is negative.
     void validate() const;
 };
 
@@ -124,8 +169,9 @@ private:
 
 /// Parses one record into an event; the record's bytes move into the event.
 /// On failure, `rec.bytes` is left intact (for the dead-letter record) and the failure
-/// says why: `too_large`, `parse_error` (with the byte offset), `missing_field` or
-/// `wrong_type` (naming the field). Never throws except `std::bad_alloc`.
+/// says why: `too_large`, `parse_error` (with the byte offset), `ambiguous_key`,
+/// `missing_field` or `wrong_type` (naming the field), `bad_time` (see the list above).
+/// Never throws except `std::bad_alloc`.
 result<event> parse_event(record&& rec, const parse_options& options);
 
 /// Convenience for tests and hosts: parses a JSON string with no origin and no ack.

@@ -14,7 +14,10 @@
 ///   {"reason":"schema_violation","detail":"#/data/result violates \"enum\" (schema #/properties/data/properties/result)","source":"ndjson",
 ///    "partition":0,"offset":1234,"raw":"<the original bytes>"}
 /// @endcode
-/// When the original bytes are not valid UTF-8 they are in `"raw_base64"` instead.
+/// Every record is valid JSON (UTF-8), whatever the bytes were. When the original bytes
+/// are not valid UTF-8, `"raw"` holds them with each ill-formed sequence replaced by
+/// U+FFFD (see json_text.hpp), `"raw_utf8_replaced":true` says so, and `"raw_base64"`
+/// holds the exact bytes (for a replay).
 ///
 /// Caveats: an output owns its ack share; a sink that drops an output without acking it
 /// nacks it (see ack.hpp).
