@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace rtcrm {
 namespace {
@@ -20,9 +21,31 @@ auto find_named(Vec& vec, std::string_view name) noexcept {
 }
 
 // Floor division, so a bucket start is correct for times before the epoch too.
+// Event times are bounded at parse, but a profile is also driven by hosts and scripts with
+// any int64: the time arithmetic saturates instead of overflowing.
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
+    std::int64_t r = 0;
+    if (__builtin_add_overflow(a, b, &r)) {
+        return b > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+    }
+    return r;
+}
+
+std::int64_t saturating_sub(std::int64_t a, std::int64_t b) noexcept {
+    std::int64_t r = 0;
+    if (__builtin_sub_overflow(a, b, &r)) {
+        return b < 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+    }
+    return r;
+}
+
 std::int64_t bucket_start(std::int64_t ts, std::int64_t width) noexcept {
     const std::int64_t q = ts / width;
-    return (ts % width != 0 && ts < 0 ? q - 1 : q) * width;
+    std::int64_t start = 0;
+    if (__builtin_mul_overflow(ts % width != 0 && ts < 0 ? q - 1 : q, width, &start)) {
+        return std::numeric_limits<std::int64_t>::min();  // the bucket below the first whole one
+    }
+    return start;
 }
 
 // JSON text is UTF-8: a name or a string a script stored that is not (Lua strings are
@@ -148,7 +171,7 @@ void profile::add_to_counter(windowed_counter& c, std::int64_t delta, std::int64
     // Bytes the change removes from the encoding and adds to it. The one step that can
     // throw (inserting a bucket) comes before any other change.
     std::size_t removed = encoded::integer(c.total);
-    std::size_t added = encoded::integer(c.total + delta);
+    std::size_t added = encoded::integer(saturating_add(c.total, delta));
     const std::int64_t start = bucket_start(ts, c.bucket_ms);
     auto& buckets = c.buckets;
     // Events mostly arrive in time order, so the bucket is usually the last one.
@@ -156,7 +179,7 @@ void profile::add_to_counter(windowed_counter& c, std::int64_t delta, std::int64
                                 [](const auto& bucket, std::int64_t value) { return bucket.first < value; });
     if (pos != buckets.end() && pos->first == start) {
         removed += encoded::integer(pos->second);
-        pos->second += delta;
+        pos->second = saturating_add(pos->second, delta);
         added += encoded::integer(pos->second);
     } else if (pos != buckets.begin() || buckets.size() < limits.max_buckets) {
         // (Otherwise it is older than everything kept: it counts toward the total only.)
@@ -172,7 +195,7 @@ void profile::add_to_counter(windowed_counter& c, std::int64_t delta, std::int64
         }
         added += encoded::varint(buckets.size());
     }
-    c.total += delta;
+    c.total = saturating_add(c.total, delta);
     resized(removed, added);
 }
 
@@ -188,7 +211,7 @@ std::int64_t profile::count(std::string_view name, std::int64_t window_ms, std::
     std::int64_t sum = 0;
     for (const auto& [start, n] : c.buckets) {
         // A bucket counts if it overlaps the window (now - window, now].
-        if (start + c.bucket_ms > now_ms - window_ms && start <= now_ms) {
+        if (saturating_add(start, c.bucket_ms) > saturating_sub(now_ms, window_ms) && start <= now_ms) {
             sum += n;
         }
     }

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 namespace {
@@ -65,6 +66,23 @@ TEST(profile, windowed_counts_cover_the_buckets_in_the_window) {
     EXPECT_EQ(p.count("fights_lost", 4 * day, t0 + 3 * day), 3);
     EXPECT_EQ(p.count("fights_lost", 0, t0), 3);  // total
     EXPECT_EQ(p.count("unknown", day, t0), 0);
+}
+
+// A host or a script can drive a profile with any int64 time and delta: the arithmetic
+// saturates at the ends of int64 instead of overflowing (UBSan would stop here).
+TEST(profile, windowed_counts_saturate_at_the_ends_of_int64) {
+    constexpr auto lowest = std::numeric_limits<std::int64_t>::min();
+    constexpr auto highest = std::numeric_limits<std::int64_t>::max();
+    rtcrm::profile p;
+    p.incr_windowed("c", 1, lowest, 1000);
+    p.incr_windowed("c", 1, highest, 1000);
+    EXPECT_EQ(p.count("c", 1000, lowest), 1);
+    EXPECT_EQ(p.count("c", 1000, highest), 1);
+    EXPECT_EQ(p.count("c", highest, 0), 1);  // the window reaches back to the lowest bucket
+    EXPECT_EQ(p.count("c", 0, 0), 2);
+    p.incr_windowed("c", highest, highest, 1000);
+    EXPECT_EQ(p.count("c", 0, 0), highest);
+    EXPECT_EQ(p.count("c", 1000, highest), highest);
 }
 
 // Any time an event may have (parse_event refuses others) with any width and window a
