@@ -60,14 +60,15 @@ std::optional<fitted_dead_letter> fit_dead_letter(std::string_view body, std::si
     if (doc.HasParseError() || !doc.IsObject()) {
         return std::nullopt;
     }
+    // Bytes that are not UTF-8 come as "raw_base64" (exact) beside "raw" (with U+FFFD in
+    // place of the bad sequences): the exact bytes are kept and cut, the lossy text dropped.
     const rapidjson::Value* raw_member = nullptr;
     bool base64_text = false;
     for (const auto& m : doc.GetObject()) {
         const std::string_view name{m.name.GetString(), m.name.GetStringLength()};
-        if ((name == "raw" || name == "raw_base64") && m.value.IsString()) {
+        if ((name == "raw" || name == "raw_base64") && m.value.IsString() && !base64_text) {
             raw_member = &m.value;
             base64_text = name == "raw_base64";
-            break;
         }
     }
     if (raw_member == nullptr) {
@@ -89,7 +90,8 @@ std::optional<fitted_dead_letter> fit_dead_letter(std::string_view body, std::si
         w.StartObject();
         for (const auto& m : doc.GetObject()) {
             const std::string_view name{m.name.GetString(), m.name.GetStringLength()};
-            if (name == "truncated" || name == "original_size") {
+            if (name == "truncated" || name == "original_size" ||
+                (base64_text && (name == "raw" || name == "raw_utf8_replaced"))) {
                 continue;
             }
             write_string(w, name);

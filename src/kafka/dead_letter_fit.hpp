@@ -24,15 +24,16 @@ struct fitted_dead_letter {
     std::size_t original_size = 0;   // bytes of the raw event before the cut
 };
 
-// `body` (a dead-letter record: a JSON object with "raw", or "raw_base64" for bytes that
-// are not UTF-8) cut to at most `max_size` bytes: the raw text is cut to its longest
-// prefix that fits, at a character boundary ("raw") or at a whole 4-character group
-// ("raw_base64", so it decodes to a prefix of the bytes), and two members are appended:
+// `body` (a dead-letter record: a JSON object with "raw"; for bytes that are not UTF-8
+// also "raw_base64", the exact bytes) cut to at most `max_size` bytes: the raw text is cut
+// to its longest prefix that fits, at a character boundary ("raw") or at a whole
+// 4-character group ("raw_base64", so it decodes to a prefix of the bytes; the lossy "raw"
+// and "raw_utf8_replaced" beside it are dropped), and two members are appended:
 // "truncated":true and "original_size":N, the byte count of the whole raw event. Every
 // other member is kept. A record already cut ("truncated":true) keeps its
-// "original_size"; the two members appear once. nullopt when no cut fits: `body` is not a JSON object, has no raw member, or
-// is over `max_size` even with an empty raw. Meant for bodies over `max_size`; it cuts
-// whatever it is given. Pure.
+// "original_size"; the two members appear once. nullopt when no cut fits: `body` is not a
+// JSON object, has no raw member, or is over `max_size` even with an empty raw. Meant for
+// bodies over `max_size`; it cuts whatever it is given. Pure.
 [[nodiscard]] std::optional<fitted_dead_letter> fit_dead_letter(std::string_view body, std::size_t max_size);
 
 // What a failed delivery of a dead letter leads to.

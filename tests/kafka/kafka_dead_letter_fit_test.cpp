@@ -93,6 +93,8 @@ TEST(kafka_dead_letter_fit, a_base64_raw_is_cut_at_whole_groups_and_counts_the_d
     const std::string b64{d["raw_base64"].GetString(), d["raw_base64"].GetStringLength()};
     EXPECT_EQ(b64.size() % 4, 0U);
     EXPECT_EQ(rtcrm::detail::kafka::base64(raw.substr(0, b64.size() / 4 * 3)), b64);
+    EXPECT_FALSE(d.HasMember("raw"));  // the lossy text beside the exact bytes is dropped
+    EXPECT_FALSE(d.HasMember("raw_utf8_replaced"));
 }
 
 TEST(kafka_dead_letter_fit, a_record_that_cannot_fit_gives_nothing) {

@@ -56,7 +56,7 @@ inline constexpr std::array all_errc{
     errc::schema_violation, errc::unknown_type,  errc::handler_failed, errc::ambiguous_key,
     errc::bad_time,
     errc::queue_full,     errc::stopped,         errc::dropped,      errc::delivery_failed,
-    errc::timeout,        errc::unavailable,
+    errc::timeout,        errc::unavailable,     errc::conflict,
     errc::invalid_config, errc::io_error,        errc::store_error,
 };
 static_assert(
