@@ -25,19 +25,11 @@ using rtcrm::testing::echo_bolt;
 using rtcrm::testing::eventually;
 using rtcrm::testing::fight_json;
 using rtcrm::testing::mock_kafka;
+using rtcrm::testing::parse_json;
 using rtcrm::testing::produce;
+using rtcrm::testing::quick_group_properties;
 
 namespace {
-
-rtcrm::kafka_properties test_properties() {
-    return {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}, {"fetch.wait.max.ms", "50"}, {"log_level", "3"}};
-}
-
-rapidjson::Document parse(const std::string& json) {
-    rapidjson::Document d;
-    d.Parse(json.c_str(), json.size());
-    return d;
-}
 
 std::filesystem::path temp_file(std::string_view name) {
     auto path = std::filesystem::temp_directory_path() / fmt::format("rtcrm-{}-{}.ndjson", name, ::getpid());
@@ -66,7 +58,7 @@ instance make_instance(const std::string& brokers, const std::string& group, rtc
                        rtcrm::kafka_sink_options dead_options) {
     instance k;
     auto src = std::make_unique<rtcrm::kafka_source>(rtcrm::kafka_source_options{
-        .brokers = brokers, .topic = "raw", .group = group, .start = start, .properties = test_properties()});
+        .brokers = brokers, .topic = "raw", .group = group, .start = start, .properties = quick_group_properties()});
     k.source = src.get();
     k.out = std::make_shared<rtcrm::kafka_sink>(rtcrm::kafka_sink_options{.brokers = brokers, .topic = "out"});
     dead_options.brokers = brokers;
@@ -123,7 +115,7 @@ TEST(kafka_dead_letters, a_message_too_large_for_the_dead_letter_producer_is_cut
     EXPECT_EQ(dead[0].headers.at("rtcrm-reason"), "too_large");
     EXPECT_EQ(dead[0].headers.at("rtcrm-truncated"), "true");
     EXPECT_EQ(dead[0].headers.at("rtcrm-original-size"), std::to_string(huge.size()));
-    const auto record = parse(dead[0].value);
+    const auto record = parse_json(dead[0].value);
     ASSERT_TRUE(record.IsObject()) << dead[0].value.substr(0, 200);
     EXPECT_EQ(std::string{record["reason"].GetString()}, "too_large");
     EXPECT_EQ(record["offset"].GetInt64(), 1);
@@ -162,7 +154,7 @@ TEST(kafka_dead_letters, a_dead_letter_the_broker_refuses_for_its_size_is_sent_a
     ASSERT_EQ(dead.size(), 1U);
     EXPECT_LE(dead[0].value.size(), bad.size() / 2 + 1024);  // half the refused size at most
     EXPECT_EQ(dead[0].headers.at("rtcrm-truncated"), "true");
-    const auto record = parse(dead[0].value);
+    const auto record = parse_json(dead[0].value);
     ASSERT_TRUE(record.IsObject());
     EXPECT_EQ(record["original_size"].GetUint64(), bad.size());
     EXPECT_EQ(std::string{record["reason"].GetString()}, "too_large");  // over max_event_size too
@@ -189,7 +181,7 @@ TEST(kafka_dead_letters, an_undeliverable_dead_letter_goes_to_the_fallback_file_
     EXPECT_EQ(committed_offsets(kafka.bootstrap(), "g", "raw", 1)[0], 2);
     const auto lines = lines_of(fallback);
     ASSERT_EQ(lines.size(), 1U);
-    const auto line = parse(lines[0]);
+    const auto line = parse_json(lines[0]);
     ASSERT_TRUE(line.IsObject()) << lines[0];
     EXPECT_EQ(std::string{line["topic"].GetString()}, "dead");
     EXPECT_EQ(std::string{line["key"].GetString()}, "7");

@@ -24,21 +24,11 @@ using rtcrm::testing::echo_bolt;
 using rtcrm::testing::eventually;
 using rtcrm::testing::fight_json;
 using rtcrm::testing::mock_kafka;
+using rtcrm::testing::parse_json;
 using rtcrm::testing::produce;
+using rtcrm::testing::quick_group_properties;
 
 namespace {
-
-// Quick group joins and failure detection on the mock cluster.
-rtcrm::kafka_properties test_properties() {
-    return {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}, {"fetch.wait.max.ms", "50"}, {"log_level", "3"}};
-}
-
-
-rapidjson::Document parse(const std::string& json) {
-    rapidjson::Document d;
-    d.Parse(json.c_str());
-    return d;
-}
 
 struct kafka_instance {
     rtcrm::kafka_source* source = nullptr;
@@ -52,7 +42,7 @@ kafka_instance echo_instance(const std::string& brokers, const std::string& in, 
     kafka_instance k;
     auto src = std::make_unique<rtcrm::kafka_source>(rtcrm::kafka_source_options{
         .brokers = brokers, .topic = in, .group = group, .start = start, .start_timestamp_ms = start_ts,
-        .properties = test_properties()});
+        .properties = quick_group_properties()});
     k.source = src.get();
     k.out = std::make_shared<rtcrm::kafka_sink>(rtcrm::kafka_sink_options{.brokers = brokers, .topic = out});
     rtcrm::topology t;
@@ -78,7 +68,7 @@ TEST(kafka_pipeline, events_on_raw_come_out_as_the_right_triggers_on_crm_trigger
     auto engine = std::make_shared<rtcrm::lua_engine>(rtcrm::lua_options{.script_dir = RTCRM_SOURCE_DIR "/lua/examples"});
     auto triggers = std::make_shared<rtcrm::kafka_sink>(rtcrm::kafka_sink_options{.brokers = kafka.bootstrap(), .topic = "crm_trigger"});
     auto source = std::make_unique<rtcrm::kafka_source>(rtcrm::kafka_source_options{
-        .brokers = kafka.bootstrap(), .topic = "raw", .group = "crm", .properties = test_properties()});
+        .brokers = kafka.bootstrap(), .topic = "raw", .group = "crm", .properties = quick_group_properties()});
     auto* src = source.get();
     rtcrm::topology t;
     t.add_source(std::move(source)).add_shard_bolt(engine->make_bolt_factory()).add_sink(rtcrm::stream::main, triggers)
@@ -95,7 +85,7 @@ TEST(kafka_pipeline, events_on_raw_come_out_as_the_right_triggers_on_crm_trigger
     ASSERT_EQ(out.size(), static_cast<std::size_t>(players));
     std::set<std::string> keys;
     for (const auto& m : out) {
-        const auto doc = parse(m.value);
+        const auto doc = parse_json(m.value);
         ASSERT_TRUE(doc.IsObject()) << m.value;
         EXPECT_EQ(doc["campaign_id"].GetInt(), 3);
         EXPECT_EQ(std::to_string(doc["player_id"].GetInt64()), m.key);  // keyed by player
@@ -133,7 +123,7 @@ TEST(kafka_pipeline, events_read_again_emit_their_triggers_again_with_the_same_i
         rtcrm::topology t;
         t.add_source(std::make_unique<rtcrm::kafka_source>(rtcrm::kafka_source_options{
                          .brokers = kafka.bootstrap(), .topic = "raw", .group = group,
-                         .start = rtcrm::kafka_start::earliest, .properties = test_properties()}))
+                         .start = rtcrm::kafka_start::earliest, .properties = quick_group_properties()}))
             .add_shard_bolt(engine->make_bolt_factory())
             .add_sink(rtcrm::stream::main, out)
             .with_options({.shards = 2});
@@ -149,7 +139,7 @@ TEST(kafka_pipeline, events_read_again_emit_their_triggers_again_with_the_same_i
     ASSERT_EQ(out.size(), 2U * players);
     std::map<std::string, int> seen;
     for (const auto& m : out) {
-        const auto doc = parse(m.value);
+        const auto doc = parse_json(m.value);
         ASSERT_TRUE(doc.IsObject()) << m.value;
         const std::string id = doc["trigger_id"].GetString();
         EXPECT_EQ(m.headers.at("rtcrm-trigger-id"), id);
@@ -170,7 +160,7 @@ TEST(kafka_pipeline, a_malformed_message_goes_to_the_dead_letter_topic_with_its_
     auto dead = std::make_shared<rtcrm::kafka_sink>(rtcrm::kafka_sink_options{.brokers = kafka.bootstrap(), .topic = "dead"});
     auto src = std::make_unique<rtcrm::kafka_source>(rtcrm::kafka_source_options{
         .brokers = kafka.bootstrap(), .topic = "raw", .group = "g", .start = rtcrm::kafka_start::earliest,
-        .properties = test_properties()});
+        .properties = quick_group_properties()});
     rtcrm::topology t;
     t.add_source(std::move(src)).add_shard_bolt(echo_bolt::factory()).add_sink(rtcrm::stream::main, out)
         .add_sink(rtcrm::stream::dead_letter, dead).with_options({.shards = 1});
@@ -181,12 +171,12 @@ TEST(kafka_pipeline, a_malformed_message_goes_to_the_dead_letter_topic_with_its_
 
     const auto good = consume(kafka.bootstrap(), "out", 1, 2, 30s);
     ASSERT_EQ(good.size(), 2U);
-    EXPECT_EQ(parse(good[0].value)["seq"].GetInt(), 0);
-    EXPECT_EQ(parse(good[1].value)["seq"].GetInt(), 1);  // the event after the bad one flowed
+    EXPECT_EQ(parse_json(good[0].value)["seq"].GetInt(), 0);
+    EXPECT_EQ(parse_json(good[1].value)["seq"].GetInt(), 1);  // the event after the bad one flowed
     const auto bad = consume(kafka.bootstrap(), "dead", 1, 1, 30s);
     ASSERT_EQ(bad.size(), 1U);
     EXPECT_EQ(bad[0].headers.at("rtcrm-reason"), "parse_error");
-    const auto record = parse(bad[0].value);
+    const auto record = parse_json(bad[0].value);
     EXPECT_EQ(std::string{record["reason"].GetString()}, "parse_error");
     EXPECT_EQ(std::string{record["raw"].GetString()}, "{not json");
     EXPECT_EQ(record["offset"].GetInt64(), 1);
@@ -205,7 +195,7 @@ TEST(kafka_pipeline, a_binary_message_key_is_not_the_player_key_and_the_key_fiel
     ASSERT_EQ(out.size(), 2U);
     std::map<int, std::string> key_by_seq;  // outputs are keyed by the event's player
     for (const auto& m : out) {
-        key_by_seq[parse(m.value)["seq"].GetInt()] = m.key;
+        key_by_seq[parse_json(m.value)["seq"].GetInt()] = m.key;
     }
     EXPECT_EQ(key_by_seq[0], "42");  // the binary key was not used: the player_id field was
     EXPECT_EQ(key_by_seq[1], "7");   // a text key wins over the field
@@ -256,7 +246,7 @@ TEST(kafka_pipeline, two_instances_share_the_partitions_and_hand_over_without_lo
     ASSERT_EQ(out.size(), delivered);
     std::map<std::int64_t, std::vector<int>> seqs;  // per player, in the order of the out topic
     for (const auto& m : out) {
-        const auto doc = parse(m.value);
+        const auto doc = parse_json(m.value);
         seqs[doc["player_id"].GetInt64()].push_back(doc["seq"].GetInt());
     }
     ASSERT_EQ(seqs.size(), static_cast<std::size_t>(players));
@@ -310,7 +300,7 @@ TEST(kafka_pipeline, replay_from_a_timestamp_processes_exactly_the_events_at_or_
     ASSERT_EQ(out.size(), 51U);
     std::set<int> seen;
     for (const auto& m : out) {
-        seen.insert(parse(m.value)["seq"].GetInt());
+        seen.insert(parse_json(m.value)["seq"].GetInt());
     }
     EXPECT_EQ(seen.size(), 51U);
     EXPECT_EQ(*seen.begin(), 100);

@@ -2,10 +2,13 @@
 // small producer/consumer helpers to feed it and read it back.
 #pragma once
 
+#include <rtcrm/kafka/kafka_properties.hpp>
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 
 #include <chrono>
 #include <cstdint>
@@ -17,6 +20,18 @@
 #include <vector>
 
 namespace rtcrm::testing {
+
+// Quick group joins and failure detection on the mock cluster.
+inline rtcrm::kafka_properties quick_group_properties() {
+    return {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}, {"fetch.wait.max.ms", "50"}, {"log_level", "3"}};
+}
+
+// The document of a message's JSON value (HasParseError() says when it is not JSON).
+inline rapidjson::Document parse_json(const std::string& json) {
+    rapidjson::Document d;
+    d.Parse(json.data(), json.size());
+    return d;
+}
 
 class mock_kafka {
 public:
