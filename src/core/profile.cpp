@@ -334,7 +334,7 @@ bool profile::expire_history(std::int64_t cutoff_ms) {
     }
     for (auto& [name, c] : counters_) {
         const auto width = c.bucket_ms;
-        changed |= std::erase_if(c.buckets, [&](const auto& b) { return b.first + width <= cutoff_ms; }) > 0;
+        changed |= std::erase_if(c.buckets, [&](const auto& b) { return saturating_add(b.first, width) <= cutoff_ms; }) > 0;
     }
     if (changed) {
         encoded_size_ = unknown_size;  // a background sweep: measured again when next asked
@@ -354,7 +354,7 @@ void profile::record_trigger(std::string_view campaign, std::int64_t ts, const p
     // Firings are rarer than events and the list is short: measure the entry before and after.
     const std::size_t before = encoded::trigger_entry(it->first, h);
     h.recent.push_back(ts);
-    ++h.total;
+    h.total = saturating_add(h.total, 1);
     if (h.recent.size() > limits.recent_triggers) {
         h.recent.erase(h.recent.begin(), h.recent.begin() + static_cast<std::ptrdiff_t>(h.recent.size() - limits.recent_triggers));
     }
