@@ -83,6 +83,9 @@ TEST(profile, windowed_counts_saturate_at_the_ends_of_int64) {
     p.incr_windowed("c", highest, highest, 1000);
     EXPECT_EQ(p.count("c", 0, 0), highest);
     EXPECT_EQ(p.count("c", 1000, highest), highest);
+    EXPECT_TRUE(p.expire_history(highest));  // every bucket ends at or before the end of time
+    EXPECT_EQ(p.count("c", 1000, highest), 0);
+    EXPECT_EQ(p.count("c", 0, 0), highest);  // the total stays
 }
 
 // Any time an event may have (parse_event refuses others) with any width and window a
