@@ -212,7 +212,7 @@ std::int64_t profile::count(std::string_view name, std::int64_t window_ms, std::
     for (const auto& [start, n] : c.buckets) {
         // A bucket counts if it overlaps the window (now - window, now].
         if (saturating_add(start, c.bucket_ms) > saturating_sub(now_ms, window_ms) && start <= now_ms) {
-            sum += n;
+            sum = saturating_add(sum, n);
         }
     }
     return sum;
