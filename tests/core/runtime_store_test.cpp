@@ -130,8 +130,10 @@ TEST(runtime, the_ttl_sweep_deletes_inactive_profiles_from_the_store) {
 }
 
 // Polls until `store` holds at least `want` profiles (or 10 s pass); the count seen.
+// Liveness only: generous enough for a sanitizer build on a loaded machine (the round
+// takes about half a second in an optimised build).
 std::size_t wait_for_store_size(const rtcrm::memory_store& store, std::size_t want) {
-    for (int i = 0; i < 1000 && store.size() < want; ++i) {
+    for (int i = 0; i < 6000 && store.size() < want; ++i) {
         std::this_thread::sleep_for(10ms);
     }
     return store.size();
