@@ -67,8 +67,18 @@ std::string regex_shape_problem(std::string_view pattern) {
     // Whether the previous token can be repeated or closes an alternative (an atom, a
     // group or a quantifier), as opposed to the start, `(` or `|`.
     bool after_atom = false;
+    // Whether the previous token is a quantifier: RapidJSON's matcher recurses without end
+    // on a quantified quantifier (`a**`, `a+*`, `a{1,3}*`), so those are refused too.
+    bool after_quantifier = false;
     for (std::size_t i = 0; i < pattern.size(); ++i) {
         const char c = pattern[i];
+        const bool quantifier = c == '?' || c == '*' || c == '+' || c == '{';
+        if (quantifier && after_quantifier) {
+            return fmt::format("'{}' repeats a quantifier (RapidJSON's regex engine cannot run that; use one)", c);
+        }
+        if (c != '^' && c != '$') {
+            after_quantifier = quantifier;
+        }
         switch (c) {
         case '\\':
             ++i;  // the escaped character is an atom whatever it is

@@ -460,6 +460,17 @@ TEST_F(schema_dir_test, refuses_a_regex_that_rapidjson_cannot_compile) {
     EXPECT_TRUE(contains(load_error(), "keyed.json"));
 }
 
+TEST_F(schema_dir_test, refuses_a_quantified_quantifier_that_rapidjson_would_recurse_on) {
+    // Found by the validation fuzz target: RapidJSON 1.1.0 overflows the stack on these.
+    for (const char* pattern : {R"(^a[b-d]**)", R"(a+*)", R"(a{1,3}*)", R"(a?+)", R"(a*$*)"}) {
+        write("looped.json", fmt::format(R"({{"patternProperties":{{"{}":{{"maximum":3}}}}}})", pattern));
+        const auto message = load_error();
+        EXPECT_TRUE(contains(message, "repeats a quantifier")) << pattern << ": " << message;
+    }
+    write("looped.json", R"({"properties":{"code":{"type":"string","pattern":"^a{1,3}[b-d]*$"}}})");
+    EXPECT_EQ(load_error(), "");
+}
+
 TEST_F(schema_dir_test, tells_properties_named_like_keywords_from_keywords) {
     write("named.json", R"({"properties":{"pattern":{"type":"string"},"$ref":{"type":"integer"},
                                           "enum":{"properties":{"default":{"pattern":"^[a-z]+$"}}}}})");
