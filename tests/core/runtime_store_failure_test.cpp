@@ -4,6 +4,7 @@
 #include <rtcrm/core/memory_store.hpp>
 #include <rtcrm/core/runtime.hpp>
 
+#include "support/full_disk_store.hpp"
 #include "support/test_components.hpp"
 
 #include <gtest/gtest.h>
@@ -16,33 +17,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using namespace rtcrm::testing;
-
-// A durable memory store whose writes fail with ENOSPC while `full` is set.
-class full_disk_store final : public rtcrm::profile_store {
-public:
-    [[nodiscard]] std::string_view name() const noexcept override { return "full-disk"; }
-    rtcrm::result<void> get(std::span<const rtcrm::player_key> keys, std::span<std::optional<rtcrm::profile>> out) override {
-        return inner_.get(keys, out);
-    }
-    rtcrm::result<void> write(const rtcrm::write_batch& batch) override {
-        if (full.load()) {
-            attempts.fetch_add(1);
-            return rtcrm::failure{std::error_code(ENOSPC, std::generic_category()),
-                                  "full-disk: write: No space left on device"};
-        }
-        return inner_.write(batch);
-    }
-    rtcrm::result<void> scan(const rtcrm::profile_visitor& visit) override { return inner_.scan(visit); }
-    rtcrm::result<void> flush() override { return {}; }
-    [[nodiscard]] std::vector<rtcrm::source_position> positions() override { return inner_.positions(); }
-    [[nodiscard]] bool durable() const noexcept override { return true; }
-
-    std::atomic<bool> full{true};
-    std::atomic<int> attempts{0};
-
-private:
-    rtcrm::memory_store inner_;
-};
 
 std::vector<std::string> fights(int n) {
     std::vector<std::string> lines;

@@ -2,6 +2,7 @@
 #include <rtcrm/core/memory_store.hpp>
 #include <rtcrm/http/admin_server.hpp>
 
+#include "../support/full_disk_store.hpp"
 #include "../support/test_components.hpp"
 #include "../support/tiny_http.hpp"
 
@@ -57,35 +58,8 @@ TEST(admin_server, readiness_checks_decide_readyz) {
     EXPECT_EQ(client.read_reply().status, 200);
 }
 
-namespace {
-
-// A durable store whose writes fail with ENOSPC while `full` is set.
-class full_disk_store final : public rtcrm::profile_store {
-public:
-    [[nodiscard]] std::string_view name() const noexcept override { return "full-disk"; }
-    rtcrm::result<void> get(std::span<const rtcrm::player_key> keys, std::span<std::optional<rtcrm::profile>> out) override {
-        return inner_.get(keys, out);
-    }
-    rtcrm::result<void> write(const rtcrm::write_batch& batch) override {
-        if (full.load()) {
-            return rtcrm::failure{std::error_code(ENOSPC, std::generic_category()), "full-disk: No space left on device"};
-        }
-        return inner_.write(batch);
-    }
-    rtcrm::result<void> scan(const rtcrm::profile_visitor& visit) override { return inner_.scan(visit); }
-    rtcrm::result<void> flush() override { return {}; }
-    [[nodiscard]] std::vector<rtcrm::source_position> positions() override { return inner_.positions(); }
-    [[nodiscard]] bool durable() const noexcept override { return true; }
-    std::atomic<bool> full{true};
-
-private:
-    rtcrm::memory_store inner_;
-};
-
-}  // namespace
-
 TEST(admin_server, a_failing_store_fails_readyz_with_its_reason_until_it_writes_again) {
-    auto store = std::make_shared<full_disk_store>();
+    auto store = std::make_shared<rtcrm::testing::full_disk_store>();
     rtcrm::topology t;
     t.add_source(std::make_unique<rtcrm::testing::endless_source>(10)).with_store(store).with_options({.shards = 1});
     rtcrm::runtime rt{std::move(t)};
