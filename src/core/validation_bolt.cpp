@@ -11,6 +11,7 @@
 #include <rapidjson/stringbuffer.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -62,8 +63,13 @@ std::string pointer_text(const rapidjson::Pointer& p) {
 // asserts (debug builds) or pops an empty stack (release builds) on empty groups, empty
 // alternatives, unbalanced parentheses and quantifiers with nothing to repeat, so those are
 // refused here, before it runs. Escapes and character classes are skipped over.
+// Bounds on `{n,m}` counts, for the automaton RapidJSON builds from them.
+constexpr std::uint64_t max_regex_repeat = 1000;     // one count
+constexpr std::uint64_t max_regex_repeats = 100000;  // every count of a pattern multiplied together
+
 std::string regex_shape_problem(std::string_view pattern) {
     int depth = 0;
+    std::uint64_t repeats = 1;  // the product of the counts so far
     // Whether the previous token can be repeated or closes an alternative (an atom, a
     // group or a quantifier), as opposed to the start, `(` or `|`.
     bool after_atom = false;
@@ -125,7 +131,33 @@ std::string regex_shape_problem(std::string_view pattern) {
             }
             if (c == '{') {
                 const auto close = pattern.find('}', i);
-                i = close == std::string_view::npos ? pattern.size() : close;
+                const auto end = close == std::string_view::npos ? pattern.size() : close;
+                // RapidJSON compiles a{n,m} into m copies of `a`: a large count (or counts
+                // nested in each other) makes a huge automaton before any event is seen.
+                std::uint64_t number = 0;
+                for (std::size_t k = i + 1; k < end; ++k) {
+                    if (pattern[k] >= '0' && pattern[k] <= '9') {
+                        number = std::min<std::uint64_t>(number * 10 + static_cast<unsigned>(pattern[k] - '0'),
+                                                         max_regex_repeat + 1);
+                    } else {
+                        number = 0;
+                    }
+                    if (number > max_regex_repeat) {
+                        return fmt::format("a count above {} in '{{...}}' (RapidJSON's regex engine copies the "
+                                           "repeated part that many times)",
+                                           max_regex_repeat);
+                    }
+                    if (k + 1 == end || pattern[k + 1] < '0' || pattern[k + 1] > '9') {
+                        repeats = std::min<std::uint64_t>(repeats * std::max<std::uint64_t>(number, 1),
+                                                          max_regex_repeats + 1);
+                    }
+                }
+                if (repeats > max_regex_repeats) {
+                    return fmt::format("counts in '{{...}}' that multiply past {} (RapidJSON's regex engine "
+                                       "copies each repeated part that many times)",
+                                       max_regex_repeats);
+                }
+                i = end;
             }
             break;
         default: after_atom = true; break;
@@ -158,6 +190,34 @@ void check_pattern(const std::string& file, const std::string& where, std::strin
     if (!problem.empty()) {
         throw error(errc::invalid_config,
                     fmt::format("validation_bolt: {}: regex \"{}\" at {}: {}", file, pattern, where, problem));
+    }
+}
+
+// RapidJSON 1.1.0 follows a `$ref` whose target is itself a `$ref` (whatever else the
+// target holds) without noticing a loop, and overflows the stack on one, even on a loop
+// nothing else refers to. A reference is refused when following it comes back to a
+// reference already followed; `{"properties":{"child":{"$ref":"#"}}}` is fine, since the
+// root holds no `$ref` of its own.
+void check_ref_chain(const std::string& file, const rapidjson::Document& root, std::string_view ref,
+                     const std::string& at) {
+    std::vector<std::string_view> followed{ref};
+    const rapidjson::Value* target = rapidjson::Pointer{ref.data(), ref.size()}.Get(root);
+    while (target != nullptr && target->IsObject()) {
+        const auto next = target->FindMember("$ref");
+        if (next == target->MemberEnd() || !next->value.IsString()) {
+            return;
+        }
+        const std::string_view hop{next->value.GetString(), next->value.GetStringLength()};
+        if (std::find(followed.begin(), followed.end(), hop) != followed.end()) {
+            throw error(errc::invalid_config,
+                        fmt::format("validation_bolt: {}: \"$ref\": \"{}\" at {} refers back to itself through "
+                                    "\"{}\" (a loop of references that RapidJSON cannot resolve)",
+                                    file, ref, at, fmt::join(followed, "\" -> \"")));
+        }
+        followed.push_back(hop);
+        const rapidjson::Pointer pointer{hop.data(), hop.size()};
+        // A reference that does not resolve gets its own message where it is written.
+        target = hop.starts_with('#') && pointer.IsValid() ? pointer.Get(root) : nullptr;
     }
 }
 
@@ -206,6 +266,7 @@ void check_schema(const std::string& file, const rapidjson::Document& root, cons
                                         "file (only local JSON-pointer references are supported)",
                                         file, ref, at));
             }
+            check_ref_chain(file, root, ref, at);
         }
         const bool named_schemas =
             key == "properties" || key == "patternProperties" || key == "definitions" || key == "dependencies";

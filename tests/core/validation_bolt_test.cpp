@@ -508,3 +508,46 @@ TEST_F(schema_dir_test, follows_refs_within_the_file) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(schema_dir_test, refuses_a_ref_that_leads_only_to_refs_back_to_itself) {
+    // Found by the validation fuzz target: RapidJSON 1.1.0 follows such a loop until the
+    // stack overflows, even when nothing refers to the looping definition.
+    write("looped.json", R"({"definitions":{"n":{"$ref":"#/definitions/n"}},"allOf":[{"required":["ts"]}]})");
+    auto message = load_error();
+    EXPECT_TRUE(contains(message, "looped.json")) << message;
+    EXPECT_TRUE(contains(message, "#/definitions/n")) << message;
+    EXPECT_TRUE(contains(message, "refers back to itself")) << message;
+    write("looped.json", R"({"definitions":{"a":{"$ref":"#/definitions/b"},"b":{"$ref":"#/definitions/c"},
+                                            "c":{"$ref":"#/definitions/a"}}})");
+    EXPECT_TRUE(contains(load_error(), "refers back to itself"));
+    write("looped.json", R"({"$ref":"#"})");
+    EXPECT_TRUE(contains(load_error(), "refers back to itself"));
+}
+
+TEST_F(schema_dir_test, refuses_regex_counts_that_would_build_a_huge_automaton) {
+    // Found by the validation fuzz target: a{1,366666666} made RapidJSON 1.1.0 allocate
+    // gigabytes while compiling the pattern.
+    write("counted.json", R"({"patternProperties":{"^a{1,366666666}$":{"maximum":2}}})");
+    EXPECT_TRUE(contains(load_error(), "a count above 1000")) << load_error();
+    write("counted.json", R"({"properties":{"c":{"type":"string","pattern":"^(a{100}){100}b{20}$"}}})");
+    EXPECT_TRUE(contains(load_error(), "multiply past 100000")) << load_error();
+    write("counted.json", R"({"properties":{"c":{"type":"string","pattern":"^[0-9]{3}-[0-9]{4,1000}$"}}})");
+    EXPECT_EQ(load_error(), "");
+}
+
+TEST_F(schema_dir_test, follows_a_recursive_ref_that_descends_into_the_instance) {
+    // A tree: each level refers to the root through "properties", which consumes a level
+    // of the instance, so validation ends.
+    write("tree.json", R"({"type":"object","required":["ts"],
+                           "properties":{"child":{"$ref":"#"},"ts":{"type":"integer"}}})");
+    auto driver = validated(options());
+    driver.pipe(R"({"player_id":1,"type":"tree","ts":1,"child":{"ts":2,"child":{"ts":3}}})");
+    driver.pipe(R"({"player_id":1,"type":"tree","ts":1,"child":{"ts":2,"child":{"ts":"x"}}})");
+    const auto dead = dead_letters(driver);
+    ASSERT_EQ(dead.size(), 1U);
+    EXPECT_TRUE(contains(dead[0].detail, "#/child/child/ts")) << dead[0].detail;
+}
+
+}  // namespace
