@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -17,6 +18,28 @@ struct memory_store::impl {
         std::unordered_map<player_key, profile> profiles;
     };
     std::array<stripe, stripes> data;
+
+    // The due-time index: (earliest due, key text) of every stored profile with timers.
+    // Taken after a stripe's lock, never before one.
+    std::mutex due_mutex;
+    std::set<std::pair<std::int64_t, std::string>> due;
+
+    // Keeps the index in step with one profile's change from `before` to `after` (either
+    // may be null: a new or an erased profile). The caller holds the profile's stripe.
+    void reindex(const profile* before, const profile* after, const player_key& key) {
+        const auto old_due = before != nullptr ? before->next_timer_due() : std::nullopt;
+        const auto new_due = after != nullptr ? after->next_timer_due() : std::nullopt;
+        if (old_due == new_due) {
+            return;
+        }
+        std::lock_guard lock(due_mutex);
+        if (old_due) {
+            due.erase({*old_due, std::string{key.text()}});
+        }
+        if (new_due) {
+            due.emplace(*new_due, std::string{key.text()});
+        }
+    }
 
     std::mutex positions_mutex;
     std::vector<source_position> positions;
@@ -45,12 +68,18 @@ result<void> memory_store::write(const write_batch& batch) {
     for (const auto& p : batch.profiles) {
         auto& s = impl_->stripe_of(p.key());
         std::lock_guard lock(s.mutex);
+        const auto it = s.profiles.find(p.key());
+        impl_->reindex(it == s.profiles.end() ? nullptr : &it->second, &p, p.key());
         s.profiles.insert_or_assign(p.key(), p);
     }
     for (const auto& key : batch.erased) {
         auto& s = impl_->stripe_of(key);
         std::lock_guard lock(s.mutex);
-        s.profiles.erase(key);
+        const auto it = s.profiles.find(key);
+        if (it != s.profiles.end()) {
+            impl_->reindex(&it->second, nullptr, key);
+            s.profiles.erase(it);
+        }
     }
     if (!batch.positions.empty()) {
         std::lock_guard lock(impl_->positions_mutex);
@@ -124,6 +153,7 @@ result<expiry_result> memory_store::expire(const expiry_policy& policy, std::int
         for (auto it = s.profiles.begin(); it != s.profiles.end();) {
             switch (apply_expiry(it->second, policy, now_ms)) {
             case expiry_verdict::expired:
+                impl_->reindex(&it->second, nullptr, it->first);  // none: a profile with timers is kept
                 it = s.profiles.erase(it);
                 ++out.expired;
                 continue;
@@ -134,6 +164,29 @@ result<expiry_result> memory_store::expire(const expiry_policy& policy, std::int
         }
     }
     return out;
+}
+
+result<due_page> memory_store::due_timers(std::int64_t until_ms, const std::optional<due_entry>& after,
+                                          std::size_t limit, const player_filter& accept) {
+    due_page page;
+    std::lock_guard lock(impl_->due_mutex);
+    auto it = after ? impl_->due.upper_bound({after->due, std::string{after->key.text()}}) : impl_->due.begin();
+    for (; it != impl_->due.end(); ++it) {
+        player_key key{it->second};
+        if (accept && !accept(key)) {
+            continue;
+        }
+        if (it->first > until_ms) {
+            page.next_due = it->first;
+            break;
+        }
+        if (page.entries.size() == limit) {
+            page.more = true;
+            break;
+        }
+        page.entries.push_back({it->first, std::move(key)});
+    }
+    return page;
 }
 
 std::vector<source_position> memory_store::positions() {

@@ -312,12 +312,13 @@ std::size_t profile::measure() const noexcept {
     for (const auto& a : applied_) {
         size += encoded::applied_entry(a);
     }
-    return size;
+    return size + encoded::timers_section(timers_);
 }
 
 bool operator==(const profile& a, const profile& b) {
     return a.key_ == b.key_ && a.attributes_ == b.attributes_ && a.counters_ == b.counters_ && a.triggers_ == b.triggers_ &&
-           a.applied_ == b.applied_ && a.last_event_ts_ == b.last_event_ts_ && a.recent() == b.recent();
+           a.applied_ == b.applied_ && a.last_event_ts_ == b.last_event_ts_ && a.recent() == b.recent() &&
+           a.timers_ == b.timers_;
 }
 
 bool profile::expire_history(std::int64_t cutoff_ms) {
@@ -359,6 +360,45 @@ void profile::record_trigger(std::string_view campaign, std::int64_t ts, const p
         h.recent.erase(h.recent.begin(), h.recent.begin() + static_cast<std::ptrdiff_t>(h.recent.size() - limits.recent_triggers));
     }
     resized(before, encoded::trigger_entry(it->first, h));
+}
+
+void profile::set_timer(std::string_view name, std::int64_t due, std::string_view event_id, std::string_view data) {
+    const auto before = encoded::timers_section(timers_);
+    auto it = std::find_if(timers_.begin(), timers_.end(), [&](const pending_timer& t) { return t.name == name; });
+    if (it == timers_.end()) {
+        timers_.push_back(pending_timer{std::string{name}, due, std::string{event_id}, std::string{data}});
+    } else {
+        it->due = due;
+        it->event_id.assign(event_id);
+        it->data.assign(data);
+    }
+    resized(before, encoded::timers_section(timers_));
+}
+
+bool profile::cancel_timer(std::string_view name) {
+    const auto it = std::find_if(timers_.begin(), timers_.end(), [&](const pending_timer& t) { return t.name == name; });
+    if (it == timers_.end()) {
+        return false;
+    }
+    const auto before = encoded::timers_section(timers_);
+    timers_.erase(it);
+    resized(before, encoded::timers_section(timers_));
+    return true;
+}
+
+const pending_timer* profile::timer(std::string_view name) const noexcept {
+    const auto it = std::find_if(timers_.begin(), timers_.end(), [&](const pending_timer& t) { return t.name == name; });
+    return it == timers_.end() ? nullptr : &*it;
+}
+
+std::optional<std::int64_t> profile::next_timer_due() const noexcept {
+    std::optional<std::int64_t> next;
+    for (const auto& t : timers_) {
+        if (!next || t.due < *next) {
+            next = t.due;
+        }
+    }
+    return next;
 }
 
 const trigger_history* profile::triggers(std::string_view campaign) const noexcept {
@@ -445,6 +485,34 @@ std::string profile::to_json() const {
     w.EndObject();
     write_key(w, "last_event_ts");
     w.Int64(last_event_ts_);
+    if (!timers_.empty()) {
+        std::vector<const pending_timer*> by_due;
+        for (const auto& t : timers_) {
+            by_due.push_back(&t);
+        }
+        std::stable_sort(by_due.begin(), by_due.end(), [](const auto* a, const auto* b) {
+            return a->due != b->due ? a->due < b->due : a->name < b->name;
+        });
+        write_key(w, "timers");
+        w.StartArray();
+        for (const auto* t : by_due) {
+            w.StartObject();
+            write_key(w, "name");
+            write_text(w, t->name);
+            write_key(w, "due");
+            w.Int64(t->due);
+            if (!t->event_id.empty()) {
+                write_key(w, "event_id");
+                write_text(w, t->event_id);
+            }
+            if (!t->data.empty()) {
+                write_key(w, "data");
+                w.RawValue(t->data.data(), t->data.size(), rapidjson::kObjectType);
+            }
+            w.EndObject();
+        }
+        w.EndArray();
+    }
     w.EndObject();
     return {buf.GetString(), buf.GetSize()};
 }

@@ -116,7 +116,8 @@ private:
 
 struct profile_codec_access {
     static void encode(const profile& p, std::string& out) {
-        out.push_back(static_cast<char>(profile_codec_version));
+        // Version 1 is version 2 without timers: a profile without timers keeps its old bytes.
+        out.push_back(static_cast<char>(p.timers_.empty() ? 1 : profile_codec_version));
         out.push_back(p.key_.integer() ? 1 : 0);
         put_string(out, p.key_.text());
         put_int(out, p.last_event_ts_);
@@ -180,12 +181,21 @@ struct profile_codec_access {
             put_int(out, a.partition);
             put_int(out, a.offset);
         }
+        if (!p.timers_.empty()) {
+            put_varint(out, p.timers_.size());
+            for (const auto& t : p.timers_) {
+                put_string(out, t.name);
+                put_int(out, t.due);
+                put_string(out, t.event_id);
+                put_string(out, t.data);
+            }
+        }
     }
 
     static result<profile> decode(std::string_view bytes) {
         reader r{bytes};
         const auto version = r.byte("version");
-        if (r.ok() && version != 1) {
+        if (r.ok() && version != 1 && version != 2) {
             return {errc::store_error, fmt::format("profile encoding: unknown version {}", version)};
         }
         // The kind byte is informative: player_key recognises canonical integers from the text.
@@ -245,6 +255,16 @@ struct profile_codec_access {
             a.partition = static_cast<std::int32_t>(r.integer("applied partition"));
             a.offset = r.integer("applied offset");
             p.applied_.push_back(std::move(a));
+        }
+        if (version == 2) {
+            for (auto n = r.count("timer count"); n > 0 && r.ok(); --n) {
+                pending_timer t;
+                t.name = r.string("timer name");
+                t.due = r.integer("timer due time");
+                t.event_id = r.string("timer event id");
+                t.data = r.string("timer data");
+                p.timers_.push_back(std::move(t));
+            }
         }
         if (!r.ok()) {
             return {errc::store_error, r.error()};

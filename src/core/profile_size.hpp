@@ -72,4 +72,20 @@ inline std::size_t applied_entry(const applied_position& a) noexcept {
     return string(a.source) + integer(a.partition) + integer(a.offset);
 }
 
+inline std::size_t timer_entry(const pending_timer& t) noexcept {
+    return string(t.name) + integer(t.due) + string(t.event_id) + string(t.data);
+}
+
+// The timers follow the applied positions, and only when there are any (codec version 2).
+inline std::size_t timers_section(const std::vector<pending_timer>& timers) noexcept {
+    if (timers.empty()) {
+        return 0;
+    }
+    std::size_t size = varint(timers.size());
+    for (const auto& t : timers) {
+        size += timer_entry(t);
+    }
+    return size;
+}
+
 }  // namespace rtcrm::detail::encoded

@@ -28,6 +28,9 @@ public:
     result<void> scan(const profile_visitor& visit) override;
     result<void> scan_parallel(std::size_t workers, const visitor_factory& make) override;
     result<expiry_result> expire(const expiry_policy& policy, std::int64_t now_ms) override;
+    /// From an in-memory index of the players with timers, kept by `write`.
+    result<due_page> due_timers(std::int64_t until_ms, const std::optional<due_entry>& after, std::size_t limit,
+                                const player_filter& accept) override;
     result<void> flush() override { return {}; }
     [[nodiscard]] std::vector<source_position> positions() override;
 

@@ -11,6 +11,8 @@
 /// - **recent events**: a bounded ring of the player's latest events (type, ts, id).
 /// - **trigger history**: per campaign, how often and when it fired for this player, for
 ///   frequency caps.
+/// - **pending timers**: named, each due at an event time (`profile:set_timer` in Lua, and
+///   the timers of delayed campaigns); the runtime fires them as `timer:NAME` events.
 ///
 /// All times are event time (ms since the epoch, the events' `ts`), never the wall clock,
 /// so replaying history gives the same answers as the live run.
@@ -79,6 +81,16 @@ struct trigger_history {
     friend bool operator==(const trigger_history&, const trigger_history&) = default;
 };
 
+/// A pending timer: the runtime delivers the event `timer:<name>` for the player once its
+/// clock reaches `due` (event time, ms).
+struct pending_timer {
+    std::string name;
+    std::int64_t due = 0;
+    std::string event_id;  ///< the id of the event whose handling armed it; empty if it had none
+    std::string data;      ///< JSON text of the data it was armed with; empty if none
+    friend bool operator==(const pending_timer&, const pending_timer&) = default;
+};
+
 /// The newest event of one source partition applied to a profile.
 struct applied_position {
     std::string source;
@@ -105,6 +117,8 @@ struct profile_limits {
     /// Bytes of the whole profile in its binary encoding (`profile::encoded_size`), as the
     /// stores keep it. In memory it takes more: a few dozen bytes more per entry.
     std::size_t max_encoded_bytes = 1024 * 1024;
+    /// Pending timers per profile (profile:set_timer; a delayed campaign's timer counts too).
+    std::size_t max_timers = 64;
 };
 
 namespace detail {
@@ -170,6 +184,19 @@ public:
         return triggers_;
     }
 
+    // --- pending timers ---
+    /// Arms the timer `name` at `due`, replacing a pending one of that name.
+    void set_timer(std::string_view name, std::int64_t due, std::string_view event_id = {}, std::string_view data = {});
+    /// Removes the pending timer `name`; true if there was one.
+    bool cancel_timer(std::string_view name);
+    /// The pending timer `name`, or nullptr. Valid until the profile is next modified.
+    [[nodiscard]] const pending_timer* timer(std::string_view name) const noexcept;
+    /// Every pending timer, in the order they were first armed.
+    [[nodiscard]] const std::vector<pending_timer>& timers() const noexcept { return timers_; }
+    /// The earliest due time of the pending timers, or nullopt when there are none: the
+    /// key of the stores' due-time index.
+    [[nodiscard]] std::optional<std::int64_t> next_timer_due() const noexcept;
+
     // --- replay protection ---
     /// True if the event at (`source`, `partition`, `offset`) or a later one of that
     /// partition was already applied: a replay after a crash skips it, so no update is
@@ -206,7 +233,9 @@ public:
 
     /// The profile as one JSON object:
     /// `{"player_id":..,"attributes":{..},"counters":{name:{"total":..,"bucket_ms":..,"buckets":[[start,n],..]}},
-    ///   "recent":[{"type":..,"ts":..,"id":..}],"triggers":{campaign:{"total":..,"recent":[..]}},"last_event_ts":..}`.
+    ///   "recent":[{"type":..,"ts":..,"id":..}],"triggers":{campaign:{"total":..,"recent":[..]}},"last_event_ts":..}`,
+    /// and, when timers are pending, `"timers":[{"name":..,"due":..,"event_id":..,"data":{..}}]`
+    /// (`event_id` and `data` only when set), earliest first.
     [[nodiscard]] std::string to_json() const;
 
     /// Equal content (the ring compares in order, wherever it is rotated).
@@ -239,6 +268,7 @@ private:
     std::vector<recent_event> recent_;  // a ring: recent_[recent_head_] is the oldest once full
     std::size_t recent_head_ = 0;
     std::vector<std::pair<std::string, trigger_history>> triggers_;
+    std::vector<pending_timer> timers_;      // few: linear lookups, as for the other lists
     std::vector<applied_position> applied_;  // usually one entry: a player's events share a partition
     std::int64_t last_event_ts_ = 0;
     // The encoded size, kept by every change once known (a journal asks for it first), so

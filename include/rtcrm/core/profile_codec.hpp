@@ -3,7 +3,8 @@
 ///
 /// Layout (version 1): a version byte, then the key, the last event time, attributes,
 /// windowed counters, the recent-event ring (oldest first), the trigger histories and the
-/// applied source positions.
+/// applied source positions. Version 2 appends the pending timers (count, then name, due
+/// time, arming event id, data JSON each); a profile without timers is written as version 1.
 /// Integers are zig-zag varints, strings are a varint length and bytes, doubles are 8
 /// bytes little-endian. A decoder of a later version keeps reading version 1.
 ///
@@ -20,7 +21,7 @@
 namespace rtcrm {
 
 /// The current encoding version.
-inline constexpr unsigned char profile_codec_version = 1;
+inline constexpr unsigned char profile_codec_version = 2;
 
 /// Encodes `p` (appends to `out`). Thread-safe; pure.
 void encode_profile(const profile& p, std::string& out);

@@ -93,10 +93,35 @@ struct expiry_result {
 /// What an expiry policy does to one profile.
 enum class expiry_verdict : std::uint8_t { keep, trimmed, expired };
 
-/// Applies `policy` at `now_ms` to `p`: `expired` if it is inactive too long (p is then
-/// unchanged), `trimmed` if old history was dropped from it, else `keep`. The one rule
+/// Applies `policy` at `now_ms` to `p`: `expired` if it is inactive too long and has no
+/// pending timer (p is then unchanged), `trimmed` if old history was dropped from it, else `keep`. The one rule
 /// every backend and the shards' lazy check share.
 expiry_verdict apply_expiry(profile& p, const expiry_policy& policy, std::int64_t now_ms);
+
+/// One entry of a store's due-time index: a player and the earliest due time of its
+/// pending timers (`profile::next_timer_due`).
+struct due_entry {
+    std::int64_t due = 0;
+    player_key key;
+    friend bool operator==(const due_entry&, const due_entry&) = default;
+};
+
+/// A page of `profile_store::due_timers`.
+struct due_page {
+    /// Players due at or before the bound, ordered by (due, key text), at most the limit.
+    std::vector<due_entry> entries;
+    /// True if the limit cut the page: ask again after its last entry.
+    bool more = false;
+    /// When `more` is false: the earliest due time after the bound among the players the
+    /// filter accepts (nullopt: none), so the caller knows when to ask again.
+    std::optional<std::int64_t> next_due;
+};
+
+/// The order of the due-time index: by due time, then by key text.
+bool due_before(const due_entry& a, const due_entry& b) noexcept;
+
+/// Which players a `due_timers` call wants (a shard wants its own).
+using player_filter = std::function<bool(const player_key&)>;
 
 /// Called by `scan` with each stored profile; return false to stop the scan.
 using profile_visitor = std::function<bool(const profile&)>;
@@ -143,6 +168,16 @@ public:
     /// a failure leaves the chunks done so far done. A backend that cannot expire
     /// atomically fails with `errc::store_error` (the default).
     virtual result<expiry_result> expire(const expiry_policy& policy, std::int64_t now_ms);
+
+    /// The stored players whose earliest pending timer is due at or before `until_ms` and
+    /// that `accept` takes, ordered by (due, key text), starting after `after` (exclusive;
+    /// nullopt: from the start), at most `limit` of them (see `due_page`). The answer
+    /// reflects the completed writes: a store keeps the index in the same transaction as
+    /// the profiles. A filter that refuses a player only skips it. The default scans every
+    /// profile (`scan`), which is correct but costs a full scan per call: a backend with
+    /// many players keeps an index (memory_store, lmdb_store, cassandra_store do).
+    virtual result<due_page> due_timers(std::int64_t until_ms, const std::optional<due_entry>& after, std::size_t limit,
+                                        const player_filter& accept);
 
     /// Makes everything written so far durable (a no-op for volatile backends).
     virtual result<void> flush() = 0;
