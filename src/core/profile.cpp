@@ -362,15 +362,17 @@ void profile::record_trigger(std::string_view campaign, std::int64_t ts, const p
     resized(before, encoded::trigger_entry(it->first, h));
 }
 
-void profile::set_timer(std::string_view name, std::int64_t due, std::string_view event_id, std::string_view data) {
+void profile::set_timer(std::string_view name, std::int64_t due, std::string_view event_id, std::string_view data,
+                        std::string_view ref) {
     const auto before = encoded::timers_section(timers_);
     auto it = std::find_if(timers_.begin(), timers_.end(), [&](const pending_timer& t) { return t.name == name; });
     if (it == timers_.end()) {
-        timers_.push_back(pending_timer{std::string{name}, due, std::string{event_id}, std::string{data}});
+        timers_.push_back(pending_timer{std::string{name}, due, std::string{event_id}, std::string{data}, std::string{ref}});
     } else {
         it->due = due;
         it->event_id.assign(event_id);
         it->data.assign(data);
+        it->ref.assign(ref);
     }
     resized(before, encoded::timers_section(timers_));
 }

@@ -188,6 +188,7 @@ struct profile_codec_access {
                 put_int(out, t.due);
                 put_string(out, t.event_id);
                 put_string(out, t.data);
+                put_string(out, t.ref);
             }
         }
     }
@@ -263,6 +264,7 @@ struct profile_codec_access {
                 t.due = r.integer("timer due time");
                 t.event_id = r.string("timer event id");
                 t.data = r.string("timer data");
+                t.ref = r.string("timer arming reference");
                 p.timers_.push_back(std::move(t));
             }
         }

@@ -73,7 +73,7 @@ inline std::size_t applied_entry(const applied_position& a) noexcept {
 }
 
 inline std::size_t timer_entry(const pending_timer& t) noexcept {
-    return string(t.name) + integer(t.due) + string(t.event_id) + string(t.data);
+    return string(t.name) + integer(t.due) + string(t.event_id) + string(t.data) + string(t.ref);
 }
 
 // The timers follow the applied positions, and only when there are any (codec version 2).

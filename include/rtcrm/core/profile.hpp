@@ -88,6 +88,9 @@ struct pending_timer {
     std::int64_t due = 0;
     std::string event_id;  ///< the id of the event whose handling armed it; empty if it had none
     std::string data;      ///< JSON text of the data it was armed with; empty if none
+    /// The arming event's `event_ref` (trigger_id.hpp: "e:...", "o:...", "h:..."), so the
+    /// triggers of its firing get ids as stable as the arming event's; empty if none.
+    std::string ref;
     friend bool operator==(const pending_timer&, const pending_timer&) = default;
 };
 
@@ -186,7 +189,8 @@ public:
 
     // --- pending timers ---
     /// Arms the timer `name` at `due`, replacing a pending one of that name.
-    void set_timer(std::string_view name, std::int64_t due, std::string_view event_id = {}, std::string_view data = {});
+    void set_timer(std::string_view name, std::int64_t due, std::string_view event_id = {}, std::string_view data = {},
+                   std::string_view ref = {});
     /// Removes the pending timer `name`; true if there was one.
     bool cancel_timer(std::string_view name);
     /// The pending timer `name`, or nullptr. Valid until the profile is next modified.

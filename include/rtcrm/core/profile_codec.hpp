@@ -4,7 +4,7 @@
 /// Layout (version 1): a version byte, then the key, the last event time, attributes,
 /// windowed counters, the recent-event ring (oldest first), the trigger histories and the
 /// applied source positions. Version 2 appends the pending timers (count, then name, due
-/// time, arming event id, data JSON each); a profile without timers is written as version 1.
+/// time, arming event id, data JSON and arming event reference each); a profile without timers is written as version 1.
 /// Integers are zig-zag varints, strings are a varint length and bytes, doubles are 8
 /// bytes little-endian. A decoder of a later version keeps reading version 1.
 ///
