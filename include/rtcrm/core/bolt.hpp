@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -82,6 +83,14 @@ public:
     /// may be running on the bolt's thread: it must be thread-safe, cheap, and never block
     /// (take no lock that the bolt's thread may hold for long).
     [[nodiscard]] virtual std::string activity() const { return {}; }
+    /// The rank of the timer `name` among a player's timers due at the same time: timers
+    /// fire by due time, then by this rank (lower first; the script engine ranks the timers
+    /// of its campaigns by campaign registration order), then timers without a rank, then
+    /// by name. The default ranks none. Called on the bolt's thread.
+    [[nodiscard]] virtual std::optional<std::size_t> timer_rank(std::string_view name) const {
+        (void)name;
+        return std::nullopt;
+    }
 };
 
 /// Where a bolt instance will run.

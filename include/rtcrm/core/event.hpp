@@ -79,6 +79,9 @@ struct origin {
     /// Set by the runtime when the source gave no position (`offset` < 0): `offset` is then a
     /// sequence number of this run, which the same event does not get again after a restart.
     bool sequenced = false;
+    /// Set by the runtime on a timer event (`timer:NAME`, made when a player's pending timer
+    /// came due, profile.hpp): it was read from no source, and is not acked to one.
+    bool timer = false;
 };
 
 /// What a source hands to the runtime: the bytes of one event and where they came from.
@@ -115,6 +118,7 @@ struct parse_options {
 
 namespace detail {
 struct payload;
+struct timer_event_access;
 struct payload_deleter {
     void operator()(payload* p) const noexcept;
 };
@@ -142,6 +146,9 @@ public:
     [[nodiscard]] std::int64_t ingest_ns() const noexcept { return ingest_ns_; }
     /// Where it came from.
     [[nodiscard]] const struct origin& origin() const noexcept { return origin_; }
+    /// For a timer event (`origin().timer`): the arming event's reference
+    /// (`pending_timer::ref`, trigger_id.hpp); empty otherwise.
+    [[nodiscard]] std::string_view timer_ref() const noexcept { return timer_ref_; }
     /// The original bytes.
     [[nodiscard]] std::string_view raw() const noexcept;
     /// The parsed JSON object (the whole event). Valid while the event lives.
@@ -157,6 +164,7 @@ public:
 
 private:
     friend result<event> parse_event(record&& rec, const parse_options& options);
+    friend struct detail::timer_event_access;
     player_key player_;
     std::string type_;
     std::string id_;
@@ -165,6 +173,7 @@ private:
     struct origin origin_;
     ack_token ack_;
     std::unique_ptr<detail::payload, detail::payload_deleter> payload_;
+    std::string timer_ref_;
 };
 
 /// Parses one record into an event; the record's bytes move into the event.
