@@ -925,6 +925,7 @@ result<due_page> cassandra_store::due_timers(std::int64_t until_ms, const std::o
         const auto from = partial ? after->due : std::numeric_limits<std::int64_t>::min();
         bool any = false;
         std::vector<index_entry> candidates;
+        std::optional<failure> checking;
         inner = pages(d.select_timers, {cql::bigint_value(*bucket), cql::bigint_value(from)},
                       [&](const std::vector<cql::value>& row) {
                           any = true;
@@ -942,10 +943,13 @@ result<due_page> cassandra_store::due_timers(std::int64_t until_ms, const std::o
                           }
                           candidates.push_back(std::move(e));
                           if (candidates.size() >= chunk()) {
-                              inner = take(candidates);
+                              checking = take(candidates);
                           }
-                          return !inner && !done;
+                          return !checking && !done;
                       });
+        if (!inner) {
+            inner = std::move(checking);
+        }
         if (!inner && !done && !candidates.empty()) {
             inner = take(candidates);
         }

@@ -303,4 +303,23 @@ TEST_F(cassandra_timers_test, another_instance_reopening_the_keyspace_finds_the_
     EXPECT_EQ(reopened.stats().stale_timer_entries, 0U);
 }
 
+TEST_F(cassandra_timers_test, a_read_that_fails_fails_the_call_with_the_servers_reason) {
+    rtcrm::cassandra_store store(options());
+    for (int i = 0; i < 4; ++i) {
+        auto p = armed("p" + std::to_string(i), t0 + i);
+        write(store, p);
+    }
+    // Checking the rows (a chunk of two with a limit of one), reading an hour, the hour list.
+    const std::vector<std::string> steps{"SELECT version, timer_due", "FROM crm.profile_timers WHERE",
+                                         "FROM crm.profile_timer_buckets"};
+    for (const auto& step : steps) {
+        peer_.fail_next(1, {.code = cql::error_code::invalid, .message = "read refused"}, step);
+        const auto page = store.due_timers(t0 + 10, std::nullopt, 1, {});
+        ASSERT_FALSE(page) << step;
+        EXPECT_EQ(page.error().reason.rfind("cassandra_store: due_timers: ", 0), 0U) << page.error().reason;
+        EXPECT_NE(page.error().reason.find("read refused"), std::string::npos) << page.error().reason;
+    }
+    EXPECT_EQ(of(due(store, t0 + 10, std::nullopt, 1)), (entries{{t0, "p0"}}));
+}
+
 }  // namespace
