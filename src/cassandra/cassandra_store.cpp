@@ -756,8 +756,8 @@ result<void> cassandra_store::write(const write_batch& batch) {
             d.send(cleanup, d.index_delete(*before->due, batch.erased[e].text(), before->set_at));
         }
     }
-    (void)cleanup.wait_all();
     if (!conflicts.empty()) {
+        (void)cleanup.wait_all();
         // The batch's positions would claim those profiles' updates: not written either.
         d.conflicts.fetch_add(conflicts.size(), std::memory_order_relaxed);
         d.failed_writes.fetch_add(1, std::memory_order_relaxed);
@@ -784,9 +784,12 @@ result<void> cassandra_store::write(const write_batch& batch) {
         d.send(window, d.bound(d.insert_position, {cql::text_value(d.options.instance), cql::text_value(pos.source),
                                                    cql::int_value(pos.partition), cql::bigint_value(pos.offset)}));
     }
-    if (auto why = window.wait_all()) {
+    // The old entries' deletions went out with the positions: one round trip for both.
+    const auto positions_failed = window.wait_all();
+    (void)cleanup.wait_all();
+    if (positions_failed) {
         d.failed_writes.fetch_add(1, std::memory_order_relaxed);
-        return d.fail(*why, "write positions");
+        return d.fail(*positions_failed, "write positions");
     }
     std::lock_guard lock(d.positions_mutex);
     for (const auto& pos : advanced) {
@@ -913,6 +916,8 @@ result<due_page> cassandra_store::due_timers(std::int64_t until_ms, const std::o
         return std::nullopt;
     };
 
+    const auto look_ahead = static_cast<std::size_t>(d.options.scan_page_size);
+    std::size_t looked_past = 0;
     const auto first_bucket = after ? bucket_of(after->due) : std::numeric_limits<std::int64_t>::min();
     std::optional<failure> inner;
     auto outer = pages(d.select_buckets, {cql::bigint_value(first_bucket)}, [&](const std::vector<cql::value>& b_row) {
@@ -937,6 +942,17 @@ result<due_page> cassandra_store::due_timers(std::int64_t until_ms, const std::o
                           index_entry e{*due, *row[1], *version};
                           if (after && (e.due < after->due || (e.due == after->due && e.player <= after->key.text()))) {
                               return true;
+                          }
+                          // Past the bound only the next due is wanted: after a bounded
+                          // look, the due reached stands for it (no accepted player is due
+                          // earlier), so a filter that refuses most players costs no full read.
+                          if (e.due > until_ms && ++looked_past >= look_ahead) {
+                              checking = take(candidates);
+                              if (!checking && !done) {
+                                  page.next_due = e.due;
+                                  done = true;
+                              }
+                              return false;
                           }
                           if (accept && !accept(player_key{e.player})) {
                               return true;

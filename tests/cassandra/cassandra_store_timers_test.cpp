@@ -151,6 +151,31 @@ TEST_F(cassandra_timers_test, players_the_filter_refuses_are_skipped_without_cou
     EXPECT_EQ(rest.next_due, scanned(store, t0 + 6000, page.entries.back(), 2, odd).next_due);
 }
 
+TEST_F(cassandra_timers_test, past_the_bound_a_bounded_look_gives_a_next_due_no_later_than_the_first_accepted) {
+    auto small = options();
+    small.scan_page_size = 3;  // also the look past the bound, and the page size
+    rtcrm::cassandra_store store(small);
+    auto now = armed("a0", t0);
+    write(store, now);
+    for (int i = 0; i < 7; ++i) {
+        auto refused = armed("r" + std::to_string(i), t0 + 10 + i);
+        write(store, refused);
+    }
+    auto later = armed("a1", t0 + 100);
+    write(store, later);
+    const rtcrm::player_filter mine = [](const rtcrm::player_key& k) { return k.text().front() == 'a'; };
+
+    const auto bounded = due(store, t0, std::nullopt, 10, mine);
+    EXPECT_EQ(of(bounded), (entries{{t0, "a0"}}));
+    EXPECT_FALSE(bounded.more);
+    EXPECT_EQ(bounded.next_due, t0 + 12);  // the third entry past the bound: no accepted player is due earlier
+
+    rtcrm::cassandra_store wide(options());
+    const auto exact = due(wide, t0, std::nullopt, 10, mine);
+    EXPECT_EQ(of(exact), (entries{{t0, "a0"}}));
+    EXPECT_EQ(exact.next_due, t0 + 100);
+}
+
 TEST_F(cassandra_timers_test, re_arming_moves_the_entry_cancelling_removes_it_and_an_emptied_hour_leaves_the_list) {
     rtcrm::cassandra_store store(options());
     auto p = armed("42", t0);

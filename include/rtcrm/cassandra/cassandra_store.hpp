@@ -78,12 +78,21 @@
 /// the stale ones. An entry never comes back once its version is past (versions only grow),
 /// so the deletion cannot remove an entry a concurrent write still needs; an entry whose
 /// row does not exist or is older than it (a write under way) is skipped and kept.
+/// Cost of a write: nothing more while no profile's earliest due changes (the row's timer
+/// columns ride in the same update); when one does, one round trip for the new entries
+/// before the profile updates, and the old entries' deletions go out with the source
+/// positions. The hours list is upserted with each new entry: one row per hour, in one
+/// partition that every writer touches.
 /// Cost of `due_timers`: one read of the hours list from the first listed hour (or the
-/// hour of `after`), one paged range read per hour with entries up to the first accepted
-/// entry past `until_ms`, and one point read per entry the filter accepts (sent
-/// together, at most `max_in_flight` at once); entries the filter refuses cost only their
-/// share of the range reads. An hour found empty is taken off the list (and put back if
-/// an entry arrived meanwhile).
+/// hour of `after`); one paged range read per listed hour up to the bound; one point read
+/// of the profile row per entry the filter accepts, in chunks of up to 256 sent together
+/// (at most `max_in_flight` at once). Entries the filter refuses cost their share of the
+/// range reads, so n callers with disjoint filters (the shards) each read every due entry.
+/// Past the bound only `next_due` is wanted: the read stops at the first accepted entry,
+/// or after `scan_page_size` entries past the bound, whose due then stands for `next_due`
+/// (no accepted player is due earlier: a lower bound, so the caller asks again early,
+/// never late). An hour found empty is taken off the list (and put back if an entry
+/// arrived meanwhile).
 ///
 /// Caveats:
 /// - A `write_batch` is not atomic across players (Cassandra has no multi-partition
@@ -146,7 +155,7 @@ struct cassandra_options {
     std::chrono::seconds event_ttl{std::chrono::hours(24 * 30)};  ///< event table's default TTL (0: none)
     std::chrono::seconds profile_ttl{0};                          ///< profile table's default TTL (0: none)
     std::size_t max_in_flight = 256;  ///< requests outstanding per `write`, `get` or scan worker
-    std::int32_t scan_page_size = 1000;
+    std::int32_t scan_page_size = 1000;  ///< rows per page of scans and index reads; also how far `due_timers` looks past its bound
     std::size_t connections_per_host = 1;
     std::chrono::milliseconds request_timeout{5000};  ///< per attempt
     int max_retries = 3;                              ///< per request, for retriable errors
@@ -190,7 +199,8 @@ public:
     result<void> scan(const profile_visitor& visit) override;
     /// Splits the ring's token ranges over `workers` threads.
     result<void> scan_parallel(std::size_t workers, const visitor_factory& make) override;
-    /// Reads the `profile_timers` index, hour by hour (cost above); no full scan.
+    /// Reads the `profile_timers` index, hour by hour (cost above); no full scan. `next_due`
+    /// may be earlier than the first accepted due past the bound, never later (above).
     result<due_page> due_timers(std::int64_t until_ms, const std::optional<due_entry>& after, std::size_t limit,
                                 const player_filter& accept) override;
     /// Nothing to do: a completed `write` is acknowledged by the cluster.
