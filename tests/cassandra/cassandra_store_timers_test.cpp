@@ -9,8 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -345,6 +347,64 @@ TEST_F(cassandra_timers_test, a_read_that_fails_fails_the_call_with_the_servers_
         EXPECT_NE(page.error().reason.find("read refused"), std::string::npos) << page.error().reason;
     }
     EXPECT_EQ(of(due(store, t0 + 10, std::nullopt, 1)), (entries{{t0, "p0"}}));
+}
+
+TEST_F(cassandra_timers_test, an_hour_not_known_to_be_empty_after_its_delisting_is_listed_again) {
+    rtcrm::cassandra_store store(options());
+    auto p = armed("1", t0);
+    write(store, p);
+    p.cancel_timer("t");
+    write(store, p);
+    EXPECT_EQ(listed_hours(), 1U);
+    // The second look at the emptied hour fails: it may have an entry, so it is listed again.
+    peer_.fail_next(1, {.code = cql::error_code::invalid, .message = "probe refused"}, "LIMIT 1");
+    EXPECT_TRUE(due(store, t0 + hour).entries.empty());
+    EXPECT_EQ(listed_hours(), 1U);
+    EXPECT_TRUE(due(store, t0 + hour).entries.empty());
+    EXPECT_EQ(listed_hours(), 0U);
+}
+
+TEST_F(cassandra_timers_test, writers_re_arming_while_due_timers_cleans_up_leave_no_player_unlisted) {
+    rtcrm::cassandra_store store(options());
+    constexpr int writers = 3;
+    constexpr int players = 8;   // per writer
+    constexpr int rounds = 15;
+    std::atomic<bool> stop{false};
+    // Reads (and so deletes stale entries and takes emptied hours off the list) meanwhile.
+    std::thread reader([&] {
+        while (!stop.load()) {
+            (void)store.due_timers(t0 + 100 * hour, std::nullopt, 1000, {});
+        }
+    });
+    std::vector<std::thread> threads;
+    for (int w = 0; w < writers; ++w) {
+        threads.emplace_back([&store, w] {
+            std::vector<rtcrm::profile> mine;
+            for (int i = 0; i < players; ++i) {
+                mine.push_back(armed("w" + std::to_string(w) + "-" + std::to_string(i), t0));
+            }
+            for (int r = 0; r < rounds; ++r) {
+                for (int i = 0; i < players; ++i) {
+                    // Hours come and go: each round moves every player to another hour.
+                    mine[static_cast<std::size_t>(i)].set_timer("t", t0 + ((r * 7 + i) % 5) * hour + i);
+                }
+                rtcrm::write_batch batch;
+                batch.profiles = mine;
+                ASSERT_TRUE(succeeded(store.write(batch)));
+                for (auto& p : mine) {
+                    p.set_stored_version(p.stored_version() + 1);
+                }
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    stop = true;
+    reader.join();
+    const auto listed = due(store, t0 + 100 * hour);
+    EXPECT_EQ(listed.entries.size(), static_cast<std::size_t>(writers * players));
+    EXPECT_EQ(of(listed), of(scanned(store, t0 + 100 * hour)));
 }
 
 }  // namespace
