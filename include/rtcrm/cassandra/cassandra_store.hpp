@@ -74,10 +74,12 @@
 /// the write is known from the store's own reads and writes of it, or read first. A crash
 /// or a failure between the steps, or a conditional write that fails, leaves at worst an
 /// extra entry, never a missing one: `due_timers` checks each entry it would return against
-/// its profile row (a due and a version that differ mean the entry is stale) and deletes
-/// the stale ones. An entry never comes back once its version is past (versions only grow),
-/// so the deletion cannot remove an entry a concurrent write still needs; an entry whose
-/// row does not exist or is older than it (a write under way) is skipped and kept.
+/// its profile row, and an entry whose row is at the entry's version or later but points to
+/// another (due, version) is stale: skipped and deleted. No write stores a version the row
+/// has passed, so no write still needs such an entry; an entry whose row does not exist or
+/// is older than it (a write under way) is skipped and kept. A failed conditional write
+/// deletes its own new entry by the same rule, so the index is left as the winning write
+/// made it.
 /// Cost of a write: nothing more while no profile's earliest due changes (the row's timer
 /// columns ride in the same update); when one does, one round trip for the new entries
 /// before the profile updates, and the old entries' deletions go out with the source
