@@ -187,7 +187,6 @@ struct cassandra_store::impl {
     cql::prepared_ptr delete_bucket;
     cql::prepared_ptr probe_bucket;
 
-
     // The newest event time already appended per player, so a write appends only what is
     // new. Not needed for correctness (appends are idempotent), only to avoid re-sending
     // the whole ring; bounded by clearing it when it grows past `appended_limit`.
@@ -280,9 +279,10 @@ struct cassandra_store::impl {
             "CREATE TABLE IF NOT EXISTS {}.profile_timers (bucket bigint, due bigint, player_id text, version bigint,"
             " PRIMARY KEY (bucket, due, player_id, version))",
             ks));
-        run_ddl(fmt::format(
-            "CREATE TABLE IF NOT EXISTS {}.profile_timer_buckets (shard int, bucket bigint, PRIMARY KEY (shard, bucket))",
-            ks));
+        run_ddl(
+            fmt::format("CREATE TABLE IF NOT EXISTS {}.profile_timer_buckets (shard int, bucket bigint, PRIMARY KEY "
+                        "(shard, bucket))",
+                        ks));
         run_ddl(fmt::format(
             "CREATE TABLE IF NOT EXISTS {}.event (player_id text, day int, timeid timeuuid, type text, event text,"
             " PRIMARY KEY ((player_id, day), timeid)) WITH default_time_to_live = {}",
@@ -397,8 +397,8 @@ struct cassandra_store::impl {
     }
 
     cql::statement index_delete(std::int64_t due, std::string_view player, std::int64_t version) const {
-        return bound(delete_timer, {cql::bigint_value(bucket_of(due)), cql::bigint_value(due),
-                                    cql::text_value(player), cql::bigint_value(version)});
+        return bound(delete_timer, {cql::bigint_value(bucket_of(due)), cql::bigint_value(due), cql::text_value(player),
+                                    cql::bigint_value(version)});
     }
 
     // Takes empty hours off the hours list. A writer lists an hour after inserting its
@@ -484,8 +484,8 @@ cassandra_store::cassandra_store(cassandra_options options) : impl_(std::make_un
                     ks));
     d.select_profile = d.prepare(fmt::format(
         "SELECT player_id, data, version, timer_due, timer_version FROM {}.profile WHERE player_id = ?", ks));
-    d.select_timer_row = d.prepare(
-        fmt::format("SELECT version, timer_due, timer_version FROM {}.profile WHERE player_id = ?", ks));
+    d.select_timer_row =
+        d.prepare(fmt::format("SELECT version, timer_due, timer_version FROM {}.profile WHERE player_id = ?", ks));
     d.insert_timer = d.prepare(
         fmt::format("INSERT INTO {}.profile_timers (bucket, due, player_id, version) VALUES (?, ?, ?, ?)", ks));
     d.delete_timer = d.prepare(fmt::format(
@@ -493,12 +493,10 @@ cassandra_store::cassandra_store(cassandra_options options) : impl_(std::make_un
     d.select_timers = d.prepare(
         fmt::format("SELECT due, player_id, version FROM {}.profile_timers WHERE bucket = ? AND due >= ?", ks));
     d.probe_bucket = d.prepare(fmt::format("SELECT due FROM {}.profile_timers WHERE bucket = ? LIMIT 1", ks));
-    d.insert_bucket =
-        d.prepare(fmt::format("INSERT INTO {}.profile_timer_buckets (shard, bucket) VALUES (0, ?)", ks));
+    d.insert_bucket = d.prepare(fmt::format("INSERT INTO {}.profile_timer_buckets (shard, bucket) VALUES (0, ?)", ks));
     d.select_buckets =
         d.prepare(fmt::format("SELECT bucket FROM {}.profile_timer_buckets WHERE shard = 0 AND bucket >= ?", ks));
-    d.delete_bucket =
-        d.prepare(fmt::format("DELETE FROM {}.profile_timer_buckets WHERE shard = 0 AND bucket = ?", ks));
+    d.delete_bucket = d.prepare(fmt::format("DELETE FROM {}.profile_timer_buckets WHERE shard = 0 AND bucket = ?", ks));
     d.delete_profile = d.prepare(fmt::format("DELETE FROM {}.profile WHERE player_id = ?", ks));
     d.insert_event =
         d.prepare(fmt::format("INSERT INTO {}.event (player_id, day, timeid, type, event) VALUES (?, ?, ?, ?, ?)", ks));
@@ -566,11 +564,11 @@ result<void> cassandra_store::write(const write_batch& batch) {
     struct profile_write {
         const profile* p = nullptr;
         std::uint64_t expected = 0;
-        std::int64_t version = 0;           // the version this write stores
-        std::optional<timer_row> before;    // the row it replaces (nullopt: not known)
-        std::optional<std::int64_t> due;    // the earliest due it stores
-        std::int64_t set_at = 0;            // the version its due was set at
-        bool new_entry = false;             // its due needs an index entry of its own
+        std::int64_t version = 0;         // the version this write stores
+        std::optional<timer_row> before;  // the row it replaces (nullopt: not known)
+        std::optional<std::int64_t> due;  // the earliest due it stores
+        std::int64_t set_at = 0;          // the version its due was set at
+        bool new_entry = false;           // its due needs an index entry of its own
     };
     std::vector<profile_write> writes;
     writes.reserve(copies.size());
@@ -640,8 +638,9 @@ result<void> cassandra_store::write(const write_batch& batch) {
             pw.set_at = pw.version;
             pw.new_entry = true;
             new_buckets.insert(bucket_of(*pw.due));
-            d.send(window, d.bound(d.insert_timer, {cql::bigint_value(bucket_of(*pw.due)), cql::bigint_value(*pw.due),
-                                                    cql::text_value(pw.p->key().text()), cql::bigint_value(pw.version)}));
+            d.send(window,
+                   d.bound(d.insert_timer, {cql::bigint_value(bucket_of(*pw.due)), cql::bigint_value(*pw.due),
+                                            cql::text_value(pw.p->key().text()), cql::bigint_value(pw.version)}));
         }
     }
     if (auto why = window.wait_all()) {
@@ -663,15 +662,17 @@ result<void> cassandra_store::write(const write_batch& batch) {
         const auto& p = *pw.p;
         std::string data;
         encode_profile(p, data);
-        const auto big_or_null = [](bool set, std::int64_t v) { return set ? cql::value{cql::bigint_value(v)} : cql::value{}; };
+        const auto big_or_null = [](bool set, std::int64_t v) {
+            return set ? cql::value{cql::bigint_value(v)} : cql::value{};
+        };
         auto statement = d.bound(
             d.update_profile,
             {std::move(data), cql::timestamp_value(p.last_event_ts()), cql::bigint_value(pw.version),
              big_or_null(pw.due.has_value(), pw.due.value_or(0)), big_or_null(pw.due.has_value(), pw.set_at),
-             cql::text_value(p.key().text()),
-             big_or_null(pw.expected != 0, static_cast<std::int64_t>(pw.expected))});
+             cql::text_value(p.key().text()), big_or_null(pw.expected != 0, static_cast<std::int64_t>(pw.expected))});
         window.acquire();
-        d.session->execute(std::move(statement), [&window, &conflicts_mutex, &conflicts, &pw](result<cql::result_body> r) {
+        d.session->execute(std::move(statement), [&window, &conflicts_mutex, &conflicts,
+                                                  &pw](result<cql::result_body> r) {
             if (r) {
                 // [applied], then (when not applied) the version the store holds.
                 const auto* rows = std::get_if<cql::rows_result>(&r.value());
@@ -904,7 +905,8 @@ result<due_page> cassandra_store::due_timers(std::int64_t until_ms, const std::o
             }
             const auto* rows = std::get_if<cql::rows_result>(&r.value());
             if (rows == nullptr) {
-                return failure{make_error_code(errc::store_error), "a page of the timer index did not come back as rows"};
+                return failure{make_error_code(errc::store_error),
+                               "a page of the timer index did not come back as rows"};
             }
             for (const auto& row : rows->rows) {
                 if (!each(row)) {

@@ -90,8 +90,8 @@ TEST_F(cassandra_timers_test, due_players_come_in_due_then_key_order_across_hour
     rtcrm::cassandra_store store(options());
     // Ties on a due are ordered by key text ("10" before "9"); dues span four hours.
     const std::vector<std::pair<std::string, std::int64_t>> timers{
-        {"9", t0 + 5}, {"10", t0 + 5}, {"3", t0 - 2 * hour}, {"44", t0 + hour + 1}, {"5", t0 + 3 * hour},
-        {"6", t0 + 5}, {"7", t0 - 1}, {"8", t0 + 3 * hour + 7}};
+        {"9", t0 + 5},        {"10", t0 + 5}, {"3", t0 - 2 * hour}, {"44", t0 + hour + 1},
+        {"5", t0 + 3 * hour}, {"6", t0 + 5},  {"7", t0 - 1},        {"8", t0 + 3 * hour + 7}};
     for (const auto& [player, at] : timers) {
         auto p = armed(player, at);
         write(store, p);
@@ -100,8 +100,14 @@ TEST_F(cassandra_timers_test, due_players_come_in_due_then_key_order_across_hour
     write(store, plain);
 
     const auto all = due(store, t0 + 4 * hour);
-    EXPECT_EQ(of(all), (entries{{t0 - 2 * hour, "3"}, {t0 - 1, "7"}, {t0 + 5, "10"}, {t0 + 5, "6"}, {t0 + 5, "9"},
-                                {t0 + hour + 1, "44"}, {t0 + 3 * hour, "5"}, {t0 + 3 * hour + 7, "8"}}));
+    EXPECT_EQ(of(all), (entries{{t0 - 2 * hour, "3"},
+                                {t0 - 1, "7"},
+                                {t0 + 5, "10"},
+                                {t0 + 5, "6"},
+                                {t0 + 5, "9"},
+                                {t0 + hour + 1, "44"},
+                                {t0 + 3 * hour, "5"},
+                                {t0 + 3 * hour + 7, "8"}}));
     EXPECT_FALSE(all.more);
     EXPECT_FALSE(all.next_due);
     EXPECT_EQ(of(all), of(scanned(store, t0 + 4 * hour)));
@@ -221,7 +227,8 @@ TEST_F(cassandra_timers_test, a_write_that_keeps_the_earliest_due_touches_no_ind
     auto p = armed("7", t0);
     write(store, p);
     // Armed for the next index insert: a write that does not need one leaves it armed.
-    peer_.fail_next(1, {.code = cql::error_code::invalid, .message = "index insert refused"}, "INSERT INTO crm.profile_timers");
+    peer_.fail_next(1, {.code = cql::error_code::invalid, .message = "index insert refused"},
+                    "INSERT INTO crm.profile_timers");
     p.set("level", 3);
     write(store, p);
     p.set_timer("t", t0 + 1);
@@ -293,7 +300,8 @@ TEST_F(cassandra_timers_test, a_write_failing_between_its_steps_leaves_only_extr
 
     // The profile is written, deleting the old entry fails: that entry is stale, skipped
     // and deleted by the next due_timers.
-    peer_.fail_next(1, {.code = cql::error_code::invalid, .message = "delete refused"}, "DELETE FROM crm.profile_timers");
+    peer_.fail_next(1, {.code = cql::error_code::invalid, .message = "delete refused"},
+                    "DELETE FROM crm.profile_timers");
     p.set_timer("t", t0 + 200);
     write(store, p);
     EXPECT_EQ(index_rows(), 2U);
@@ -367,7 +375,7 @@ TEST_F(cassandra_timers_test, an_hour_not_known_to_be_empty_after_its_delisting_
 TEST_F(cassandra_timers_test, writers_re_arming_while_due_timers_cleans_up_leave_no_player_unlisted) {
     rtcrm::cassandra_store store(options());
     constexpr int writers = 3;
-    constexpr int players = 8;   // per writer
+    constexpr int players = 8;  // per writer
     constexpr int rounds = 15;
     std::atomic<bool> stop{false};
     // Reads (and so deletes stale entries and takes emptied hours off the list) meanwhile.

@@ -16,8 +16,8 @@
 
 #include <algorithm>
 #include <limits>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -168,7 +168,8 @@ TEST_F(cql_engine_test, rows_disappear_when_their_ttl_or_the_table_default_ttl_p
 // read in pages, a row deleted by its whole key, a probe with LIMIT 1.
 TEST_F(cql_engine_test, a_multi_column_clustering_range_reads_in_signed_then_byte_order_across_pages) {
     make_schema();
-    ok("CREATE TABLE idx (bucket bigint, due bigint, player text, version bigint, PRIMARY KEY (bucket, due, player, version))");
+    ok("CREATE TABLE idx (bucket bigint, due bigint, player text, version bigint, PRIMARY KEY (bucket, due, player, "
+       "version))");
     const std::vector<std::tuple<std::int64_t, std::string, std::int64_t>> entries{
         {5, "9", 1}, {5, "10", 2}, {-3, "b", 1}, {5, "10", 1}, {7, "a", 4}, {-300, "z", 1}};
     for (const auto& [due, player, version] : entries) {

@@ -157,7 +157,8 @@ struct cassandra_options {
     std::chrono::seconds event_ttl{std::chrono::hours(24 * 30)};  ///< event table's default TTL (0: none)
     std::chrono::seconds profile_ttl{0};                          ///< profile table's default TTL (0: none)
     std::size_t max_in_flight = 256;  ///< requests outstanding per `write`, `get` or scan worker
-    std::int32_t scan_page_size = 1000;  ///< rows per page of scans and index reads; also how far `due_timers` looks past its bound
+    /// Rows per page of scans and index reads; also how far `due_timers` looks past its bound.
+    std::int32_t scan_page_size = 1000;
     std::size_t connections_per_host = 1;
     std::chrono::milliseconds request_timeout{5000};  ///< per attempt
     int max_retries = 3;                              ///< per request, for retriable errors
