@@ -338,6 +338,28 @@ TEST_F(cassandra_timers_test, another_instance_reopening_the_keyspace_finds_the_
     EXPECT_EQ(reopened.stats().stale_timer_entries, 0U);
 }
 
+TEST_F(cassandra_timers_test, a_write_that_cannot_learn_what_the_row_points_to_fails_and_writes_nothing) {
+    auto p = armed("4", t0);
+    {
+        rtcrm::cassandra_store store(options());
+        write(store, p);
+    }
+    rtcrm::cassandra_store other(options());  // has not read the row
+    peer_.fail_next(1, {.code = cql::error_code::invalid, .message = "read refused"}, "SELECT version, timer_due");
+    p.set_timer("t", t0 + hour);
+    rtcrm::write_batch batch;
+    batch.profiles = {p};
+    const auto refused = other.write(batch);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().reason.find("write: reading the timers of the rows it replaces"), std::string::npos)
+        << refused.error().reason;
+    EXPECT_EQ(index_rows(), 1U);
+    EXPECT_EQ(of(due(other, t0 + 2 * hour)), (entries{{t0, "4"}}));
+    ASSERT_TRUE(succeeded(other.write(batch)));
+    EXPECT_EQ(of(due(other, t0 + 2 * hour)), (entries{{t0 + hour, "4"}}));
+    EXPECT_EQ(index_rows(), 1U);
+}
+
 TEST_F(cassandra_timers_test, a_read_that_fails_fails_the_call_with_the_servers_reason) {
     rtcrm::cassandra_store store(options());
     for (int i = 0; i < 4; ++i) {
