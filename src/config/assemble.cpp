@@ -72,6 +72,9 @@ assembled_topology assemble(const topology_config& c) {
     options.ttl_sweep_interval = c.store.ttl_sweep_interval;
     options.drain_timeout = c.drain_timeout;
     options.stuck_after = c.stuck_after;
+    options.timer_clock = c.timer_clock;
+    options.timer_lateness = c.timer_lateness;
+    options.idle_partition = std::chrono::milliseconds{static_cast<std::int64_t>(c.idle_partition_ms)};
     t.with_options(options);
     return a;
 }

@@ -18,6 +18,10 @@ std::vector<std::pair<thread_policy, std::string_view>> shard_policies() {
     return all;
 }
 
+std::vector<std::pair<timer_clock_mode, std::string_view>> timer_clocks() {
+    return {{timer_clock_mode::automatic, "auto"}, {timer_clock_mode::event, "event"}, {timer_clock_mode::wall, "wall"}};
+}
+
 group runtime() {
     return {
         .name = "",
@@ -60,6 +64,26 @@ group runtime() {
                          "--drain-timeout plus this has passed without a complete stop; a second signal leaves at once",
                      .doc = "after SIGTERM/SIGINT, the process reports what was lost and exits with status 3 once "
                             "`drain_timeout` plus this has passed without a complete stop"}),
+                enumeration(
+                    "timer_clock", [](auto& c) -> auto& { return c.timer_clock; }, "timer clock", timer_clocks(),
+                    {.flag = "timer-clock",
+                     .help = "what fires the players' timers: event (the events' time only: exact under replay) | "
+                             "wall (also the wall clock) | auto (event for ndjson and generator sources, else wall)",
+                     .doc = "what fires the players' timers ([Timers](#timers-and-delayed-campaigns)): `event`, the "
+                            "watermark of the events read only (exact under replay); `wall`, also the wall clock; "
+                            "`auto`: `event` for the `ndjson` and `generator` sources, `wall` otherwise"}),
+                duration("timer_lateness", [](auto& c) -> auto& { return c.timer_lateness; }, any_duration,
+                         {.flag = "timer-lateness",
+                          .help = "the timers' watermark is the highest event ts read minus this",
+                          .doc = "the timers' watermark is the highest `ts` read minus this, so events up to this "
+                                 "late still come before the timers they could cancel"}),
+                integer("idle_partition_ms", [](auto& c) -> auto& { return c.idle_partition_ms; }, 0,
+                        std::uint64_t{1} << 40,
+                        {.flag = "idle-partition-ms",
+                         .help = "a Kafka partition with nothing new for this many ms does not hold the timers' "
+                                 "watermark back",
+                         .doc = "the watermark of a Kafka source is the lowest of its partitions' highest `ts`, "
+                                "leaving out partitions with nothing new for this many ms"}),
             },
     };
 }

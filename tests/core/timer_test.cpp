@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -124,6 +125,40 @@ TEST(timers, simultaneous_timers_of_a_player_fire_by_name_and_the_clock_never_go
               (std::vector<std::string>{"1 timer:c 400 n=400", "1 timer:a 500 n=500", "1 timer:b 500 n=500"}));
     driver.advance_time(400);  // never back
     EXPECT_TRUE(driver.read(rtcrm::stream::main).empty());
+}
+
+rtcrm::record on_partition(std::string bytes, std::int32_t partition, std::int64_t offset) {
+    rtcrm::record rec{std::move(bytes), std::nullopt, {}};
+    rec.origin.partition = partition;
+    rec.origin.offset = offset;
+    return rec;
+}
+
+TEST(timers, the_watermark_of_partitions_is_their_lowest_time_until_one_goes_idle) {
+    auto topo = driver_topology(2);
+    topo.with_options({.shards = 2, .idle_partition = std::chrono::milliseconds{200}});
+    rtcrm::topology_test_driver driver{std::move(topo)};
+    driver.pipe(on_partition(arm(1, 500, "x", 1000), 0, 0));
+    driver.pipe(on_partition(noop(2, 1000), 1, 0));
+    driver.pipe(on_partition(noop(3, 3000), 1, 1));
+    EXPECT_EQ(driver.stats().timer_clock_ms, 500);  // partition 0 is at 500
+    EXPECT_EQ(driver.timers_of(rtcrm::player_key{1}).size(), 1U);
+    std::this_thread::sleep_for(std::chrono::milliseconds{400});  // partition 0 is idle now
+    driver.pipe(on_partition(noop(3, 3100), 1, 2));
+    EXPECT_EQ(driver.stats().timer_clock_ms, 3100);
+    EXPECT_TRUE(driver.timers_of(rtcrm::player_key{1}).empty());
+}
+
+TEST(timers, a_time_the_parser_refuses_does_not_move_the_clock) {
+    rtcrm::topology_test_driver driver{driver_topology(1)};
+    driver.pipe(arm(1, 100, "x", 1000));
+    const auto far = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch() + std::chrono::hours{72})
+                         .count();
+    driver.pipe(noop(2, far));  // past max_event_lead: bad_time
+    EXPECT_EQ(driver.read(rtcrm::stream::dead_letter).size(), 1U);
+    EXPECT_EQ(driver.stats().timer_clock_ms, 100);
+    EXPECT_EQ(driver.timers_of(rtcrm::player_key{1}).size(), 1U);
 }
 
 TEST(timers, a_source_cannot_send_a_timer_event) {

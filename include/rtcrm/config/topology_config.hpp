@@ -339,6 +339,13 @@ struct topology_config {
     /// shutdown_grace: rtcrm-topology, after SIGTERM/SIGINT: past drain_timeout plus this,
     /// it reports what was lost and exits (status 3) even if the stop has not ended
     std::chrono::milliseconds shutdown_grace{5'000};
+    /// timer_clock: what fires the players' timers: event (the watermark of the events
+    /// read only) | wall (also the wall clock) | auto (event for ndjson and generator
+    /// sources, wall otherwise); runtime_options::timer_clock
+    timer_clock_mode timer_clock = timer_clock_mode::automatic;
+    std::chrono::milliseconds timer_lateness{0};  ///< timer_lateness: the watermark is the highest ts read minus this
+    /// idle_partition_ms: a Kafka partition with nothing new for this long does not hold the watermark back
+    std::uint64_t idle_partition_ms = 5'000;
     source_config source;          ///< source: the event source
     parse_config parse;            ///< parse: how bytes become events
     validation_config validation;  ///< validation: JSON Schemas
