@@ -224,9 +224,8 @@ const wrong wrong_documents[] = {
     {R"({"admin": {"token_file": 1}})", "$.admin.token_file", "expected a string"},
     // Unknown members, at every level; members of another kind; duplicates.
     {R"({"shardz": 2})", "$.shardz",
-     "unknown field (shards | shard_policy | shard_priority | drain_timeout | stuck_after | shutdown_grace | source | "
-     "parse | "
-     "validation | scripts | store | sinks | kafka | admin)"},
+     "unknown field (shards | shard_policy | shard_priority | drain_timeout | stuck_after | shutdown_grace | timer_clock "
+     "| timer_lateness | idle_partition_ms | source | parse | validation | scripts | store | sinks | kafka | admin)"},
     {R"({"source": {"evnts": 1}})", "$.source.evnts",
      "unknown field (kind | events | players | seed | rate | scenario)"},
     {R"({"source": {"input": "a.ndjson"}})", "$.source.input",

@@ -61,6 +61,7 @@ TEST(topology_flags, are_the_flags_rtcrm_topology_has_always_had) {
                                             "handlers-topic",
                                             "history-ttl",
                                             "http-queue",
+                                            "idle-partition-ms",
                                             "input",
                                             "instance-id",
                                             "key-field",
@@ -93,6 +94,8 @@ TEST(topology_flags, are_the_flags_rtcrm_topology_has_always_had) {
                                             "store-no-sync",
                                             "store-path",
                                             "stuck-after",
+                                            "timer-clock",
+                                            "timer-lateness",
                                             "topic",
                                             "trigger-topic",
                                             "ttl-sweep-interval",
@@ -212,7 +215,7 @@ TEST(topology_flags, the_reference_table_has_a_row_per_setting) {
     for (const auto& f : rtcrm::topology_flags()) {
         EXPECT_NE(table.find(fmt::format("| `{}` |", f.json_path)), std::string::npos) << f.json_path;
     }
-    EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2 + 68);  // the header, then every setting
+    EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2 + 71);  // the header, then every setting
 }
 
 }  // namespace
