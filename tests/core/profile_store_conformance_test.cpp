@@ -33,6 +33,9 @@ struct backend {
     bool expires = true;  ///< implements `expire` (Cassandra leaves expiry to table TTLs)
 };
 
+// Failures name the backend, not the bytes of its parameter.
+void PrintTo(const backend& b, std::ostream* os) { *os << b.name; }
+
 // A fresh directory per LMDB store, removed when the store is.
 std::shared_ptr<rtcrm::profile_store> fresh_lmdb() {
     static int counter = 0;
