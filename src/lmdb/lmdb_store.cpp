@@ -279,6 +279,7 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
     for (;;) {
         std::uint64_t undecodable = 0;
         int rc = 0;
+        const char* step = "cannot open or fill the due-time index of pending timers";
         {
             transaction txn;
             if (rc = transaction::begin(raw, d.options.read_only ? MDB_RDONLY : 0U, txn); rc != 0) {
@@ -293,6 +294,7 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
             }
             rc = d.due.open(txn.native_handle(), d.profiles, !d.options.read_only, undecodable);
             if (rc == 0) {
+                step = "cannot commit the schema";
                 rc = txn.commit();
             }
         }  // aborted unless committed: the map may grow only with no transaction open
@@ -302,7 +304,7 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
             }
         }
         if (rc != 0) {
-            fail(rc, "cannot open or build the timers' due-time index");
+            fail(rc, step);
         }
         if (undecodable > 0 && log_enabled(log_level::warning)) {
             log(log_level::warning, "store",
