@@ -26,11 +26,7 @@
 namespace rtcrm {
 namespace {
 
-using lmdb_detail::as_val;
-using lmdb_detail::as_view;
-using lmdb_detail::cursor;
-using lmdb_detail::lmdb_error;
-using lmdb_detail::transaction;
+using namespace lmdb_detail;  // the handle wrappers shared with the due-time index
 
 struct env_deleter {
     void operator()(MDB_env* env) const noexcept { mdb_env_close(env); }

@@ -387,6 +387,8 @@ TEST_P(profile_store_conformance, a_profile_written_during_a_sweep_is_never_lost
 
 
 // --- pending timers: the due-time index ---------------------------------------------------
+// Every backend answers these, with its own index or through profile_store's scan fallback
+// (which the scan_fallback backend checks alone).
 
 // A profile with the timers (name, due) given.
 rtcrm::profile with_timers(const rtcrm::player_key& key, std::initializer_list<std::pair<const char*, std::int64_t>> timers) {
