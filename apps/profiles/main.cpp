@@ -1,7 +1,7 @@
 // rtcrm-profiles: reads the profiles of a store, optionally only those of a segment.
 //
 //   rtcrm-profiles --store lmdb --store-path DIR --count
-//   rtcrm-profiles --store lmdb --store-path DIR --dump      # one JSON object per profile, by player key
+//   rtcrm-profiles --store lmdb --store-path DIR --dump      # one JSON object per profile (pending timers too), by player key
 //   rtcrm-profiles --store lmdb --store-path DIR --where 'p:get("level") > 10' --count
 //   rtcrm-profiles --store cassandra --cassandra-hosts H1,H2 --keyspace crm --count   # $RTCRM_CASSANDRA_PASSWORD
 //

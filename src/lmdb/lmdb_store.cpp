@@ -3,6 +3,9 @@
 #include <rtcrm/core/profile_codec.hpp>
 #include <rtcrm/lmdb/lmdb_store.hpp>
 
+#include "lmdb/lmdb_due_index.hpp"
+#include "lmdb/lmdb_handles.hpp"
+
 #include <fmt/format.h>
 #include <lmdb.h>
 
@@ -23,63 +26,12 @@
 namespace rtcrm {
 namespace {
 
-// LMDB's return codes as std::error_code values, with mdb_strerror's messages.
-class lmdb_category final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "lmdb"; }
-    std::string message(int code) const override { return mdb_strerror(code); }
-};
-
-const std::error_category& lmdb_errors() {
-    static const lmdb_category instance;
-    return instance;
-}
-
-std::error_code lmdb_error(int rc) { return {rc, lmdb_errors()}; }
+using namespace lmdb_detail;  // the handle wrappers shared with the due-time index
 
 struct env_deleter {
     void operator()(MDB_env* env) const noexcept { mdb_env_close(env); }
 };
 using env_ptr = std::unique_ptr<MDB_env, env_deleter>;
-
-// A transaction that aborts unless committed.
-class transaction {
-public:
-    static int begin(MDB_env* env, unsigned flags, transaction& out) { return mdb_txn_begin(env, nullptr, flags, &out.txn_); }
-    transaction() = default;
-    transaction(const transaction&) = delete;
-    transaction& operator=(const transaction&) = delete;
-    ~transaction() {
-        if (txn_ != nullptr) {
-            mdb_txn_abort(txn_);
-        }
-    }
-    int commit() { return mdb_txn_commit(std::exchange(txn_, nullptr)); }
-    [[nodiscard]] MDB_txn* native_handle() const noexcept { return txn_; }
-
-private:
-    MDB_txn* txn_ = nullptr;
-};
-
-// A read-only cursor that closes itself.
-class cursor {
-public:
-    cursor(MDB_txn* txn, MDB_dbi dbi, int& rc) { rc = mdb_cursor_open(txn, dbi, &cursor_); }
-    cursor(const cursor&) = delete;
-    cursor& operator=(const cursor&) = delete;
-    ~cursor() {
-        if (cursor_ != nullptr) {
-            mdb_cursor_close(cursor_);
-        }
-    }
-    [[nodiscard]] MDB_cursor* native_handle() const noexcept { return cursor_; }
-
-private:
-    MDB_cursor* cursor_ = nullptr;
-};
-
-MDB_val as_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
-std::string_view as_view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
 
 // Positions are keyed by source name, a NUL, and the partition big-endian, so a cursor
 // lists them in order.
@@ -160,6 +112,7 @@ struct lmdb_store::impl {
     env_ptr env;
     MDB_dbi profiles = 0;
     MDB_dbi positions = 0;
+    lmdb_detail::due_index due;     // in the profiles' write transactions
     std::mutex write_mutex;         // LMDB has one writer at a time; so do we
     std::shared_mutex resize_mutex; // transactions shared; growing the map exclusive
     std::size_t map_size = 0;
@@ -242,10 +195,16 @@ struct lmdb_store::impl {
             if (const int rc = mdb_put(txn.native_handle(), profiles, &key, &value, 0); rc != 0) {
                 return rc;
             }
+            if (const int rc = due.update(txn.native_handle(), p.key().text(), p.next_timer_due()); rc != 0) {
+                return rc;
+            }
         }
         for (const auto& k : batch.erased) {
             MDB_val key = as_val(k.text());
             if (const int rc = mdb_del(txn.native_handle(), profiles, &key, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
+                return rc;
+            }
+            if (const int rc = due.update(txn.native_handle(), k.text(), std::nullopt); rc != 0) {
                 return rc;
             }
         }
@@ -300,7 +259,7 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
         fail(rc, "cannot create an environment");
     }
     d.env.reset(raw);
-    mdb_env_set_maxdbs(raw, 4);
+    mdb_env_set_maxdbs(raw, 8);  // profiles, positions, the two of the due-time index; room to grow
     if (const int rc = mdb_env_set_mapsize(raw, d.options.map_size); rc != 0) {
         fail(rc, "cannot set the map size");
     }
@@ -312,19 +271,43 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
     MDB_envinfo info{};
     mdb_env_info(raw, &info);
     d.map_size = std::max<std::size_t>(info.me_mapsize, d.options.map_size);
-    transaction txn;
-    if (const int rc = transaction::begin(raw, d.options.read_only ? MDB_RDONLY : 0U, txn); rc != 0) {
-        fail(rc, "cannot begin a transaction");
-    }
-    const unsigned create = d.options.read_only ? 0U : MDB_CREATE;
-    if (const int rc = mdb_dbi_open(txn.native_handle(), "profiles", create, &d.profiles); rc != 0) {
-        fail(rc, "cannot open the profiles database");
-    }
-    if (const int rc = mdb_dbi_open(txn.native_handle(), "positions", create, &d.positions); rc != 0) {
-        fail(rc, "cannot open the positions database");
-    }
-    if (const int rc = txn.commit(); rc != 0) {
-        fail(rc, "cannot commit the schema");
+    // The schema in one transaction; filling a new due-time index may need a larger map.
+    for (;;) {
+        std::uint64_t undecodable = 0;
+        int rc = 0;
+        const char* step = "cannot open or fill the due-time index of pending timers";
+        {
+            transaction txn;
+            if (rc = transaction::begin(raw, d.options.read_only ? MDB_RDONLY : 0U, txn); rc != 0) {
+                fail(rc, "cannot begin a transaction");
+            }
+            const unsigned create = d.options.read_only ? 0U : MDB_CREATE;
+            if (rc = mdb_dbi_open(txn.native_handle(), "profiles", create, &d.profiles); rc != 0) {
+                fail(rc, "cannot open the profiles database");
+            }
+            if (rc = mdb_dbi_open(txn.native_handle(), "positions", create, &d.positions); rc != 0) {
+                fail(rc, "cannot open the positions database");
+            }
+            rc = d.due.open(txn.native_handle(), d.profiles, !d.options.read_only, undecodable);
+            if (rc == 0) {
+                step = "cannot commit the schema";
+                rc = txn.commit();
+            }
+        }  // aborted unless committed: the map may grow only with no transaction open
+        if (rc == MDB_MAP_FULL) {
+            if (const auto ec = d.grow(); !ec) {
+                continue;
+            }
+        }
+        if (rc != 0) {
+            fail(rc, step);
+        }
+        if (undecodable > 0 && log_enabled(log_level::warning)) {
+            log(log_level::warning, "store",
+                fmt::format("lmdb_store {}: {} profile(s) do not decode: their timers are not in the due-time index",
+                            path, undecodable));
+        }
+        return;
     }
 }
 
@@ -445,6 +428,9 @@ result<expiry_result> lmdb_store::expire(const expiry_policy& policy, std::int64
             if (const int rc = mdb_del(txn.native_handle(), d.profiles, &key, nullptr); rc != 0) {
                 return d.fail(lmdb_error(rc), fmt::format("expire {}", k));
             }
+            if (const int rc = d.due.update(txn.native_handle(), k, std::nullopt); rc != 0) {
+                return d.fail(lmdb_error(rc), fmt::format("expire {}: due-time index", k));
+            }
         }
         for (const auto& [k, v] : rewrite) {
             MDB_val key = as_val(k);
@@ -551,6 +537,24 @@ result<void> lmdb_store::scan_parallel(std::size_t workers, const visitor_factor
         }
     }
     return {};
+}
+
+result<due_page> lmdb_store::due_timers(std::int64_t until_ms, const std::optional<due_entry>& after,
+                                        std::size_t limit, const player_filter& accept) {
+    auto& d = *impl_;
+    if (!d.due.available()) {
+        return profile_store::due_timers(until_ms, after, limit, accept);
+    }
+    std::shared_lock lock(d.resize_mutex);
+    transaction txn;
+    if (const int rc = transaction::begin(d.env.get(), MDB_RDONLY, txn); rc != 0) {
+        return d.fail(lmdb_error(rc), "begin read");
+    }
+    due_page page;
+    if (const int rc = d.due.page(txn.native_handle(), until_ms, after, limit, accept, page); rc != 0) {
+        return d.fail(lmdb_error(rc), "due timers");
+    }
+    return page;
 }
 
 result<void> lmdb_store::flush() {

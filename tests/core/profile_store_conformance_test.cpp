@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <span>
 #include <thread>
 #include <unistd.h>
 
@@ -30,7 +31,12 @@ struct backend {
     std::string name;
     std::function<std::shared_ptr<rtcrm::profile_store>()> make;
     bool expires = true;  ///< implements `expire` (Cassandra leaves expiry to table TTLs)
+    /// `due_timers` tells the exact next due time (Cassandra may tell an earlier one).
+    bool exact_next_due = true;
 };
+
+// Failures name the backend, not the bytes of its parameter.
+void PrintTo(const backend& b, std::ostream* os) { *os << b.name; }
 
 // A fresh directory per LMDB store, removed when the store is.
 std::shared_ptr<rtcrm::profile_store> fresh_lmdb() {
@@ -66,17 +72,39 @@ std::shared_ptr<rtcrm::profile_store> fresh_cassandra_on_cluster() {
         .consistency = rtcrm::cassandra_consistency::one});
 }
 
+// A backend that keeps no index of its own: `due_timers` is profile_store's scan
+// fallback, over a memory_store's profiles.
+class scanning_store final : public rtcrm::profile_store {
+public:
+    [[nodiscard]] std::string_view name() const noexcept override { return "scanning"; }
+    rtcrm::result<void> get(std::span<const rtcrm::player_key> keys,
+                            std::span<std::optional<rtcrm::profile>> out) override {
+        return inner_.get(keys, out);
+    }
+    rtcrm::result<void> write(const rtcrm::write_batch& batch) override { return inner_.write(batch); }
+    rtcrm::result<void> scan(const rtcrm::profile_visitor& visit) override { return inner_.scan(visit); }
+    rtcrm::result<void> scan_parallel(std::size_t workers, const rtcrm::visitor_factory& make) override {
+        return inner_.scan_parallel(workers, make);
+    }
+    rtcrm::result<void> flush() override { return inner_.flush(); }
+    [[nodiscard]] std::vector<rtcrm::source_position> positions() override { return inner_.positions(); }
+
+private:
+    rtcrm::memory_store inner_;
+};
+
 std::vector<backend> backends() {
     return {{"memory", [] { return std::make_shared<rtcrm::memory_store>(); }},
             {"lmdb", fresh_lmdb},
-            {"cassandra", fresh_cassandra_on_peer, false}};
+            {"cassandra", fresh_cassandra_on_peer, false, false},
+            {"scan_fallback", [] { return std::make_shared<scanning_store>(); }, false}};
 }
 
 std::vector<backend> cluster_backends() {
     if (std::getenv("RTCRM_CASSANDRA_HOSTS") == nullptr) {
         return {};
     }
-    return {{"cassandra", fresh_cassandra_on_cluster, false}};
+    return {{"cassandra", fresh_cassandra_on_cluster, false, false}};
 }
 
 class profile_store_conformance : public ::testing::TestWithParam<backend> {
@@ -111,6 +139,21 @@ protected:
         std::vector<std::optional<rtcrm::profile>> out(1);
         EXPECT_TRUE(succeeded(store_->get(keys, out)));
         return out[0];
+    }
+
+    // `next_due` as profile_store.hpp allows it: the earliest accepted due time past the
+    // bound, or, from a backend that looks only a bounded way past it, an earlier time
+    // still past the bound; nullopt only when no accepted player is due later.
+    void expect_next_due(const rtcrm::due_page& page, std::int64_t until, std::optional<std::int64_t> earliest) {
+        if (GetParam().exact_next_due || (!page.next_due && !earliest)) {
+            EXPECT_EQ(page.next_due, earliest);
+            return;
+        }
+        ASSERT_TRUE(page.next_due) << "told that no accepted player is due after " << until;
+        EXPECT_GT(*page.next_due, until);
+        if (earliest) {
+            EXPECT_LE(*page.next_due, *earliest);
+        }
     }
 
     std::shared_ptr<rtcrm::profile_store> store_;
@@ -357,6 +400,203 @@ TEST_P(profile_store_conformance, a_profile_written_during_a_sweep_is_never_lost
             EXPECT_FALSE(p) << "stale profile " << i << " survived";
         }
     }
+}
+
+
+// --- pending timers: the due-time index ---------------------------------------------------
+// Every backend answers these, with its own index or through profile_store's scan fallback
+// (which the scan_fallback backend checks alone).
+
+// A profile with the timers (name, due) given.
+rtcrm::profile with_timers(const rtcrm::player_key& key, std::initializer_list<std::pair<const char*, std::int64_t>> timers) {
+    rtcrm::profile p{key};
+    p.record_event("login", t0, "e");
+    for (const auto& [name, due] : timers) {
+        p.set_timer(name, due);
+    }
+    return p;
+}
+
+rtcrm::player_key key_of(std::int64_t id) { return rtcrm::player_key{id}; }
+
+// "(due,key) (due,key) ..." of a page, for readable failures.
+std::string listed(const rtcrm::due_page& page) {
+    std::string out;
+    for (const auto& e : page.entries) {
+        out += fmt::format("({},{}) ", e.due, e.key.text());
+    }
+    return out;
+}
+
+TEST_P(profile_store_conformance, due_timers_lists_players_by_due_then_key_text) {
+    rtcrm::write_batch batch;
+    batch.profiles = {with_timers(key_of(9), {{"a", t0 + 5}}),
+                      with_timers(key_of(10), {{"a", t0 + 5}}),  // "10" sorts before "9"
+                      with_timers(rtcrm::player_key{std::string{"bob"}}, {{"a", -3}}),
+                      with_timers(key_of(7), {{"late", t0 + 9}, {"early", t0 + 1}}),  // the earliest counts
+                      with_timers(key_of(8), {{"a", t0 + 100}}),
+                      make_profile(6, 1)};  // no timers: never listed
+    ASSERT_TRUE(succeeded(store_->write(batch)));
+    const auto page = store_->due_timers(t0 + 9, std::nullopt, 100, nullptr);
+    ASSERT_TRUE(succeeded(page));
+    EXPECT_EQ(listed(page.value()), fmt::format("(-3,bob) ({},7) ({},10) ({},9) ", t0 + 1, t0 + 5, t0 + 5));
+    EXPECT_FALSE(page->more);
+    expect_next_due(page.value(), t0 + 9, t0 + 100);
+    // The bound is inclusive; nothing after every timer.
+    const auto first = store_->due_timers(-3, std::nullopt, 100, nullptr);
+    ASSERT_TRUE(succeeded(first));
+    EXPECT_EQ(listed(first.value()), "(-3,bob) ");
+    expect_next_due(first.value(), -3, t0 + 1);
+    const auto all = store_->due_timers(t0 + 100, std::nullopt, 100, nullptr);
+    ASSERT_TRUE(succeeded(all));
+    EXPECT_EQ(all->entries.size(), 5U);
+    expect_next_due(all.value(), t0 + 100, std::nullopt);
+}
+
+TEST_P(profile_store_conformance, due_timers_pages_with_limit_more_and_after) {
+    rtcrm::write_batch batch;
+    std::vector<rtcrm::due_entry> expected;
+    for (int i = 1; i <= 12; ++i) {
+        const std::int64_t due = t0 + (i % 3);  // four players at each of three due times
+        batch.profiles.push_back(with_timers(key_of(i), {{"t", due}}));
+        expected.push_back({due, key_of(i)});
+    }
+    batch.profiles.push_back(with_timers(key_of(99), {{"t", t0 + 50}}));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
+    std::sort(expected.begin(), expected.end(), rtcrm::due_before);
+
+    std::vector<rtcrm::due_entry> seen;
+    std::optional<rtcrm::due_entry> after;
+    for (int round = 0;; ++round) {
+        ASSERT_LT(round, 10) << "paging does not end";
+        const auto page = store_->due_timers(t0 + 10, after, 5, nullptr);
+        ASSERT_TRUE(succeeded(page));
+        seen.insert(seen.end(), page->entries.begin(), page->entries.end());
+        if (!page->more) {
+            expect_next_due(page.value(), t0 + 10, t0 + 50);
+            break;
+        }
+        ASSERT_EQ(page->entries.size(), 5U);
+        after = page->entries.back();
+    }
+    EXPECT_EQ(seen, expected);
+
+    // A limit the due entries exactly fill: no more, and the next due time is told.
+    const auto exact = store_->due_timers(t0 + 10, std::nullopt, 12, nullptr);
+    ASSERT_TRUE(succeeded(exact));
+    EXPECT_EQ(exact->entries.size(), 12U);
+    EXPECT_FALSE(exact->more);
+    expect_next_due(exact.value(), t0 + 10, t0 + 50);
+
+    // `after` need not be an entry of the index: the page starts past its place.
+    const auto from_gone = store_->due_timers(t0 + 10, rtcrm::due_entry{t0 + 1, key_of(5)}, 100, nullptr);
+    ASSERT_TRUE(succeeded(from_gone));
+    EXPECT_EQ(listed(from_gone.value()), fmt::format("({0},7) ({1},11) ({1},2) ({1},5) ({1},8) ", t0 + 1, t0 + 2));
+    const auto past_a_due_time = store_->due_timers(t0 + 10, rtcrm::due_entry{t0 + 1, key_of(999)}, 100, nullptr);
+    ASSERT_TRUE(succeeded(past_a_due_time));
+    EXPECT_EQ(listed(past_a_due_time.value()), fmt::format("({0},11) ({0},2) ({0},5) ({0},8) ", t0 + 2));
+    const auto before_all = store_->due_timers(t0 + 10, rtcrm::due_entry{t0 - 1, key_of(1)}, 100, nullptr);
+    ASSERT_TRUE(succeeded(before_all));
+    EXPECT_EQ(before_all->entries, expected);
+}
+
+TEST_P(profile_store_conformance, due_timers_skips_refused_players_without_counting_them) {
+    rtcrm::write_batch batch;
+    for (int i = 1; i <= 10; ++i) {
+        batch.profiles.push_back(with_timers(key_of(i), {{"t", t0 + i}}));
+    }
+    batch.profiles.push_back(with_timers(key_of(21), {{"t", t0 + 20}}));  // refused, due first after the bound
+    batch.profiles.push_back(with_timers(key_of(30), {{"t", t0 + 30}}));
+    ASSERT_TRUE(succeeded(store_->write(batch)));
+    const rtcrm::player_filter even = [](const rtcrm::player_key& k) { return *k.integer() % 2 == 0; };
+    const auto page = store_->due_timers(t0 + 10, std::nullopt, 3, even);
+    ASSERT_TRUE(succeeded(page));
+    EXPECT_EQ(listed(page.value()), fmt::format("({},2) ({},4) ({},6) ", t0 + 2, t0 + 4, t0 + 6));
+    EXPECT_TRUE(page->more);
+    const auto rest = store_->due_timers(t0 + 10, page->entries.back(), 3, even);
+    ASSERT_TRUE(succeeded(rest));
+    EXPECT_EQ(listed(rest.value()), fmt::format("({},8) ({},10) ", t0 + 8, t0 + 10));
+    EXPECT_FALSE(rest->more);
+    expect_next_due(rest.value(), t0 + 10, t0 + 30);  // not player 21's: the filter refuses it
+    const auto none = store_->due_timers(t0 + 100, std::nullopt, 3, [](const rtcrm::player_key&) { return false; });
+    ASSERT_TRUE(succeeded(none));
+    EXPECT_TRUE(none->entries.empty());
+    EXPECT_FALSE(none->more);
+    expect_next_due(none.value(), t0 + 100, std::nullopt);
+}
+
+TEST_P(profile_store_conformance, rearming_moves_a_player_and_cancelling_removes_it) {
+    auto p = with_timers(key_of(1), {{"a", t0 + 10}});
+    rtcrm::write_batch batch;
+    batch.profiles = {p};
+    ASSERT_TRUE(succeeded(store_->write(batch)));
+    // The shards advance their copy's version at each write-back (profile_store.hpp).
+    const auto write_back = [&](rtcrm::profile& copy) {
+        copy.set_stored_version(copy.stored_version() + 1);
+        rtcrm::write_batch again;
+        again.profiles = {copy};
+        return store_->write(again);
+    };
+    const auto due_now = [&] {
+        const auto page = store_->due_timers(t0 + 1000, std::nullopt, 10, nullptr);
+        EXPECT_TRUE(succeeded(page));
+        return page ? listed(page.value()) : std::string{};
+    };
+    p.set_timer("a", t0 + 20);
+    ASSERT_TRUE(succeeded(write_back(p)));
+    EXPECT_EQ(due_now(), fmt::format("({},1) ", t0 + 20));
+    p.set_timer("b", t0 + 15);
+    ASSERT_TRUE(succeeded(write_back(p)));
+    EXPECT_EQ(due_now(), fmt::format("({},1) ", t0 + 15));
+    p.cancel_timer("b");
+    ASSERT_TRUE(succeeded(write_back(p)));
+    EXPECT_EQ(due_now(), fmt::format("({},1) ", t0 + 20));
+    p.cancel_timer("a");
+    ASSERT_TRUE(succeeded(write_back(p)));
+    EXPECT_EQ(due_now(), "");
+    const auto page = store_->due_timers(t0 + 1000, std::nullopt, 10, nullptr);
+    ASSERT_TRUE(succeeded(page));
+    expect_next_due(page.value(), t0 + 1000, std::nullopt);
+    EXPECT_TRUE(get_one(key_of(1)).has_value());  // the profile stays, without timers
+}
+
+TEST_P(profile_store_conformance, the_last_copy_of_a_player_in_a_batch_sets_its_due_time) {
+    rtcrm::write_batch batch;
+    batch.profiles = {with_timers(key_of(1), {{"a", t0 + 10}}), with_timers(key_of(1), {{"a", t0 + 30}})};
+    ASSERT_TRUE(succeeded(store_->write(batch)));
+    const auto page = store_->due_timers(t0 + 1000, std::nullopt, 10, nullptr);
+    ASSERT_TRUE(succeeded(page));
+    EXPECT_EQ(listed(page.value()), fmt::format("({},1) ", t0 + 30));
+}
+
+TEST_P(profile_store_conformance, erasing_a_player_removes_its_due_time) {
+    rtcrm::write_batch batch;
+    batch.profiles = {with_timers(key_of(1), {{"a", t0 + 10}}), with_timers(key_of(2), {{"a", t0 + 20}})};
+    ASSERT_TRUE(succeeded(store_->write(batch)));
+    rtcrm::write_batch erase;
+    erase.erased = {key_of(1)};
+    ASSERT_TRUE(succeeded(store_->write(erase)));
+    const auto page = store_->due_timers(t0 + 1000, std::nullopt, 10, nullptr);
+    ASSERT_TRUE(succeeded(page));
+    EXPECT_EQ(listed(page.value()), fmt::format("({},2) ", t0 + 20));
+}
+
+TEST_P(profile_store_conformance, expiry_keeps_players_with_timers_and_their_due_times) {
+    if (skip_unless_expires()) {
+        GTEST_SKIP() << GetParam().name << " leaves expiry to the database (expire refuses)";
+    }
+    rtcrm::write_batch batch;
+    auto waiting = active_at(1, t0 - 10 * day);
+    waiting.set_timer("winback", t0 + day);
+    batch.profiles = {waiting, active_at(2, t0 - 10 * day)};
+    ASSERT_TRUE(succeeded(store_->write(batch)));
+    const auto swept = store_->expire({.profile_ttl = std::chrono::milliseconds(7 * day)}, t0);
+    ASSERT_TRUE(succeeded(swept));
+    EXPECT_EQ(swept->expired, 1U);
+    EXPECT_TRUE(get_one(key_of(1)).has_value());
+    const auto page = store_->due_timers(t0 + day, std::nullopt, 10, nullptr);
+    ASSERT_TRUE(succeeded(page));
+    EXPECT_EQ(listed(page.value()), fmt::format("({},1) ", t0 + day));
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, profile_store_conformance, ::testing::ValuesIn(backends()),

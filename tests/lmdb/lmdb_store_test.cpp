@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <lmdb.h>
 #include <csignal>
 #include <functional>
 #include <sys/resource.h>
@@ -14,6 +15,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 namespace {
 
@@ -300,4 +302,112 @@ TEST_F(lmdb_store_test, a_full_disk_fails_the_write_with_the_path_and_no_crash) 
         return true;
     })));
     EXPECT_EQ(n % 100, 0U) << "a partial batch was committed";
+}
+
+// --- the due-time index of pending timers -------------------------------------------------
+
+namespace {
+
+constexpr std::int64_t t0 = 1'763'800'000'000;
+
+rtcrm::profile waiting(std::int64_t id, std::int64_t due) {
+    rtcrm::profile p{rtcrm::player_key{id}};
+    p.record_event("login", t0, "e");
+    p.set_timer("winback", due);
+    return p;
+}
+
+std::vector<rtcrm::due_entry> all_due(rtcrm::profile_store& store) {
+    auto page = store.due_timers(std::numeric_limits<std::int64_t>::max(), std::nullopt, 1000, nullptr);
+    EXPECT_TRUE(succeeded(page));
+    return page ? page.value().entries : std::vector<rtcrm::due_entry>{};
+}
+
+// Writes `profiles` (raw, keyed by key text, in the codec) into an environment as a store
+// without the due-time index left it: only the "profiles" and "positions" databases.
+void write_raw(const fs::path& dir, const std::vector<std::pair<std::string, std::string>>& profiles, bool create) {
+    fs::create_directories(dir);
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 2);
+    ASSERT_EQ(mdb_env_open(env, dir.c_str(), 0, 0644), 0);
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi dbi = 0;
+    const unsigned flags = create ? MDB_CREATE : 0U;
+    ASSERT_EQ(mdb_dbi_open(txn, "profiles", flags, &dbi), 0);
+    for (const auto& [key, bytes] : profiles) {
+        MDB_val k{key.size(), const_cast<char*>(key.data())};
+        MDB_val v{bytes.size(), const_cast<char*>(bytes.data())};
+        ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+    }
+    if (create) {
+        MDB_dbi positions = 0;
+        ASSERT_EQ(mdb_dbi_open(txn, "positions", MDB_CREATE, &positions), 0);
+    }
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+std::pair<std::string, std::string> encoded(const rtcrm::profile& p) {
+    std::string bytes;
+    rtcrm::encode_profile(p, bytes);
+    return {std::string{p.key().text()}, bytes};
+}
+
+}  // namespace
+
+TEST_F(lmdb_store_test, the_due_time_index_survives_a_restart) {
+    {
+        rtcrm::lmdb_store store{{.path = dir_.string(), .sync = false}};
+        rtcrm::write_batch batch;
+        batch.profiles = {waiting(1, t0 + 30), waiting(2, t0 + 10), waiting(3, t0 + 20)};
+        ASSERT_TRUE(succeeded(store.write(batch)));
+        batch.profiles = {waiting(3, t0 + 40)};  // re-armed
+        ASSERT_TRUE(succeeded(store.write(batch)));
+        ASSERT_TRUE(succeeded(store.flush()));
+    }
+    rtcrm::lmdb_store store{{.path = dir_.string(), .sync = false}};
+    EXPECT_EQ(all_due(store), (std::vector<rtcrm::due_entry>{
+                                  {t0 + 10, rtcrm::player_key{2}}, {t0 + 30, rtcrm::player_key{1}}, {t0 + 40, rtcrm::player_key{3}}}));
+    rtcrm::lmdb_store reader{{.path = dir_.string(), .read_only = true}};
+    EXPECT_EQ(all_due(reader), all_due(store));
+}
+
+TEST_F(lmdb_store_test, due_timers_reads_the_index_not_the_profiles) {
+    {
+        rtcrm::lmdb_store store{{.path = dir_.string(), .sync = false}};
+        rtcrm::write_batch batch;
+        batch.profiles = {waiting(1, t0 + 10)};
+        ASSERT_TRUE(succeeded(store.write(batch)));
+    }
+    // The profile's bytes replaced by ones that do not decode: a scan would fail on them.
+    write_raw(dir_, {{"1", std::string("\x09garbage")}}, false);
+    rtcrm::lmdb_store store{{.path = dir_.string(), .sync = false}};
+    EXPECT_FALSE(store.scan([](const rtcrm::profile&) { return true; }));
+    EXPECT_EQ(all_due(store), (std::vector<rtcrm::due_entry>{{t0 + 10, rtcrm::player_key{1}}}));
+}
+
+TEST_F(lmdb_store_test, a_store_written_before_the_index_opens_and_gets_it) {
+    // A profile without timers (codec version 1) and, as a build without the index could
+    // have left one, a profile with a timer.
+    rtcrm::profile plain{rtcrm::player_key{1}};
+    plain.set("level", std::int64_t{3});
+    write_raw(dir_, {encoded(plain), encoded(waiting(2, t0 + 10)), encoded(waiting(3, -5))}, true);
+    {
+        // A reader finds no index and scans instead.
+        rtcrm::lmdb_store reader{{.path = dir_.string(), .read_only = true}};
+        EXPECT_EQ(all_due(reader), (std::vector<rtcrm::due_entry>{{-5, rtcrm::player_key{3}}, {t0 + 10, rtcrm::player_key{2}}}));
+    }
+    rtcrm::lmdb_store store{{.path = dir_.string(), .sync = false}};
+    EXPECT_EQ(all_due(store), (std::vector<rtcrm::due_entry>{{-5, rtcrm::player_key{3}}, {t0 + 10, rtcrm::player_key{2}}}));
+    rtcrm::write_batch batch;
+    batch.profiles = {waiting(1, t0 + 5)};
+    batch.erased = {rtcrm::player_key{3}};
+    ASSERT_TRUE(succeeded(store.write(batch)));
+    EXPECT_EQ(all_due(store), (std::vector<rtcrm::due_entry>{{t0 + 5, rtcrm::player_key{1}}, {t0 + 10, rtcrm::player_key{2}}}));
+    std::vector<rtcrm::player_key> keys{rtcrm::player_key{2}};
+    std::vector<std::optional<rtcrm::profile>> out(1);
+    ASSERT_TRUE(succeeded(store.get(keys, out)));
+    EXPECT_EQ(out[0], waiting(2, t0 + 10));
 }

@@ -7,6 +7,13 @@
 /// says exactly which events its profiles include. One write transaction at a time (LMDB
 /// allows no more); reads run in parallel, each in its own read-only transaction.
 ///
+/// Pending timers: a due-time index (sub-databases `timers_due` and `timers_by_key`, see
+/// src/lmdb/lmdb_due_index.hpp) holds each player's earliest due time and changes in the
+/// write transaction of its profile, so `due_timers` reads it without the profiles. A
+/// store written before the index existed gets it at its first writable open, filled from
+/// the stored profiles (one pass that decodes only profiles holding timers); a read-only
+/// opener of such a store answers `due_timers` with a scan.
+///
 /// The map grows by itself: a write that fills it is retried after doubling the map
 /// size (up to `max_map_size`).
 ///
@@ -71,6 +78,10 @@ public:
     /// In write transactions of at most `expire_chunk` profiles each. A profile that does
     /// not decode is kept, and logged (component `store`) once per call with how many.
     result<expiry_result> expire(const expiry_policy& policy, std::int64_t now_ms) override;
+    /// A range scan of the due-time index (see the file comment); a reader of a store
+    /// written before the index existed scans the profiles instead.
+    result<due_page> due_timers(std::int64_t until_ms, const std::optional<due_entry>& after, std::size_t limit,
+                                const player_filter& accept) override;
     result<void> flush() override;
     [[nodiscard]] std::vector<source_position> positions() override;
     [[nodiscard]] bool durable() const noexcept override { return true; }
