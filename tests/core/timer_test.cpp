@@ -4,14 +4,18 @@
 #include <rtcrm/core/memory_store.hpp>
 #include <rtcrm/core/runtime.hpp>
 #include <rtcrm/core/test_driver.hpp>
+#include <rtcrm/lmdb/lmdb_store.hpp>
 
 #include "support/test_components.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 #include <rapidjson/document.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
@@ -175,7 +179,8 @@ TEST(timers, a_source_cannot_send_a_timer_event) {
 // time arrive in the same batch.
 std::vector<std::string> run_lines(const std::vector<std::string>& lines, std::uint32_t shards,
                                    std::size_t cache_max_profiles = 0,
-                                   std::shared_ptr<rtcrm::profile_store> store = nullptr) {
+                                   std::shared_ptr<rtcrm::profile_store> store = nullptr,
+                                   rtcrm::runtime_stats* stats = nullptr) {
     auto sink = std::make_shared<collecting_sink>();
     rtcrm::topology t;
     t.add_source(std::make_unique<vector_source>(lines))
@@ -190,6 +195,9 @@ std::vector<std::string> run_lines(const std::vector<std::string>& lines, std::u
     }
     rtcrm::runtime rt{std::move(t)};
     rt.run();
+    if (stats != nullptr) {
+        *stats = rt.stats();
+    }
     return sink->bodies();
 }
 
@@ -302,6 +310,34 @@ TEST(timers, players_outside_a_bounded_cache_fire_from_the_stores_index) {
         }
     }
     EXPECT_EQ(fired, static_cast<std::size_t>(players));
+}
+
+TEST(timers, players_outside_a_bounded_cache_fire_from_the_lmdb_index_and_the_cache_stays_bounded) {
+    const auto dir = std::filesystem::temp_directory_path() / fmt::format("rtcrm_timer_lmdb_{}", ::getpid());
+    std::filesystem::remove_all(dir);
+    std::vector<std::string> lines;
+    constexpr std::int64_t players = 20000;
+    for (std::int64_t player = 0; player < players; ++player) {
+        lines.push_back(arm(player, player, "x", 100000 + player));
+    }
+    lines.push_back(noop(players, 200000));
+    rtcrm::runtime_stats stats;
+    {
+        auto store = std::make_shared<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = dir.string(), .sync = false});
+        const auto seq = by_player(run_lines(lines, 2, 500, store, &stats));
+        std::size_t fired = 0;
+        for (const auto& [player, events] : seq) {
+            fired += std::count_if(events.begin(), events.end(),
+                                   [](const std::string& line) { return line.find(" timer:x") != std::string::npos; });
+        }
+        EXPECT_EQ(fired, static_cast<std::size_t>(players));
+    }
+    EXPECT_EQ(stats.timers_fired, static_cast<std::uint64_t>(players));
+    // Over the bound by at most a firing round's loads (timer_batch) per shard, until
+    // their write-back is durable and they may leave.
+    EXPECT_LE(stats.cached_profiles, 2U * (500U + 256U));
+    EXPECT_GT(stats.evicted_profiles, 0U);
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
