@@ -335,7 +335,7 @@ TEST(timers, players_outside_a_bounded_cache_fire_from_the_lmdb_index_and_the_ca
     EXPECT_EQ(stats.timers_fired, static_cast<std::uint64_t>(players));
     // Over the bound by at most a firing round's loads (timer_batch) per shard, until
     // their write-back is durable and they may leave.
-    EXPECT_LE(stats.cached_profiles, 2U * (500U + 256U));
+    EXPECT_LE(stats.cached_profiles, 2U * (500U + 128U));
     EXPECT_GT(stats.evicted_profiles, 0U);
     std::filesystem::remove_all(dir);
 }

@@ -90,7 +90,7 @@ struct runtime_options {
     std::chrono::milliseconds idle_partition{5000};
     /// The most timer events a shard fires between two batches of records, so a million
     /// timers due at once never hold a player's events for long.
-    std::size_t timer_batch = 256;
+    std::size_t timer_batch = 128;
     /// How the kernel schedules the shard threads (thread_scheduling.hpp): by default as the
     /// thread calling `start()`; `fifo` or `batch` for a shorter latency tail on a busy
     /// machine, with the host's own pipeline threads at the same level. `start()` throws
