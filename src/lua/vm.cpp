@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -245,6 +246,92 @@ void read_cap_and_rate(lua_State* L, int spec, campaign_spec& c) {
     lua_pop(L, 1);
 }
 
+// "YYYY-MM-DDTHH:MM:SS[.mmm]Z" as ms since the epoch.
+std::optional<std::int64_t> parse_time_point(std::string_view t) {
+    const auto digits = [&](std::size_t at, std::size_t n, int& out) {
+        if (at + n > t.size()) {
+            return false;
+        }
+        out = 0;
+        for (std::size_t i = at; i < at + n; ++i) {
+            if (t[i] < '0' || t[i] > '9') {
+                return false;
+            }
+            out = out * 10 + (t[i] - '0');
+        }
+        return true;
+    };
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, ms = 0;
+    if (!digits(0, 4, y) || t.size() < 20 || t[4] != '-' || !digits(5, 2, mo) || t[7] != '-' || !digits(8, 2, d) ||
+        t[10] != 'T' || !digits(11, 2, h) || t[13] != ':' || !digits(14, 2, mi) || t[16] != ':' || !digits(17, 2, sec)) {
+        return std::nullopt;
+    }
+    std::size_t at = 19;
+    if (t[at] == '.') {
+        if (!digits(at + 1, 3, ms)) {
+            return std::nullopt;
+        }
+        at += 4;
+    }
+    if (at + 1 != t.size() || t[at] != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59) {
+        return std::nullopt;
+    }
+    const auto days = std::chrono::sys_days{std::chrono::year{y} / mo / d};
+    if (!(std::chrono::year{y} / mo / d).ok()) {
+        return std::nullopt;
+    }
+    return (days.time_since_epoch().count() * 86'400'000LL) + h * 3'600'000LL + mi * 60'000LL + sec * 1'000LL + ms;
+}
+
+// A point in event time from `active`: an integer (ms since the epoch) or an ISO 8601
+// text; nullopt for anything else.
+std::optional<std::int64_t> time_point_value(lua_State* L, int index) {
+    if (lua_isinteger(L, index) != 0) {
+        return lua_tointeger(L, index);
+    }
+    if (lua_type(L, index) == LUA_TSTRING) {
+        return parse_time_point(lua_tostring(L, index));
+    }
+    return std::nullopt;
+}
+
+// `after`, `unless` and `active`. The prelude made `unless` a list of strings and refused
+// it without `after`; `active` and its bounds are plain values checked here.
+void read_timing(lua_State* L, int spec, campaign_spec& c) {
+    const auto fail = [&](const std::string& what) {
+        throw script_error(fmt::format("{}: campaign '{}': {}", c.where, c.id, what));
+    };
+    if (raw_field(L, spec, "after") != LUA_TNIL) {
+        const auto after = lua_type(L, -1) == LUA_TSTRING ? parse_duration(lua_tostring(L, -1)) : std::nullopt;
+        c.after_ms = after ? after->count() : -1;
+        if (c.after_ms <= 0) {
+            fail("after must be a duration greater than 0, like \"3d\", \"2h\", \"30m\" or \"10s\"");
+        }
+    }
+    lua_pop(L, 1);
+    c.unless = string_list(L, spec, "unless", c.where);
+    if (raw_field(L, spec, "active") == LUA_TTABLE) {
+        const char* bounds[] = {"from", "to"};
+        std::int64_t* into[] = {&c.active_from, &c.active_to};
+        for (int i = 0; i < 2; ++i) {
+            if (raw_field(L, -1, bounds[i]) != LUA_TNIL) {
+                const auto at = time_point_value(L, -1);
+                if (!at) {
+                    fail(fmt::format("active.{} must be a time: ISO 8601 like \"2026-02-10T00:00:00Z\", or "
+                                     "milliseconds since the epoch",
+                                     bounds[i]));
+                }
+                *into[i] = *at;
+            }
+            lua_pop(L, 1);
+        }
+        if (c.active_from >= c.active_to) {
+            fail(fmt::format("active.from ({}) must be before active.to ({})", c.active_from, c.active_to));
+        }
+    }
+    lua_pop(L, 1);
+}
+
 }  // namespace
 
 void* vm::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) noexcept {
@@ -420,6 +507,7 @@ void vm::read_handlers(lua_State* L, int registry) {
         }
         lua_pop(L, 1);
         read_cap_and_rate(L, spec, c);
+        read_timing(L, spec, c);
         campaigns_.push_back(std::move(c));
         lua_pop(L, 1);
     }

@@ -54,6 +54,13 @@ struct handler_stats {
     std::uint64_t suppressed_cap = 0;  ///< matched, but the player's frequency cap was reached
     std::uint64_t suppressed_rate = 0; ///< matched, but the campaign's rate limit was reached
     std::uint64_t suppressed_kill = 0; ///< events skipped while the campaign was disabled
+    // Delayed campaigns (`after`) and quiet hours:
+    std::uint64_t timers_armed = 0;      ///< waits armed or re-armed by an `on` event
+    std::uint64_t timers_cancelled = 0;  ///< waits cancelled by an `unless` event
+    std::uint64_t timers_fired = 0;      ///< waits that came due (then the guards decide)
+    std::uint64_t dropped_inactive = 0;  ///< waits that came due outside `active`: nothing sent
+    std::uint64_t deferred_quiet = 0;    ///< triggers deferred to the end of the player's quiet hours
+    std::uint64_t dropped_quiet = 0;     ///< triggers dropped in quiet hours (`defer = false`)
     std::string last_error;            ///< the latest error, "file:line: message"
 };
 
