@@ -79,6 +79,9 @@ public:
     virtual reload_result remove_script(std::string_view name) = 0;
     /// Changes to the set that failed (the old set stayed).
     [[nodiscard]] virtual std::uint64_t failed_reloads() const noexcept = 0;
+    /// Campaign timers that came due after a change to the set had removed their campaign
+    /// (they fired nothing). The default counts none.
+    [[nodiscard]] virtual std::uint64_t orphaned_timers() const noexcept { return 0; }
 
     /// Kill switch: the campaign stops firing at the next event boundary of every shard.
     virtual void disable(std::string_view campaign_id) = 0;

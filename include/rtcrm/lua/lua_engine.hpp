@@ -165,7 +165,7 @@ public:
     [[nodiscard]] std::string last_reload_error() const;
     /// Campaign timers (a delayed campaign's wait, a trigger deferred by quiet hours) that
     /// came due after a reload had removed their campaign: they fired nothing.
-    [[nodiscard]] std::uint64_t orphaned_timers() const noexcept;
+    [[nodiscard]] std::uint64_t orphaned_timers() const noexcept override;
 
     /// An audience segment (see segment.hpp) under this engine's guards: its
     /// `instruction_budget`, `call_deadline`, `call_memory_budget` and `memory_limit`.
