@@ -310,7 +310,7 @@ private:
         if (spec.segment != LUA_NOREF && (!run(index, spec.segment, false, yes) || !yes)) {
             return;
         }
-        send(campaign, ev, ev.type(), p, ctx);
+        send(campaign, ev, ev.type(), false, p, ctx);
     }
 
     // A delayed campaign's `on` event passed `when`: its timer is (re)armed at ts + after.
@@ -319,15 +319,25 @@ private:
         const std::size_t index = set_->updater_count + campaign;
         auto& c = (*counters_)[index];
         const std::string& name = timer_names_[campaign];
-        if (p.timer(name) == nullptr && limits.max_timers != 0 && p.timers().size() >= limits.max_timers) {
-            handler_counters::bump(c.errors);
-            set_->record_error(index, fmt::format("{}: campaign '{}': the player holds {} pending timers, the "
-                                                  "profile limit max_timers ({}): the wait is not armed",
-                                                  spec.where, spec.id, p.timers().size(), limits.max_timers));
+        if (at_timer_limit(p, name, limits, index, "the wait is not armed")) {
             return;
         }
         arm_timer(p, name, std::min(ev.ts(), max_event_ts - spec.after_ms) + spec.after_ms, ev, ev.type());
         handler_counters::bump(c.timers_armed);
+    }
+
+    // True (and counted as an error of the campaign) if arming `name` would pass max_timers.
+    bool at_timer_limit(const profile& p, std::string_view name, const profile_limits& limits, std::size_t index,
+                        std::string_view outcome) {
+        if (p.timer(name) != nullptr || limits.max_timers == 0 || p.timers().size() < limits.max_timers) {
+            return false;
+        }
+        const auto& spec = vm_->campaigns()[index - set_->updater_count];
+        handler_counters::bump((*counters_)[index].errors);
+        set_->record_error(index, fmt::format("{}: campaign '{}': the player holds {} pending timers, the profile "
+                                              "limit max_timers ({}): {}",
+                                              spec.where, spec.id, p.timers().size(), limits.max_timers, outcome));
+        return true;
     }
 
     // Arms `name` at `due` for a trigger of `trigger_type`, remembering `ev` as the cause.
@@ -371,13 +381,15 @@ private:
                 type = {it->value.GetString(), it->value.GetStringLength()};
             }
         }
-        send(campaign, ev, type, p, ctx);
+        send(campaign, ev, type, deferred, p, ctx);
     }
 
-    // The guards every firing passes (cap and rate at the event's time), then the trigger.
-    void send(std::size_t campaign, event& ev, std::string_view type, profile& p, bolt_context& ctx) {
+    // The guards every firing passes (cap, quiet hours and rate at the event's time), then
+    // the trigger. `deferred`: the firing was deferred past quiet hours, which have ended.
+    void send(std::size_t campaign, event& ev, std::string_view type, bool deferred, profile& p, bolt_context& ctx) {
         const auto& spec = vm_->campaigns()[campaign];
-        auto& c = (*counters_)[set_->updater_count + campaign];
+        const std::size_t index = set_->updater_count + campaign;
+        auto& c = (*counters_)[index];
         // Guards. Dry-run campaigns keep their own history, so shadow caps behave as live
         // ones would without touching the live history.
         const std::string& key = spec.dry_run ? dry_keys_[campaign] : spec.id;
@@ -386,6 +398,26 @@ private:
                                                      : (p.triggers(key) != nullptr ? p.triggers(key)->total : 0);
             if (fired >= spec.cap_per_player) {
                 handler_counters::bump(c.suppressed_cap);
+                return;
+            }
+        }
+        if (spec.quiet && !deferred) {
+            std::string_view zone;
+            if (!spec.quiet->tz_attribute.empty()) {
+                if (const auto* a = p.get(spec.quiet->tz_attribute); a != nullptr && std::holds_alternative<std::string>(*a)) {
+                    zone = std::get<std::string>(*a);
+                }
+            }
+            if (const auto verdict = quiet_until(*spec.quiet, zone, ev.ts()); verdict.until_ms) {
+                // Deferred: the timer "quiet:<id>" sends it when they end, after the kill
+                // switch, cap and rate at that time.
+                if (spec.quiet->defer &&
+                    !at_timer_limit(p, quiet_names_[campaign], ctx.limits(), index, "the deferred trigger is dropped")) {
+                    arm_timer(p, quiet_names_[campaign], *verdict.until_ms, ev, type);
+                    handler_counters::bump(c.deferred_quiet);
+                } else {
+                    handler_counters::bump(c.dropped_quiet);
+                }
                 return;
             }
         }
@@ -527,9 +559,11 @@ private:
         }
         campaign_index_.clear();
         timer_names_.clear();
+        quiet_names_.clear();
         for (std::size_t i = 0; i < campaigns.size(); ++i) {
             campaign_index_.emplace(campaigns[i].id, i);
             timer_names_.push_back(std::string{campaign_timer_prefix} + campaigns[i].id);
+            quiet_names_.push_back(std::string{quiet_timer_prefix} + campaigns[i].id);
         }
         killed_.assign(campaigns.size(), false);
         kill_version_ = ~std::uint64_t{0};
@@ -578,6 +612,7 @@ private:
     std::vector<std::string> dry_keys_;
     std::unordered_map<std::string, std::size_t, string_hash, std::equal_to<>> campaign_index_;  // id -> index
     std::vector<std::string> timer_names_;  // "campaign:<id>" per campaign
+    std::vector<std::string> quiet_names_;  // "quiet:<id>" per campaign
     std::string scratch_;                   // a timer's data, built in place
     std::string ref_;                       // a timer's arming reference, built in place
     std::uint64_t calls_ = 0;

@@ -2,13 +2,13 @@
 
 #include "bounded_library.hpp"
 #include "json_conversion.hpp"
+#include "quiet_hours.hpp"
 
 #include <rtcrm/core/duration.hpp>
 #include <rtcrm/core/error.hpp>
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -246,53 +246,86 @@ void read_cap_and_rate(lua_State* L, int spec, campaign_spec& c) {
     lua_pop(L, 1);
 }
 
-// "YYYY-MM-DDTHH:MM:SS[.mmm]Z" as ms since the epoch.
-std::optional<std::int64_t> parse_time_point(std::string_view t) {
-    const auto digits = [&](std::size_t at, std::size_t n, int& out) {
-        if (at + n > t.size()) {
-            return false;
-        }
-        out = 0;
-        for (std::size_t i = at; i < at + n; ++i) {
-            if (t[i] < '0' || t[i] > '9') {
-                return false;
-            }
-            out = out * 10 + (t[i] - '0');
-        }
-        return true;
-    };
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, ms = 0;
-    if (!digits(0, 4, y) || t.size() < 20 || t[4] != '-' || !digits(5, 2, mo) || t[7] != '-' || !digits(8, 2, d) ||
-        t[10] != 'T' || !digits(11, 2, h) || t[13] != ':' || !digits(14, 2, mi) || t[16] != ':' || !digits(17, 2, sec)) {
-        return std::nullopt;
-    }
-    std::size_t at = 19;
-    if (t[at] == '.') {
-        if (!digits(at + 1, 3, ms)) {
-            return std::nullopt;
-        }
-        at += 4;
-    }
-    if (at + 1 != t.size() || t[at] != 'Z' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59) {
-        return std::nullopt;
-    }
-    const auto days = std::chrono::sys_days{std::chrono::year{y} / mo / d};
-    if (!(std::chrono::year{y} / mo / d).ok()) {
-        return std::nullopt;
-    }
-    return (days.time_since_epoch().count() * 86'400'000LL) + h * 3'600'000LL + mi * 60'000LL + sec * 1'000LL + ms;
-}
-
-// A point in event time from `active`: an integer (ms since the epoch) or an ISO 8601
-// text; nullopt for anything else.
-std::optional<std::int64_t> time_point_value(lua_State* L, int index) {
+// A point in event time from `active`: an integer (ms since the epoch) or a text that
+// parse_time_point takes (ISO 8601, or ms); the failure's reason otherwise.
+result<std::int64_t> time_point_value(lua_State* L, int index) {
     if (lua_isinteger(L, index) != 0) {
         return lua_tointeger(L, index);
     }
     if (lua_type(L, index) == LUA_TSTRING) {
-        return parse_time_point(lua_tostring(L, index));
+        std::size_t len = 0;
+        const char* text = lua_tolstring(L, index, &len);
+        return parse_time_point({text, len});
     }
-    return std::nullopt;
+    return {errc::invalid_config, fmt::format("a {} is not a time", luaL_typename(L, index))};
+}
+
+// A string field of a plain table at `table`; nullopt when it is not a string.
+std::optional<std::string> optional_string(lua_State* L, int table, const char* field) {
+    std::optional<std::string> out;
+    if (raw_field(L, table, field) == LUA_TSTRING) {
+        std::size_t len = 0;
+        const char* text = lua_tolstring(L, -1, &len);
+        out.emplace(text, len);
+    }
+    lua_pop(L, 1);
+    return out;
+}
+
+// `quiet = { from, to, tz, default_tz, defer }` (quiet_hours.hpp).
+void read_quiet(lua_State* L, int spec, campaign_spec& c) {
+    const auto fail = [&](const std::string& what) {
+        throw script_error(fmt::format("{}: campaign '{}': {}", c.where, c.id, what));
+    };
+    if (raw_field(L, spec, "quiet") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    const int q = lua_gettop(L);
+    quiet_hours quiet;
+    int* minutes[] = {&quiet.from_minute, &quiet.to_minute};
+    const char* bounds[] = {"from", "to"};
+    for (int i = 0; i < 2; ++i) {
+        const auto text = optional_string(L, q, bounds[i]);
+        if (!text) {
+            fail(fmt::format("quiet.{} must be a local time of day like \"22:00\"", bounds[i]));
+        }
+        const auto minute = parse_time_of_day(*text);
+        if (!minute) {
+            fail(fmt::format("quiet.{}: {}", bounds[i], minute.error().reason));
+        }
+        *minutes[i] = minute.value();
+    }
+    if (raw_field(L, q, "tz") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
+            fail("quiet.tz must name the profile attribute that holds the player's time zone (like \"tz\")");
+        }
+        quiet.tz_attribute = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1);
+    quiet.default_tz = "UTC";
+    if (raw_field(L, q, "default_tz") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            fail("quiet.default_tz must be a time zone name like \"Europe/Berlin\" or \"UTC\"");
+        }
+        quiet.default_tz = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1);
+    if (const auto zone = check_time_zone(quiet.default_tz); !zone) {
+        fail(fmt::format("quiet.default_tz: {}", zone.error().reason));
+    }
+    if (raw_field(L, q, "defer") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TBOOLEAN) {
+            fail("quiet.defer must be true (send when the quiet hours end) or false (drop)");
+        }
+        quiet.defer = lua_toboolean(L, -1) != 0;
+    }
+    lua_pop(L, 1);
+    if (quiet.from_minute == quiet.to_minute) {
+        fail("quiet.from and quiet.to are equal: the quiet hours would be empty");
+    }
+    c.quiet = std::move(quiet);
+    lua_pop(L, 1);
 }
 
 // `after`, `unless` and `active`. The prelude made `unless` a list of strings and refused
@@ -318,10 +351,10 @@ void read_timing(lua_State* L, int spec, campaign_spec& c) {
                 const auto at = time_point_value(L, -1);
                 if (!at) {
                     fail(fmt::format("active.{} must be a time: ISO 8601 like \"2026-02-10T00:00:00Z\", or "
-                                     "milliseconds since the epoch",
-                                     bounds[i]));
+                                     "milliseconds since the epoch ({})",
+                                     bounds[i], at.error().reason));
                 }
-                *into[i] = *at;
+                *into[i] = at.value();
             }
             lua_pop(L, 1);
         }
@@ -508,6 +541,7 @@ void vm::read_handlers(lua_State* L, int registry) {
         lua_pop(L, 1);
         read_cap_and_rate(L, spec, c);
         read_timing(L, spec, c);
+        read_quiet(L, spec, c);
         campaigns_.push_back(std::move(c));
         lua_pop(L, 1);
     }

@@ -13,6 +13,7 @@
 #include <rtcrm/lua/lua_engine.hpp>
 
 #include "budget.hpp"
+#include "quiet_hours.hpp"
 #include "core/profile_journal.hpp"
 
 #include <lua.hpp>
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -68,6 +70,9 @@ struct campaign_spec {
     // `active`: the campaign sees only events with active_from <= ts < active_to.
     std::int64_t active_from = std::numeric_limits<std::int64_t>::min();
     std::int64_t active_to = std::numeric_limits<std::int64_t>::max();
+    // `quiet`: a trigger due inside the player's quiet hours is deferred to their end
+    // (through the timer "quiet:<id>") or dropped.
+    std::optional<quiet_hours> quiet;
     std::string where;
 
     [[nodiscard]] bool delayed() const noexcept { return after_ms > 0; }

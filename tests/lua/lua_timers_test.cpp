@@ -319,3 +319,64 @@ TEST(lua_timers, active_takes_iso_8601_and_milliseconds) {
 }
 
 }  // namespace
+
+namespace {
+
+// --- quiet hours ---
+
+// 2025-11-22T08:26:40Z is t0: 22:30 UTC that day is t0 + 14h 3m 20s.
+constexpr std::int64_t utc_2230 = t0 + 14 * hour + 3 * 60'000 + 20'000;
+constexpr std::int64_t next_0800 = utc_2230 + 9 * hour + 30 * 60'000;
+
+constexpr std::string_view quiet_script = R"(
+crm.updater{ id = "tz", on = "tz", fn = function(e, p) p:set("tz", e.data.tz) end }
+crm.campaign{ id = 40, on = "fight", content = { offer = "x" },
+  quiet = { from = "22:00", to = "08:00", tz = "tz", default_tz = "UTC", defer = true } }
+crm.campaign{ id = 41, on = "fight", quiet = { from = "22:00", to = "08:00", defer = false } }
+)";
+
+TEST(lua_timers, a_trigger_inside_quiet_hours_is_deferred_to_their_end_or_dropped) {
+    harness h{std::string{quiet_script}};
+    h.driver.pipe(ev("fight", utc_2230 - hour));  // 21:30 UTC: both fire
+    EXPECT_EQ(h.driver.read(rtcrm::stream::main).size(), 2U);
+    h.driver.pipe(ev("fight", utc_2230));  // 22:30 UTC: 40 waits until 08:00, 41 drops it
+    EXPECT_TRUE(h.driver.read(rtcrm::stream::main).empty());
+    const auto* t = h.timer("quiet:40");
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->due, next_0800);
+    EXPECT_EQ(t->data, R"({"type":"fight"})");
+    EXPECT_EQ(t->event_id, fmt::format("e-1-{}", utc_2230));
+    EXPECT_EQ(h.timer("quiet:41"), nullptr);
+    EXPECT_EQ(h.stat("40").deferred_quiet, 1U);
+    EXPECT_EQ(h.stat("41").dropped_quiet, 1U);
+}
+
+TEST(lua_timers, quiet_hours_follow_the_zone_in_the_players_attribute) {
+    harness h{std::string{quiet_script}};
+    // 22:30 UTC is 17:30 in New York: not quiet there.
+    h.driver.pipe(ev("tz", utc_2230 - 1, 1, R"({"tz":"America/New_York"})"));
+    h.driver.pipe(ev("fight", utc_2230));
+    EXPECT_EQ(h.driver.read(rtcrm::stream::main).size(), 1U);  // 40 fires; 41 has no tz: UTC, dropped
+    // An unknown zone falls back to default_tz (UTC): quiet.
+    h.driver.pipe(ev("tz", utc_2230 + 1, 2, R"({"tz":"Mars/Olympus"})"));
+    h.driver.pipe(ev("fight", utc_2230 + 2, 2));
+    EXPECT_TRUE(h.driver.read(rtcrm::stream::main).empty());
+    EXPECT_NE(h.timer("quiet:40", 2), nullptr);
+}
+
+TEST(lua_timers, bad_quiet_fields_are_load_errors_with_their_position) {
+    const std::pair<std::string_view, std::string_view> cases[] = {
+        {R"(quiet = { to = "08:00" })", "timers.lua:2: campaign '1': quiet.from must be a local time of day"},
+        {R"(quiet = { from = "22:00", to = "8h" })", "timers.lua:2: campaign '1': quiet.to: "},
+        {R"(quiet = { from = "22:00", to = "08:00", default_tz = "Mars/Olympus" })", "timers.lua:2: campaign '1': quiet.default_tz: "},
+        {R"(quiet = { from = "22:00", to = "08:00", tz = 3 })", "timers.lua:2: campaign '1': quiet.tz must name the profile attribute"},
+        {R"(quiet = { from = "22:00", to = "08:00", defer = "yes" })", "timers.lua:2: campaign '1': quiet.defer must be true"},
+        {R"(quiet = { from = "22:00", to = "22:00" })", "timers.lua:2: campaign '1': quiet.from and quiet.to are equal"},
+    };
+    for (const auto& [fields, expected] : cases) {
+        const auto error = load_error(fmt::format("\ncrm.campaign{{ id = 1, on = \"login\", {} }}", fields));
+        EXPECT_NE(error.find(expected), std::string::npos) << fields << ": " << error;
+    }
+}
+
+}  // namespace
