@@ -380,3 +380,17 @@ TEST(lua_timers, bad_quiet_fields_are_load_errors_with_their_position) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(lua_timers, a_campaigns_timers_rank_by_its_registration_order) {
+    const auto engine = load(std::string{win_back} + R"(crm.campaign{ id = "late", on = "x" })");
+    const auto bolt = engine->make_bolt_factory()(rtcrm::bolt_placement{});
+    EXPECT_EQ(bolt->timer_rank("campaign:31"), 0U);
+    EXPECT_EQ(bolt->timer_rank("campaign:32"), 1U);
+    EXPECT_EQ(bolt->timer_rank("quiet:late"), 2U);
+    EXPECT_EQ(bolt->timer_rank("campaign:99"), std::nullopt);  // no such campaign
+    EXPECT_EQ(bolt->timer_rank("remind"), std::nullopt);       // a script's own timer
+}
+
+}  // namespace
