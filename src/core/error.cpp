@@ -19,6 +19,7 @@ public:
         case errc::handler_failed: return "handler failed";
         case errc::ambiguous_key: return "player key member is ambiguous";
         case errc::bad_time: return "event time outside the accepted window";
+        case errc::reserved_type: return "event type reserved for the runtime's own events";
         case errc::queue_full: return "queue full";
         case errc::stopped: return "stopped";
         case errc::dropped: return "ack token dropped without ack or nack";
@@ -53,6 +54,7 @@ std::string_view errc_name(errc e) noexcept {
     case errc::handler_failed: return "handler_failed";
     case errc::ambiguous_key: return "ambiguous_key";
     case errc::bad_time: return "bad_time";
+    case errc::reserved_type: return "reserved_type";
     case errc::queue_full: return "queue_full";
     case errc::stopped: return "stopped";
     case errc::dropped: return "dropped";

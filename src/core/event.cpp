@@ -1,4 +1,6 @@
 #include <rtcrm/core/event.hpp>
+#include <rtcrm/core/error.hpp>
+#include "timer_event.hpp"
 
 #include "bounded_json.hpp"
 #include "parsed_key.hpp"
@@ -6,9 +8,12 @@
 #include <rtcrm/core/json_text.hpp>
 
 #include <fmt/format.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace rtcrm {
@@ -240,7 +245,53 @@ std::optional<player_key> parsed_player_key(std::string_view bytes, const parse_
 
 }  // namespace detail
 
-result<event> parse_event(record&& rec, const parse_options& options) {
+namespace detail {
+
+
+event make_timer_event(const player_key& player, const pending_timer& timer, const parse_options& options) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key(options.key_field.data(), static_cast<rapidjson::SizeType>(options.key_field.size()));
+    if (const auto id = player.integer()) {
+        w.Int64(*id);
+    } else {
+        w.String(player.text().data(), static_cast<rapidjson::SizeType>(player.text().size()));
+    }
+    const auto type = std::string{timer_event_prefix} + timer.name;
+    w.Key("type");
+    w.String(type.data(), static_cast<rapidjson::SizeType>(type.size()));
+    w.Key("ts");
+    w.Int64(timer.due);
+    if (!timer.event_id.empty()) {
+        w.Key("id");
+        w.String(timer.event_id.data(), static_cast<rapidjson::SizeType>(timer.event_id.size()));
+    }
+    if (!timer.data.empty()) {
+        w.Key("data");
+        w.RawValue(timer.data.data(), timer.data.size(), rapidjson::kObjectType);
+    }
+    w.EndObject();
+    record rec{std::string{buf.GetString(), buf.GetSize()}, std::string{player.text()}, {}};
+    rec.origin.timer = true;
+    // Its size and time were checked when it was armed; data a handler stored is valid JSON.
+    auto unbounded = options;
+    unbounded.max_size = std::numeric_limits<std::size_t>::max();
+    auto made = timer_event_access::parse(std::move(rec), unbounded, maker::runtime);
+    if (!made) {
+        // Stored data that no longer parses (a store written by other means): fire without it.
+        auto bare = timer;
+        bare.data.clear();
+        if (timer.data.empty()) {
+            throw error(made.error().code, made.error().reason);
+        }
+        return make_timer_event(player, bare, options);
+    }
+    timer_event_access::set_ref(made.value(), timer.ref);
+    return std::move(made).value();
+}
+
+result<event> timer_event_access::parse(record&& rec, const parse_options& options, maker made_by) {
     if (rec.bytes.size() > options.max_size) {
         return {errc::too_large,
                 fmt::format("event is {} bytes, over the limit of {}", rec.bytes.size(), options.max_size)};
@@ -285,6 +336,12 @@ result<event> parse_event(record&& rec, const parse_options& options) {
         return give_back(errc::wrong_type, "field \"type\" must be a non-empty string");
     }
     ev.type_.assign(type_it->value.GetString(), type_it->value.GetStringLength());
+    if (made_by == maker::source && ev.type_.starts_with(timer_event_prefix)) {
+        return give_back(errc::reserved_type,
+                         fmt::format("field \"type\" starts with \"{}\", which is reserved for the events of the "
+                                     "players' timers, made by the runtime",
+                                     timer_event_prefix));
+    }
 
     const std::int64_t now = wall_now_ms();
     const auto ts_it = doc.FindMember("ts");
@@ -292,7 +349,9 @@ result<event> parse_event(record&& rec, const parse_options& options) {
         ev.ts_ = now;
     } else if (ts_it->value.IsInt64()) {
         ev.ts_ = ts_it->value.GetInt64();
-        if (auto in_window = check_time(ev.ts_, now, options); !in_window) {
+        if (made_by == maker::runtime) {
+            // A timer fires at its due time, however far from the wall clock that is.
+        } else if (auto in_window = check_time(ev.ts_, now, options); !in_window) {
             return give_back_failure(in_window.error());
         }
     } else {
@@ -312,6 +371,12 @@ result<event> parse_event(record&& rec, const parse_options& options) {
 
     ev.payload_ = std::move(pl);
     return ev;
+}
+
+}  // namespace detail
+
+result<event> parse_event(record&& rec, const parse_options& options) {
+    return detail::timer_event_access::parse(std::move(rec), options, detail::maker::source);
 }
 
 result<event> parse_event(std::string_view json, const parse_options& options) {

@@ -172,7 +172,7 @@ struct generator_source::impl {
     }
 };
 
-generator_source::generator_source(generator_options options) {
+generator_source::generator_source(generator_options options) : bounded_(options.events > 0) {
     options.validate();
     impl_ = std::make_unique<impl>(std::move(options));
 }

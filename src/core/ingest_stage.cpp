@@ -8,11 +8,36 @@ ingest_stage::ingest_stage(std::uint32_t source_index, const runtime_options& op
                            const std::vector<std::string>& source_names, std::uint32_t shards, bool resumable)
     : source_index_(source_index), options_(&options), source_names_(&source_names), shards_(shards), resumable_(resumable) {}
 
-std::uint32_t ingest_stage::shard_of(const record& rec) const {
-    return shard_of_record(rec, options_->parse, shards_);
+void ingest_stage::observe(partition_state& part, std::int64_t ts, std::chrono::steady_clock::time_point now) {
+    if (ts <= part.max_ts) {
+        return;
+    }
+    part.max_ts = ts;
+    part.last_ts_at = now;
+    // The lowest of the partitions' highest times, leaving out partitions that read no
+    // time yet or none new for idle_partition (they would hold every timer back).
+    std::int64_t lowest = ts;
+    for (const auto& [partition, other] : partitions_) {
+        if (other.max_ts != no_watermark && other.max_ts < lowest &&
+            now - other.last_ts_at < options_->idle_partition) {
+            lowest = other.max_ts;
+        }
+    }
+    const auto candidate = lowest - std::min<std::int64_t>(options_->timer_lateness.count(), lowest - INT64_MIN / 2);
+    watermark_ = std::max(watermark_, candidate);
 }
 
 std::size_t ingest_stage::process(std::vector<record>& records, std::size_t first, std::vector<router::batch>& per_shard) {
+    if (told_.size() != shards_) {
+        told_.assign(shards_, no_watermark);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    // The same window parse_event applies: a `ts` it would refuse does not move the clock.
+    const auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+    const auto latest_ts = std::min(max_event_ts, wall_ms + options_->parse.max_lead.count());
+    const auto earliest_ts = options_->parse.max_age ? std::max<std::int64_t>(0, wall_ms - options_->parse.max_age->count()) : 0;
     std::size_t i = first;
     for (; i < records.size(); ++i) {
         record& rec = records[i];
@@ -36,8 +61,18 @@ std::size_t ingest_stage::process(std::vector<record>& records, std::size_t firs
             rec.origin.resumable = resumable_;
         }
         stage_counters::bump(counters_.events_in);
-        const auto shard = shard_of(rec);
-        per_shard[shard].push_back(routed_record{std::move(rec), std::move(*token)});
+        const auto route = route_record(rec, options_->parse, shards_);
+        if (route.ts && *route.ts >= earliest_ts && *route.ts <= latest_ts) {
+            observe(part, *route.ts, now);
+        }
+        per_shard[route.shard].push_back(routed_record{std::move(rec), std::move(*token), watermark_});
+        told_[route.shard] = watermark_;
+    }
+    for (std::uint32_t s = 0; s < shards_; ++s) {
+        if (told_[s] < watermark_) {
+            per_shard[s].push_back(routed_record{record{}, ack_token{}, watermark_, true});
+            told_[s] = watermark_;
+        }
     }
     return i;
 }

@@ -34,6 +34,11 @@ public:
     // Returns the index of the first record not taken: records.size(), or earlier when a
     // partition already has max_in_flight events in flight (advance() and retry).
     std::size_t process(std::vector<record>& records, std::size_t first, std::vector<router::batch>& per_shard);
+    // The source's event-time clock (runtime_options::timer_clock), or no_watermark
+    // before it read a usable `ts`. Every record process() routes carries it as it was
+    // once that record was read; a shard that got no record of a call that moved it gets
+    // a clock_only record.
+    [[nodiscard]] std::int64_t watermark() const noexcept { return watermark_; }
     // Retires completed events; returns the positions that moved since the last call.
     std::vector<source_position> advance();
     // The last safe position computed for `partition` (by advance()).
@@ -50,13 +55,15 @@ public:
     [[nodiscard]] const stage_counters& counters() const noexcept { return counters_; }
 
 private:
-    std::uint32_t shard_of(const record& rec) const;
-
     struct partition_state {
         std::unique_ptr<offset_tracker> tracker;
         std::int64_t next_sequence = 0;       // for records without offsets
         std::optional<std::int64_t> reported; // last position given to the source
+        std::int64_t max_ts = no_watermark;   // the highest usable `ts` read from it
+        std::chrono::steady_clock::time_point last_ts_at;  // when that last rose
     };
+    // Notes `ts` of a record of `part` read at `now`; moves the watermark.
+    void observe(partition_state& part, std::int64_t ts, std::chrono::steady_clock::time_point now);
 
     std::uint32_t source_index_;
     const runtime_options* options_;
@@ -67,6 +74,8 @@ private:
     std::map<std::int32_t, partition_state> partitions_;
     std::vector<std::unique_ptr<offset_tracker>> released_;  // still referenced by in-flight tokens
     std::uint64_t released_failed_ = 0;                      // nacks counted by trackers already freed
+    std::int64_t watermark_ = no_watermark;
+    std::vector<std::int64_t> told_;  // per shard: the watermark it was last sent
 };
 
 // A source's view of its ingest stage (source.hpp: source_control). Source thread only.

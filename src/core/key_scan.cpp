@@ -237,8 +237,14 @@ scanned_key scan_key(std::string_view json, std::string_view field) noexcept {
     }
     // The whole top-level object is read: a second key member further on, or an escaped
     // name that decodes to the key field, makes the key undecidable without the parser.
+    // The same holds for "ts".
     scanned_key found;
-    bool seen = false;
+    bool key_seen = false;
+    bool key_known = true;
+    int ts_seen = 0;
+    bool ts_known = true;
+    std::int64_t ts = 0;
+    constexpr std::string_view ts_field = "ts";
     for (;;) {
         std::string_view name;
         bool escaped = false;
@@ -246,24 +252,51 @@ scanned_key scan_key(std::string_view json, std::string_view field) noexcept {
             return {};
         }
         const bool is_key = escaped ? may_decode_to(name, field) : name == field;
+        const bool is_ts = !is_key && (escaped ? may_decode_to(name, ts_field) : name == ts_field);
         if (is_key) {
-            if (seen || escaped) {
-                return {};
-            }
-            seen = true;
-            if (s.at('"')) {
+            if (key_seen || escaped) {
+                key_known = false;
+                if (!s.skip_value()) {
+                    return {};
+                }
+            } else if (s.at('"')) {
+                key_seen = true;
                 std::string_view value;
                 bool value_escaped = false;
-                if (!s.string(value, value_escaped) || value_escaped || value.empty()) {
+                if (!s.string(value, value_escaped)) {
                     return {};
                 }
-                found = {scanned_key::kind::string, value};
+                if (value_escaped || value.empty()) {
+                    key_known = false;
+                }
+                found.what = scanned_key::kind::string;
+                found.text = value;
             } else {
+                key_seen = true;
                 std::string_view digits;
                 if (!s.integer(digits) || digits == "-0") {  // -0 parses as 0: let the full parse decide
+                    key_known = false;
+                    if (!s.skip_value()) {
+                        return {};
+                    }
+                }
+                found.what = scanned_key::kind::integer;
+                found.text = digits;
+            }
+        } else if (is_ts) {
+            std::string_view digits;
+            if (++ts_seen > 1 || escaped || !s.integer(digits)) {
+                ts_known = false;
+                if (!s.skip_value()) {
                     return {};
                 }
-                found = {scanned_key::kind::integer, digits};
+            } else {
+                ts = 0;
+                const bool negative = digits.front() == '-';
+                for (const char c : digits.substr(negative ? 1 : 0)) {
+                    ts = ts * 10 + (c - '0');  // at most 18 digits (scanner::integer): no overflow
+                }
+                ts = negative ? -ts : ts;
             }
         } else if (!s.skip_value()) {
             return {};
@@ -272,10 +305,18 @@ scanned_key scan_key(std::string_view json, std::string_view field) noexcept {
             continue;
         }
         if (s.eat('}')) {
-            return found;  // unknown if the key field is absent
+            break;
         }
         return {};  // malformed
     }
+    scanned_key out;
+    if (key_seen && key_known) {
+        out = found;  // unknown if the key field is absent
+    }
+    if (ts_seen == 1 && ts_known) {
+        out.ts = ts;
+    }
+    return out;
 }
 
 }  // namespace rtcrm::detail

@@ -2,11 +2,21 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace rtcrm::detail {
 
 pipeline_parts::pipeline_parts(topology& topo, std::size_t source_count)
     : options(topo.options()), shards(topo.options().resolved_shards()), store(topo.store()) {
     options.validate();
+    if (options.timer_clock == timer_clock_mode::automatic) {
+        // Event time when all input ends by itself (replays, files, tests: exact); the wall
+        // clock as well when events may stop coming for a while.
+        const bool bounded = options.submit_capacity == 0 &&
+                             std::all_of(topo.sources().begin(), topo.sources().end(),
+                                         [](const auto& src) { return src->bounded(); });
+        options.timer_clock = bounded ? timer_clock_mode::event : timer_clock_mode::wall;
+    }
     if (!store) {
         throw error(errc::invalid_config, "runtime: the topology has no store (apply detail::with_defaults first)");
     }

@@ -37,6 +37,26 @@ result<void> profile_cache::load(const std::vector<event>& batch) {
             lru_.splice(lru_.begin(), lru_, it->second.lru);  // most recently used
         }
     }
+    return fetch_missing();
+}
+
+result<void> profile_cache::load_keys(std::span<const player_key> keys) {
+    missing_.clear();
+    for (const auto& key : keys) {
+        auto [it, inserted] = cache_.try_emplace(key);
+        if (inserted) {
+            it->second.loading = true;
+            missing_.push_back(key);
+            lru_.push_front(&it->first);
+            it->second.lru = lru_.begin();
+        } else {
+            lru_.splice(lru_.begin(), lru_, it->second.lru);
+        }
+    }
+    return fetch_missing();
+}
+
+result<void> profile_cache::fetch_missing() {
     if (missing_.empty()) {
         return {};
     }
@@ -51,8 +71,39 @@ result<void> profile_cache::load(const std::vector<event>& batch) {
         auto& e = cache_.find(missing_[i])->second;
         e.loading = false;
         e.p = loaded_[i] ? std::move(*loaded_[i]) : profile{missing_[i]};
+        note_timers(e);
     }
     return {};
+}
+
+void profile_cache::reindex_timers(entry& e, std::optional<std::int64_t> due) {
+    const player_key* key = *e.lru;  // the key's node in cache_, as lru_ holds it
+    if (e.timer_due) {
+        timers_.erase({*e.timer_due, key});
+    }
+    if (due) {
+        timers_.emplace(*due, key);
+    }
+    e.timer_due = due;
+}
+
+void profile_cache::due_players(std::int64_t until, std::size_t n, std::vector<entry*>& out) {
+    for (auto it = timers_.begin(); it != timers_.end() && it->first <= until && n > 0; ++it, --n) {
+        out.push_back(&cache_.find(*it->second)->second);
+    }
+}
+
+std::optional<std::int64_t> profile_cache::next_cached_due() const {
+    return timers_.empty() ? std::nullopt : std::optional{timers_.begin()->first};
+}
+
+void profile_cache::erase(std::unordered_map<player_key, entry>::iterator it) {
+    if (it->second.timer_due) {
+        timers_.erase({*it->second.timer_due, &it->first});
+        left_due_ = std::min(left_due_.value_or(*it->second.timer_due), *it->second.timer_due);
+    }
+    lru_.erase(it->second.lru);
+    cache_.erase(it);
 }
 
 void profile_cache::forget_failed_load() {
@@ -64,8 +115,7 @@ void profile_cache::forget_failed_load() {
 void profile_cache::forget(const player_key& key) {
     const auto it = cache_.find(key);
     if (it != cache_.end()) {
-        lru_.erase(it->second.lru);
-        cache_.erase(it);
+        erase(it);
     }
 }
 
@@ -99,8 +149,7 @@ void profile_cache::evict_to_bound() {
             (committer_ != nullptr && it->second.commit_seq > committer_->durable_through())) {
             break;  // not in the store yet: keep everything from here until it is
         }
-        lru_.pop_back();
-        cache_.erase(it);
+        erase(it);
         stage_counters::bump(counters_->evicted);
     }
 }
@@ -277,8 +326,7 @@ void profile_cache::forget_where(const std::function<bool(const profile&)>& whic
         if (unwritten(it->second)) {
             continue;  // not in the store: keep it rather than read an older copy later
         }
-        lru_.erase(it->second.lru);
-        cache_.erase(it);
+        erase(it);
     }
 }
 

@@ -29,9 +29,11 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace rtcrm::detail {
@@ -44,6 +46,8 @@ public:
         bool loading = false;  // placeholder while the store is asked
         std::uint64_t commit_seq = 0;  // the committer's submission holding its last write-back
         std::list<const player_key*>::iterator lru;  // position in lru_ (front: most recent)
+        std::optional<std::int64_t> timer_due;  // its key in timers_ (the earliest due it was noted with)
+        std::uint64_t segment = 0;              // shard_stage: the run of bolts that last took one of its events
     };
 
     // `committer`: with a durable store, the group commit (or null: written here).
@@ -78,6 +82,8 @@ public:
     // `loading` and the failure is returned: the caller rejects their events, then calls
     // forget_failed_load().
     result<void> load(const std::vector<event>& batch);
+    // Gives each of `keys` an entry, getting the missing profiles from the store (as load()).
+    result<void> load_keys(std::span<const player_key> keys);
     // Drops the entries the last load() could not fill.
     void forget_failed_load();
     // After a batch: a durable store past store_max_batch dirty profiles writes back now;
@@ -109,6 +115,23 @@ public:
     // replays from the committed positions.
     [[nodiscard]] bool quarantined() const noexcept { return committer_ != nullptr && committer_->conflicts() > 0; }
 
+    // --- the due-time index of the cached profiles' timers ---
+    // Brings the index in step with `e`'s timers (call after its profile may have changed).
+    void note_timers(entry& e) {
+        const auto due = e.p.next_timer_due();
+        if (due != e.timer_due) {
+            reindex_timers(e, due);
+        }
+    }
+    // Cached players whose earliest timer is due at or before `until`, earliest first
+    // (then by key text), at most `n`.
+    void due_players(std::int64_t until, std::size_t n, std::vector<entry*>& out);
+    // The earliest due time among the cached profiles' timers.
+    [[nodiscard]] std::optional<std::int64_t> next_cached_due() const;
+    // The earliest due time of the timers of profiles that left the cache (written to the
+    // store first) since the last call: from then on only the store's index knows them.
+    [[nodiscard]] std::optional<std::int64_t> take_left_due() noexcept { return std::exchange(left_due_, std::nullopt); }
+
     [[nodiscard]] const profile* find(const player_key& key) const;
     // Calls `visit` with each dirty profile: changed here and not yet handed to the store
     // (nor to the committer). Every other cached profile is the store's version, or in a
@@ -118,8 +141,19 @@ public:
     [[nodiscard]] std::uint64_t last_submitted() const noexcept { return last_submitted_; }
     [[nodiscard]] std::size_t size() const noexcept { return cache_.size(); }
     [[nodiscard]] const profile_store& store() const noexcept { return *store_; }
+    [[nodiscard]] profile_store& store() noexcept { return *store_; }
 
 private:
+    struct due_order {
+        bool operator()(const std::pair<std::int64_t, const player_key*>& a,
+                        const std::pair<std::int64_t, const player_key*>& b) const noexcept {
+            return a.first != b.first ? a.first < b.first : a.second->text() < b.second->text();
+        }
+    };
+    void reindex_timers(entry& e, std::optional<std::int64_t> due);
+    // Takes `it` out of the cache (its timers out of the index).
+    void erase(std::unordered_map<player_key, entry>::iterator it);
+    result<void> fetch_missing();
     void forget(const player_key& key);
     // Writes back the cached profiles `which` selects, waits until they are in the store
     // (at most the drain timeout) and drops them; one whose write is not durable by then stays.
@@ -148,6 +182,8 @@ private:
     std::size_t round_size_ = 0;  // volatile store: profiles of the current write-back round
     std::size_t round_left_ = 0;  // of which not written yet
     std::chrono::steady_clock::time_point round_started_;
+    std::set<std::pair<std::int64_t, const player_key*>, due_order> timers_;  // keys point into cache_
+    std::optional<std::int64_t> left_due_;
 };
 
 }  // namespace rtcrm::detail

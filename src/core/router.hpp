@@ -99,9 +99,15 @@ private:
 };
 
 // A record on its way to the shard that owns its player, with the token that completes it.
+// `watermark`: the event-time clock of its source once it was read (no_watermark: none
+// yet); a `clock_only` record carries only that, to a shard that got no record of the
+// batch that moved it.
+inline constexpr std::int64_t no_watermark = INT64_MIN;
 struct routed_record {
     record rec;
     ack_token ack;
+    std::int64_t watermark = no_watermark;
+    bool clock_only = false;
 };
 
 // The matrix of queues from producers (source threads) to shards.

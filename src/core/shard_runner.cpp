@@ -31,12 +31,18 @@ void run_shard(std::uint32_t index, shard_stage& stage, router& queues, submit_s
             }
             worked = true;
         }
+        // Timers due by the clock, a bounded number between batches, so the records of
+        // players with nothing due never wait long behind a crowd of them.
+        const bool timers_due = stage.fire_due_timers(options.timer_batch);
         const auto now = clock::now();
         if (now >= next_tick) {
             stage.tick(now);
             next_tick = now + options.flush_interval;
         }
         if (!worked) {
+            if (timers_due) {
+                continue;
+            }
             if (stage.write_back_while_idle()) {
                 // One small chunk copied. Let any thread waiting for this core run
                 // first (a host's loop or submitter: idle work must not delay them),

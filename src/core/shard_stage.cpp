@@ -2,6 +2,7 @@
 
 #include "dead_letter.hpp"
 #include "stage_context.hpp"
+#include "timer_event.hpp"
 
 #include <fmt/format.h>
 
@@ -47,7 +48,8 @@ shard_stage::shard_stage(std::uint32_t index, const runtime_options& options,
       source_names_(&source_names),
       outputs_(sinks, counters_, &activity_),
       context_(std::make_unique<context>(*this, source_names)),
-      profiles_(options, std::move(store), committer, counters_, activity_) {}
+      profiles_(options, std::move(store), committer, counters_, activity_),
+      wall_clock_(options.timer_clock == timer_clock_mode::wall) {}
 
 shard_stage::~shard_stage() = default;
 
@@ -117,12 +119,23 @@ void shard_stage::process(router::batch& records) {
     auto& batch = events_;
     batch.clear();
     for (auto& r : records) {
+        clock_ = std::max(clock_, r.watermark);
+        if (r.clock_only) {
+            continue;
+        }
         auto parsed = parse_event(std::move(r.rec), options_->parse);
         if (!parsed) {
             dead_letter_record(r.rec, parsed.error(), std::move(r.ack), *source_names_, outputs_, counters_);
             continue;
         }
         parsed->set_ack(std::move(r.ack));
+        // A record without its source's clock (runtime::submit, or before any usable `ts`)
+        // brings its own time.
+        const auto clock = r.watermark != no_watermark
+                               ? r.watermark
+                               : parsed->ts() - std::min<std::int64_t>(options_->timer_lateness.count(), parsed->ts());
+        clock_ = std::max(clock_, clock);
+        timer_event_access::set_clock(parsed.value(), clock);
         batch.push_back(std::move(parsed).value());
     }
     records.clear();
@@ -133,9 +146,10 @@ void shard_stage::process(router::batch& records) {
     load_profiles(batch);
     expire_profiles(batch);
     skip_applied(batch);
-    context_->run(bolts_, batch, shard_activity::part::shard_bolt);
+    run_shard_bolts(batch);
     for (auto& ev : batch) {
         auto& entry = profiles_.at(ev.player());
+        profiles_.note_timers(entry);
         if (options_->record_history) {
             entry.p.record_event(ev.type(), ev.ts(), ev.id(), options_->limits);
         } else {
@@ -160,6 +174,157 @@ void shard_stage::process(router::batch& records) {
     batch.clear();
     profiles_.after_batch();
     stage_counters::set(counters_.cached, profiles_.size());
+    counters_.timer_clock.store(clock_, std::memory_order_relaxed);
+}
+
+void shard_stage::run_shard_bolts(std::vector<event>& batch) {
+    // Cut before each event whose player already has one in the current run of bolts.
+    cuts_.clear();
+    ++segment_;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        auto& entry = profiles_.at(batch[i].player());
+        if (entry.segment == segment_) {
+            cuts_.push_back(i);
+            ++segment_;
+        }
+        entry.segment = segment_;
+    }
+    cuts_.push_back(batch.size());
+    // Each event's player has no other event in its run, and its earlier events ran in
+    // earlier runs: its due timers fire now, before its run.
+    auto fire_for = [&](std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; ++i) {
+            auto& entry = profiles_.at(batch[i].player());
+            const auto clock = timer_event_access::clock(batch[i]);
+            const auto due = entry.p.next_timer_due();
+            if (due && *due <= clock) {
+                fire_player_timers(entry, clock);
+            }
+        }
+    };
+    if (cuts_.size() == 1) {
+        fire_for(0, batch.size());
+        context_->run(bolts_, batch, shard_activity::part::shard_bolt);
+        return;
+    }
+    live_.clear();
+    std::size_t start = 0;
+    for (const auto end : cuts_) {
+        fire_for(start, end);
+        run_.clear();
+        for (std::size_t i = start; i < end; ++i) {
+            run_.push_back(std::move(batch[i]));
+        }
+        context_->run(bolts_, run_, shard_activity::part::shard_bolt);
+        for (auto& ev : run_) {
+            live_.push_back(std::move(ev));
+        }
+        start = end;
+    }
+    batch.swap(live_);
+    live_.clear();
+}
+
+const pending_timer* shard_stage::next_timer(const profile& p) const {
+    const pending_timer* best = nullptr;
+    std::size_t best_rank = 0;
+    for (const auto& t : p.timers()) {
+        std::size_t rank = SIZE_MAX;
+        for (const auto& b : bolts_) {
+            if (const auto r = b->timer_rank(t.name)) {
+                rank = *r;
+                break;
+            }
+        }
+        if (best == nullptr || t.due < best->due ||
+            (t.due == best->due && (rank < best_rank || (rank == best_rank && t.name < best->name)))) {
+            best = &t;
+            best_rank = rank;
+        }
+    }
+    return best;
+}
+
+bool shard_stage::fire_player_timers(profile_cache::entry& e, std::int64_t until) {
+    // A handler that re-arms its own timer at or before the clock would fire forever:
+    // past this many firings for one player at one time, the rest wait for the next round.
+    constexpr int max_firings = 1000;
+    for (int fired = 0; fired < max_firings; ++fired) {
+        const auto* next = next_timer(e.p);
+        if (next == nullptr || next->due > until) {
+            profiles_.note_timers(e);
+            return true;
+        }
+        const auto timer = *next;
+        e.p.cancel_timer(timer.name);  // before the handlers run, so they may arm it again
+        profiles_.mark_dirty(e);
+        timer_events_.clear();
+        timer_events_.push_back(make_timer_event(e.p.key(), timer, options_->parse));
+        context_->run(bolts_, timer_events_, shard_activity::part::shard_bolt);
+        stage_counters::bump(counters_.timers_fired);
+    }
+    profiles_.note_timers(e);
+    return false;
+}
+
+void shard_stage::load_due_from_store(std::size_t limit) {
+    if (const auto left = profiles_.take_left_due()) {
+        store_next_due_ = std::min(store_next_due_, *left);
+    }
+    if (clock_ == no_watermark || store_next_due_ > clock_) {
+        return;
+    }
+    const auto shards = options_->resolved_shards();
+    const auto mine = [&](const player_key& key) { return key.shard(shards) == index_ && profiles_.find_entry(key) == nullptr; };
+    auto page = profiles_.store().due_timers(clock_, store_cursor_, limit, mine);
+    if (!page) {
+        stage_counters::bump(counters_.store_errors);
+        return;  // asked again at the next round
+    }
+    if (page->more) {
+        store_cursor_ = page->entries.back();
+    } else {
+        store_cursor_.reset();
+        store_next_due_ = page->next_due.value_or(INT64_MAX);
+    }
+    std::vector<player_key> keys;
+    keys.reserve(page->entries.size());
+    for (auto& entry : page->entries) {
+        keys.push_back(std::move(entry.key));
+    }
+    if (!keys.empty() && !profiles_.load_keys(keys)) {
+        stage_counters::bump(counters_.store_errors);
+        profiles_.forget_failed_load();
+        store_next_due_ = INT64_MIN;  // ask again
+        store_cursor_.reset();
+    }
+}
+
+bool shard_stage::fire_due_timers(std::size_t limit) {
+    if (wall_clock_) {
+        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        clock_ = std::max(clock_, now - options_->timer_lateness.count());
+    }
+    if (clock_ == no_watermark) {
+        return false;
+    }
+    const activity_scope step(&activity_, shard_activity::part::batch);
+    load_due_from_store(limit);
+    due_.clear();
+    profiles_.due_players(clock_, limit, due_);
+    for (auto* e : due_) {
+        fire_player_timers(*e, clock_);
+    }
+    if (!due_.empty()) {
+        outputs_.dispatch();
+        profiles_.after_batch();
+        stage_counters::set(counters_.cached, profiles_.size());
+    }
+    counters_.timer_clock.store(clock_, std::memory_order_relaxed);
+    const auto next = profiles_.next_cached_due();
+    return (next && *next <= clock_) || store_next_due_ <= clock_;
 }
 
 void shard_stage::skip_applied(std::vector<event>& batch) {
@@ -198,6 +363,20 @@ void shard_stage::tick(std::chrono::steady_clock::time_point now) {
 }
 
 void shard_stage::finish() {
+    // Every timer due by the final clock fires before the shard stops; later ones stay
+    // pending, stored with their profiles.
+    for (;;) {
+        const auto fired = counters_.timers_fired.load(std::memory_order_relaxed);
+        const auto cursor = store_cursor_;
+        const auto store_next = store_next_due_;
+        if (!fire_due_timers(options_->timer_batch)) {
+            break;
+        }
+        if (fired == counters_.timers_fired.load(std::memory_order_relaxed) && cursor == store_cursor_ &&
+            store_next == store_next_due_) {
+            break;  // no progress (a failing store, a handler re-arming without end): stop anyway
+        }
+    }
     const activity_scope step(&activity_, shard_activity::part::finishing);
     tick(std::chrono::steady_clock::now());
     profiles_.finish();

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,14 @@ public:
     // Processes a batch of records this shard owns, start to finish (parsed, outputs
     // dispatched, events' own ack shares released). The batch is left empty.
     void process(router::batch& batch);
+    // Fires up to `limit` timers that are due by the shard's clock, of players no record
+    // is waiting for (a player's own records fire its due timers first, in process()),
+    // asking the store for the players it does not cache. True if more are due.
+    bool fire_due_timers(std::size_t limit);
+    // The clock of the players' timers (event time, ms; no_watermark before any).
+    [[nodiscard]] std::int64_t timer_clock() const noexcept { return clock_; }
+    // The test driver's virtual clock: moves the clock to `t` (never back).
+    void advance_clock(std::int64_t t) noexcept { clock_ = std::max(clock_, t); }
     // Periodic work: bolt ticks, sink flushes, and profile write-back when due.
     void tick(std::chrono::steady_clock::time_point now);
     // Work for a shard with no events waiting: see profile_cache::write_back_while_idle.
@@ -71,6 +80,17 @@ private:
     void load_profiles(std::vector<event>& batch);
     void expire_profiles(const std::vector<event>& batch);
     void skip_applied(std::vector<event>& batch);
+    // Runs the shard bolts over `batch`, firing each player's timers due by its record's
+    // clock (timer_event_access::clock) before its event, and cutting the batch where a player comes again
+    // (its earlier event may arm a timer its later one must see fire first).
+    void run_shard_bolts(std::vector<event>& batch);
+    // Fires `e`'s timers due at or before `until`, one at a time in order, each a timer
+    // event through the shard bolts. False if a handler kept re-arming past the bound.
+    bool fire_player_timers(profile_cache::entry& e, std::int64_t until);
+    // The timer of `p` to fire next: by due time, then the bolts' rank, then name.
+    [[nodiscard]] const pending_timer* next_timer(const profile& p) const;
+    // The store's players due by the clock that this shard owns and does not cache, loaded.
+    void load_due_from_store(std::size_t limit);
 
     std::uint32_t index_;
     const runtime_options* options_;
@@ -84,6 +104,18 @@ private:
     output_buffer outputs_;
     std::unique_ptr<context> context_;
     profile_cache profiles_;
+    std::vector<event> timer_events_;      // the one timer event being delivered
+    std::vector<std::size_t> cuts_;        // run_shard_bolts: where each run of bolts ends
+    std::vector<event> run_;               // run_shard_bolts: the events of one run
+    std::vector<event> live_;              // run_shard_bolts: the live events of the runs so far
+    std::vector<profile_cache::entry*> due_;
+    std::int64_t clock_ = no_watermark;
+    std::uint64_t segment_ = 0;            // run_shard_bolts' cuts (profile_cache::entry::segment)
+    bool wall_clock_ = false;
+    // The store's index: the earliest due time it may hold for players this shard does not
+    // cache (INT64_MIN: ask it), and where a paged query stopped.
+    std::int64_t store_next_due_ = INT64_MIN;
+    std::optional<due_entry> store_cursor_;
 };
 
 }  // namespace rtcrm::detail

@@ -34,6 +34,9 @@ struct stage_counters {
     std::atomic<std::uint64_t> expired{0};             // profiles restarted by the lazy TTL check (shards) or deleted by the sweep
     std::atomic<std::uint64_t> trimmed{0};             // the sweep
     std::atomic<std::int64_t> newest_event_ts{0};      // shards: the TTL sweep's "now"
+    std::atomic<std::uint64_t> timers_fired{0};        // shards: timer events delivered
+    std::atomic<std::uint64_t> timers_waiting{0};      // shards: cached players with a pending timer
+    std::atomic<std::int64_t> timer_clock{INT64_MIN};  // shards: the clock of the timers
     latency_recorder event_latency;                    // shards: parse → outputs handed to the sinks
     std::atomic<std::uint64_t> nacked{0};  // ingest stages: failed events over all partitions
 
@@ -72,6 +75,12 @@ struct stage_counters {
         s.expired_profiles += expired.load(std::memory_order_relaxed);
         event_latency.add_to(s.event_latency);
         s.trimmed_profiles += trimmed.load(std::memory_order_relaxed);
+        s.timers_fired += timers_fired.load(std::memory_order_relaxed);
+        s.timer_players_cached += timers_waiting.load(std::memory_order_relaxed);
+        const auto clock = timer_clock.load(std::memory_order_relaxed);
+        if (clock != INT64_MIN && (s.timer_clock_ms == 0 || clock < s.timer_clock_ms)) {
+            s.timer_clock_ms = clock;  // the slowest shard's
+        }
     }
 };
 

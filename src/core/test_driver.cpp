@@ -86,7 +86,29 @@ void topology_test_driver::pipe(record rec) {
             d.shards[s]->process(d.per_shard[s]);
         }
     }
+    fire_due();
     d.ingest->advance();
+}
+
+void topology_test_driver::advance_time(std::int64_t ms) {
+    for (auto& s : impl_->shards) {
+        s->advance_clock(ms);
+    }
+    fire_due();
+}
+
+void topology_test_driver::fire_due() {
+    // What the shard threads do between batches, until nothing more is due (bounded: a
+    // handler re-arming its timer at the clock without end stops after a few rounds).
+    for (auto& s : impl_->shards) {
+        for (int round = 0; round < 100'000 && s->fire_due_timers(impl_->parts.options.timer_batch); ++round) {
+        }
+    }
+}
+
+std::vector<pending_timer> topology_test_driver::timers_of(const player_key& player) const {
+    const auto p = profile_of(player);
+    return p ? p->timers() : std::vector<pending_timer>{};
 }
 
 std::vector<std::string> topology_test_driver::read(stream s) {

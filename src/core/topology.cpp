@@ -124,11 +124,11 @@ std::string runtime_stats::summary() const {
         reasons += fmt::format("{}{}={}", reasons.empty() ? "" : ",", errc_name(code), n);
     }
     return fmt::format("in={} processed={} dropped={} replayed={} dead_lettered={}{} outputs={} shadow={} nacked={} "
-                       "handler_errors={} store_errors={} unstored={} cached={} evicted={} expired={} trimmed={}",
+                       "handler_errors={} store_errors={} unstored={} cached={} evicted={} expired={} trimmed={} timers_fired={}",
                        events_in, processed, dropped, replayed, dead_lettered, reasons.empty() ? "" : " (" + reasons + ")",
                        outputs[static_cast<std::size_t>(stream::main)], outputs[static_cast<std::size_t>(stream::shadow)],
                        nacked, handler_errors, store_errors, unstored, cached_profiles, evicted_profiles, expired_profiles,
-                       trimmed_profiles);
+                       trimmed_profiles, timers_fired);
 }
 
 }  // namespace rtcrm

@@ -158,6 +158,11 @@ struct admin_server::impl {
         gauge("rtcrm_cached_profiles", "Profiles held in the shards' caches.", s.cached_profiles);
         counter("rtcrm_evicted_profiles_total", "Profiles dropped from the caches to respect their bound.", s.evicted_profiles);
         counter("rtcrm_expired_profiles_total", "Profiles restarted or deleted by the profile TTL.", s.expired_profiles);
+        counter("rtcrm_timers_fired_total", "Timer events delivered (profile timers and delayed campaigns).",
+                s.timers_fired);
+        gauge("rtcrm_timer_players_cached", "Cached players with a pending timer.", s.timer_players_cached);
+        gauge("rtcrm_timer_clock_ms", "The timers' event-time clock of the slowest shard (ms since the epoch).",
+              static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.timer_clock_ms)));
         metric_header(out, "rtcrm_queue_depth", "gauge", "Batches waiting in each shard's queues.");
         for (std::size_t i = 0; i < s.queue_depth.size(); ++i) {
             fmt::format_to(std::back_inserter(out), "rtcrm_queue_depth{{shard=\"{}\"}} {}\n", i, s.queue_depth[i]);

@@ -70,7 +70,7 @@ protected:
     std::shared_ptr<cql::session> reader_;
 };
 
-TEST_F(cassandra_store_test, creates_the_keyspace_and_the_three_tables_once) {
+TEST_F(cassandra_store_test, creates_the_keyspace_and_its_tables_once) {
     rtcrm::cassandra_store first(options());
     rtcrm::cassandra_store second(options());  // IF NOT EXISTS: a second instance starts too
     EXPECT_EQ(peer_.row_count("crm", "profile"), 0U);

@@ -6,7 +6,11 @@
 /// moves with the player's partition from instance to instance. The tables are modelled on
 /// the queries (created if missing):
 /// ```
-/// CREATE TABLE profile (player_id text PRIMARY KEY, data blob, updated_at timestamp, version bigint);
+/// CREATE TABLE profile (player_id text PRIMARY KEY, data blob, updated_at timestamp, version bigint,
+///                       timer_due bigint, timer_version bigint);
+/// CREATE TABLE profile_timers (bucket bigint, due bigint, player_id text, version bigint,
+///                       PRIMARY KEY (bucket, due, player_id, version));
+/// CREATE TABLE profile_timer_buckets (shard int, bucket bigint, PRIMARY KEY (shard, bucket));
 /// CREATE TABLE event (player_id text, day int, timeid timeuuid, type text, event text,
 ///                     PRIMARY KEY ((player_id, day), timeid)) WITH default_time_to_live = ...;
 /// CREATE TABLE source_position (instance text, source text, partition int, offset bigint,
@@ -15,12 +19,16 @@
 /// - `profile.data` is the profile in rtcrm's binary codec (store/profile_codec.hpp);
 ///   `updated_at` is the time of its newest event; `version` counts the writes of the row
 ///   (see "Conditional writes"). A table made without `version` needs
-///   `ALTER TABLE profile ADD version bigint` (preparing the write fails until then).
+///   `ALTER TABLE profile ADD version bigint` (preparing the write fails until then), and
+///   one made without the timer columns `ALTER TABLE profile ADD timer_due bigint` and
+///   `ALTER TABLE profile ADD timer_version bigint`.
 /// - `event` is the players' event history: each event a profile records is appended
 ///   once, in the partition of its player and day (days since the Unix epoch, UTC), under a
 ///   time UUID made from the event's time and id, so writing it twice writes the same row.
 ///   The row holds what the profile's recent-event ring holds (type, time, id), as JSON.
 /// - `source_position` holds each instance's committed source positions.
+/// - `profile_timers` is the due-time index (see "Pending timers"), `profile_timer_buckets`
+///   the hours that hold entries of it.
 ///
 /// Writes: `write` sends every profile upsert and every event partition's unlogged batch
 /// at once, with at most `max_in_flight` requests outstanding, waits for all, and only then
@@ -51,6 +59,43 @@
 /// effect on a profile is applied once. The price is a Paxos round per profile written
 /// (about four round trips instead of one).
 ///
+/// Pending timers: `due_timers` reads a due-time index instead of scanning the profiles.
+/// The profile row holds the earliest due of its pending timers (`timer_due`, null when
+/// none) and the row version that set it (`timer_version`); `profile_timers` holds one
+/// entry (due, player, that version) per row with a due, in the partition of the due's
+/// hour (`bucket` = due / 3600000, rounded down), ordered by (due, player), the order of
+/// `due_before`; `profile_timer_buckets` lists the hours that hold entries, in one small
+/// partition (one row per hour). A write that changes a profile's earliest due:
+///   1. inserts the new entry (before the profile, so a stored due is always indexed);
+///   2. writes the profile (the conditional update above, setting `timer_due` and
+///      `timer_version`) and lists the entry's hour;
+///   3. once the profile is written, deletes the old entry.
+/// A write that leaves the due as it is touches no index table. The due a row held before
+/// the write is known from the store's own reads and writes of it, or read first. A crash
+/// or a failure between the steps, or a conditional write that fails, leaves at worst an
+/// extra entry, never a missing one: `due_timers` checks each entry it would return against
+/// its profile row, and an entry whose row is at the entry's version or later but points to
+/// another (due, version) is stale: skipped and deleted. No write stores a version the row
+/// has passed, so no write still needs such an entry; an entry whose row does not exist or
+/// is older than it (a write under way) is skipped and kept. A failed conditional write
+/// deletes its own new entry by the same rule, so the index is left as the winning write
+/// made it.
+/// Cost of a write: nothing more while no profile's earliest due changes (the row's timer
+/// columns ride in the same update); when one does, one round trip for the new entries
+/// before the profile updates, and the old entries' deletions go out with the source
+/// positions. The hours list is upserted with each new entry: one row per hour, in one
+/// partition that every writer touches.
+/// Cost of `due_timers`: one read of the hours list from the first listed hour (or the
+/// hour of `after`); one paged range read per listed hour up to the bound; one point read
+/// of the profile row per entry the filter accepts, in chunks of up to 256 sent together
+/// (at most `max_in_flight` at once). Entries the filter refuses cost their share of the
+/// range reads, so n callers with disjoint filters (the shards) each read every due entry.
+/// Past the bound only `next_due` is wanted: the read stops at the first accepted entry,
+/// or after `scan_page_size` entries past the bound, whose due then stands for `next_due`
+/// (no accepted player is due earlier: a lower bound, so the caller asks again early,
+/// never late). An hour found empty is taken off the list (and put back if an entry
+/// arrived meanwhile).
+///
 /// Caveats:
 /// - A `write_batch` is not atomic across players (Cassandra has no multi-partition
 ///   atomicity without logged batches, which cost a round of their own); each profile's
@@ -59,6 +104,8 @@
 ///   `event_ttl`, which Cassandra applies by itself, in wall-clock time since the write.
 /// - `scan` and `scan_parallel` read by token ranges, a page at a time; a scan sees rows as
 ///   they are when each page is read, not one snapshot.
+/// - `profile_ttl` drops a row with its pending timers (Cassandra does not know about
+///   them); the index entries of such a row are skipped, not deleted.
 ///
 /// Example:
 /// ```
@@ -110,6 +157,7 @@ struct cassandra_options {
     std::chrono::seconds event_ttl{std::chrono::hours(24 * 30)};  ///< event table's default TTL (0: none)
     std::chrono::seconds profile_ttl{0};                          ///< profile table's default TTL (0: none)
     std::size_t max_in_flight = 256;  ///< requests outstanding per `write`, `get` or scan worker
+    /// Rows per page of scans and index reads; also how far `due_timers` looks past its bound.
     std::int32_t scan_page_size = 1000;
     std::size_t connections_per_host = 1;
     std::chrono::milliseconds request_timeout{5000};  ///< per attempt
@@ -131,6 +179,7 @@ struct cassandra_store_stats {
     std::uint64_t reconnects = 0;
     std::uint64_t failed_writes = 0;  ///< `write` calls that returned an error
     std::uint64_t conflicts = 0;      ///< profiles not written: another writer changed them since they were read
+    std::uint64_t stale_timer_entries = 0;  ///< due-time index entries found stale and deleted by `due_timers`
     std::size_t hosts_up = 0;
 };
 
@@ -153,6 +202,10 @@ public:
     result<void> scan(const profile_visitor& visit) override;
     /// Splits the ring's token ranges over `workers` threads.
     result<void> scan_parallel(std::size_t workers, const visitor_factory& make) override;
+    /// Reads the `profile_timers` index, hour by hour (cost above); no full scan. `next_due`
+    /// may be earlier than the first accepted due past the bound, never later (above).
+    result<due_page> due_timers(std::int64_t until_ms, const std::optional<due_entry>& after, std::size_t limit,
+                                const player_filter& accept) override;
     /// Nothing to do: a completed `write` is acknowledged by the cluster.
     result<void> flush() override;
     [[nodiscard]] std::vector<source_position> positions() override;

@@ -33,6 +33,7 @@ enum class errc : int {
     handler_failed,       ///< a bolt (or a script it runs) failed on this event
     ambiguous_key,        ///< the player key member appears more than once (after unescaping its name)
     bad_time,             ///< `ts` is before the epoch or outside the window around the ingest time
+    reserved_type,        ///< the event's `type` is one the runtime makes itself (`timer:...`)
     // --- runtime conditions ---
     queue_full = 32,      ///< a bounded queue is full; retry later (backpressure)
     stopped,              ///< the runtime or component is stopping or stopped
@@ -54,7 +55,7 @@ inline constexpr std::array all_errc{
     errc::ok,
     errc::parse_error,    errc::missing_field,   errc::wrong_type,   errc::too_large,
     errc::schema_violation, errc::unknown_type,  errc::handler_failed, errc::ambiguous_key,
-    errc::bad_time,
+    errc::bad_time,       errc::reserved_type,
     errc::queue_full,     errc::stopped,         errc::dropped,      errc::delivery_failed,
     errc::timeout,        errc::unavailable,     errc::conflict,
     errc::invalid_config, errc::io_error,        errc::store_error,

@@ -91,6 +91,11 @@ struct record {
     struct origin origin;           ///< filled by the source (the runtime sets `origin.source`)
 };
 
+/// The type prefix of the events the runtime makes when a player's timer comes due
+/// (`timer:NAME`). Events from sources with such a type are refused (`errc::reserved_type`),
+/// so no client can fire a player's timers.
+inline constexpr std::string_view timer_event_prefix = "timer:";
+
 /// The deepest nesting of objects and arrays an event may have; the event's object is
 /// level 1. Deeper events are refused with `errc::parse_error`.
 inline constexpr unsigned max_event_depth = 64;
@@ -174,6 +179,7 @@ private:
     ack_token ack_;
     std::unique_ptr<detail::payload, detail::payload_deleter> payload_;
     std::string timer_ref_;
+    std::int64_t clock_ = INT64_MIN;  // the timers' clock once its record was read (the runtime's)
 };
 
 /// Parses one record into an event; the record's bytes move into the event.

@@ -52,11 +52,14 @@ public:
 
     [[nodiscard]] std::string_view name() const noexcept override;
     poll_status poll(std::vector<record>& out, std::size_t max, std::chrono::milliseconds timeout) override;
+    /// Unless it is endless (`events` 0).
+    [[nodiscard]] bool bounded() const noexcept override { return bounded_; }
 
     /// Events produced so far.
     [[nodiscard]] std::uint64_t produced() const noexcept;
 
 private:
+    bool bounded_;
     struct impl;
     std::unique_ptr<impl> impl_;
 };

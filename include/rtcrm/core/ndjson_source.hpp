@@ -44,6 +44,8 @@ public:
     [[nodiscard]] std::string_view name() const noexcept override;
     /// A file is resumable; standard input is not.
     [[nodiscard]] bool resumable() const noexcept override;
+    /// Always: a file or a pipe ends.
+    [[nodiscard]] bool bounded() const noexcept override { return true; }
     /// Continues after the line that starts at the stored position (partition 0).
     void resume(std::span<const source_position> positions) override;
     /// @throws rtcrm::error(io_error) naming the path if it cannot be opened or seeked, or

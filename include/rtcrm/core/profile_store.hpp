@@ -112,8 +112,10 @@ struct due_page {
     std::vector<due_entry> entries;
     /// True if the limit cut the page: ask again after its last entry.
     bool more = false;
-    /// When `more` is false: the earliest due time after the bound among the players the
-    /// filter accepts (nullopt: none), so the caller knows when to ask again.
+    /// When `more` is false: when to ask again. The earliest due time after the bound
+    /// among the players the filter accepts, or an earlier time (a backend may look only
+    /// a bounded way past the bound: cassandra_store); nullopt: no accepted player has a
+    /// timer after the bound.
     std::optional<std::int64_t> next_due;
 };
 

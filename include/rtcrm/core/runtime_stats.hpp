@@ -43,6 +43,9 @@ struct runtime_stats {
     std::uint64_t store_errors = 0;    ///< failed store reads or writes
     std::uint64_t unstored = 0;        ///< processed events whose store writes were given up at the drain deadline (not committed)
     std::uint64_t cached_profiles = 0; ///< profiles held in the shards' caches
+    std::uint64_t timers_fired = 0;    ///< timer events delivered (profile timers and delayed campaigns)
+    std::uint64_t timer_players_cached = 0; ///< cached players with a pending timer (the store's index holds the others)
+    std::int64_t timer_clock_ms = 0;   ///< the timers' clock of the slowest shard (event time, ms); 0 before any
     std::uint64_t evicted_profiles = 0; ///< profiles dropped from the caches to respect cache_max_profiles
     std::uint64_t expired_profiles = 0; ///< profiles that started afresh or were deleted by the profile TTL
     std::uint64_t trimmed_profiles = 0; ///< stored profiles whose old history the TTL sweep dropped

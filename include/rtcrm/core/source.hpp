@@ -73,6 +73,10 @@ public:
     /// topic), so a durable store may use them to resume and to skip replayed events. A
     /// generator or an in-process queue is not resumable.
     [[nodiscard]] virtual bool resumable() const noexcept { return false; }
+    /// True if the source ends by itself (a file, a generator): a runtime whose sources all
+    /// end fires timers by event time only, unless told otherwise
+    /// (`runtime_options::timer_clock`).
+    [[nodiscard]] virtual bool bounded() const noexcept { return false; }
     /// Called before `open` with the positions a durable store kept for this source:
     /// produce only what comes after them. Only called when `resumable()`.
     virtual void resume(std::span<const source_position> positions) { (void)positions; }

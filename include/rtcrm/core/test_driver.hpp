@@ -45,6 +45,13 @@ public:
     /// Processes a record as given (with its key and origin; `origin.source` is 0).
     void pipe(record rec);
 
+    /// The virtual clock of the players' timers: moves it to `ms` (event time; never back)
+    /// and fires every timer due by then, as a watermark reaching `ms` does. Each `pipe`
+    /// also moves it, to the event's `ts` (the event-time clock), and fires what is due.
+    void advance_time(std::int64_t ms);
+    /// The pending timers of `player` (as `profile_of` finds the profile).
+    [[nodiscard]] std::vector<pending_timer> timers_of(const player_key& player) const;
+
     /// Output bodies received on `s` since the last `read` of it, oldest first.
     std::vector<std::string> read(stream s);
     /// The profile of `player` as the owning shard holds it (or, if it left the cache, as
@@ -58,6 +65,7 @@ public:
     [[nodiscard]] runtime_stats stats() const;
 
 private:
+    void fire_due();
     struct impl;
     std::unique_ptr<impl> impl_;
 };

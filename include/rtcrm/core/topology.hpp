@@ -38,6 +38,9 @@
 namespace rtcrm {
 
 /// How the runtime runs a topology. An aggregate: set fields with designated initialisers.
+/// What advances the clock of the players' timers (runtime_options::timer_clock).
+enum class timer_clock_mode : std::uint8_t { automatic, event, wall };
+
 struct runtime_options {
     std::uint32_t shards = 0;                        ///< shard threads; 0 = std::thread::hardware_concurrency()
     std::size_t batch_size = 256;                    ///< records per poll, and the most events per queue hand-off
@@ -74,6 +77,20 @@ struct runtime_options {
     /// `expiry.history_ttl`. "Now" is the newest event time the shards have seen.
     expiry_policy expiry;
     std::chrono::milliseconds ttl_sweep_interval{60000};
+    /// The players' timers (profile.hpp) fire by the event-time watermark: per source, the
+    /// highest `ts` read (with partitions: the lowest of the partitions' highest, leaving
+    /// out partitions with nothing new for `idle_partition`), minus `timer_lateness`,
+    /// carried to every shard in order with the records. A timer due at T fires before any
+    /// record read after the watermark reached T. `wall` also advances the clock with the
+    /// wall clock (minus the lateness), so timers fire when no event arrives; `event` only
+    /// by the watermark (exact under replay); `automatic`: `event` when every source ends
+    /// by itself (`source::bounded`: a file, a generator), else `wall`.
+    timer_clock_mode timer_clock = timer_clock_mode::automatic;
+    std::chrono::milliseconds timer_lateness{0};
+    std::chrono::milliseconds idle_partition{5000};
+    /// The most timer events a shard fires between two batches of records, so a million
+    /// timers due at once never hold a player's events for long.
+    std::size_t timer_batch = 256;
     /// How the kernel schedules the shard threads (thread_scheduling.hpp): by default as the
     /// thread calling `start()`; `fifo` or `batch` for a shorter latency tail on a busy
     /// machine, with the host's own pipeline threads at the same level. `start()` throws
