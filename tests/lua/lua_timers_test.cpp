@@ -133,14 +133,15 @@ end })"};
 TEST(lua_timers, a_handler_that_fails_leaves_the_timers_as_they_were) {
     harness h{R"(
 crm.updater{ id = "t", on = {"arm", "boom"}, fn = function(e, p)
-  if e.type == "arm" then p:set_timer("keep", 100); p:set_timer("gone", 200); return end
-  p:set_timer("keep", 999)
+  if e.type == "arm" then p:set_timer("keep", e.ts + 100); p:set_timer("gone", e.ts + 200); return end
+  p:set_timer("keep", e.ts + 999)
   p:cancel_timer("gone")
-  p:set_timer("new", 300)
+  p:set_timer("new", e.ts + 300)
   error("boom")
 end })"};
     h.driver.pipe(ev("arm", t0));
     const auto before = h.profile().timers();
+    ASSERT_EQ(before.size(), 2U);
     h.driver.pipe(ev("boom", t0 + 1));
     EXPECT_EQ(h.profile().timers(), before);
     EXPECT_EQ(h.stat("t").errors, 1U);
@@ -150,9 +151,9 @@ end })"};
 TEST(lua_timers, max_timers_bounds_new_timers_and_names_the_limit) {
     harness h{R"(
 crm.updater{ id = "t", on = "arm", fn = function(e, p)
-  p:set_timer("a", 1); p:set_timer("b", 2)
-  p:set_timer("a", 3)  -- replacing one never passes the limit
-  p:set_timer("c", 4)
+  p:set_timer("a", e.ts + 1); p:set_timer("b", e.ts + 2)
+  p:set_timer("a", e.ts + 3)  -- replacing one never passes the limit
+  p:set_timer("c", e.ts + 4)
 end })",
               rtcrm::profile_limits{.max_timers = 2}};
     h.driver.pipe(ev("arm", t0));
@@ -238,7 +239,8 @@ TEST(lua_timers, an_unless_event_before_the_due_time_cancels_and_one_at_it_does_
     harness h{std::string{win_back}};
     h.driver.pipe(ev("level_up", t0));
     h.driver.pipe(ev("purchase", t0 + 2 * hour));  // at the due time: the timer has fired by then
-    EXPECT_NE(h.timer("campaign:32"), nullptr);
+    EXPECT_EQ(h.timer("campaign:32"), nullptr);
+    EXPECT_EQ(h.stat("32").timers_fired, 1U);
     h.driver.pipe(ev("level_up", t0 + 3 * hour));
     h.driver.pipe(ev("refund", t0 + 5 * hour - 1));  // the last instant before the due time
     EXPECT_EQ(h.timer("campaign:32"), nullptr);
@@ -259,7 +261,7 @@ TEST(lua_timers, a_killed_campaign_arms_nothing_but_its_unless_still_cancels) {
 
 TEST(lua_timers, a_delayed_campaign_counts_against_max_timers) {
     harness h{R"(
-crm.updater{ id = "fill", on = "fill", fn = function(e, p) p:set_timer("a", 1); p:set_timer("b", 2) end }
+crm.updater{ id = "fill", on = "fill", fn = function(e, p) p:set_timer("a", e.ts + 100); p:set_timer("b", e.ts + 100) end }
 crm.campaign{ id = 7, on = "go", after = "1h" }
 )",
               rtcrm::profile_limits{.max_timers = 2}};
@@ -391,6 +393,192 @@ TEST(lua_timers, a_campaigns_timers_rank_by_its_registration_order) {
     EXPECT_EQ(bolt->timer_rank("quiet:late"), 2U);
     EXPECT_EQ(bolt->timer_rank("campaign:99"), std::nullopt);  // no such campaign
     EXPECT_EQ(bolt->timer_rank("remind"), std::nullopt);       // a script's own timer
+}
+
+}  // namespace
+
+namespace {
+
+// --- firing: the runtime's clock (topology_test_driver::advance_time) ---
+
+rapidjson::Document json(const std::string& text) {
+    rapidjson::Document d;
+    d.Parse(text.c_str());
+    return d;
+}
+
+constexpr std::string_view fired_win_back = R"(
+crm.updater{ id = "logins", on = "login", fn = function(e, p) p:incr("logins") end }
+crm.campaign{ id = 31, on = "login", after = "3d", unless = "login",
+  segment = function(p) return (p:get("logins") or 0) >= 2 end,
+  cap = { per_player = 1, every = "7d" }, content = { offer = "comeback-pack" } }
+crm.campaign{ id = 32, on = "level_up", after = "2h", unless = "purchase", content = { offer = "booster" } }
+crm.campaign{ id = 33, on = "level_up", after = "2h", content = { offer = "second" } }
+)";
+
+TEST(lua_timer_firing, a_delayed_campaign_fires_at_the_due_time_named_by_its_arming_event) {
+    harness h{std::string{fired_win_back}};
+    h.driver.pipe(ev("login", t0));
+    h.driver.pipe(ev("login", t0 + 1));
+    const std::int64_t due = t0 + 1 + 3 * day;
+    h.driver.advance_time(due - 1);
+    EXPECT_TRUE(h.driver.read(rtcrm::stream::main).empty());
+    h.driver.advance_time(due);
+    const auto out = h.driver.read(rtcrm::stream::main);
+    ASSERT_EQ(out.size(), 1U);
+    const auto t = json(out[0]);
+    EXPECT_EQ(t["campaign_id"].GetInt(), 31);
+    EXPECT_STREQ(t["content"]["offer"].GetString(), "comeback-pack");
+    EXPECT_EQ(t["event_id"].GetString(), fmt::format("e-1-{}", t0 + 1));
+    EXPECT_STREQ(t["event_type"].GetString(), "login");
+    EXPECT_EQ(t["ts"].GetInt64(), due);
+    EXPECT_EQ(t["trigger_id"].GetString(), fmt::format("31:1:t:{}:campaign%3A31:e:e-1-{}", due, t0 + 1));
+    const auto p = h.profile();
+    EXPECT_EQ(p.timer("campaign:31"), nullptr);
+    ASSERT_NE(p.triggers("31"), nullptr);
+    EXPECT_EQ(p.triggers("31")->recent.back(), due);  // recorded at the due time
+    EXPECT_EQ(h.stat("31").timers_fired, 1U);
+    EXPECT_EQ(h.stat("31").triggers, 1U);
+}
+
+TEST(lua_timer_firing, the_segment_and_the_cap_are_checked_at_the_due_time) {
+    harness h{std::string{fired_win_back}};
+    h.driver.pipe(ev("login", t0));  // one login: outside the segment when it fires
+    h.driver.advance_time(t0 + 3 * day);
+    EXPECT_TRUE(h.driver.read(rtcrm::stream::main).empty());
+    EXPECT_EQ(h.stat("31").timers_fired, 1U);
+    h.driver.pipe(ev("login", t0 + 3 * day + 1));
+    h.driver.advance_time(t0 + 6 * day + 1);
+    EXPECT_EQ(h.driver.read(rtcrm::stream::main).size(), 1U);
+    h.driver.pipe(ev("login", t0 + 6 * day + 2));  // within 7 days of the last firing: capped
+    h.driver.advance_time(t0 + 9 * day + 2);
+    EXPECT_TRUE(h.driver.read(rtcrm::stream::main).empty());
+    EXPECT_EQ(h.stat("31").suppressed_cap, 1U);
+}
+
+TEST(lua_timer_firing, an_unless_event_at_due_minus_one_cancels_and_one_at_due_does_not) {
+    harness h{std::string{fired_win_back}};
+    h.driver.pipe(ev("level_up", t0));
+    h.driver.pipe(ev("purchase", t0 + 2 * hour - 1));
+    h.driver.pipe(ev("level_up", t0 + 3 * hour, 2));
+    h.driver.pipe(ev("purchase", t0 + 5 * hour, 2));  // the timer due then fires first
+    h.driver.advance_time(t0 + day);
+    std::vector<std::string> fired;
+    for (const auto& body : h.driver.read(rtcrm::stream::main)) {
+        const auto t = json(body);
+        fired.push_back(fmt::format("{}/{}", t["campaign_id"].GetInt(), t["player_id"].GetInt()));
+    }
+    EXPECT_EQ(fired, (std::vector<std::string>{"33/1", "32/2", "33/2"}));
+    EXPECT_EQ(h.stat("32").timers_cancelled, 1U);
+}
+
+TEST(lua_timer_firing, campaigns_due_at_the_same_time_fire_in_registration_order) {
+    harness h{std::string{fired_win_back}};
+    h.driver.pipe(ev("level_up", t0));
+    h.driver.advance_time(t0 + 2 * hour);
+    const auto out = h.driver.read(rtcrm::stream::main);
+    ASSERT_EQ(out.size(), 2U);
+    EXPECT_EQ(json(out[0])["campaign_id"].GetInt(), 32);
+    EXPECT_EQ(json(out[1])["campaign_id"].GetInt(), 33);
+}
+
+TEST(lua_timer_firing, a_login_at_the_due_time_comes_after_the_firing_and_arms_a_new_wait) {
+    harness h{std::string{fired_win_back}};
+    h.driver.pipe(ev("login", t0));
+    h.driver.pipe(ev("login", t0 + 1));
+    h.driver.pipe(ev("login", t0 + 1 + 3 * day));
+    EXPECT_EQ(h.driver.read(rtcrm::stream::main).size(), 1U);
+    EXPECT_EQ(h.timer("campaign:31")->due, t0 + 1 + 6 * day);
+}
+
+TEST(lua_timer_firing, a_campaign_removed_by_a_reload_fires_nothing) {
+    harness h{std::string{fired_win_back}};
+    h.driver.pipe(ev("login", t0));
+    h.driver.pipe(ev("login", t0 + 1));
+    ASSERT_TRUE(h.engine->load({{"timers.lua", "crm.updater{ id = \"x\", on = \"login\", fn = function() end }"}}));
+    h.driver.advance_time(t0 + 4 * day);
+    EXPECT_TRUE(h.driver.read(rtcrm::stream::main).empty());
+    EXPECT_EQ(h.engine->orphaned_timers(), 1U);
+    EXPECT_TRUE(h.profile().timers().empty());
+}
+
+TEST(lua_timer_firing, a_changed_after_applies_to_waits_armed_after_the_reload) {
+    harness h{std::string{fired_win_back}};
+    h.driver.pipe(ev("login", t0));
+    std::string shorter{fired_win_back};
+    shorter.replace(shorter.find("\"3d\""), 4, "\"1d\"");
+    ASSERT_TRUE(h.engine->load({{"timers.lua", shorter}}));
+    h.driver.pipe(ev("level_up", t0 + 1));  // the shard switches sets at this batch
+    EXPECT_EQ(h.timer("campaign:31")->due, t0 + 3 * day);
+    h.driver.pipe(ev("login", t0 + 2, 2));
+    EXPECT_EQ(h.timer("campaign:31", 2)->due, t0 + 2 + day);
+}
+
+TEST(lua_timer_firing, outside_active_a_wait_sends_nothing) {
+    harness h{fmt::format(R"(crm.campaign{{ id = 50, on = "login", after = "1h", active = {{ to = {} }} }})", t0 + hour)};
+    h.driver.pipe(ev("login", t0 - 1));  // due at t0 + 1h - 1: inside
+    h.driver.pipe(ev("login", t0, 2));   // due at t0 + 1h: at `to`, dropped
+    h.driver.advance_time(t0 + 2 * hour);
+    const auto out = h.driver.read(rtcrm::stream::main);
+    ASSERT_EQ(out.size(), 1U);
+    EXPECT_EQ(json(out[0])["player_id"].GetInt(), 1);
+    EXPECT_EQ(h.stat("50").dropped_inactive, 1U);
+    EXPECT_EQ(h.stat("50").timers_fired, 2U);
+}
+
+TEST(lua_timer_firing, a_dry_run_delayed_campaign_fires_to_the_shadow_stream_with_its_own_history) {
+    harness h{R"(crm.campaign{ id = 60, on = "login", after = "1h", dry_run = true, cap = { per_player = 1 } })"};
+    h.driver.pipe(ev("login", t0));
+    h.driver.advance_time(t0 + hour);
+    EXPECT_TRUE(h.driver.read(rtcrm::stream::main).empty());
+    const auto shadow = h.driver.read(rtcrm::stream::shadow);
+    ASSERT_EQ(shadow.size(), 1U);
+    EXPECT_EQ(json(shadow[0])["trigger_id"].GetString(),
+              fmt::format("60:1:t:{}:campaign%3A60:e:e-1-{}:dry_run", t0 + hour, t0));
+    EXPECT_NE(h.profile().triggers("dry_run:60"), nullptr);
+    EXPECT_EQ(h.profile().triggers("60"), nullptr);
+}
+
+TEST(lua_timer_firing, handlers_see_timer_events_and_star_does_not_match_them) {
+    harness h{R"(
+crm.updater{ id = "all", on = "*", fn = function(e, p) p:incr("seen") end }
+crm.updater{ id = "arm", on = "login", fn = function(e, p) p:set_timer("remind", e.ts + 10, { n = 7 }) end }
+crm.updater{ id = "remind", on = "timer:remind", fn = function(e, p)
+  p:set("got", string.format("%s %d %s %d", e.type, e.ts, e.id, e.data.n))
+  if p:count("again") == 0 then p:incr("again", 1, "1d"); p:set_timer("remind", e.ts + 5) end
+end }
+crm.campaign{ id = 70, on = "timer:remind" }
+)"};
+    h.driver.pipe(ev("login", t0));
+    h.driver.advance_time(t0 + 10);
+    auto p = h.profile();
+    EXPECT_EQ(text(p, "got"), fmt::format("timer:remind {} e-1-{} 7", t0 + 10, t0));
+    EXPECT_EQ(std::get<std::int64_t>(*p.get("seen")), 1);  // the login only
+    EXPECT_EQ(p.timer("remind")->due, t0 + 15);  // re-armed by its own handler
+    EXPECT_EQ(p.timer("remind")->ref, fmt::format("t:{}:remind:e:e-1-{}", t0 + 10, t0));
+    const auto out = h.driver.read(rtcrm::stream::main);
+    ASSERT_EQ(out.size(), 1U);
+    EXPECT_STREQ(json(out[0])["event_type"].GetString(), "timer:remind");
+    EXPECT_EQ(json(out[0])["trigger_id"].GetString(), fmt::format("70:1:t:{}:remind:e:e-1-{}", t0 + 10, t0));
+    h.driver.advance_time(t0 + 15);
+    EXPECT_EQ(json(h.driver.read(rtcrm::stream::main).at(0))["trigger_id"].GetString(),
+              fmt::format("70:1:t:{}:remind:t:{}:remind:e:e-1-{}", t0 + 15, t0 + 10, t0));
+}
+
+TEST(lua_timer_firing, a_deferred_trigger_goes_out_when_the_quiet_hours_end) {
+    harness h{std::string{quiet_script}};
+    h.driver.pipe(ev("fight", utc_2230));
+    h.driver.advance_time(next_0800 - 1);
+    EXPECT_TRUE(h.driver.read(rtcrm::stream::main).empty());
+    h.driver.advance_time(next_0800);
+    const auto out = h.driver.read(rtcrm::stream::main);
+    ASSERT_EQ(out.size(), 1U);
+    const auto t = json(out[0]);
+    EXPECT_EQ(t["campaign_id"].GetInt(), 40);
+    EXPECT_STREQ(t["event_type"].GetString(), "fight");
+    EXPECT_EQ(t["ts"].GetInt64(), next_0800);
+    EXPECT_EQ(t["trigger_id"].GetString(), fmt::format("40:1:t:{}:quiet%3A40:e:e-1-{}", next_0800, utc_2230));
+    EXPECT_EQ(h.profile().triggers("40")->recent.back(), next_0800);
 }
 
 }  // namespace
