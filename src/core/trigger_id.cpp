@@ -56,10 +56,9 @@ void append_event_ref(std::string& out, const event& ev) {
     // A timer event carries its arming event's id: its own reference comes first, so the
     // firing and the arming event's triggers never share an id.
     if (o.timer) {
-        constexpr std::string_view prefix = "timer:";
         auto name = ev.type();
-        if (name.starts_with(prefix)) {
-            name.remove_prefix(prefix.size());
+        if (name.starts_with(timer_event_prefix)) {
+            name.remove_prefix(timer_event_prefix.size());
         }
         out += "t:";
         append_decimal(out, ev.ts());

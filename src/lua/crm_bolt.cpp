@@ -46,7 +46,7 @@ struct dispatch_entry {
 };
 
 // Timer events ("timer:NAME") are the runtime's, not the game's: "*" never matches them.
-constexpr std::string_view timer_type_prefix = "timer:";
+constexpr std::string_view timer_type_prefix = timer_event_prefix;
 bool is_timer_type(std::string_view type) noexcept { return type.starts_with(timer_type_prefix); }
 
 // The campaign id in a campaign timer's event type ("timer:campaign:<id>" or
