@@ -582,3 +582,29 @@ TEST(lua_timer_firing, a_deferred_trigger_goes_out_when_the_quiet_hours_end) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(lua_timer_firing, deferred_triggers_go_out_at_eight_in_berlin_across_both_daylight_saving_changes) {
+    harness h{std::string{quiet_script}};
+    // 00:00 CET on 29 March 2026, the night the clocks go forward: 08:00 CEST is 06:00 UTC.
+    h.driver.pipe(ev("tz", 1774738800000 - 2, 1, R"({"tz":"Europe/Berlin"})"));
+    h.driver.pipe(ev("fight", 1774738800000));
+    EXPECT_EQ(h.timer("quiet:40")->due, 1774764000000);
+    EXPECT_TRUE(h.driver.read(rtcrm::stream::main).empty());  // 41 (UTC, defer = false) dropped it
+    h.driver.advance_time(1774764000000);
+    auto out = h.driver.read(rtcrm::stream::main);
+    ASSERT_EQ(out.size(), 1U);
+    EXPECT_EQ(json(out[0])["ts"].GetInt64(), 1774764000000);
+    // 01:00 CEST on 25 October 2026, the night the clocks go back: 08:00 CET is 07:00 UTC.
+    h.driver.pipe(ev("tz", 1792882800000 - 2, 2, R"({"tz":"Europe/Berlin"})"));
+    h.driver.pipe(ev("fight", 1792882800000, 2));
+    EXPECT_EQ(h.timer("quiet:40", 2)->due, 1792911600000);
+    h.driver.read(rtcrm::stream::main);
+    h.driver.advance_time(1792911600000);
+    out = h.driver.read(rtcrm::stream::main);
+    ASSERT_EQ(out.size(), 1U);
+    EXPECT_EQ(json(out[0])["ts"].GetInt64(), 1792911600000);
+}
+
+}  // namespace
