@@ -26,9 +26,10 @@
 //   clock jumps from 02:00 to 03:00) happens at the end of the gap, the first instant the
 //   clock shows a later time (03:00). A boundary that the wall clock shows twice (02:30 on
 //   the day the clock falls back from 03:00 to 02:00) happens the first time. So each
-//   period is one unbroken stretch of time: in the fall-back night of a "22:00" to
-//   "02:30" window, quiet ends at the first 02:30; the repeated 02:00..02:30 that follows
-//   is outside it, because it comes after the period's end and before the next `from`.
+//   period is one unbroken stretch of time. In the fall-back night a "22:00" to "02:30"
+//   window ends at the first 02:30, and the repeated 02:00..02:30 that follows is not
+//   quiet (it comes after the period's end); a "02:30" to "08:00" window starts at the
+//   first 02:30 and stays quiet through the repeated 02:00..02:30.
 // - Periods that touch (the break between them does not exist on the wall clock that
 //   day, as when a whole local day is skipped) join into one, so the end `quiet_until`
 //   gives is never itself inside quiet hours.
@@ -58,7 +59,8 @@
 
 namespace rtcrm::detail {
 
-/// A campaign's quiet hours. Minutes are local minutes of the day, in [0, 1440).
+/// A campaign's quiet hours. Minutes are local minutes of the day, in [0, 1440)
+/// (`parse_time_of_day`); a window with a minute outside that range is never quiet.
 struct quiet_hours {
     int from_minute = 0;
     int to_minute = 0;
