@@ -67,7 +67,9 @@ struct campaign_spec {
     // and the campaign fires when it comes due. 0: the campaign fires on the event.
     std::int64_t after_ms = 0;
     std::vector<std::string> unless;  // only with after_ms > 0
-    // `active`: the campaign sees only events with active_from <= ts < active_to.
+    // `active`: the campaign sees only events with active_from <= ts < active_to, and a
+    // wait that comes due outside them sends nothing (counted: dropped_inactive). A
+    // trigger deferred past quiet hours was decided inside them: it is sent after `to`.
     std::int64_t active_from = std::numeric_limits<std::int64_t>::min();
     std::int64_t active_to = std::numeric_limits<std::int64_t>::max();
     // `quiet`: a trigger due inside the player's quiet hours is deferred to their end
