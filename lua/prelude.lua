@@ -17,16 +17,17 @@ local function where()
   return string.format("%s:%d", (info.source or "?"):gsub("^@", ""), info.currentline or 0)
 end
 
--- `on` as a fresh list of strings. Read with `next`, so a script's __pairs or __len never
--- decides what is registered; holes and non-string entries are errors.
-local function check_on(spec, kind)
-  local on = spec.on
+-- `on` (or `field`: `unless`) as a fresh list of strings. Read with `next`, so a script's
+-- __pairs or __len never decides what is registered; holes and non-string entries are errors.
+local function check_on(spec, kind, field)
+  field = field or "on"
+  local on = spec[field]
   if type(on) == "string" then
     return { on }
   end
-  local bad = kind .. " '" .. tostring(spec.id) .. "': `on` must be an event type, a list of event type strings, or \"*\""
+  local bad = kind .. " '" .. tostring(spec.id) .. "': `" .. field .. "` must be an event type, a list of event type strings, or \"*\""
   if type(on) ~= "table" then
-    error(kind .. " '" .. tostring(spec.id) .. "' needs `on`: an event type, a list of types, or \"*\"", 3)
+    error(kind .. " '" .. tostring(spec.id) .. "' needs `" .. field .. "`: an event type, a list of types, or \"*\"", 3)
   end
   local list, n = {}, 0
   for k, v in next, on do
@@ -37,7 +38,7 @@ local function check_on(spec, kind)
     n = n + 1
   end
   if n == 0 then
-    error(kind .. " '" .. tostring(spec.id) .. "' needs `on`: an event type, a list of types, or \"*\"", 3)
+    error(kind .. " '" .. tostring(spec.id) .. "' needs `" .. field .. "`: an event type, a list of types, or \"*\"", 3)
   end
   for i = 1, n do
     if list[i] == nil then
@@ -89,7 +90,10 @@ end
 
 --- crm.campaign{ id = 3, content = {...}, on = "fight", when = fn(event, profile),
 ---               segment = fn(profile), cap = { per_player = 1, every = "1d" },
----               rate = { per_second = 500 }, dry_run = false }
+---               rate = { per_second = 500 }, dry_run = false,
+---               after = "3d", unless = "login",
+---               active = { from = "2026-02-10T00:00:00Z", to = "2026-02-15T00:00:00Z" },
+---               quiet = { from = "22:00", to = "08:00", tz = "tz", default_tz = "UTC", defer = true } }
 function crm.campaign(spec)
   local id = check_id(spec, "campaign")
   local content = spec.content
@@ -110,6 +114,27 @@ function crm.campaign(spec)
     end
     rate = { per_second = rate.per_second }
   end
+  local unless = nil
+  if spec.unless ~= nil then
+    if spec.after == nil then
+      error("campaign '" .. tostring(id) .. "': `unless` needs `after` (the wait an `unless` event cancels)", 2)
+    end
+    unless = check_on(spec, "campaign", "unless")
+  end
+  local active = spec.active
+  if active ~= nil then
+    if type(active) ~= "table" then
+      error("campaign '" .. tostring(id) .. "': `active` must be a table like { from = \"2026-02-10T00:00:00Z\", to = \"2026-02-15T00:00:00Z\" }", 2)
+    end
+    active = { from = active.from, to = active.to }
+  end
+  local quiet = spec.quiet
+  if quiet ~= nil then
+    if type(quiet) ~= "table" then
+      error("campaign '" .. tostring(id) .. "': `quiet` must be a table like { from = \"22:00\", to = \"08:00\", tz = \"tz\", default_tz = \"UTC\", defer = true }", 2)
+    end
+    quiet = { from = quiet.from, to = quiet.to, tz = quiet.tz, default_tz = quiet.default_tz, defer = quiet.defer }
+  end
   table.insert(registry.campaigns, {
     id = id,
     on = check_on(spec, "campaign"),
@@ -119,6 +144,10 @@ function crm.campaign(spec)
     cap = cap,
     rate = rate,
     dry_run = spec.dry_run == true,
+    after = spec.after,  -- plain values, checked by the engine
+    unless = unless,
+    active = active,
+    quiet = quiet,
     where = defined["campaign:" .. tostring(id)],
   })
 end

@@ -432,6 +432,10 @@ int main(int argc, char** argv) {
                    rt.store()->name(), seconds, seconds > 0 ? static_cast<double>(stats.events_in) / seconds : 0.0,
                    stats.summary());
         if (engine) {
+            if (const auto orphaned = engine->orphaned_timers(); orphaned > 0) {
+                fmt::print(stderr, "rtcrm-topology: {} campaign timers came due after their campaign was removed (nothing sent)\n",
+                           orphaned);
+            }
             for (const auto& h : engine->stats()) {
                 if (h.errors > 0 || h.disabled) {
                     fmt::print(stderr, "rtcrm-topology: {} '{}' ({}): {} errors{}; last: {}\n", h.kind, h.id, h.where, h.errors,
@@ -440,6 +444,13 @@ int main(int argc, char** argv) {
                 if (h.kind == "campaign") {
                     fmt::print(stderr, "rtcrm-topology: campaign '{}': {} triggers, {} dry-run, suppressed: {} by cap, {} by rate, {} by kill switch\n",
                                h.id, h.triggers, h.shadow_triggers, h.suppressed_cap, h.suppressed_rate, h.suppressed_kill);
+                    if (h.timers_armed + h.timers_fired + h.deferred_quiet + h.dropped_quiet > 0) {
+                        fmt::print(stderr,
+                                   "rtcrm-topology: campaign '{}': timers {} armed, {} cancelled, {} fired; {} dropped "
+                                   "outside active; quiet hours: {} deferred, {} dropped\n",
+                                   h.id, h.timers_armed, h.timers_cancelled, h.timers_fired, h.dropped_inactive,
+                                   h.deferred_quiet, h.dropped_quiet);
+                    }
                 }
             }
         }

@@ -36,6 +36,7 @@ std::string_view limit_name(write_error e) noexcept {
     case write_error::max_counters: return "max_counters";
     case write_error::max_value_bytes: return "max_value_bytes";
     case write_error::max_encoded_bytes: return "max_encoded_bytes";
+    case write_error::max_timers: return "max_timers";
     default: return {};
     }
 }
@@ -46,6 +47,7 @@ std::size_t limit_value(write_error e, const profile_limits& limits) noexcept {
     case write_error::max_counters: return limits.max_counters;
     case write_error::max_value_bytes: return limits.max_value_bytes;
     case write_error::max_encoded_bytes: return limits.max_encoded_bytes;
+    case write_error::max_timers: return limits.max_timers;
     default: return 0;
     }
 }
@@ -266,6 +268,52 @@ write_result profile_journal::incr_windowed(profile& p, std::string_view name, s
     return {};
 }
 
+void profile_journal::remember_timers(const profile& p) {
+    if (!timers_touched_) {
+        timers_before_ = p.timers_;  // element-wise assignment: keeps storage from earlier calls
+        timers_touched_ = true;
+    }
+}
+
+write_result profile_journal::set_timer(profile& p, std::string_view name, std::int64_t due, std::string_view event_id,
+                                        std::string_view data, std::string_view ref, const profile_limits& limits) {
+    const pending_timer* existing = p.timer(name);
+    const std::size_t n = p.timers_.size();
+    if (existing == nullptr && limits.max_timers != 0 && n >= limits.max_timers) {
+        return {write_error::max_timers, n + 1};
+    }
+    if (const auto r = check_value(data.size(), limits); !r) {
+        return r;
+    }
+    if (limits.max_encoded_bytes != 0) {
+        const std::size_t entry = encoded::string(name) + encoded::integer(due) + encoded::string(event_id) +
+                                  encoded::string(data) + encoded::string(ref);
+        const std::size_t before = encoded::timers_section(p.timers_);
+        std::size_t after = 0;
+        if (existing != nullptr) {
+            after = before - encoded::timer_entry(*existing) + entry;
+        } else if (n == 0) {
+            after = encoded::varint(1) + entry;
+        } else {
+            after = before - encoded::varint(n) + encoded::varint(n + 1) + entry;
+        }
+        if (const auto r = check_growth(p, before, after, limits); !r) {
+            return r;
+        }
+    }
+    remember_timers(p);
+    p.set_timer(name, due, event_id, data, ref);
+    return {};
+}
+
+bool profile_journal::cancel_timer(profile& p, std::string_view name) {
+    if (p.timer(name) == nullptr) {
+        return false;
+    }
+    remember_timers(p);
+    return p.cancel_timer(name);
+}
+
 void profile_journal::commit() noexcept {
     if (!empty()) {
         forget();
@@ -305,6 +353,9 @@ void profile_journal::rollback(profile& p) noexcept {
             attrs.emplace(at, std::move(u->name), std::move(u->value));
         }
     }
+    if (timers_touched_) {
+        std::swap(p.timers_, timers_before_);
+    }
     // Measured again at the next write that needs it: rollbacks are rare.
     p.encoded_size_ = profile::unknown_size;
     forget();
@@ -320,6 +371,7 @@ void profile_journal::forget() noexcept {
     counters_used_ = 0;
     displaced_.clear();
     erased_ = false;
+    timers_touched_ = false;
 }
 
 }  // namespace rtcrm::detail

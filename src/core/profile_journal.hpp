@@ -10,6 +10,9 @@
 // Every write is checked against `profile_limits` first: a write that would pass a limit
 // is refused and changes nothing, so each write is all or nothing on its own as well.
 //
+// Timers (set_timer, cancel_timer) are logged as the whole list of pending timers, copied
+// at the call's first timer write.
+//
 // Cost: nothing for a call that writes nothing. Per write, a scan of the names the call
 // has touched (the profile's own lookup is a linear scan too, over at most
 // max_attributes), skipped for a new name unless the call has erased one. On a name's
@@ -39,6 +42,7 @@ enum class write_error : unsigned char {
     max_counters,
     max_value_bytes,
     max_encoded_bytes,
+    max_timers,
 };
 
 // The profile_limits field a refusal names ("max_value_bytes"); empty for none and not_a_number.
@@ -73,12 +77,21 @@ public:
     write_result incr_windowed(profile& p, std::string_view name, std::int64_t delta, std::int64_t ts,
                                std::int64_t bucket_ms, const profile_limits& limits);
 
+    // Arms the timer `name` (profile::set_timer), within max_timers, max_value_bytes (its
+    // data) and max_encoded_bytes. Replacing a pending timer never passes max_timers.
+    write_result set_timer(profile& p, std::string_view name, std::int64_t due, std::string_view event_id,
+                           std::string_view data, std::string_view ref, const profile_limits& limits);
+    // Removes the pending timer `name` (profile::cancel_timer); true if there was one.
+    bool cancel_timer(profile& p, std::string_view name);
+
     // Keeps the writes made since the last commit or rollback.
     void commit() noexcept;
     // Undoes the writes made to `p` since the last commit or rollback.
     void rollback(profile& p) noexcept;
     // True if no write is pending.
-    [[nodiscard]] bool empty() const noexcept { return attributes_used_ == 0 && counters_used_ == 0; }
+    [[nodiscard]] bool empty() const noexcept {
+        return attributes_used_ == 0 && counters_used_ == 0 && !timers_touched_;
+    }
 
 private:
     static constexpr std::size_t absent = static_cast<std::size_t>(-1);
@@ -123,6 +136,11 @@ private:
     std::vector<counter_undo> counters_;
     std::size_t counters_used_ = 0;
     windowed_counter scratch_;  // a counter before a write that may be refused
+    // The pending timers before the call's first timer write: a profile holds few
+    // (max_timers), so the whole list is the undo record.
+    std::vector<pending_timer> timers_before_;
+    bool timers_touched_ = false;
+    void remember_timers(const profile& p);
 };
 
 }  // namespace rtcrm::detail

@@ -52,12 +52,39 @@ std::uint64_t fnv1a_64(std::string_view bytes) noexcept {
 }
 
 void append_event_ref(std::string& out, const event& ev) {
+    const auto& o = ev.origin();
+    // A timer event carries its arming event's id: its own reference comes first, so the
+    // firing and the arming event's triggers never share an id.
+    if (o.timer) {
+        auto name = ev.type();
+        if (name.starts_with(timer_event_prefix)) {
+            name.remove_prefix(timer_event_prefix.size());
+        }
+        out += "t:";
+        append_decimal(out, ev.ts());
+        out += ':';
+        append_trigger_id_part(out, name);
+        out += ':';
+        if (ev.timer_ref().empty()) {
+            out += '-';
+            return;
+        }
+        // An event_ref as this file writes it: kept as it is. Bytes no reference holds
+        // (a store written by other means) are encoded, so the id stays in its alphabet.
+        for (const char ch : ev.timer_ref()) {
+            if (id_byte(static_cast<unsigned char>(ch))) {
+                out += ch;
+            } else {
+                append_trigger_id_part(out, std::string_view{&ch, 1});
+            }
+        }
+        return;
+    }
     if (!ev.id().empty()) {
         out += "e:";
         append_trigger_id_part(out, ev.id());
         return;
     }
-    const auto& o = ev.origin();
     if (o.offset >= 0 && !o.sequenced) {
         out += "o:";
         append_decimal(out, o.source);

@@ -218,6 +218,35 @@ struct admin_server::impl {
                                "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"dry_run\"}} {4}\n",
                                id, h.suppressed_cap, h.suppressed_rate, h.suppressed_kill, h.shadow_triggers);
             }
+            metric_header(out, "rtcrm_campaign_timers_total", "counter",
+                          "Delayed campaigns' waits per campaign: armed (or re-armed), cancelled by an `unless` "
+                          "event, fired (came due).");
+            for (const auto& h : handlers) {
+                if (h.kind != "campaign") {
+                    continue;
+                }
+                fmt::format_to(std::back_inserter(out),
+                               "rtcrm_campaign_timers_total{{campaign=\"{0}\",event=\"armed\"}} {1}\n"
+                               "rtcrm_campaign_timers_total{{campaign=\"{0}\",event=\"cancelled\"}} {2}\n"
+                               "rtcrm_campaign_timers_total{{campaign=\"{0}\",event=\"fired\"}} {3}\n",
+                               label(h.id), h.timers_armed, h.timers_cancelled, h.timers_fired);
+            }
+            metric_header(out, "rtcrm_campaign_timed_out_total", "counter",
+                          "Firings per campaign moved or dropped by its time rules: deferred past the player's "
+                          "quiet hours, dropped in them (defer = false), dropped outside `active`.");
+            for (const auto& h : handlers) {
+                if (h.kind != "campaign") {
+                    continue;
+                }
+                fmt::format_to(std::back_inserter(out),
+                               "rtcrm_campaign_timed_out_total{{campaign=\"{0}\",by=\"quiet_deferred\"}} {1}\n"
+                               "rtcrm_campaign_timed_out_total{{campaign=\"{0}\",by=\"quiet_dropped\"}} {2}\n"
+                               "rtcrm_campaign_timed_out_total{{campaign=\"{0}\",by=\"inactive\"}} {3}\n",
+                               label(h.id), h.deferred_quiet, h.dropped_quiet, h.dropped_inactive);
+            }
+            counter("rtcrm_campaign_orphaned_timers_total",
+                    "Campaign timers that came due after a reload removed their campaign (they fired nothing).",
+                    scripts->orphaned_timers());
             gauge("rtcrm_handlers_version", "The script set's version.", scripts->version());
             counter("rtcrm_handler_reloads_failed_total", "Script set reloads refused (the old set stayed).", scripts->failed_reloads());
         }

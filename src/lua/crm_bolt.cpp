@@ -17,6 +17,7 @@
 #include <cmath>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 namespace rtcrm::detail::lua {
@@ -30,12 +31,39 @@ struct string_hash {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
-// The handlers to run for one event type, in registration order (indices into the
-// script set's handler list).
+// A campaign an event type concerns: as an `on` type, as an `unless` type, or both.
+struct campaign_hit {
+    std::size_t campaign;  // index among the campaigns
+    bool on = false;
+    bool unless = false;
+};
+
+// The handlers to run for one event type, in registration order (updaters: indices into
+// the script set's handler list).
 struct dispatch_entry {
     std::vector<std::size_t> updaters;
-    std::vector<std::size_t> campaigns;
+    std::vector<campaign_hit> campaigns;
 };
+
+// Timer events ("timer:NAME") are the runtime's, not the game's: "*" never matches them.
+constexpr std::string_view timer_type_prefix = timer_event_prefix;
+bool is_timer_type(std::string_view type) noexcept { return type.starts_with(timer_type_prefix); }
+
+// The campaign id in a campaign timer's event type ("timer:campaign:<id>" or
+// "timer:quiet:<id>"), with which of the two it is; nullopt for other types.
+struct campaign_timer {
+    std::string_view id;
+    bool quiet = false;
+};
+std::optional<campaign_timer> campaign_timer_of(std::string_view name) noexcept {
+    if (name.starts_with(campaign_timer_prefix)) {
+        return campaign_timer{name.substr(campaign_timer_prefix.size()), false};
+    }
+    if (name.starts_with(quiet_timer_prefix)) {
+        return campaign_timer{name.substr(quiet_timer_prefix.size()), true};
+    }
+    return std::nullopt;
+}
 
 // A token bucket in wall-clock time: `rate` per second, bursts up to `burst`.
 struct rate_limiter {
@@ -102,8 +130,23 @@ public:
         swap_if_changed();  // script changes take effect between batches: an event boundary
         for (auto& ev : batch) {
             refresh_kill_switch();
+            // A campaign's own timer: the campaign fires (after the handlers of its type).
+            std::size_t due_campaign = no_campaign;
+            bool deferred = false;
+            if (is_timer_type(ev.type())) {
+                if (const auto t = campaign_timer_of(ev.type().substr(timer_type_prefix.size()))) {
+                    const auto it = campaign_index_.find(t->id);
+                    if (it == campaign_index_.end()) {
+                        // Its campaign left the script set: the timer fires nothing.
+                        engine_->orphaned_timers.fetch_add(1, std::memory_order_relaxed);
+                    } else {
+                        due_campaign = it->second;
+                        deferred = t->quiet;
+                    }
+                }
+            }
             const dispatch_entry* handlers = handlers_for(ev.type());
-            if (handlers == nullptr) {
+            if (handlers == nullptr && due_campaign == no_campaign) {
                 continue;  // no handler for this type: never enter Lua
             }
             profile* p = ctx.profile_of(ev);
@@ -111,21 +154,42 @@ public:
                 continue;
             }
             vm_->bind(ev, *p, ctx.limits());
-            for (const auto index : handlers->updaters) {
-                bool ignored = false;
-                run(index, vm_->updaters()[index].fn, true, ignored);
+            if (handlers != nullptr) {
+                for (const auto index : handlers->updaters) {
+                    bool ignored = false;
+                    run(index, vm_->updaters()[index].fn, true, ignored);
+                }
+                for (const auto& hit : handlers->campaigns) {
+                    evaluate(hit, ev, *p, ctx);
+                }
             }
-            for (const auto index : handlers->campaigns) {
-                evaluate(index - set_->updater_count, ev, *p, ctx);
+            if (due_campaign != no_campaign) {
+                fire_due(due_campaign, deferred, ev, *p, ctx);
             }
         }
     }
 
+    // A campaign's timers ("campaign:<id>", "quiet:<id>") rank by the campaign's
+    // registration order.
+    [[nodiscard]] std::optional<std::size_t> timer_rank(std::string_view name) const override {
+        if (const auto t = campaign_timer_of(name)) {
+            if (const auto it = campaign_index_.find(t->id); it != campaign_index_.end()) {
+                return it->second;
+            }
+        }
+        return std::nullopt;
+    }
+
 private:
+    static constexpr std::size_t no_campaign = static_cast<std::size_t>(-1);
+
     const dispatch_entry* handlers_for(std::string_view type) const {
         const auto it = dispatch_.find(type);
         if (it != dispatch_.end()) {
             return &it->second;
+        }
+        if (is_timer_type(type)) {
+            return nullptr;
         }
         return any_.updaters.empty() && any_.campaigns.empty() ? nullptr : &any_;
     }
@@ -211,21 +275,121 @@ private:
         engine_->disable_handler(*set_, index, reason, error_);
     }
 
-    void evaluate(std::size_t campaign, event& ev, profile& p, bolt_context& ctx) {
+    // One event for one campaign whose `on` or `unless` types hold the event's type.
+    void evaluate(const campaign_hit& hit, event& ev, profile& p, bolt_context& ctx) {
+        const std::size_t campaign = hit.campaign;
         const auto& spec = vm_->campaigns()[campaign];
+        if (!spec.active_at(ev.ts())) {
+            return;  // outside `active`: the campaign does not see the event
+        }
         const std::size_t index = set_->updater_count + campaign;
         auto& c = (*counters_)[index];
+        const std::string& timer_name = timer_names_[campaign];
+        if (hit.unless) {
+            // Only an event before the due time cancels: at the due time the timer has fired.
+            if (const auto* t = p.timer(timer_name); t != nullptr && ev.ts() < t->due) {
+                p.cancel_timer(timer_name);
+                handler_counters::bump(c.timers_cancelled);
+            }
+        }
+        if (!hit.on) {
+            return;
+        }
         if (killed_[campaign]) {
             handler_counters::bump(c.suppressed_kill);
             return;
         }
         bool yes = true;
         if (spec.when != LUA_NOREF && (!run(index, spec.when, true, yes) || !yes)) {
+            return;  // a pending timer stays as it is
+        }
+        if (spec.delayed()) {
+            arm(campaign, ev, p, ctx.limits());
             return;
         }
         if (spec.segment != LUA_NOREF && (!run(index, spec.segment, false, yes) || !yes)) {
             return;
         }
+        send(campaign, ev, ev.type(), false, p, ctx);
+    }
+
+    // A delayed campaign's `on` event passed `when`: its timer is (re)armed at ts + after.
+    void arm(std::size_t campaign, const event& ev, profile& p, const profile_limits& limits) {
+        const auto& spec = vm_->campaigns()[campaign];
+        const std::size_t index = set_->updater_count + campaign;
+        auto& c = (*counters_)[index];
+        const std::string& name = timer_names_[campaign];
+        if (at_timer_limit(p, name, limits, index, "the wait is not armed")) {
+            return;
+        }
+        arm_timer(p, name, std::min(ev.ts(), max_event_ts - spec.after_ms) + spec.after_ms, ev, ev.type());
+        handler_counters::bump(c.timers_armed);
+    }
+
+    // True (and counted as an error of the campaign) if arming `name` would pass max_timers.
+    bool at_timer_limit(const profile& p, std::string_view name, const profile_limits& limits, std::size_t index,
+                        std::string_view outcome) {
+        if (p.timer(name) != nullptr || limits.max_timers == 0 || p.timers().size() < limits.max_timers) {
+            return false;
+        }
+        const auto& spec = vm_->campaigns()[index - set_->updater_count];
+        handler_counters::bump((*counters_)[index].errors);
+        set_->record_error(index, fmt::format("{}: campaign '{}': the player holds {} pending timers, the profile "
+                                              "limit max_timers ({}): {}",
+                                              spec.where, spec.id, p.timers().size(), limits.max_timers, outcome));
+        return true;
+    }
+
+    // Arms `name` at `due` for a trigger of `trigger_type`, remembering `ev` as the cause.
+    void arm_timer(profile& p, std::string_view name, std::int64_t due, const event& ev, std::string_view trigger_type) {
+        scratch_.clear();
+        scratch_ += R"({"type":)";
+        append_json_string(scratch_, trigger_type);
+        scratch_ += '}';
+        ref_.clear();
+        append_event_ref(ref_, ev);
+        p.set_timer(name, due, ev.id(), scratch_, ref_);
+    }
+
+    // A campaign's timer came due: its wait ended (`campaign:<id>`), or the quiet hours
+    // it was deferred past (`quiet:<id>`). The runtime removed the timer already.
+    void fire_due(std::size_t campaign, bool deferred, event& ev, profile& p, bolt_context& ctx) {
+        const auto& spec = vm_->campaigns()[campaign];
+        const std::size_t index = set_->updater_count + campaign;
+        auto& c = (*counters_)[index];
+        if (!deferred) {
+            handler_counters::bump(c.timers_fired);
+            // `active` holds for the firing too: a wait that ends at or after `to` sends nothing.
+            if (!spec.active_at(ev.ts())) {
+                handler_counters::bump(c.dropped_inactive);
+                return;
+            }
+        }
+        if (killed_[campaign]) {
+            handler_counters::bump(c.suppressed_kill);
+            return;
+        }
+        bool yes = true;
+        // A deferred trigger passed its segment when it was first due.
+        if (!deferred && spec.segment != LUA_NOREF && (!run(index, spec.segment, false, yes) || !yes)) {
+            return;
+        }
+        // The trigger names the event that armed the wait: its type, in the timer's data.
+        std::string_view type = ev.type();
+        if (const auto* data = ev.field("data"); data != nullptr && data->IsObject()) {
+            if (const auto it = data->FindMember("type"); it != data->MemberEnd() && it->value.IsString()) {
+                type = {it->value.GetString(), it->value.GetStringLength()};
+            }
+        }
+        send(campaign, ev, type, deferred, p, ctx);
+    }
+
+    // The guards every firing passes (cap, quiet hours and rate at the event's time), then
+    // the trigger. `deferred`: the firing was deferred past quiet hours, which have ended.
+    void send(std::size_t campaign, event& ev, std::string_view type, bool deferred, profile& p, bolt_context& ctx) {
+        const auto& spec = vm_->campaigns()[campaign];
+        const std::size_t index = set_->updater_count + campaign;
+        auto& c = (*counters_)[index];
         // Guards. Dry-run campaigns keep their own history, so shadow caps behave as live
         // ones would without touching the live history.
         const std::string& key = spec.dry_run ? dry_keys_[campaign] : spec.id;
@@ -237,16 +401,37 @@ private:
                 return;
             }
         }
+        if (spec.quiet && !deferred) {
+            std::string_view zone;
+            if (!spec.quiet->tz_attribute.empty()) {
+                if (const auto* a = p.get(spec.quiet->tz_attribute); a != nullptr && std::holds_alternative<std::string>(*a)) {
+                    zone = std::get<std::string>(*a);
+                }
+            }
+            if (const auto verdict = quiet_until(*spec.quiet, zone, ev.ts()); verdict.until_ms) {
+                // Deferred: the timer "quiet:<id>" sends it when they end, after the kill
+                // switch, cap and rate at that time.
+                if (spec.quiet->defer &&
+                    !at_timer_limit(p, quiet_names_[campaign], ctx.limits(), index, "the deferred trigger is dropped")) {
+                    arm_timer(p, quiet_names_[campaign], *verdict.until_ms, ev, type);
+                    handler_counters::bump(c.deferred_quiet);
+                } else {
+                    handler_counters::bump(c.dropped_quiet);
+                }
+                return;
+            }
+        }
         if (spec.rate_per_second > 0 && !limiters_[campaign].take(clock::now())) {
             handler_counters::bump(c.suppressed_rate);
             return;
         }
         p.record_trigger(key, ev.ts(), ctx.limits());
-        ctx.emit(ev, spec.dry_run ? stream::shadow : stream::main, trigger_body(spec, ev));
+        ctx.emit(ev, spec.dry_run ? stream::shadow : stream::main, trigger_body(spec, ev, type));
         handler_counters::bump(spec.dry_run ? c.shadow_triggers : c.triggers);
     }
 
-    static std::string trigger_body(const campaign_spec& spec, const event& ev) {
+    // `type`: the event type the trigger names (a delayed campaign's: its arming event's).
+    static std::string trigger_body(const campaign_spec& spec, const event& ev, std::string_view type) {
         // In a spent body's buffer when the loop bridge gave one back (core/string_pool.hpp),
         // written in place: no temporary strings.
         std::string out = detail::string_pool::take();
@@ -273,7 +458,7 @@ private:
             append_json_string(out, ev.id());
         }
         out += R"(,"event_type":)";
-        append_json_string(out, ev.type());
+        append_json_string(out, type);
         fmt::format_to(std::back_inserter(out), R"(,"ts":{},"dry_run":{})", ev.ts(), spec.dry_run);
         // Last, where sinks find it without parsing (trigger_id_of); its bytes need no
         // JSON escaping.
@@ -332,27 +517,53 @@ private:
         any_ = {};
         const auto& updaters = vm_->updaters();
         const auto& campaigns = vm_->campaigns();
-        // "*" handlers join every type's list, keeping registration order.
-        auto add = [&](const std::vector<std::string>& on, std::size_t index, bool campaign) {
-            for (const auto& type : on) {
-                if (type == "*") {
-                    for (auto* entry : all_entries()) {
-                        (campaign ? entry->campaigns : entry->updaters).push_back(index);
-                    }
-                } else {
-                    auto [it, inserted] = dispatch_.try_emplace(type);
-                    if (inserted) {
-                        it->second = any_;  // the "*" handlers registered so far
-                    }
-                    (campaign ? it->second.campaigns : it->second.updaters).push_back(index);
-                }
+        // "*" handlers join every type's list but the timer types', keeping registration
+        // order. A campaign's `on` and `unless` types are added one after the other, so
+        // its hit for a type is the list's last when both name the type.
+        auto add_hit = [](dispatch_entry& entry, std::size_t campaign, bool unless) {
+            if (entry.campaigns.empty() || entry.campaigns.back().campaign != campaign) {
+                entry.campaigns.push_back(campaign_hit{campaign});
             }
+            (unless ? entry.campaigns.back().unless : entry.campaigns.back().on) = true;
+        };
+        auto entry_of = [&](const std::string& type) -> dispatch_entry& {
+            auto [it, inserted] = dispatch_.try_emplace(type);
+            if (inserted && !is_timer_type(type)) {
+                it->second = any_;  // the "*" handlers registered so far
+            }
+            return it->second;
         };
         for (std::size_t i = 0; i < updaters.size(); ++i) {
-            add(updaters[i].on, i, false);
+            for (const auto& type : updaters[i].on) {
+                if (type == "*") {
+                    for (auto* entry : all_entries()) {
+                        entry->updaters.push_back(i);
+                    }
+                } else {
+                    entry_of(type).updaters.push_back(i);
+                }
+            }
         }
         for (std::size_t i = 0; i < campaigns.size(); ++i) {
-            add(campaigns[i].on, set_->updater_count + i, true);
+            for (const bool unless : {false, true}) {
+                for (const auto& type : unless ? campaigns[i].unless : campaigns[i].on) {
+                    if (type == "*") {
+                        for (auto* entry : all_entries()) {
+                            add_hit(*entry, i, unless);
+                        }
+                    } else {
+                        add_hit(entry_of(type), i, unless);
+                    }
+                }
+            }
+        }
+        campaign_index_.clear();
+        timer_names_.clear();
+        quiet_names_.clear();
+        for (std::size_t i = 0; i < campaigns.size(); ++i) {
+            campaign_index_.emplace(campaigns[i].id, i);
+            timer_names_.push_back(std::string{campaign_timer_prefix} + campaigns[i].id);
+            quiet_names_.push_back(std::string{quiet_timer_prefix} + campaigns[i].id);
         }
         killed_.assign(campaigns.size(), false);
         kill_version_ = ~std::uint64_t{0};
@@ -370,10 +581,13 @@ private:
         }
     }
 
+    // The entries "*" joins: every type's but the timer types'.
     std::vector<dispatch_entry*> all_entries() {
         std::vector<dispatch_entry*> out{&any_};
         for (auto& [type, entry] : dispatch_) {
-            out.push_back(&entry);
+            if (!is_timer_type(type)) {
+                out.push_back(&entry);
+            }
         }
         return out;
     }
@@ -396,6 +610,11 @@ private:
     std::uint64_t kill_version_ = 0;
     std::vector<rate_limiter> limiters_;
     std::vector<std::string> dry_keys_;
+    std::unordered_map<std::string, std::size_t, string_hash, std::equal_to<>> campaign_index_;  // id -> index
+    std::vector<std::string> timer_names_;  // "campaign:<id>" per campaign
+    std::vector<std::string> quiet_names_;  // "quiet:<id>" per campaign
+    std::string scratch_;                   // a timer's data, built in place
+    std::string ref_;                       // a timer's arming reference, built in place
     std::uint64_t calls_ = 0;
     std::string error_;
     std::string last_swap_error_;

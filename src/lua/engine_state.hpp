@@ -24,6 +24,13 @@ struct handler_counters {
     std::atomic<std::uint64_t> suppressed_cap{0};
     std::atomic<std::uint64_t> suppressed_rate{0};
     std::atomic<std::uint64_t> suppressed_kill{0};
+    // Delayed campaigns and quiet hours (the campaign's timers).
+    std::atomic<std::uint64_t> timers_armed{0};      // waits armed or re-armed by an `on` event
+    std::atomic<std::uint64_t> timers_cancelled{0};  // waits cancelled by an `unless` event
+    std::atomic<std::uint64_t> timers_fired{0};      // waits that came due
+    std::atomic<std::uint64_t> dropped_inactive{0};  // waits that came due outside `active`
+    std::atomic<std::uint64_t> deferred_quiet{0};    // triggers deferred to the end of quiet hours
+    std::atomic<std::uint64_t> dropped_quiet{0};     // triggers dropped in quiet hours (defer = false)
 
     static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
         c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -71,6 +78,8 @@ struct engine_state {
     std::atomic<std::uint64_t> kill_version{0};
 
     std::atomic<std::uint64_t> failed_reloads{0};
+    // Campaign timers that came due after their campaign left the script set: they fire nothing.
+    std::atomic<std::uint64_t> orphaned_timers{0};
     std::string last_reload_error;  // guarded by mutex
     std::atomic<std::uint32_t> shards{1};
 

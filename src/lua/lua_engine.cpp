@@ -279,6 +279,12 @@ std::vector<handler_stats> lua_engine::stats() const {
             s.suppressed_cap += c.suppressed_cap.load(std::memory_order_relaxed);
             s.suppressed_rate += c.suppressed_rate.load(std::memory_order_relaxed);
             s.suppressed_kill += c.suppressed_kill.load(std::memory_order_relaxed);
+            s.timers_armed += c.timers_armed.load(std::memory_order_relaxed);
+            s.timers_cancelled += c.timers_cancelled.load(std::memory_order_relaxed);
+            s.timers_fired += c.timers_fired.load(std::memory_order_relaxed);
+            s.dropped_inactive += c.dropped_inactive.load(std::memory_order_relaxed);
+            s.deferred_quiet += c.deferred_quiet.load(std::memory_order_relaxed);
+            s.dropped_quiet += c.dropped_quiet.load(std::memory_order_relaxed);
         }
         out.push_back(std::move(s));
     }
@@ -287,6 +293,10 @@ std::vector<handler_stats> lua_engine::stats() const {
 
 std::uint64_t lua_engine::failed_reloads() const noexcept {
     return state_->failed_reloads.load(std::memory_order_relaxed);
+}
+
+std::uint64_t lua_engine::orphaned_timers() const noexcept {
+    return state_->orphaned_timers.load(std::memory_order_relaxed);
 }
 
 std::string lua_engine::last_reload_error() const {

@@ -1,6 +1,6 @@
 // The `profile` object handlers receive: one persistent userdata per Lua state that points
-// at the current profile (see vm::bind), with get, set, incr, count, recent, last_trigger
-// and player.
+// at the current profile (see vm::bind), with get, set, incr, count, recent, last_trigger,
+// player, and the player's timers: set_timer, cancel_timer, timer.
 //
 // Writes go through the binding's journal (core/profile_journal.hpp): each is checked
 // against the profile limits and is all or nothing, and vm::call keeps or undoes a call's
@@ -9,6 +9,7 @@
 #include "json_conversion.hpp"
 
 #include <rtcrm/core/duration.hpp>
+#include <rtcrm/core/trigger_id.hpp>
 
 #include <fmt/format.h>
 
@@ -92,6 +93,7 @@ int refuse(lua_State* L, std::string_view op, std::string_view name, const write
     case write_error::max_encoded_bytes:
         what = fmt::format("the profile would encode to {} bytes, past {} ({})", r.size, limit, bound);
         break;
+    case write_error::max_timers: what = fmt::format("a new timer would exceed {} ({})", limit, bound); break;
     case write_error::none: break;
     }
     return raise(L, fmt::format("profile:{}('{}'): {}", op, shown(name), what));
@@ -272,6 +274,94 @@ int profile_last_trigger(lua_State* L) {
     return 1;
 }
 
+// A timer's name: argument 2, a non-empty string of at most max_timer_name_bytes that does
+// not start with a prefix delayed campaigns use for their own timers.
+std::string_view timer_name_arg(lua_State* L, std::string_view op) {
+    std::size_t len = 0;
+    const char* name = luaL_checklstring(L, 2, &len);
+    const std::string_view n{name, len};
+    if (n.empty()) {
+        raise(L, fmt::format("profile:{}: the timer name is empty", op));
+    }
+    if (n.size() > max_timer_name_bytes) {
+        raise(L, fmt::format("profile:{}('{}'): the timer name is {} bytes, over {}", op, shown(n), n.size(),
+                             max_timer_name_bytes));
+    }
+    for (const auto reserved : reserved_timer_prefixes) {
+        if (n.starts_with(reserved)) {
+            raise(L, fmt::format("profile:{}('{}'): timer names starting with '{}' belong to delayed campaigns", op,
+                                 shown(n), reserved));
+        }
+    }
+    return n;
+}
+
+// profile:set_timer(name, due_ms [, data]): arms the player's timer `name` (replacing a
+// pending one): the event "timer:<name>" comes at event time `due_ms`, with `data` (a
+// table, stored as JSON as profile:set stores one) as its data.
+int profile_set_timer(lua_State* L) {
+    binding& b = binding_of(L, profile_meta);
+    profile& p = bound_profile(L, b);
+    const auto name = timer_name_arg(L, "set_timer");
+    int exact = 0;
+    const lua_Integer due = lua_tointegerx(L, 3, &exact);
+    if (exact == 0) {
+        return raise(L, fmt::format("profile:set_timer('{}'): the due time must be an integer (event time in ms), not {}",
+                                    shown(name), luaL_typename(L, 3)));
+    }
+    if (due < 0 || due > max_event_ts) {
+        return raise(L, fmt::format("profile:set_timer('{}'): due time {} is outside [0, {}]", shown(name), due,
+                                    max_event_ts));
+    }
+    const profile_limits& limits = *b.limits;
+    std::string data;
+    if (!lua_isnoneornil(L, 4)) {
+        if (lua_type(L, 4) != LUA_TTABLE) {
+            return raise(L, fmt::format("profile:set_timer('{}'): data must be a table, not {}", shown(name),
+                                        luaL_typename(L, 4)));
+        }
+        try {
+            data = to_json(L, 4, limits.max_value_bytes != 0 ? limits.max_value_bytes : ~std::size_t{0});
+        } catch (const json_too_large& e) {
+            return refuse(L, "set_timer", name, {write_error::max_value_bytes, e.size}, limits);
+        } catch (const script_error& e) {
+            return raise(L, fmt::format("profile:set_timer('{}'): {}", shown(name), e.what()));
+        }
+    }
+    // The arming event names the firing: its id for event.id, its reference for the
+    // trigger ids (trigger_id.hpp).
+    std::string ref;
+    std::string_view event_id;
+    if (b.ev != nullptr) {
+        event_id = b.ev->id();
+        append_event_ref(ref, *b.ev);
+    }
+    const auto r = journal_of(b).set_timer(p, name, due, event_id, data, ref, limits);
+    return r ? 0 : refuse(L, "set_timer", name, r, limits);
+}
+
+// profile:cancel_timer(name): removes the pending timer; true if there was one.
+int profile_cancel_timer(lua_State* L) {
+    binding& b = binding_of(L, profile_meta);
+    profile& p = bound_profile(L, b);
+    const auto name = timer_name_arg(L, "cancel_timer");
+    lua_pushboolean(L, journal_of(b).cancel_timer(p, name) ? 1 : 0);
+    return 1;
+}
+
+// profile:timer(name): the pending timer's due time, or nil.
+int profile_timer(lua_State* L) {
+    const profile& p = current_profile(L);
+    std::size_t len = 0;
+    const char* name = luaL_checklstring(L, 2, &len);
+    if (const auto* t = p.timer({name, len})) {
+        lua_pushinteger(L, t->due);
+    } else {
+        lua_pushnil(L);
+    }
+    return 1;
+}
+
 int profile_player(lua_State* L) {
     const profile& p = current_profile(L);
     if (const auto i = p.key().integer()) {
@@ -287,6 +377,8 @@ int profile_player(lua_State* L) {
 const luaL_Reg profile_methods[] = {{"get", profile_get},       {"set", profile_set},
                                     {"incr", profile_incr},     {"count", profile_count},
                                     {"recent", profile_recent}, {"last_trigger", profile_last_trigger},
-                                    {"player", profile_player}, {nullptr, nullptr}};
+                                    {"player", profile_player}, {"set_timer", profile_set_timer},
+                                    {"cancel_timer", profile_cancel_timer}, {"timer", profile_timer},
+                                    {nullptr, nullptr}};
 
 }  // namespace rtcrm::detail::lua

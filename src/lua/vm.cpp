@@ -2,6 +2,7 @@
 
 #include "bounded_library.hpp"
 #include "json_conversion.hpp"
+#include "quiet_hours.hpp"
 
 #include <rtcrm/core/duration.hpp>
 #include <rtcrm/core/error.hpp>
@@ -245,6 +246,125 @@ void read_cap_and_rate(lua_State* L, int spec, campaign_spec& c) {
     lua_pop(L, 1);
 }
 
+// A point in event time from `active`: an integer (ms since the epoch) or a text that
+// parse_time_point takes (ISO 8601, or ms); the failure's reason otherwise.
+result<std::int64_t> time_point_value(lua_State* L, int index) {
+    if (lua_isinteger(L, index) != 0) {
+        return lua_tointeger(L, index);
+    }
+    if (lua_type(L, index) == LUA_TSTRING) {
+        std::size_t len = 0;
+        const char* text = lua_tolstring(L, index, &len);
+        return parse_time_point({text, len});
+    }
+    return {errc::invalid_config, fmt::format("a {} is not a time", luaL_typename(L, index))};
+}
+
+// A string field of a plain table at `table`; nullopt when it is not a string.
+std::optional<std::string> optional_string(lua_State* L, int table, const char* field) {
+    std::optional<std::string> out;
+    if (raw_field(L, table, field) == LUA_TSTRING) {
+        std::size_t len = 0;
+        const char* text = lua_tolstring(L, -1, &len);
+        out.emplace(text, len);
+    }
+    lua_pop(L, 1);
+    return out;
+}
+
+// `quiet = { from, to, tz, default_tz, defer }` (quiet_hours.hpp).
+void read_quiet(lua_State* L, int spec, campaign_spec& c) {
+    const auto fail = [&](const std::string& what) {
+        throw script_error(fmt::format("{}: campaign '{}': {}", c.where, c.id, what));
+    };
+    if (raw_field(L, spec, "quiet") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    const int q = lua_gettop(L);
+    quiet_hours quiet;
+    int* minutes[] = {&quiet.from_minute, &quiet.to_minute};
+    const char* bounds[] = {"from", "to"};
+    for (int i = 0; i < 2; ++i) {
+        const auto text = optional_string(L, q, bounds[i]);
+        if (!text) {
+            fail(fmt::format("quiet.{} must be a local time of day like \"22:00\"", bounds[i]));
+        }
+        const auto minute = parse_time_of_day(*text);
+        if (!minute) {
+            fail(fmt::format("quiet.{}: {}", bounds[i], minute.error().reason));
+        }
+        *minutes[i] = minute.value();
+    }
+    if (raw_field(L, q, "tz") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0) {
+            fail("quiet.tz must name the profile attribute that holds the player's time zone (like \"tz\")");
+        }
+        quiet.tz_attribute = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1);
+    quiet.default_tz = "UTC";
+    if (raw_field(L, q, "default_tz") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            fail("quiet.default_tz must be a time zone name like \"Europe/Berlin\" or \"UTC\"");
+        }
+        quiet.default_tz = lua_tostring(L, -1);
+    }
+    lua_pop(L, 1);
+    if (const auto zone = check_time_zone(quiet.default_tz); !zone) {
+        fail(fmt::format("quiet.default_tz: {}", zone.error().reason));
+    }
+    if (raw_field(L, q, "defer") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TBOOLEAN) {
+            fail("quiet.defer must be true (send when the quiet hours end) or false (drop)");
+        }
+        quiet.defer = lua_toboolean(L, -1) != 0;
+    }
+    lua_pop(L, 1);
+    if (quiet.from_minute == quiet.to_minute) {
+        fail("quiet.from and quiet.to are equal: the quiet hours would be empty");
+    }
+    c.quiet = std::move(quiet);
+    lua_pop(L, 1);
+}
+
+// `after`, `unless` and `active`. The prelude made `unless` a list of strings and refused
+// it without `after`; `active` and its bounds are plain values checked here.
+void read_timing(lua_State* L, int spec, campaign_spec& c) {
+    const auto fail = [&](const std::string& what) {
+        throw script_error(fmt::format("{}: campaign '{}': {}", c.where, c.id, what));
+    };
+    if (raw_field(L, spec, "after") != LUA_TNIL) {
+        const auto after = lua_type(L, -1) == LUA_TSTRING ? parse_duration(lua_tostring(L, -1)) : std::nullopt;
+        c.after_ms = after ? after->count() : -1;
+        if (c.after_ms <= 0) {
+            fail("after must be a duration greater than 0, like \"3d\", \"2h\", \"30m\" or \"10s\"");
+        }
+    }
+    lua_pop(L, 1);
+    c.unless = string_list(L, spec, "unless", c.where);
+    if (raw_field(L, spec, "active") == LUA_TTABLE) {
+        const char* bounds[] = {"from", "to"};
+        std::int64_t* into[] = {&c.active_from, &c.active_to};
+        for (int i = 0; i < 2; ++i) {
+            if (raw_field(L, -1, bounds[i]) != LUA_TNIL) {
+                const auto at = time_point_value(L, -1);
+                if (!at) {
+                    fail(fmt::format("active.{} must be a time: ISO 8601 like \"2026-02-10T00:00:00Z\", or "
+                                     "milliseconds since the epoch ({})",
+                                     bounds[i], at.error().reason));
+                }
+                *into[i] = at.value();
+            }
+            lua_pop(L, 1);
+        }
+        if (c.active_from >= c.active_to) {
+            fail(fmt::format("active.from ({}) must be before active.to ({})", c.active_from, c.active_to));
+        }
+    }
+    lua_pop(L, 1);
+}
+
 }  // namespace
 
 void* vm::allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) noexcept {
@@ -420,6 +540,8 @@ void vm::read_handlers(lua_State* L, int registry) {
         }
         lua_pop(L, 1);
         read_cap_and_rate(L, spec, c);
+        read_timing(L, spec, c);
+        read_quiet(L, spec, c);
         campaigns_.push_back(std::move(c));
         lua_pop(L, 1);
     }

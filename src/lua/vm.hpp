@@ -13,17 +13,30 @@
 #include <rtcrm/lua/lua_engine.hpp>
 
 #include "budget.hpp"
+#include "quiet_hours.hpp"
 #include "core/profile_journal.hpp"
 
 #include <lua.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rtcrm::detail::lua {
+
+// The longest timer name profile:set_timer takes.
+inline constexpr std::size_t max_timer_name_bytes = 128;
+// The timers the engine arms for campaigns, named by the campaign's id: a delayed
+// campaign's wait ("campaign:<id>") and a trigger deferred past quiet hours ("quiet:<id>").
+// profile:set_timer refuses these prefixes, so a script never arms or cancels them.
+inline constexpr std::string_view campaign_timer_prefix = "campaign:";
+inline constexpr std::string_view quiet_timer_prefix = "quiet:";
+inline constexpr std::string_view reserved_timer_prefixes[] = {campaign_timer_prefix, quiet_timer_prefix};
 
 // A script failed to load or register; what() is "file:line: message".
 class script_error : public std::runtime_error {
@@ -49,7 +62,23 @@ struct campaign_spec {
     std::int64_t cap_every_ms = 0;    // 0: ever
     double rate_per_second = 0;       // 0: no limit
     bool dry_run = false;
+    // A delayed campaign (`after`): an `on` event whose `when` passes arms the player's
+    // timer "campaign:<id>" due `after_ms` later, an `unless` event before then cancels it,
+    // and the campaign fires when it comes due. 0: the campaign fires on the event.
+    std::int64_t after_ms = 0;
+    std::vector<std::string> unless;  // only with after_ms > 0
+    // `active`: the campaign sees only events with active_from <= ts < active_to, and a
+    // wait that comes due outside them sends nothing (counted: dropped_inactive). A
+    // trigger deferred past quiet hours was decided inside them: it is sent after `to`.
+    std::int64_t active_from = std::numeric_limits<std::int64_t>::min();
+    std::int64_t active_to = std::numeric_limits<std::int64_t>::max();
+    // `quiet`: a trigger due inside the player's quiet hours is deferred to their end
+    // (through the timer "quiet:<id>") or dropped.
+    std::optional<quiet_hours> quiet;
     std::string where;
+
+    [[nodiscard]] bool delayed() const noexcept { return after_ms > 0; }
+    [[nodiscard]] bool active_at(std::int64_t ts) const noexcept { return active_from <= ts && ts < active_to; }
 };
 
 // What the handlers see of the event and profile being processed. The userdata that Lua

@@ -510,4 +510,63 @@ TEST(profile_journal, a_call_writing_the_most_attributes_a_profile_may_have_roll
     expect_identical(p, before);
 }
 
+TEST(profile_journal, timer_writes_roll_back_exactly_and_keep_the_encoded_size) {
+    auto p = sample();
+    p.set_timer("kept", 10, "e-1", R"({"a":1})", "e:e-1");
+    p.set_timer("gone", 20);
+    const auto before = p;
+    const rtcrm::profile_limits limits;
+    rtcrm::detail::profile_journal journal;
+    ASSERT_TRUE(journal.set_timer(p, "kept", 99, "e-2", "", "o:0:0:5", limits));
+    EXPECT_TRUE(journal.cancel_timer(p, "gone"));
+    EXPECT_FALSE(journal.cancel_timer(p, "never"));
+    ASSERT_TRUE(journal.set_timer(p, "new", 30, "", R"({"b":2})", "", limits));
+    EXPECT_FALSE(journal.empty());
+    EXPECT_EQ(p.encoded_size(), encoded(p).size());
+    EXPECT_EQ(p.timer("kept")->due, 99);
+    journal.rollback(p);
+    expect_identical(p, before);
+    EXPECT_EQ(p.timers(), before.timers());  // in order
+    // Committed writes stay; a later rollback undoes only what came after.
+    ASSERT_TRUE(journal.set_timer(p, "new", 30, "", "", "", limits));
+    journal.commit();
+    const auto committed = p;
+    EXPECT_TRUE(journal.cancel_timer(p, "new"));
+    journal.rollback(p);
+    expect_identical(p, committed);
+}
+
+TEST(profile_journal, timers_past_max_timers_or_max_encoded_bytes_are_refused_to_the_byte) {
+    rtcrm::profile p{rtcrm::player_key{"p"}};
+    rtcrm::profile_limits limits;
+    limits.max_timers = 1;
+    rtcrm::detail::profile_journal journal;
+    ASSERT_TRUE(journal.set_timer(p, "a", 1, "", "", "", limits));
+    const auto r = journal.set_timer(p, "b", 1, "", "", "", limits);
+    EXPECT_EQ(r.error, rtcrm::detail::write_error::max_timers);
+    EXPECT_EQ(r.size, 2U);
+    EXPECT_EQ(rtcrm::detail::limit_name(r.error), "max_timers");
+    EXPECT_TRUE(journal.set_timer(p, "a", 2, "", "", "", limits));  // replacing: within the bound
+    journal.commit();
+
+    limits.max_timers = 0;
+    const auto size = p.encoded_size();
+    // A second timer "b" due at 1 with 10 bytes of data: the count's varint stays one byte;
+    // the entry is the name (2), the due time (1), the event id (1), the data (11), the ref (1).
+    const std::size_t grown = size + 2 + 1 + 1 + 11 + 1;
+    limits.max_encoded_bytes = grown - 1;
+    const auto before = p;
+    const auto refused = journal.set_timer(p, "b", 1, "", std::string(10, '1'), "", limits);
+    EXPECT_EQ(refused.error, rtcrm::detail::write_error::max_encoded_bytes);
+    EXPECT_EQ(refused.size, grown);
+    expect_identical(p, before);
+    limits.max_encoded_bytes = grown;
+    ASSERT_TRUE(journal.set_timer(p, "b", 1, "", std::string(10, '1'), "", limits));
+    EXPECT_EQ(encoded(p).size(), grown);
+    EXPECT_EQ(p.encoded_size(), grown);
+    limits.max_value_bytes = 5;
+    EXPECT_EQ(journal.set_timer(p, "c", 1, "", std::string(10, '1'), "", limits).error,
+              rtcrm::detail::write_error::max_value_bytes);
+}
+
 }  // namespace

@@ -2,6 +2,8 @@
 // the documented formula, and reading the id back from a trigger body.
 #include <rtcrm/core/trigger_id.hpp>
 
+#include "core/timer_event.hpp"
+
 #include <gtest/gtest.h>
 
 #include <set>
@@ -109,4 +111,40 @@ TEST(trigger_id, is_read_back_from_the_end_of_a_trigger_body) {
     EXPECT_EQ(rtcrm::trigger_id_of(R"({"x":1,"trigger_id":"a\"b"})"), "");          // not an id's bytes
     EXPECT_EQ(rtcrm::trigger_id_of(R"({"x":1,"trigger_id":"})"), "");
     EXPECT_EQ(rtcrm::trigger_id_of(""), "");
+}
+
+namespace {
+
+rtcrm::event timer_event(std::string name, std::int64_t due, std::string event_id, std::string ref) {
+    const rtcrm::pending_timer t{std::move(name), due, std::move(event_id), "", std::move(ref)};
+    return rtcrm::detail::make_timer_event(rtcrm::player_key{42}, t, {});
+}
+
+}  // namespace
+
+TEST(trigger_id, a_timer_event_is_named_by_its_due_time_its_name_and_its_arming_reference) {
+    const auto fired = timer_event("campaign:31", 1000, "e-1", "e:e-1");
+    EXPECT_EQ(rtcrm::trigger_id("31", fired, false), "31:42:t:1000:campaign%3A31:e:e-1");
+    // Not the arming event's id, although the timer event carries its event id.
+    EXPECT_NE(rtcrm::trigger_id("31", fired, false),
+              rtcrm::trigger_id("31", parsed(R"({"id":"e-1","player_id":42,"type":"login"})"), false));
+    EXPECT_EQ(rtcrm::trigger_id("31", timer_event("campaign:31", 1000, "", ""), true), "31:42:t:1000:campaign%3A31:-:dry_run");
+    // Armed while a timer event was handled: the arming reference is itself a t: reference.
+    EXPECT_EQ(rtcrm::trigger_id("31", timer_event("b", 2000, "e-1", "t:1000:a:e:e-1"), false),
+              "31:42:t:2000:b:t:1000:a:e:e-1");
+    // A reference with bytes no reference holds (a store written by other means) stays in the id's alphabet.
+    const auto odd = rtcrm::trigger_id("31", timer_event("a", 1, "", "e:x\"y"), false);
+    EXPECT_EQ(odd, "31:42:t:1:a:e:x%22y");
+    EXPECT_EQ(rtcrm::trigger_id_of(R"({"x":1,"trigger_id":")" + odd + R"("})"), odd);
+}
+
+TEST(trigger_id, timer_firings_of_another_due_time_or_name_get_other_ids) {
+    std::set<std::string> ids;
+    ids.insert(rtcrm::trigger_id("a", timer_event("t", 1, "x", "e:x"), false));
+    ids.insert(rtcrm::trigger_id("a", timer_event("t", 2, "x", "e:x"), false));
+    ids.insert(rtcrm::trigger_id("a", timer_event("u", 1, "x", "e:x"), false));
+    ids.insert(rtcrm::trigger_id("a", timer_event("t:1", 1, "x", "e:x"), false));
+    ids.insert(rtcrm::trigger_id("a", timer_event("t", 1, "x", "e:y"), false));
+    ids.insert(rtcrm::trigger_id("a", timer_event("t", 1, "x", ""), false));
+    EXPECT_EQ(ids.size(), 6U);
 }

@@ -60,6 +60,9 @@ assert get("rtcrm_events_in_total") == 91, get("rtcrm_events_in_total")
 assert get("rtcrm_events_processed_total") == 90
 assert get("rtcrm_events_dead_lettered_total", reason="parse_error") == 1
 assert get("rtcrm_campaign_triggers_total", campaign="3") == 30
+assert get("rtcrm_campaign_timers_total", campaign="31", event="armed") == 0  # the win-back waits on logins
+assert get("rtcrm_campaign_timed_out_total", campaign="31", by="quiet_deferred") == 0
+assert get("rtcrm_campaign_orphaned_timers_total") == 0
 assert get("rtcrm_handler_calls_total", kind="updater", handler="fight-stats") == 90
 assert get("rtcrm_gateway_events_accepted_total") == 90
 assert get("rtcrm_event_latency_seconds_count") == 90, get("rtcrm_event_latency_seconds_count")

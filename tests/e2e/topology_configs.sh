@@ -113,7 +113,9 @@ if [ -x "$kafka_dev" ] && command -v kcat > /dev/null; then
     wait_for_lines "kafka_read crm_trigger '%k %s\n'" 1 60 || { kill "$pid"; cat "$work/kafka.err"; fail "kafka.json: no trigger"; }
     kill -TERM "$pid"
     wait "$pid" || { cat "$work/kafka.err"; fail "kafka.json exited with $?"; }
-    kafka_read crm_trigger '%k %s\n' > "$work/kafka-triggers.txt"
+    # Campaign 3's offers only: Kafka's timers follow the wall clock too, on which the
+    # win-back (31) waits that the sample's logins started ended long ago, so they fire.
+    kafka_read crm_trigger '%k %s\n' | grep '"campaign_id":3,' > "$work/kafka-triggers.txt"
     [ "$(wc -l < "$work/kafka-triggers.txt")" -eq 1 ] || fail "kafka.json: $(cat "$work/kafka-triggers.txt")"
     grep -q '^4242 {"campaign_id":3,"player_id":4242,' "$work/kafka-triggers.txt" || fail "kafka.json: not Bob's offer"
     grep -q 'kafka properties: client.id=rtcrm-topology session.timeout.ms=6000' "$work/kafka.err" ||

@@ -54,6 +54,13 @@ struct handler_stats {
     std::uint64_t suppressed_cap = 0;  ///< matched, but the player's frequency cap was reached
     std::uint64_t suppressed_rate = 0; ///< matched, but the campaign's rate limit was reached
     std::uint64_t suppressed_kill = 0; ///< events skipped while the campaign was disabled
+    // Delayed campaigns (`after`) and quiet hours:
+    std::uint64_t timers_armed = 0;      ///< waits armed or re-armed by an `on` event
+    std::uint64_t timers_cancelled = 0;  ///< waits cancelled by an `unless` event
+    std::uint64_t timers_fired = 0;      ///< waits that came due (then the guards decide)
+    std::uint64_t dropped_inactive = 0;  ///< waits that came due outside `active`: nothing sent
+    std::uint64_t deferred_quiet = 0;    ///< triggers deferred to the end of the player's quiet hours
+    std::uint64_t dropped_quiet = 0;     ///< triggers dropped in quiet hours (`defer = false`)
     std::string last_error;            ///< the latest error, "file:line: message"
 };
 
@@ -72,6 +79,9 @@ public:
     virtual reload_result remove_script(std::string_view name) = 0;
     /// Changes to the set that failed (the old set stayed).
     [[nodiscard]] virtual std::uint64_t failed_reloads() const noexcept = 0;
+    /// Campaign timers that came due after a change to the set had removed their campaign
+    /// (they fired nothing). The default counts none.
+    [[nodiscard]] virtual std::uint64_t orphaned_timers() const noexcept { return 0; }
 
     /// Kill switch: the campaign stops firing at the next event boundary of every shard.
     virtual void disable(std::string_view campaign_id) = 0;

@@ -12,7 +12,9 @@
 /// The formula (bytes; `+` is concatenation):
 /// @code
 ///   trigger_id = part(campaign) + ":" + part(player) + ":" + event_ref  [+ ":dry_run"]
-///   event_ref  = "e:" + part(event id)                       the event has a non-empty "id"
+///   event_ref  = "t:" + due + ":" + part(timer name) + ":" + (arming_ref | "-")
+///                                                            a timer event (origin().timer)
+///              | "e:" + part(event id)                       the event has a non-empty "id"
 ///              | "o:" + source + ":" + partition + ":" + offset
 ///                                                            no id; the source gave a position
 ///              | "h:" + hex16(fnv1a64(raw bytes))            no id and no position
@@ -48,13 +50,21 @@
 /// literals. Their length grows with the parts (an id of 200 bytes gives a part of
 /// up to 600); a consumer that needs a fixed width can hash the id itself.
 ///
-/// Reserved for later kinds of `event_ref`: `"t:"` (a timer: `"t:" + due time in ms + ":" +
-/// event_ref of the arming event`, so every timer firing has its own id, stable as its
-/// arming event's).
+/// - `"t:"`: the event the runtime delivers when a player's timer comes due
+///   (`timer:NAME`, `origin().timer`). `due` is its time (`event::ts()`) in decimal, the
+///   timer name is the type without `timer:`, and `arming_ref` is the `event_ref` of the
+///   event during whose handling the timer was armed (`event::timer_ref()`,
+///   `pending_timer::ref`), itself a `t:` reference for a timer armed while a timer event
+///   was handled; `-` when it has none. It comes before the event's id, which a timer
+///   event shares with its arming event: every firing of a timer has its own id (another
+///   due time or name gives another), stable as its arming event's. The arming reference
+///   is the last field and splits itself, so the id stays unambiguous.
 ///
 /// Example: campaign 3, player 42, event `{"id":"e-1",...}` → `3:42:e:e-1`; the same
 /// event without an id, read from Kafka partition 2 at offset 1234 by the topology's first
-/// source → `3:42:o:0:2:1234`; campaign `"win back"` as a dry run → `win%20back:42:e:e-1:dry_run`.
+/// source → `3:42:o:0:2:1234`; campaign 3 firing on the timer `campaign:3` due at 1000,
+/// armed by the event `e-1` → `3:42:t:1000:campaign%3A3:e:e-1`; campaign `"win back"` as
+/// a dry run → `win%20back:42:e:e-1:dry_run`.
 #pragma once
 
 #include <rtcrm/core/event.hpp>
@@ -68,7 +78,8 @@ namespace rtcrm {
 /// Appends `text` percent-encoded as a part of a trigger id (see the file comment).
 void append_trigger_id_part(std::string& out, std::string_view text);
 
-/// Appends the event reference of `ev`: `e:…`, `o:…` or `h:…` (see the file comment).
+/// Appends the event reference of `ev`: `t:…`, `e:…`, `o:…` or `h:…` (see the file
+/// comment). A timer armed while `ev` is handled stores it as its arming reference.
 void append_event_ref(std::string& out, const event& ev);
 
 /// Appends the id of the trigger campaign `campaign` (its id as text) emits for `ev`.

@@ -21,11 +21,19 @@
 ///   crm.campaign{ id = 3, content = {...}, on = "fight", when = function(event, profile) ... end,
 ///                 segment = function(profile) ... end, cap = { per_player = 1, every = "1d" },
 ///                 rate = { per_second = 500 }, dry_run = false }
+///   crm.campaign{ id = 31, on = "login", after = "3d", unless = "login",   -- a delayed campaign
+///                 active = { from = "2026-02-10T00:00:00Z" },
+///                 quiet = { from = "22:00", to = "08:00", tz = "tz", default_tz = "UTC", defer = true } }
 /// @endcode
 /// `event` reads any field (`event.type`, `event.player`, `event.ts`, `event.id`,
 /// `event.data.result`, nested); `profile` has `get(name)`, `set(name, value)`,
 /// `incr(name [, delta [, window]])`, `count(name [, window])`, `recent([type [, n]])`,
-/// `last_trigger(campaign)` and `player()`. Windows are durations like "1w", "1d", "6h",
+/// `last_trigger(campaign)`, `player()`, and the player's timers `set_timer(name, due_ms
+/// [, data])`, `cancel_timer(name)`, `timer(name)`: the runtime delivers `timer:NAME` at
+/// the due time, which `on = "timer:NAME"` handles and `on = "*"` does not match. A
+/// delayed campaign (`after`) arms the timer `campaign:<id>` on its `on` event, an `unless`
+/// event before the due time cancels it, and it fires at the due time (README, "Lua API
+/// reference"). Windows are durations like "1w", "1d", "6h",
 /// "30m", "10s" (rtcrm/core/duration.hpp, the grammar of configuration files too), counted in
 /// event time.
 ///
@@ -163,6 +171,9 @@ public:
     /// Reload attempts that failed (the old set stayed), and the latest failure.
     [[nodiscard]] std::uint64_t failed_reloads() const noexcept override;
     [[nodiscard]] std::string last_reload_error() const;
+    /// Campaign timers (a delayed campaign's wait, a trigger deferred by quiet hours) that
+    /// came due after a reload had removed their campaign: they fired nothing.
+    [[nodiscard]] std::uint64_t orphaned_timers() const noexcept override;
 
     /// An audience segment (see segment.hpp) under this engine's guards: its
     /// `instruction_budget`, `call_deadline`, `call_memory_budget` and `memory_limit`.
