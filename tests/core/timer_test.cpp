@@ -280,6 +280,30 @@ TEST(timers, replays_give_each_player_the_sequence_of_the_rule_at_1_2_and_8_shar
     EXPECT_GT(fired, 100U);
 }
 
+TEST(timers, replays_through_lmdb_behind_a_small_cache_give_the_sequence_of_the_rule_at_1_2_and_8_shards) {
+    std::vector<std::string> lines;
+    for (std::int64_t ts = 0; ts < 4000; ++ts) {
+        const std::int64_t player = (ts * 7919) % 301;
+        if (ts % 3 == 0) {
+            lines.push_back(arm(player, ts, ts % 2 == 0 ? "x" : "y", ts + 400));
+        } else if (ts % 7 == 0) {
+            lines.push_back(cancel(player, ts, "x"));
+        } else {
+            lines.push_back(noop(player, ts));
+        }
+    }
+    const auto expected = oracle(lines);
+    for (const std::uint32_t shards : {1U, 2U, 8U}) {
+        const auto dir = std::filesystem::temp_directory_path() / fmt::format("rtcrm_timer_replay_{}_{}", ::getpid(), shards);
+        std::filesystem::remove_all(dir);
+        {
+            auto store = std::make_shared<rtcrm::lmdb_store>(rtcrm::lmdb_options{.path = dir.string(), .sync = false});
+            EXPECT_EQ(by_player(run_lines(lines, shards, 40, store)), expected) << shards << " shards";
+        }
+        std::filesystem::remove_all(dir);
+    }
+}
+
 TEST(timers, the_end_of_the_input_fires_what_is_due_by_the_final_watermark_and_keeps_the_rest) {
     auto store = std::make_shared<rtcrm::memory_store>();
     const auto lines = run_lines({arm(1, 0, "x", 100), arm(2, 0, "x", 100000), noop(3, 500)}, 2, 0, store);
