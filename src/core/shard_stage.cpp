@@ -307,8 +307,8 @@ bool shard_stage::fire_due_timers(std::size_t limit) {
                              .count();
         clock_ = std::max(clock_, now - options_->timer_lateness.count());
     }
-    if (clock_ == no_watermark) {
-        return false;
+    if (clock_ == no_watermark || profiles_.quarantined()) {
+        return false;  // quarantined: nothing more is applied until a restart (see process())
     }
     const activity_scope step(&activity_, shard_activity::part::batch);
     load_due_from_store(limit);
