@@ -24,18 +24,22 @@ profile_cache::profile_cache(const runtime_options& options, std::shared_ptr<pro
     next_write_back_ = std::chrono::steady_clock::now() + (durable_ ? options.durable_store_interval : options.store_interval);
 }
 
+void profile_cache::admit(const player_key& key) {
+    auto [it, inserted] = cache_.try_emplace(key);
+    if (inserted) {
+        it->second.loading = true;
+        missing_.push_back(key);
+        lru_.push_front(&it->first);
+        it->second.lru = lru_.begin();
+    } else {
+        lru_.splice(lru_.begin(), lru_, it->second.lru);  // most recently used
+    }
+}
+
 result<void> profile_cache::load(const std::vector<event>& batch) {
     missing_.clear();
     for (const auto& ev : batch) {
-        auto [it, inserted] = cache_.try_emplace(ev.player());
-        if (inserted) {
-            it->second.loading = true;
-            missing_.push_back(ev.player());
-            lru_.push_front(&it->first);
-            it->second.lru = lru_.begin();
-        } else {
-            lru_.splice(lru_.begin(), lru_, it->second.lru);  // most recently used
-        }
+        admit(ev.player());
     }
     return fetch_missing();
 }
@@ -43,15 +47,7 @@ result<void> profile_cache::load(const std::vector<event>& batch) {
 result<void> profile_cache::load_keys(std::span<const player_key> keys) {
     missing_.clear();
     for (const auto& key : keys) {
-        auto [it, inserted] = cache_.try_emplace(key);
-        if (inserted) {
-            it->second.loading = true;
-            missing_.push_back(key);
-            lru_.push_front(&it->first);
-            it->second.lru = lru_.begin();
-        } else {
-            lru_.splice(lru_.begin(), lru_, it->second.lru);
-        }
+        admit(key);
     }
     return fetch_missing();
 }

@@ -153,6 +153,9 @@ private:
     void reindex_timers(entry& e, std::optional<std::int64_t> due);
     // Takes `it` out of the cache (its timers out of the index).
     void erase(std::unordered_map<player_key, entry>::iterator it);
+    // Gives `key` an entry (the most recently used), noting it in missing_ if it is new.
+    void admit(const player_key& key);
+    // Gets missing_'s profiles from the store into their entries.
     result<void> fetch_missing();
     void forget(const player_key& key);
     // Writes back the cached profiles `which` selects, waits until they are in the store
