@@ -1,6 +1,7 @@
 // Internal: the state a lua_engine shares with its per-shard bolts.
 #pragma once
 
+#include "campaign_ledger.hpp"
 #include "vm.hpp"
 
 #include <rtcrm/lua/lua_engine.hpp>
@@ -62,6 +63,15 @@ struct script_set {
     void record_error(std::size_t handler, const std::string& message);
 };
 
+// One shard's campaign ledgers: the shard's bolt writes them, the campaign report reads
+// them. `delta` holds what happened since the last durable write-back took it (into the
+// store, as tallies, in the same commit as the profiles); `committed` what came before.
+struct shard_ledger {
+    mutable std::mutex mutex;
+    campaign_ledger committed;
+    campaign_ledger delta;
+};
+
 struct engine_state {
     engine_state();
     ~engine_state();  // in watcher.cpp, where the watcher is complete
@@ -82,6 +92,14 @@ struct engine_state {
     std::atomic<std::uint64_t> orphaned_timers{0};
     std::string last_reload_error;  // guarded by mutex
     std::atomic<std::uint32_t> shards{1};
+
+    // The campaign counters: the store's tallies read when the runtime started (`base`)
+    // plus every shard's ledgers. Keyed by campaign id, so they outlive script sets.
+    campaign_ledger base;                 // guarded by mutex
+    std::deque<shard_ledger> ledgers;     // guarded by mutex (growth); deque: blocks never move
+    shard_ledger& attach_ledger();
+    // base + every shard's ledgers.
+    campaign_ledger ledger_snapshot() const;
 
     // Validates `scripts` in a fresh VM and, if they load, makes them current.
     reload_result install(std::vector<lua_script> scripts);

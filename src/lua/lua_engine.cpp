@@ -16,6 +16,23 @@ namespace rtcrm {
 
 namespace detail::lua {
 
+shard_ledger& engine_state::attach_ledger() {
+    std::lock_guard lock(mutex);
+    return ledgers.emplace_back();
+}
+
+campaign_ledger engine_state::ledger_snapshot() const {
+    std::lock_guard lock(mutex);
+    campaign_ledger out;
+    out.add(base);
+    for (const auto& shard : ledgers) {
+        std::lock_guard shard_lock(shard.mutex);
+        out.add(shard.committed);
+        out.add(shard.delta);
+    }
+    return out;
+}
+
 std::vector<handler_counters>* script_set::attach() {
     std::lock_guard lock(mutex);
     return &shard_counters.emplace_back(handlers.size());
