@@ -362,6 +362,17 @@ void profile::record_trigger(std::string_view campaign, std::int64_t ts, const p
     resized(before, encoded::trigger_entry(it->first, h));
 }
 
+bool profile::mark_converted(std::string_view campaign) {
+    const auto it = find_named(triggers_, campaign);
+    if (it == triggers_.end() || it->second.total == 0 || it->second.converted == it->second.total) {
+        return false;
+    }
+    const std::size_t before = encoded::trigger_entry(it->first, it->second);
+    it->second.converted = it->second.total;
+    resized(before, encoded::trigger_entry(it->first, it->second));
+    return true;
+}
+
 void profile::set_timer(std::string_view name, std::int64_t due, std::string_view event_id, std::string_view data,
                         std::string_view ref) {
     const auto before = encoded::timers_section(timers_);

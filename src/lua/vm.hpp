@@ -51,6 +51,27 @@ struct updater_spec {
     std::string where;
 };
 
+// One arm of an experiment (`variants`): its name, weight and content.
+struct campaign_variant {
+    std::string name;
+    std::int64_t weight = 1;   // a positive integer
+    std::string content_json;  // "" : the campaign's content
+};
+
+// What counts as a conversion of an exposure (`goal`).
+struct campaign_goal {
+    std::string on;              // the event type
+    std::int64_t within_ms = 0;  // an exposure at t converts on a goal event with t < ts <= t + within
+    int when = LUA_NOREF;        // (event, profile) -> bool; LUA_NOREF: every `on` event counts
+};
+
+// `crm.fatigue`: at most `per_player` exposures of non-transactional campaigns per player
+// in any `every_ms` of event time.
+struct fatigue_rule {
+    std::int64_t per_player = 0;
+    std::int64_t every_ms = 0;
+};
+
 struct campaign_spec {
     std::string id;             // as text: the key of trigger histories and the kill switch
     bool numeric_id = false;    // written as a JSON number in triggers
@@ -75,7 +96,18 @@ struct campaign_spec {
     // `quiet`: a trigger due inside the player's quiet hours is deferred to their end
     // (through the timer "quiet:<id>") or dropped.
     std::optional<quiet_hours> quiet;
+    // Experiments: the first `holdout_buckets` of 10000 buckets are the control arm
+    // (floor(holdout * 10000 + 0.5)); the rest is split among `variants` by weight, or is
+    // the one arm "treatment" without variants.
+    std::int64_t holdout_buckets = 0;
+    std::vector<campaign_variant> variants;
+    std::optional<campaign_goal> goal;
+    std::int64_t priority = 0;    // higher first among the campaigns of one event
+    bool transactional = false;   // exempt from fatigue: neither checked nor counted
     std::string where;
+
+    // True if the campaign reports arms (it has a goal, a holdout or variants).
+    [[nodiscard]] bool has_arms() const noexcept { return holdout_buckets > 0 || !variants.empty() || goal.has_value(); }
 
     [[nodiscard]] bool delayed() const noexcept { return after_ms > 0; }
     [[nodiscard]] bool active_at(std::int64_t ts) const noexcept { return active_from <= ts && ts < active_to; }
@@ -112,6 +144,8 @@ public:
     [[nodiscard]] lua_State* state() const noexcept { return state_; }
     [[nodiscard]] const std::vector<updater_spec>& updaters() const noexcept { return updaters_; }
     [[nodiscard]] const std::vector<campaign_spec>& campaigns() const noexcept { return campaigns_; }
+    // The script set's `crm.fatigue` rule, if it has one.
+    [[nodiscard]] const std::optional<fatigue_rule>& fatigue() const noexcept { return fatigue_; }
     binding& current() noexcept { return binding_; }
 
     // Points the event and profile userdata at `ev` and `prof` for the next calls.
@@ -150,6 +184,7 @@ private:
     int profile_ref_ = LUA_NOREF;
     std::vector<updater_spec> updaters_;
     std::vector<campaign_spec> campaigns_;
+    std::optional<fatigue_rule> fatigue_;
 };
 
 // The bindings (bindings.cpp): registers the userdata types and returns the persistent

@@ -43,6 +43,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace rtcrm {
 
@@ -91,12 +93,21 @@ public:
         (void)name;
         return std::nullopt;
     }
+    /// Appends the counter changes this bolt made since its last call (`tally`: name,
+    /// amount to add), for a durable store that keeps tallies to write in the same commit
+    /// as the profiles they came from (profile_store.hpp). Called on the bolt's thread
+    /// right before each write-back is handed to the store. The default has none.
+    virtual void take_tallies(std::vector<std::pair<std::string, std::int64_t>>& out) { (void)out; }
 };
 
 /// Where a bolt instance will run.
 struct bolt_placement {
     std::uint32_t worker = 0;   ///< shard index
     std::uint32_t workers = 1;  ///< number of shards
+    /// The tallies the store held when the runtime started (`profile_store::tallies`),
+    /// the same object for every shard of a runtime; null unless the store is durable and
+    /// keeps tallies.
+    std::shared_ptr<const std::vector<std::pair<std::string, std::int64_t>>> stored_tallies;
 };
 
 /// Makes one bolt instance per worker; called on the thread that builds the runtime.

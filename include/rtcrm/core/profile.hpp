@@ -78,6 +78,9 @@ struct recent_event {
 struct trigger_history {
     std::int64_t total = 0;            ///< times fired, ever
     std::vector<std::int64_t> recent;  ///< latest firing times (event time), oldest first, bounded
+    /// The `total` at the firing whose conversion was counted last (0: none), so a firing
+    /// converts at most once: the latest firing has converted iff `converted == total`.
+    std::int64_t converted = 0;
     friend bool operator==(const trigger_history&, const trigger_history&) = default;
 };
 
@@ -182,6 +185,9 @@ public:
     /// The history of `campaign`, or nullptr if it never fired for this player.
     [[nodiscard]] const trigger_history* triggers(std::string_view campaign) const noexcept;
     /// Times `campaign` fired at or after `since_ms` (counted from the kept firing times).
+    /// Marks the latest firing of `campaign` as converted. False (and nothing changes) if it
+    /// never fired or its latest firing converted already.
+    bool mark_converted(std::string_view campaign);
     [[nodiscard]] std::int64_t triggers_since(std::string_view campaign, std::int64_t since_ms) const noexcept;
     [[nodiscard]] const std::vector<std::pair<std::string, trigger_history>>& trigger_histories() const noexcept {
         return triggers_;

@@ -65,16 +65,25 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rtcrm {
 
-/// One group commit: profiles to write, keys to delete, and the positions they include.
+/// A named counter kept by the store: `write` adds the value to the stored one.
+using tally = std::pair<std::string, std::int64_t>;
+
+/// One group commit: profiles to write, keys to delete, the positions they include, and
+/// the counter changes that came from them (`tallies`: added, in the same transaction, by
+/// a store that `keeps_tallies`; ignored by others).
 struct write_batch {
     std::vector<profile> profiles;
     std::vector<player_key> erased;
     std::vector<source_position> positions;
-    [[nodiscard]] bool empty() const noexcept { return profiles.empty() && erased.empty() && positions.empty(); }
+    std::vector<tally> tallies;
+    [[nodiscard]] bool empty() const noexcept {
+        return profiles.empty() && erased.empty() && positions.empty() && tallies.empty();
+    }
 };
 
 /// What `expire` removes (event time, as everything in a profile). Zero keeps all.
@@ -191,6 +200,12 @@ public:
     /// acks an event only after the write holding its effects, stores the sources' safe
     /// positions, and resumes resumable sources from them.
     [[nodiscard]] virtual bool durable() const noexcept { return false; }
+
+    /// True if `write` adds a batch's `tallies` in the same transaction as its profiles, and
+    /// `tallies()` reads them back (memory_store, lmdb_store). The default keeps none.
+    [[nodiscard]] virtual bool keeps_tallies() const noexcept { return false; }
+    /// Every stored tally (name, sum of the values written), in no particular order.
+    virtual result<std::vector<tally>> tallies() { return std::vector<tally>{}; }
 };
 
 }  // namespace rtcrm
