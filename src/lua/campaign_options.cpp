@@ -262,7 +262,7 @@ void read_experiment(lua_State* L, int spec, campaign_spec& c) {
             }
             if (raw_field(L, v, "weight") != LUA_TNIL) {
                 int ok = 0;
-                variant.weight = lua_tointegerx(L, -1, &ok);
+                variant.weight = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &ok) : 0;
                 if (ok == 0 || variant.weight < 1 || variant.weight > 1'000'000) {
                     fail(fmt::format("variants[{}].weight must be a positive integer (at most 1000000)", i));
                 }
