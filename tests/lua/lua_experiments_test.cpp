@@ -130,8 +130,9 @@ TEST(experiments, with_per_player_1_only_the_highest_priority_campaign_sends_and
     // Counted on the day of each firing's event.
     EXPECT_EQ(suppressed(x.on("1", t0), suppression::fatigue), 2);
     EXPECT_EQ(suppressed(x.on("1", t0 + day), suppression::fatigue), 2);
-    EXPECT_EQ(suppressed(x.on("3", t0), suppression::fatigue), 1);
-    EXPECT_EQ(suppressed(x.on("3", t0 + day), suppression::fatigue), 1);
+    EXPECT_EQ(suppressed(x.on("3", t0), suppression::fatigue), 2);
+    EXPECT_EQ(suppressed(x.on("3", t0 + day), suppression::fatigue), 2);
+    EXPECT_EQ(suppressed(x.on("2", t0), suppression::fatigue), 1);
     EXPECT_EQ(suppressed(x.on("4", t0), suppression::fatigue) + suppressed(x.on("4", t0 + day), suppression::fatigue), 0);
 }
 
@@ -162,7 +163,7 @@ crm.campaign{ id = 4, on = "fight" }
     x.pipe("fight", t0);
     EXPECT_EQ(sent(x), (std::vector<std::string>{"1"}));
     EXPECT_EQ(sent(x, stream::shadow), (std::vector<std::string>{"2"}));
-    EXPECT_EQ(suppressed(x.on("3", t0), suppression::fatigue), 1);
+    EXPECT_EQ(suppressed(x.on("3", t0), suppression::fatigue), 2);
     EXPECT_EQ(suppressed(x.on("4", t0), suppression::fatigue), 1);
     EXPECT_EQ(suppressed(x.on("2", t0), suppression::dry_run), 1);
 }
