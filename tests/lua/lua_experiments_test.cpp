@@ -163,7 +163,7 @@ crm.campaign{ id = 4, on = "fight" }
     x.pipe("fight", t0);
     EXPECT_EQ(sent(x), (std::vector<std::string>{"1"}));
     EXPECT_EQ(sent(x, stream::shadow), (std::vector<std::string>{"2"}));
-    EXPECT_EQ(suppressed(x.on("3", t0), suppression::fatigue), 2);
+    EXPECT_EQ(suppressed(x.on("3", t0), suppression::fatigue), 1);
     EXPECT_EQ(suppressed(x.on("4", t0), suppression::fatigue), 1);
     EXPECT_EQ(suppressed(x.on("2", t0), suppression::dry_run), 1);
 }
