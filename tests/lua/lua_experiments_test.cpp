@@ -152,6 +152,17 @@ crm.campaign{ id = 4, on = "fight" }
     EXPECT_EQ(sent(x), (std::vector<std::string>{"3"}));
 }
 
+TEST(experiments, campaign_timers_due_at_the_same_time_fire_in_priority_order) {
+    experiment x{R"(
+crm.campaign{ id = 1, on = "login", after = "1h" }
+crm.campaign{ id = 2, on = "login", after = "1h", priority = 2 }
+crm.campaign{ id = 3, on = "login", after = "1h", priority = 1 }
+)"};
+    x.pipe("login", t0);
+    x.driver.advance_time(t0 + 2 * hour);
+    EXPECT_EQ(sent(x), (std::vector<std::string>{"2", "3", "1"}));
+}
+
 TEST(experiments, dry_run_campaigns_count_only_among_themselves_for_fatigue) {
     experiment x{R"(
 crm.fatigue{ per_player = 1, every = "1d" }
