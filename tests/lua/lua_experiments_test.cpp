@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <set>
 
 namespace {
@@ -273,6 +275,20 @@ crm.campaign{ id = 8, on = "purchase", goal = { on = "purchase", within = "1d",
     EXPECT_EQ(conversions(x, t0), 1);
     EXPECT_EQ(x.profile_of().triggers("8")->total, 2);
     EXPECT_EQ(x.profile_of().triggers("8")->converted, 1);
+}
+
+TEST(experiments, the_example_experiment_loads_with_the_example_updaters) {
+    std::vector<rtcrm::lua_script> scripts;
+    for (const char* path : {"lua/examples/fight_stats.lua", "lua/examples/experiments/frustrated_fighter_ab.lua"}) {
+        std::ifstream in{path};
+        ASSERT_TRUE(in) << path;
+        std::ostringstream text;
+        text << in.rdbuf();
+        scripts.push_back({path, text.str()});
+    }
+    rtcrm::lua_engine engine{rtcrm::lua_options{}};
+    const auto r = engine.load(std::move(scripts));
+    EXPECT_TRUE(r) << r.error().reason;
 }
 
 }  // namespace
