@@ -2,15 +2,9 @@
 
 #include "bounded_library.hpp"
 #include "campaign_options.hpp"
-#include "json_conversion.hpp"
-#include "quiet_hours.hpp"
-
-#include <rtcrm/core/duration.hpp>
-#include <rtcrm/core/error.hpp>
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
