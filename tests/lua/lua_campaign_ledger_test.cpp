@@ -126,6 +126,52 @@ TEST(campaign_ledger_counts, a_stored_base_is_adopted_once_and_replaces_the_shar
     EXPECT_TRUE(taken.empty());  // a fresh bolt has counted nothing
 }
 
+// A bolt context with one profile, for a bolt driven by hand.
+struct single_profile_context final : rtcrm::bolt_context {
+    rtcrm::profile p{rtcrm::player_key{1}};
+    rtcrm::profile_limits lim;
+    int emitted = 0;
+    void emit(rtcrm::event&, stream, std::string) override { ++emitted; }
+    void reject(rtcrm::event&, rtcrm::errc, std::string_view) override {}
+    void drop(rtcrm::event&) override {}
+    rtcrm::profile* profile_of(const rtcrm::event&) override { return &p; }
+    [[nodiscard]] std::uint32_t worker() const noexcept override { return 0; }
+    [[nodiscard]] const rtcrm::profile_limits& limits() const noexcept override { return lim; }
+};
+
+TEST(campaign_ledger_counts, take_tallies_hands_over_the_changes_once_and_keeps_them_counted) {
+    auto state = installed(R"(crm.campaign{ id = 7, on = "fight" })");
+    auto bolt = rtcrm::detail::lua::make_crm_bolt_factory(state)(rtcrm::bolt_placement{});
+    single_profile_context ctx;
+    auto fire = [&](std::int64_t ts) {
+        std::vector<rtcrm::event> batch;
+        batch.push_back(rtcrm::parse_event(ev("fight", ts), {}).value());
+        bolt->process(batch, ctx);
+    };
+    fire(t0);
+    fire(t0 + 1);
+    std::vector<std::pair<std::string, std::int64_t>> taken;
+    bolt->take_tallies(taken);
+    campaign_ledger handed;
+    for (const auto& [name, value] : taken) {
+        EXPECT_TRUE(handed.add_tally(name, value)) << name;
+    }
+    EXPECT_EQ(handed.day("7", t0).triggers, 2);
+    EXPECT_EQ(handed.campaign("7").players, 1);
+    taken.clear();
+    bolt->take_tallies(taken);
+    EXPECT_TRUE(taken.empty());  // handed over once
+    fire(t0 + 2);  // counted into a fresh delta, after the cached tallies were cleared
+    bolt->take_tallies(taken);
+    handed = {};
+    for (const auto& [name, value] : taken) {
+        handed.add_tally(name, value);
+    }
+    EXPECT_EQ(handed.day("7", t0).triggers, 1);
+    EXPECT_EQ(ctx.emitted, 3);
+    EXPECT_EQ(state->ledger_snapshot().day("7", t0).triggers, 3);  // committed + delta
+}
+
 constexpr const char* experiment_script = R"(
 crm.fatigue{ per_player = 2, every = "1d" }
 crm.campaign{ id = 33, on = "fight", holdout = 0.2, priority = 1, cap = { per_player = 3, every = "1d" },
