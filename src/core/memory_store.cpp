@@ -44,6 +44,9 @@ struct memory_store::impl {
     std::mutex positions_mutex;
     std::vector<source_position> positions;
 
+    std::mutex tallies_mutex;
+    std::unordered_map<std::string, std::int64_t> tallies;
+
     stripe& stripe_of(const player_key& key) { return data[(key.hash() >> 24) % stripes]; }
 };
 
@@ -94,7 +97,18 @@ result<void> memory_store::write(const write_batch& batch) {
             }
         }
     }
+    if (!batch.tallies.empty()) {
+        std::lock_guard lock(impl_->tallies_mutex);
+        for (const auto& [name, value] : batch.tallies) {
+            impl_->tallies[name] += value;
+        }
+    }
     return {};
+}
+
+result<std::vector<tally>> memory_store::tallies() {
+    std::lock_guard lock(impl_->tallies_mutex);
+    return std::vector<tally>(impl_->tallies.begin(), impl_->tallies.end());
 }
 
 result<void> memory_store::scan(const profile_visitor& visit) {

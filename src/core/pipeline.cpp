@@ -20,6 +20,16 @@ pipeline_parts::pipeline_parts(topology& topo, std::size_t source_count)
     if (!store) {
         throw error(errc::invalid_config, "runtime: the topology has no store (apply detail::with_defaults first)");
     }
+    if (store->keeps_tallies()) {
+        auto read = store->tallies();
+        if (!read) {
+            throw error(read.error().code,
+                        fmt::format("runtime: cannot read the tallies (the counters kept with the profiles) of the {} "
+                                    "store, so the counters built on them cannot go on from where they were: {}",
+                                    store->name(), read.error().reason));
+        }
+        stored_tallies = std::make_shared<const std::vector<tally>>(std::move(read).value());
+    }
     for (const auto& [s, snk] : topo.sinks()) {
         sinks[static_cast<std::size_t>(s)].push_back(snk);
     }
@@ -29,10 +39,11 @@ pipeline_parts::pipeline_parts(topology& topo, std::size_t source_count)
 }
 
 std::vector<std::unique_ptr<bolt>> pipeline_parts::make_bolts(const std::vector<bolt_factory>& factories,
-                                                              std::uint32_t worker, std::uint32_t workers) const {
+                                                              std::uint32_t worker, std::uint32_t workers,
+                                                              bool shard_bolts) const {
     std::vector<std::unique_ptr<bolt>> bolts;
     for (const auto& f : factories) {
-        auto b = f(bolt_placement{worker, workers});
+        auto b = f(bolt_placement{worker, workers, shard_bolts ? stored_tallies : nullptr});
         if (!b) {
             throw error(errc::invalid_config, "topology: a bolt factory returned null");
         }

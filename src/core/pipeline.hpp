@@ -17,11 +17,17 @@ struct pipeline_parts {
     sink_table sinks;
     std::vector<std::string> source_names;
     std::shared_ptr<profile_store> store;
+    // What the store's tallies held at the start, read once and given to every shard
+    // bolt's factory (bolt_placement::stored_tallies); null if the store keeps none.
+    std::shared_ptr<const std::vector<tally>> stored_tallies;
 
+    // @throws rtcrm::error naming the store if it keeps tallies and cannot read them.
     explicit pipeline_parts(topology& topo, std::size_t source_count);
 
+    // One bolt per factory for shard `worker`; `shard_bolts`: they get stored_tallies
+    // (ingest bolts get null: they run before profiles, and their tallies are not taken).
     std::vector<std::unique_ptr<bolt>> make_bolts(const std::vector<bolt_factory>& factories, std::uint32_t worker,
-                                                  std::uint32_t workers) const;
+                                                  std::uint32_t workers, bool shard_bolts) const;
     // Sums the counters of the given stages.
     template <typename Stages>
     static void sum(const Stages& stages, runtime_stats& s, std::array<std::uint64_t, stage_counters::reasons>& reasons) {

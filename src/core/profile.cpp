@@ -312,7 +312,7 @@ std::size_t profile::measure() const noexcept {
     for (const auto& a : applied_) {
         size += encoded::applied_entry(a);
     }
-    return size + encoded::timers_section(timers_);
+    return size + encoded::tail_sections(timers_, triggers_);
 }
 
 bool operator==(const profile& a, const profile& b) {
@@ -367,15 +367,15 @@ bool profile::mark_converted(std::string_view campaign) {
     if (it == triggers_.end() || it->second.total == 0 || it->second.converted == it->second.total) {
         return false;
     }
-    const std::size_t before = encoded::trigger_entry(it->first, it->second);
+    const std::size_t before = encoded::tail_sections(timers_, triggers_);
     it->second.converted = it->second.total;
-    resized(before, encoded::trigger_entry(it->first, it->second));
+    resized(before, encoded::tail_sections(timers_, triggers_));
     return true;
 }
 
 void profile::set_timer(std::string_view name, std::int64_t due, std::string_view event_id, std::string_view data,
                         std::string_view ref) {
-    const auto before = encoded::timers_section(timers_);
+    const auto before = encoded::tail_sections(timers_, triggers_);
     auto it = std::find_if(timers_.begin(), timers_.end(), [&](const pending_timer& t) { return t.name == name; });
     if (it == timers_.end()) {
         timers_.push_back(pending_timer{std::string{name}, due, std::string{event_id}, std::string{data}, std::string{ref}});
@@ -385,7 +385,7 @@ void profile::set_timer(std::string_view name, std::int64_t due, std::string_vie
         it->data.assign(data);
         it->ref.assign(ref);
     }
-    resized(before, encoded::timers_section(timers_));
+    resized(before, encoded::tail_sections(timers_, triggers_));
 }
 
 bool profile::cancel_timer(std::string_view name) {
@@ -393,9 +393,9 @@ bool profile::cancel_timer(std::string_view name) {
     if (it == timers_.end()) {
         return false;
     }
-    const auto before = encoded::timers_section(timers_);
+    const auto before = encoded::tail_sections(timers_, triggers_);
     timers_.erase(it);
-    resized(before, encoded::timers_section(timers_));
+    resized(before, encoded::tail_sections(timers_, triggers_));
     return true;
 }
 
@@ -493,6 +493,10 @@ std::string profile::to_json() const {
             w.Int64(t);
         }
         w.EndArray();
+        if (h.converted != 0) {
+            write_key(w, "converted");
+            w.Int64(h.converted);
+        }
         w.EndObject();
     }
     w.EndObject();

@@ -211,10 +211,39 @@ bool profile_cache::write_back_while_idle() {
     return round_left_ > 0 && round_owed(now) > 0;
 }
 
+void profile_cache::collect_tallies() {
+    if (!tally_source_) {
+        return;
+    }
+    const auto carried = tallies_.size();
+    tally_source_(tallies_);
+    if (carried == 0 || tallies_.size() == carried) {
+        return;
+    }
+    // Changes carried over a failed write and new ones: one entry per name, so retries
+    // against a failing store do not grow the batch without bound.
+    std::sort(tallies_.begin(), tallies_.end(), [](const tally& a, const tally& b) { return a.first < b.first; });
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < tallies_.size(); ++i) {
+        if (kept > 0 && tallies_[kept - 1].first == tallies_[i].first) {
+            tallies_[kept - 1].second = static_cast<std::int64_t>(static_cast<std::uint64_t>(tallies_[kept - 1].second) +
+                                                                  static_cast<std::uint64_t>(tallies_[i].second));
+        } else {
+            if (kept != i) {
+                tallies_[kept] = std::move(tallies_[i]);
+            }
+            ++kept;
+        }
+    }
+    tallies_.resize(kept);
+}
+
 void profile_cache::write_back() {
     if (committer_ != nullptr) {
         // Off this thread: the committer writes (merging the shards' batches), then acks.
-        if (dirty_.empty() && pending_acks_.empty()) {
+        // The tallies are taken with the profiles: together they hold every event so far.
+        collect_tallies();
+        if (dirty_.empty() && pending_acks_.empty() && tallies_.empty()) {
             return;
         }
         const activity_scope in_store(activity_, shard_activity::part::storing);
@@ -223,6 +252,7 @@ void profile_cache::write_back() {
         for (auto* c : dirty_) {
             batch.profiles.push_back(c->p);
         }
+        batch.tallies.swap(tallies_);  // the committer retries a failed write whole: they go once
         last_submitted_ = committer_->submit(std::move(batch), std::move(pending_acks_));
         for (auto* c : dirty_) {
             c->dirty = false;
@@ -237,7 +267,8 @@ void profile_cache::write_back() {
 }
 
 void profile_cache::write_dirty(std::size_t n) {
-    if (n > 0) {
+    collect_tallies();
+    if (n > 0 || !tallies_.empty()) {
         const auto first = dirty_.begin();
         const auto last = first + static_cast<std::ptrdiff_t>(n);
         write_batch batch;
@@ -245,10 +276,12 @@ void profile_cache::write_dirty(std::size_t n) {
         for (auto it = first; it != last; ++it) {
             batch.profiles.push_back((*it)->p);
         }
+        batch.tallies.swap(tallies_);
         const activity_scope in_store(activity_, shard_activity::part::storing);
         if (!store_->write(batch)) {
-            // Keep them dirty: the next write-back retries.
+            // Keep them dirty, and the tallies for the next write: it retries.
             stage_counters::bump(counters_->store_errors);
+            tallies_.swap(batch.tallies);
             return;
         }
         for (auto it = first; it != last; ++it) {

@@ -7,6 +7,10 @@
 //   wait for the commit that holds their effects;
 // - to a volatile store in rounds every store_interval, copied in small chunks while the
 //   shard idles or at a tick, so a round never holds the events behind it for long.
+// With a store that keeps tallies, each write-back also carries the counter changes the
+// shard's bolts made (take_tallies_from): in the durable path, one submission holds every
+// dirty profile, every pending ack and every tally change up to that moment, so the store
+// commits the counters with exactly the profile changes they came from.
 //
 // Shard thread only, like the shard_stage that owns it; the per-event calls (at,
 // find_entry, mark_dirty, complete) are inline.
@@ -53,6 +57,12 @@ public:
     // `committer`: with a durable store, the group commit (or null: written here).
     profile_cache(const runtime_options& options, std::shared_ptr<profile_store> store, store_committer* committer,
                   stage_counters& counters, shard_activity& activity);
+
+    // Appends the tally changes made since its last call (the shard's bolts' take_tallies).
+    using tally_source = std::function<void(std::vector<tally>&)>;
+    // Called right before each write-back batch is built; its tallies go in that batch (a
+    // batch of tallies alone is written too). Only for a store that keeps tallies.
+    void take_tallies_from(tally_source source) { tally_source_ = std::move(source); }
 
     // The entry of a player of the batch being processed (load() made it).
     [[nodiscard]] entry& at(const player_key& key) { return cache_.find(key)->second; }
@@ -167,6 +177,8 @@ private:
     // Profiles of the current round its schedule wants written by `now` and not written yet.
     [[nodiscard]] std::size_t round_owed(std::chrono::steady_clock::time_point now) const;
     void write_round_chunk(std::size_t chunk);
+    // Adds the tally source's changes to tallies_.
+    void collect_tallies();
 
     const runtime_options* options_;
     std::shared_ptr<profile_store> store_;
@@ -187,6 +199,8 @@ private:
     std::chrono::steady_clock::time_point round_started_;
     std::set<std::pair<std::int64_t, const player_key*>, due_order> timers_;  // keys point into cache_
     std::optional<std::int64_t> left_due_;
+    tally_source tally_source_;
+    std::vector<tally> tallies_;  // taken from the bolts and not written yet (a failed write keeps them)
 };
 
 }  // namespace rtcrm::detail

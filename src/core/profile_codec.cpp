@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -116,8 +117,12 @@ private:
 
 struct profile_codec_access {
     static void encode(const profile& p, std::string& out) {
-        // Version 1 is version 2 without timers: a profile without timers keeps its old bytes.
-        out.push_back(static_cast<char>(p.timers_.empty() ? 1 : profile_codec_version));
+        // The lowest version that holds the profile, so a profile keeps the bytes an older
+        // codec wrote for it: 1 without timers and conversions, 2 with timers only.
+        const bool conversions = std::any_of(p.triggers_.begin(), p.triggers_.end(),
+                                             [](const auto& t) { return t.second.converted != 0; });
+        const unsigned char version = conversions ? 3 : p.timers_.empty() ? 1 : 2;
+        out.push_back(static_cast<char>(version));
         out.push_back(p.key_.integer() ? 1 : 0);
         put_string(out, p.key_.text());
         put_int(out, p.last_event_ts_);
@@ -181,7 +186,7 @@ struct profile_codec_access {
             put_int(out, a.partition);
             put_int(out, a.offset);
         }
-        if (!p.timers_.empty()) {
+        if (version >= 2) {
             put_varint(out, p.timers_.size());
             for (const auto& t : p.timers_) {
                 put_string(out, t.name);
@@ -191,12 +196,23 @@ struct profile_codec_access {
                 put_string(out, t.ref);
             }
         }
+        if (version >= 3) {
+            const auto count = static_cast<std::size_t>(std::count_if(
+                p.triggers_.begin(), p.triggers_.end(), [](const auto& t) { return t.second.converted != 0; }));
+            put_varint(out, count);
+            for (std::size_t i = 0; i < p.triggers_.size(); ++i) {
+                if (p.triggers_[i].second.converted != 0) {
+                    put_varint(out, i);
+                    put_int(out, p.triggers_[i].second.converted);
+                }
+            }
+        }
     }
 
     static result<profile> decode(std::string_view bytes) {
         reader r{bytes};
         const auto version = r.byte("version");
-        if (r.ok() && version != 1 && version != 2) {
+        if (r.ok() && (version < 1 || version > profile_codec_version)) {
             return {errc::store_error, fmt::format("profile encoding: unknown version {}", version)};
         }
         // The kind byte is informative: player_key recognises canonical integers from the text.
@@ -257,7 +273,7 @@ struct profile_codec_access {
             a.offset = r.integer("applied offset");
             p.applied_.push_back(std::move(a));
         }
-        if (version == 2) {
+        if (version >= 2) {
             for (auto n = r.count("timer count"); n > 0 && r.ok(); --n) {
                 pending_timer t;
                 t.name = r.string("timer name");
@@ -266,6 +282,20 @@ struct profile_codec_access {
                 t.data = r.string("timer data");
                 t.ref = r.string("timer arming reference");
                 p.timers_.push_back(std::move(t));
+            }
+        }
+        if (version >= 3) {
+            for (auto n = r.count("conversion count"); n > 0 && r.ok(); --n) {
+                const auto index = r.varint("conversion trigger index");
+                const auto converted = r.integer("conversion");
+                if (r.ok() && index >= p.triggers_.size()) {
+                    return {errc::store_error,
+                            fmt::format("profile encoding: a conversion names trigger history {} of {}", index,
+                                        p.triggers_.size())};
+                }
+                if (r.ok()) {
+                    p.triggers_[index].second.converted = converted;
+                }
             }
         }
         if (!r.ok()) {

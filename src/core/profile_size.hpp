@@ -88,4 +88,29 @@ inline std::size_t timers_section(const std::vector<pending_timer>& timers) noex
     return size;
 }
 
+// The conversions (codec version 3): a count, then the index and `converted` of each
+// trigger history whose `converted` is not 0; nothing when there is none.
+inline std::size_t conversions_section(const std::vector<std::pair<std::string, trigger_history>>& triggers) noexcept {
+    std::size_t count = 0;
+    std::size_t size = 0;
+    for (std::size_t i = 0; i < triggers.size(); ++i) {
+        if (triggers[i].second.converted != 0) {
+            ++count;
+            size += varint(i) + integer(triggers[i].second.converted);
+        }
+    }
+    return count == 0 ? 0 : varint(count) + size;
+}
+
+// What follows the applied positions: the timers (version 2), and with conversions the
+// timer count even when it is 0, then the conversions (version 3).
+inline std::size_t tail_sections(const std::vector<pending_timer>& timers,
+                                 const std::vector<std::pair<std::string, trigger_history>>& triggers) noexcept {
+    const auto conversions = conversions_section(triggers);
+    if (conversions == 0) {
+        return timers_section(timers);
+    }
+    return (timers.empty() ? varint(0) : timers_section(timers)) + conversions;
+}
+
 }  // namespace rtcrm::detail::encoded

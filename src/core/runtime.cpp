@@ -61,8 +61,8 @@ runtime::impl::impl(topology t)
     }
     for (std::uint32_t i = 0; i < parts.shards; ++i) {
         shards.push_back(std::make_unique<detail::shard_stage>(
-            i, parts.options, parts.make_bolts(topo.ingest_bolts(), i, parts.shards),
-            parts.make_bolts(topo.shard_bolts(), i, parts.shards), parts.sinks, parts.source_names, parts.store,
+            i, parts.options, parts.make_bolts(topo.ingest_bolts(), i, parts.shards, false),
+            parts.make_bolts(topo.shard_bolts(), i, parts.shards, true), parts.sinks, parts.source_names, parts.store,
             committer.get()));
     }
     queues = std::make_unique<detail::router>(parts.shards, count, parts.options.queue_batches);

@@ -49,7 +49,17 @@ shard_stage::shard_stage(std::uint32_t index, const runtime_options& options,
       outputs_(sinks, counters_, &activity_),
       context_(std::make_unique<context>(*this, source_names)),
       profiles_(options, std::move(store), committer, counters_, activity_),
-      wall_clock_(options.timer_clock == timer_clock_mode::wall) {}
+      wall_clock_(options.timer_clock == timer_clock_mode::wall) {
+    if (profiles_.store().keeps_tallies()) {
+        // On this shard's thread, right before each write-back: the shard bolts' counter
+        // changes go to the store in the commit of the profile changes they came with.
+        profiles_.take_tallies_from([this](std::vector<tally>& out) {
+            for (const auto& b : bolts_) {
+                b->take_tallies(out);
+            }
+        });
+    }
+}
 
 shard_stage::~shard_stage() = default;
 

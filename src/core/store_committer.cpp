@@ -127,10 +127,12 @@ void store_committer::run(const std::stop_token& stop) {
         merged.profiles.clear();
         merged.erased.clear();
         merged.positions.clear();
+        merged.tallies.clear();
         for (auto& s : taken) {  // in submission order: a later copy of a profile wins
             std::move(s.batch.profiles.begin(), s.batch.profiles.end(), std::back_inserter(merged.profiles));
             std::move(s.batch.erased.begin(), s.batch.erased.end(), std::back_inserter(merged.erased));
             std::move(s.batch.positions.begin(), s.batch.positions.end(), std::back_inserter(merged.positions));
+            std::move(s.batch.tallies.begin(), s.batch.tallies.end(), std::back_inserter(merged.tallies));
         }
         bool written = merged.empty();
         auto backoff = std::chrono::milliseconds(10);

@@ -1,7 +1,7 @@
 // Internal: group commit to a durable store on a thread of its own.
 //
-// Shards hand their dirty profiles (copies) and the acks of the events behind them to
-// the committer and go on processing; the committer writes everything the shards handed
+// Shards hand their dirty profiles (copies), their tally changes and the acks of the
+// events behind them to the committer and go on processing; the committer writes everything the shards handed
 // in since its last write in one `profile_store::write` (one transaction, one fsync), so
 // a shard never waits for an fsync and two shards share one. Acks complete only after
 // the write holding their effects returned (durable), in submission order.

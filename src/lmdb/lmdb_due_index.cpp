@@ -39,7 +39,7 @@ std::optional<std::int64_t> decode_due(const MDB_val& v) {
 
 MDB_val as_val(due_bytes& b) { return MDB_val{b.size(), b.data()}; }
 
-// The codec writes a profile without pending timers as version 1 (profile_codec.hpp), so
+// A profile in codec version 1 has no pending timers (profile_codec.hpp), so
 // the fill decodes only the others.
 constexpr char version_without_timers = 1;
 

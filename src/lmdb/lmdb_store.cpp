@@ -35,6 +35,12 @@ using env_ptr = std::unique_ptr<MDB_env, env_deleter>;
 
 // Positions are keyed by source name, a NUL, and the partition big-endian, so a cursor
 // lists them in order.
+// Tallies are sums that only ever have values added: two's complement wrapping, never
+// undefined behaviour, for a counter that would pass 2^63.
+std::int64_t add_wrapping(std::int64_t a, std::int64_t b) {
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+}
+
 std::string position_key(const std::string& source, std::int32_t partition) {
     std::string key = source;
     key.push_back('\0');
@@ -112,6 +118,8 @@ struct lmdb_store::impl {
     env_ptr env;
     MDB_dbi profiles = 0;
     MDB_dbi positions = 0;
+    MDB_dbi tallies = 0;
+    bool has_tallies = false;       // false only for a reader of a store written before "tallies"
     lmdb_detail::due_index due;     // in the profiles' write transactions
     std::mutex write_mutex;         // LMDB has one writer at a time; so do we
     std::shared_mutex resize_mutex; // transactions shared; growing the map exclusive
@@ -187,6 +195,23 @@ struct lmdb_store::impl {
         if (const int rc = transaction::begin(env.get(), 0, txn); rc != 0) {
             return rc;
         }
+        // The tallies first: few and small, and a later step that fails aborts them too.
+        for (const auto& [name, amount] : batch.tallies) {
+            MDB_val key = as_val(name);
+            MDB_val old{};
+            std::int64_t sum = amount;
+            if (const int rc = mdb_get(txn.native_handle(), tallies, &key, &old); rc == 0 && old.mv_size == sizeof sum) {
+                std::int64_t stored = 0;
+                std::memcpy(&stored, old.mv_data, sizeof stored);
+                sum = add_wrapping(stored, amount);
+            } else if (rc != 0 && rc != MDB_NOTFOUND) {
+                return rc;
+            }
+            MDB_val value{sizeof sum, &sum};
+            if (const int rc = mdb_put(txn.native_handle(), tallies, &key, &value, 0); rc != 0) {
+                return rc;
+            }
+        }
         for (const auto& p : batch.profiles) {
             scratch.clear();
             encode_profile(p, scratch);
@@ -259,7 +284,7 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
         fail(rc, "cannot create an environment");
     }
     d.env.reset(raw);
-    mdb_env_set_maxdbs(raw, 8);  // profiles, positions, the two of the due-time index; room to grow
+    mdb_env_set_maxdbs(raw, 8);  // profiles, positions, the two of the due-time index, tallies; room to grow
     if (const int rc = mdb_env_set_mapsize(raw, d.options.map_size); rc != 0) {
         fail(rc, "cannot set the map size");
     }
@@ -288,6 +313,13 @@ lmdb_store::lmdb_store(lmdb_options options) : impl_(std::make_unique<impl>()) {
             if (rc = mdb_dbi_open(txn.native_handle(), "positions", create, &d.positions); rc != 0) {
                 fail(rc, "cannot open the positions database");
             }
+            // A writer creates it in a store written before it existed; a reader of such a
+            // store finds no tallies.
+            rc = mdb_dbi_open(txn.native_handle(), "tallies", create, &d.tallies);
+            if (rc != 0 && !(rc == MDB_NOTFOUND && d.options.read_only)) {
+                fail(rc, "cannot open the tallies database");
+            }
+            d.has_tallies = rc == 0;
             rc = d.due.open(txn.native_handle(), d.profiles, !d.options.read_only, undecodable);
             if (rc == 0) {
                 step = "cannot commit the schema";
@@ -344,6 +376,16 @@ result<void> lmdb_store::write(const write_batch& batch) {
     auto& d = *impl_;
     if (batch.empty()) {
         return {};
+    }
+    for (const auto& [name, amount] : batch.tallies) {
+        // LMDB keys hold 1 to 511 bytes: a name it cannot store would fail every retry.
+        if (name.empty() || name.size() > static_cast<std::size_t>(mdb_env_get_maxkeysize(d.env.get()))) {
+            return failure{make_error_code(errc::store_error),
+                           fmt::format("lmdb_store {}: write: the tally name \"{}\" has {} bytes; names hold 1 to {} "
+                                       "bytes (LMDB's key size limit)",
+                                       d.options.path, name.substr(0, 64), name.size(),
+                                       mdb_env_get_maxkeysize(d.env.get()))};
+        }
     }
     std::lock_guard lock(d.write_mutex);
     std::string scratch;
@@ -591,6 +633,40 @@ std::vector<source_position> lmdb_store::positions() {
         std::int64_t offset = 0;
         std::memcpy(&offset, value.mv_data, sizeof offset);
         out.push_back(source_position{std::string{k.substr(0, k.size() - 5)}, partition, offset});
+    }
+    return out;
+}
+
+result<std::vector<tally>> lmdb_store::tallies() {
+    auto& d = *impl_;
+    std::vector<tally> out;
+    if (!d.has_tallies) {
+        return out;
+    }
+    std::shared_lock lock(d.resize_mutex);
+    transaction txn;
+    if (const int rc = transaction::begin(d.env.get(), MDB_RDONLY, txn); rc != 0) {
+        return d.fail(lmdb_error(rc), "begin read");
+    }
+    int rc = 0;
+    cursor c{txn.native_handle(), d.tallies, rc};
+    if (rc != 0) {
+        return d.fail(lmdb_error(rc), "open cursor");
+    }
+    MDB_val key{};
+    MDB_val value{};
+    for (rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT)) {
+        if (value.mv_size != sizeof(std::int64_t)) {
+            return d.fail(lmdb_error(MDB_CORRUPTED),
+                          fmt::format("tally \"{}\" holds {} bytes, not 8", as_view(key), value.mv_size));
+        }
+        std::int64_t sum = 0;
+        std::memcpy(&sum, value.mv_data, sizeof sum);
+        out.emplace_back(std::string{as_view(key)}, sum);
+    }
+    if (rc != MDB_NOTFOUND) {
+        return d.fail(lmdb_error(rc), "read tallies");
     }
     return out;
 }

@@ -120,7 +120,7 @@ TEST(profile_codec, a_profile_without_timers_keeps_version_1_and_its_bytes_decod
 TEST(profile_codec, a_profile_with_timers_round_trips_as_version_2) {
     const auto p = with_timers();
     const auto bytes = encoding(p);
-    EXPECT_EQ(static_cast<unsigned char>(bytes[0]), rtcrm::profile_codec_version);
+    EXPECT_EQ(bytes[0], '\x02');
     auto back = rtcrm::decode_profile(bytes);
     ASSERT_TRUE(back) << back.error().reason;
     EXPECT_EQ(back.value(), p);
@@ -156,6 +156,85 @@ TEST(profile_codec, encoded_size_counts_the_timers) {
         ASSERT_EQ(p.encoded_size(), encoding(p).size()) << "step " << i;
         ASSERT_EQ(rtcrm::decode_profile(encoding(p))->encoded_size(), encoding(p).size()) << "step " << i;
     }
+}
+
+TEST(profile_codec, version_2_bytes_decode_and_encode_unchanged) {
+    // As a store written before conversions holds them: integer key "7", last event at 5,
+    // no attributes, counters or recent events, trigger history "3" (total 2, fired at 4
+    // and 6), no positions, and one timer "t" due at 9 with event id "e" and nothing else.
+    using namespace std::string_literals;
+    const auto v2 = "\x02\x01\x01" "7" "\x0a" "\x00\x00\x00" "\x01\x01" "3" "\x04\x02\x08\x0c" "\x00"
+                    "\x01\x01" "t" "\x12\x01" "e" "\x00\x00"s;
+    auto back = rtcrm::decode_profile(v2);
+    ASSERT_TRUE(back) << back.error().reason;
+    ASSERT_NE(back->triggers("3"), nullptr);
+    EXPECT_EQ(*back->triggers("3"), (rtcrm::trigger_history{2, {4, 6}, 0}));
+    ASSERT_EQ(back->timers().size(), 1U);
+    EXPECT_EQ(back->timers()[0], (rtcrm::pending_timer{"t", 9, "e", "", ""}));
+    EXPECT_EQ(encoding(back.value()), v2);
+    EXPECT_EQ(back->encoded_size(), v2.size());
+}
+
+// --- conversions (version 3) --------------------------------------------------------------
+
+// Three trigger histories, the first and the last converted.
+rtcrm::profile with_conversions() {
+    auto p = full_profile();  // history "3", fired once
+    p.record_trigger("4", 1'763'800'000'005);
+    p.record_trigger("5", 1'763'800'000'006);
+    p.record_trigger("5", 1'763'800'000'007);
+    EXPECT_TRUE(p.mark_converted("3"));
+    EXPECT_TRUE(p.mark_converted("5"));
+    return p;
+}
+
+TEST(profile_codec, conversions_round_trip_as_version_3_with_and_without_timers) {
+    auto p = with_conversions();
+    for (const bool timers : {false, true}) {
+        if (timers) {
+            p.set_timer("winback", 1'764'000'000'000, "e4", R"({"offer":"comeback"})", "e:ndjson/0/1234");
+        }
+        const auto bytes = encoding(p);
+        EXPECT_EQ(static_cast<unsigned char>(bytes[0]), 3U);
+        EXPECT_EQ(static_cast<unsigned char>(bytes[0]), rtcrm::profile_codec_version);
+        auto back = rtcrm::decode_profile(bytes);
+        ASSERT_TRUE(back) << back.error().reason;
+        EXPECT_EQ(back.value(), p);
+        EXPECT_EQ(back->triggers("3")->converted, 1);
+        EXPECT_EQ(back->triggers("4")->converted, 0);
+        EXPECT_EQ(back->triggers("5")->converted, 2);
+        EXPECT_EQ(encoding(back.value()), bytes);
+        EXPECT_EQ(p.encoded_size(), bytes.size());
+        EXPECT_EQ(back->encoded_size(), bytes.size());
+        for (std::size_t n = 0; n < bytes.size(); ++n) {
+            ASSERT_FALSE(rtcrm::decode_profile(std::string_view{bytes}.substr(0, n))) << "prefix of " << n << " bytes decoded";
+        }
+    }
+}
+
+TEST(profile_codec, version_3_appends_the_conversions_to_version_2) {
+    const auto bytes = encoding(with_conversions());
+    // The same profile without conversions: version 1, and the same bytes up to its end.
+    auto unconverted = full_profile();
+    unconverted.record_trigger("4", 1'763'800'000'005);
+    unconverted.record_trigger("5", 1'763'800'000'006);
+    unconverted.record_trigger("5", 1'763'800'000'007);
+    const auto v1 = encoding(unconverted);
+    ASSERT_EQ(v1[0], '\x01');
+    EXPECT_EQ(bytes.substr(1, v1.size() - 1), v1.substr(1));
+    // Then a timer count of 0 and two conversions: history 0 at total 1, history 2 at
+    // total 2 (zig-zag: 2 and 4).
+    using namespace std::string_literals;
+    EXPECT_EQ(bytes.substr(v1.size()), "\x00" "\x02" "\x00\x02" "\x02\x04"s);
+}
+
+TEST(profile_codec, a_conversion_of_a_missing_trigger_history_is_refused) {
+    auto bytes = encoding(with_conversions());
+    bytes[bytes.size() - 2] = '\x07';  // the second conversion names history 7 of 3
+    auto r = rtcrm::decode_profile(bytes);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, rtcrm::errc::store_error);
+    EXPECT_NE(r.error().reason.find("trigger history 7 of 3"), std::string::npos) << r.error().reason;
 }
 
 TEST(profile_codec, to_json_lists_pending_timers_earliest_first) {

@@ -207,6 +207,55 @@ TEST(profile, encoded_size_is_the_length_of_the_codecs_encoding) {
     EXPECT_EQ(p.encoded_size(), encoded(p).size());
 }
 
+TEST(profile, encoded_size_counts_conversions_with_and_without_timers) {
+    auto p = sample();
+    p.record_trigger("4", t0);
+    ASSERT_TRUE(p.mark_converted("4"));  // the second history: index 1
+    EXPECT_EQ(p.encoded_size(), encoded(p).size());
+    EXPECT_EQ(encoded(p)[0], 3);
+    p.set_timer("winback", t0 + day, "e-1", "", "r");
+    EXPECT_EQ(p.encoded_size(), encoded(p).size());
+    ASSERT_TRUE(p.cancel_timer("winback"));
+    EXPECT_EQ(p.encoded_size(), encoded(p).size());
+    auto measured = rtcrm::decode_profile(encoded(p));  // a decoded profile measures itself
+    ASSERT_TRUE(measured);
+    EXPECT_EQ(measured.value().encoded_size(), encoded(p).size());
+}
+
+// --- conversions ---
+
+TEST(profile, mark_converted_marks_the_latest_firing_once) {
+    rtcrm::profile p{rtcrm::player_key{1}};
+    EXPECT_FALSE(p.mark_converted("3")) << "never fired";
+    p.record_trigger("3", t0);
+    EXPECT_TRUE(p.mark_converted("3"));
+    EXPECT_EQ(p.triggers("3")->converted, 1);
+    EXPECT_FALSE(p.mark_converted("3")) << "the latest firing converted already";
+    EXPECT_EQ(p.triggers("3")->converted, 1);
+    p.record_trigger("3", t0 + 1000);
+    EXPECT_EQ(p.triggers("3")->converted, 1) << "a new firing leaves the old mark";
+    EXPECT_TRUE(p.mark_converted("3")) << "a new firing may convert";
+    EXPECT_EQ(p.triggers("3")->converted, 2);
+    EXPECT_FALSE(p.mark_converted("4")) << "another campaign never fired";
+}
+
+TEST(profile, to_json_shows_converted_only_when_set) {
+    rtcrm::profile p{rtcrm::player_key{1}};
+    p.record_trigger("3", t0);
+    EXPECT_EQ(p.to_json().find("converted"), std::string::npos) << p.to_json();
+    ASSERT_TRUE(p.mark_converted("3"));
+    EXPECT_NE(p.to_json().find(R"("3":{"total":1,"recent":[1763800000000],"converted":1})"), std::string::npos)
+        << p.to_json();
+}
+
+TEST(profile, conversions_take_part_in_equality) {
+    rtcrm::profile a{rtcrm::player_key{1}};
+    a.record_trigger("3", t0);
+    auto b = a;
+    ASSERT_TRUE(b.mark_converted("3"));
+    EXPECT_NE(a, b);
+}
+
 TEST(profile, encoded_size_stays_exact_through_every_kind_of_change) {
     // Random changes of every kind, some through a journal (which starts the running
     // size), compared with the codec after each.
@@ -223,7 +272,7 @@ TEST(profile, encoded_size_stays_exact_through_every_kind_of_change) {
         const std::string& name = names[pick(5)];
         const std::int64_t ts = t0 + pick(10) * day - pick(2) * 1'000'000'000'000;
         double sum = 0;
-        switch (pick(14)) {
+        switch (pick(17)) {
         case 0: p.set(name, std::int64_t{pick(1000)} * (pick(2) == 0 ? 1 : 1'000'000'000'000)); break;
         case 1: p.set(name, std::string(static_cast<std::size_t>(pick(300)), 'x')); break;
         case 2: (void)p.erase(name); break;
@@ -239,6 +288,9 @@ TEST(profile, encoded_size_stays_exact_through_every_kind_of_change) {
         case 10: (void)journal.erase(p, name); break;
         case 11: (void)journal.incr(p, name, pick(2) == 0 ? 3 : 0.25, limits, sum); break;
         case 12: (void)journal.incr_windowed(p, name, 7, ts, 3'600'000, limits); break;
+        case 13: (void)p.mark_converted(name); break;
+        case 14: p.set_timer(name, ts, "e", pick(2) == 0 ? "" : R"({"k":1})", "r"); break;
+        case 15: (void)p.cancel_timer(name); break;
         default:
             if (pick(2) == 0) {
                 journal.commit();

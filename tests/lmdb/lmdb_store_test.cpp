@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -410,4 +411,81 @@ TEST_F(lmdb_store_test, a_store_written_before_the_index_opens_and_gets_it) {
     std::vector<std::optional<rtcrm::profile>> out(1);
     ASSERT_TRUE(succeeded(store.get(keys, out)));
     EXPECT_EQ(out[0], waiting(2, t0 + 10));
+}
+
+// --- tallies -----------------------------------------------------------------------------
+
+namespace {
+
+std::vector<rtcrm::tally> sorted_tallies(rtcrm::profile_store& store) {
+    auto read = store.tallies();
+    EXPECT_TRUE(succeeded(read));
+    auto out = read ? read.value() : std::vector<rtcrm::tally>{};
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace
+
+TEST_F(lmdb_store_test, tallies_survive_a_reopen_and_readers_see_them) {
+    {
+        rtcrm::lmdb_store store{{.path = dir_.string(), .sync = false}};
+        EXPECT_TRUE(store.keeps_tallies());
+        rtcrm::write_batch batch;
+        batch.profiles = {waiting(1, t0 + 10)};
+        batch.tallies = {{"seen", 5}, {"sent", 1}};
+        ASSERT_TRUE(succeeded(store.write(batch)));
+        ASSERT_TRUE(succeeded(store.flush()));
+    }
+    {
+        rtcrm::lmdb_store store{{.path = dir_.string(), .sync = false}};
+        EXPECT_EQ(sorted_tallies(store), (std::vector<rtcrm::tally>{{"seen", 5}, {"sent", 1}}));
+        rtcrm::write_batch batch;
+        batch.tallies = {{"seen", 2}};
+        ASSERT_TRUE(succeeded(store.write(batch)));
+    }
+    rtcrm::lmdb_store reader{{.path = dir_.string(), .read_only = true}};
+    EXPECT_EQ(sorted_tallies(reader), (std::vector<rtcrm::tally>{{"seen", 7}, {"sent", 1}}));
+}
+
+TEST_F(lmdb_store_test, a_failed_write_adds_no_tally) {
+    rtcrm::lmdb_store store{{.path = dir_.string(), .sync = false}};
+    rtcrm::write_batch batch;
+    batch.tallies = {{"seen", 1}};
+    ASSERT_TRUE(succeeded(store.write(batch)));
+    // A key longer than LMDB's key limit fails the profile's put after the batch began:
+    // the whole transaction is aborted, its tallies with it.
+    batch.profiles = {rtcrm::profile{rtcrm::player_key{std::string(600, 'k')}}};
+    batch.tallies = {{"seen", 10}, {"other", 3}};
+    EXPECT_FALSE(store.write(batch));
+    EXPECT_EQ(sorted_tallies(store), (std::vector<rtcrm::tally>{{"seen", 1}}));
+}
+
+TEST_F(lmdb_store_test, a_tally_name_lmdb_cannot_key_refuses_the_batch_with_its_reason) {
+    rtcrm::lmdb_store store{{.path = dir_.string(), .sync = false}};
+    rtcrm::write_batch batch;
+    batch.profiles = {waiting(1, t0 + 10)};
+    batch.tallies = {{"seen", 1}, {std::string(600, 'n'), 1}};
+    const auto written = store.write(batch);
+    ASSERT_FALSE(written);
+    EXPECT_NE(written.error().reason.find("600 bytes"), std::string::npos) << written.error().reason;
+    EXPECT_NE(written.error().reason.find(dir_.string()), std::string::npos) << written.error().reason;
+    EXPECT_EQ(sorted_tallies(store), (std::vector<rtcrm::tally>{}));
+    EXPECT_EQ(all_due(store), (std::vector<rtcrm::due_entry>{}));
+    batch.tallies = {{"", 1}};
+    EXPECT_FALSE(store.write(batch));
+}
+
+TEST_F(lmdb_store_test, a_store_written_before_tallies_existed_opens_with_none) {
+    write_raw(dir_, {encoded(waiting(2, t0 + 10))}, true);
+    {
+        rtcrm::lmdb_store reader{{.path = dir_.string(), .read_only = true}};
+        EXPECT_EQ(sorted_tallies(reader), (std::vector<rtcrm::tally>{}));
+    }
+    rtcrm::lmdb_store store{{.path = dir_.string(), .sync = false}};
+    EXPECT_EQ(sorted_tallies(store), (std::vector<rtcrm::tally>{}));
+    rtcrm::write_batch batch;
+    batch.tallies = {{"seen", 4}};
+    ASSERT_TRUE(succeeded(store.write(batch)));
+    EXPECT_EQ(sorted_tallies(store), (std::vector<rtcrm::tally>{{"seen", 4}}));
 }

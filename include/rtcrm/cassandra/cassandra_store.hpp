@@ -106,6 +106,13 @@
 ///   they are when each page is read, not one snapshot.
 /// - `profile_ttl` drops a row with its pending timers (Cassandra does not know about
 ///   them); the index entries of such a row are skipped, not deleted.
+/// - It keeps no tallies (`keeps_tallies()` is false; a batch's `tallies` are ignored). Its
+///   writes are conditional writes per profile, each its own Paxos round, not one
+///   transaction: a counter written beside them could land while a profile's write failed
+///   (or the other way round), and after a crash or a conflict it would count events twice
+///   or not at all. So what rtcrm builds from tallies (the script engine's campaign counters)
+///   starts from zero at each start of an instance with this store, and counts what that
+///   instance processed since; the profiles themselves (trigger histories, caps) are kept.
 ///
 /// Example:
 /// ```

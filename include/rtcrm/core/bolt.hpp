@@ -105,8 +105,8 @@ struct bolt_placement {
     std::uint32_t worker = 0;   ///< shard index
     std::uint32_t workers = 1;  ///< number of shards
     /// The tallies the store held when the runtime started (`profile_store::tallies`),
-    /// the same object for every shard of a runtime; null unless the store is durable and
-    /// keeps tallies.
+    /// the same object for every shard bolt of a runtime; null if the store keeps no
+    /// tallies, and for ingest bolts.
     std::shared_ptr<const std::vector<std::pair<std::string, std::int64_t>>> stored_tallies;
 };
 

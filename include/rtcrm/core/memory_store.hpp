@@ -4,7 +4,10 @@
 /// Profiles live in hash maps split into stripes, each with its own mutex, so shards
 /// writing back batches rarely contend. Nothing survives the process.
 ///
-/// Caveats: memory grows with the number of players; nothing is evicted.
+/// Caveats:
+/// - Memory grows with the number of players; nothing is evicted.
+/// - A batch is applied a stripe at a time: a concurrent reader may see part of it (its
+///   profiles before its tallies, say). Nothing fails half-way: every batch is applied whole.
 #pragma once
 
 #include <rtcrm/core/profile_store.hpp>
@@ -33,6 +36,9 @@ public:
                                 const player_filter& accept) override;
     result<void> flush() override { return {}; }
     [[nodiscard]] std::vector<source_position> positions() override;
+    /// Sums kept in memory, beside the profiles (gone with the process, like them).
+    [[nodiscard]] bool keeps_tallies() const noexcept override { return true; }
+    result<std::vector<tally>> tallies() override;
 
     /// Number of stored profiles.
     [[nodiscard]] std::size_t size() const;

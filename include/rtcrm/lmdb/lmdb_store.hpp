@@ -14,6 +14,14 @@
 /// the stored profiles (one pass that decodes only profiles holding timers); a read-only
 /// opener of such a store answers `due_timers` with a scan.
 ///
+/// Tallies (`write_batch::tallies`) live in a sub-database `tallies` (key: the name's
+/// bytes, value: the sum as a native 64-bit integer), added to in the write transaction of
+/// the batch's profiles and positions, so after a crash they count exactly the events
+/// the committed profiles include. A store written before it existed gets it at its first
+/// writable open (empty: every sum starts at zero); a read-only opener of such a store
+/// reads no tallies. A name must hold 1 to 511 bytes (LMDB's key limit): a batch with
+/// another is refused whole.
+///
 /// The map grows by itself: a write that fills it is retried after doubling the map
 /// size (up to `max_map_size`).
 ///
@@ -85,6 +93,9 @@ public:
     result<void> flush() override;
     [[nodiscard]] std::vector<source_position> positions() override;
     [[nodiscard]] bool durable() const noexcept override { return true; }
+    [[nodiscard]] bool keeps_tallies() const noexcept override { return true; }
+    /// Read in one read transaction: a consistent snapshot of every sum.
+    result<std::vector<tally>> tallies() override;
 
     /// The current map size in bytes (grows on demand).
     [[nodiscard]] std::size_t map_size() const;
