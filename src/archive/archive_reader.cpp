@@ -203,11 +203,13 @@ archive_reader::archive_reader(archive_reader_options options) : impl_(std::make
     const auto& o = impl_->options;
     if (fs::is_directory(status)) {
         std::vector<std::pair<std::int64_t, fs::path>> days;
+        std::size_t day_files = 0;
         for (const auto& entry : fs::directory_iterator(root, ec)) {
             const auto day = archive::day_of_file_name(entry.path().filename().string());
             if (!day) {
                 continue;
             }
+            ++day_files;
             const bool before = o.from && (*day + 1) * archive::day_ms <= *o.from;
             const bool after = o.to && *day * archive::day_ms >= *o.to;
             if (!before && !after) {
@@ -216,6 +218,11 @@ archive_reader::archive_reader(archive_reader_options options) : impl_(std::make
         }
         if (ec) {
             throw error(ec, fmt::format("archive_reader: cannot list {}", root.string()));
+        }
+        if (day_files == 0) {
+            throw error(errc::io_error, fmt::format("archive_reader: {} is a directory without event archive day "
+                                                    "files (YYYY-MM-DD{})",
+                                                    root.string(), archive::day_file_suffix));
         }
         std::sort(days.begin(), days.end());
         for (auto& d : days) {

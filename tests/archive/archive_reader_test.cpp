@@ -119,8 +119,17 @@ TEST(ArchiveReader, LargeFramesOfOtherWritersAreReadWhole) {
     EXPECT_EQ(got.back(), "x19999");
 }
 
-TEST(ArchiveReader, AMissingPathIsAnError) {
+TEST(ArchiveReader, AMissingPathOrADirectoryWithoutDayFilesIsAnError) {
     EXPECT_THROW(archive_reader({.path = "/nonexistent/rtcrm-archive"}), error);
+    scratch_dir dir{"empty"};
+    test::write_all(dir.path / "events.ndjson", "{}\n");
+    try {
+        archive_reader r{{.path = dir.path.string()}};
+        FAIL() << "read a directory without day files";
+    } catch (const error& e) {
+        EXPECT_NE(std::string{e.what()}.find("is a directory without event archive day files"), std::string::npos)
+            << e.what();
+    }
 }
 
 TEST(ArchiveSource, DeliversTheLinesAsRecordsAndEnds) {

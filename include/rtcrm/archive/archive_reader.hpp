@@ -57,7 +57,8 @@ struct archive_reader_stats {
 class archive_reader {
 public:
     /// Lists the files to read (nothing is opened yet).
-    /// @throws rtcrm::error(io_error) naming the path if it does not exist or cannot be listed.
+    /// @throws rtcrm::error(io_error) naming the path if it does not exist or cannot be
+    ///         listed, or is a directory without any day file (a mistaken path, most likely).
     explicit archive_reader(archive_reader_options options);
     ~archive_reader();
     archive_reader(const archive_reader&) = delete;
