@@ -66,6 +66,9 @@ TEST(topology_config, validate_checks_the_rules_between_fields) {
     says({.source = {.kind = source_kind::ndjson, .ndjson = {.from = "2026-11-02"}}},
          "$.source.input: --from and --to need a file or an archive directory, not stdin");
     says({.archive = {.dir = "a", .keep = std::chrono::hours{1}}}, "$.archive.keep: expected a duration");
+    says({.source = {.kind = source_kind::ndjson, .ndjson = {.input = RTCRM_SOURCE_DIR "/examples"}},
+          .archive = {.dir = RTCRM_SOURCE_DIR "/examples/../examples"}},
+         "a topology cannot archive into the archive it reads");
     says({.scripts = {.guards = {.disabled_campaigns = {"3"}}}},
          "$.scripts.guards.disabled_campaigns: needs $.scripts.dir");
     says({.scripts = {.dir = "lua", .guards = {.disabled_campaigns = {"3", ""}}}},
@@ -143,7 +146,8 @@ TEST(topology_config, assemble_adds_the_archive_after_validation_and_reads_archi
     EXPECT_EQ(rtcrm::assemble(plain).topology.sources()[0]->name(), "ndjson");
     plain.source.ndjson.to = "2026-11-01";
     EXPECT_EQ(rtcrm::assemble(plain).topology.sources()[0]->name(), "archive") << "bounds need the archive's reader";
-    plain.source.ndjson = {.input = dir.string()};
+    std::filesystem::create_directories(dir / "history");
+    plain.source.ndjson = {.input = (dir / "history").string()};
     EXPECT_EQ(rtcrm::assemble(plain).topology.sources()[0]->name(), "archive") << "a directory";
     std::filesystem::remove_all(dir);
 }
