@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything rtcrm needs to build and test on Debian 12 (bookworm): the
 # toolchain, the core's dependencies, and those of the adapters (Lua with the date
-# library, LMDB, Kafka, libuv).
+# library, LMDB, Kafka, libuv, zstd).
 # Idempotent: re-running it refreshes the package lists and installs nothing new.
 # Run as root, or as a user allowed to use sudo without a password.
 set -euo pipefail
@@ -11,6 +11,7 @@ packages=(
     libboost1.81-dev libboost-program-options1.81-dev
     rapidjson-dev libfmt-dev
     liblua5.4-dev liblmdb-dev librdkafka-dev libuv1-dev
+    libzstd-dev zstd  # the event archive (rtcrm::archive), and the zstd tool its tests read it back with
     libhowardhinnant-date-dev tzdata  # quiet hours' time zones: the date library over the system tz database
     libgtest-dev libgmock-dev libbenchmark-dev
     clang libclang-rt-14-dev  # the fuzz targets (tests/fuzz): clang 14 and its libFuzzer, ASan and UBSan runtimes

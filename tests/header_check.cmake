@@ -17,7 +17,7 @@ function(rtcrm_header_check)
   set(out_dir "${rtcrm_BINARY_DIR}/tests/header_check")
   # Subdirectories of include/rtcrm/ that belong to an optional component, which is
   # built as the target rtcrm_<name>. Everything else is rtcrm::core.
-  set(optional_components lua kafka lmdb http uv asio config cql cassandra)
+  set(optional_components lua kafka lmdb http uv asio config cql cassandra archive)
 
   # CONFIGURE_DEPENDS: a header added later triggers a re-configure at build time.
   file(GLOB_RECURSE headers CONFIGURE_DEPENDS RELATIVE "${include_root}"

@@ -2,6 +2,8 @@
 // (source_kinds.cpp, store_kinds.cpp, sink_kinds.cpp); what every topology has is here.
 #include "config/schema.hpp"
 
+#include <rtcrm/archive/archive_bolt.hpp>
+#include <rtcrm/archive/archive_sink.hpp>
 #include <rtcrm/config/topology_config.hpp>
 #include <rtcrm/core/validation_bolt.hpp>
 #include <rtcrm/lua/lua_engine.hpp>
@@ -23,6 +25,15 @@ assembled_topology assemble(const topology_config& c) {
     if (!c.validation.schemas.empty()) {
         t.add_ingest_bolt(validation_bolt::factory(
             {.schema_dir = c.validation.schemas, .reject_unknown_types = c.validation.reject_unknown_types}));
+    }
+    // After validation: the archive holds exactly the events that passed it.
+    if (!c.archive.dir.empty()) {
+        t.add_ingest_bolt(archive_bolt::factory());
+        t.add_sink(stream::archive, std::make_shared<archive_sink>(archive_sink_options{.dir = c.archive.dir,
+                                                                                        .sync = c.archive.sync,
+                                                                                        .keep = c.archive.keep,
+                                                                                        .flush_interval =
+                                                                                            c.archive.flush_interval}));
     }
     // A handlers topic needs an engine even without a script directory: the feed loads into it.
     if (detail::uses_engine(c)) {

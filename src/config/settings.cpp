@@ -265,6 +265,43 @@ group sinks() {
     };
 }
 
+group archive() {
+    const about archiving{.in_use = [](const topology_config& c) { return !c.archive.dir.empty(); }};
+    auto with = [&](std::string_view flag, std::string_view help, std::string_view doc) {
+        auto a = archiving;
+        a.flag = flag;
+        a.help = help;
+        a.doc = doc;
+        return a;
+    };
+    return {
+        .name = "archive",
+        .title = "Event archive ($.archive)",
+        .fields =
+            {
+                text("dir", [](auto& c) -> auto& { return c.archive.dir; }, any_string,
+                     {.flag = "archive",
+                      .help = "archive every validated event, as received, in DIR/YYYY-MM-DD.ndjson.zst by event day "
+                              "(docs/ARCHIVE.md)",
+                      .doc = "the [event archive](docs/ARCHIVE.md) directory: every validated event, as received, "
+                             "in `YYYY-MM-DD.ndjson.zst` by event day; `\"\"` = none"}),
+                boolean("sync", [](auto& c) -> auto& { return c.archive.sync; },
+                        with("archive-sync", "fdatasync each archive frame before its events are acked",
+                             "fdatasync each frame before its events are acked (power-loss safe)")),
+                duration("keep", [](auto& c) -> auto& { return c.archive.keep; }, archive_keep,
+                         with("archive-keep",
+                              "delete archive day files this much older than the newest event day (90d, ...)",
+                              "day files this much older than the newest event day written are deleted; `\"\"` = "
+                              "kept forever")),
+                duration("flush_interval", [](auto& c) -> auto& { return c.archive.flush_interval; },
+                         positive_duration,
+                         with("archive-flush-interval",
+                              "the longest an archived event waits for its frame (and its ack)",
+                              "the longest an event waits for its frame to be written (and to be acked)")),
+            },
+    };
+}
+
 group kafka() {
     return {
         .name = "kafka",
@@ -333,7 +370,7 @@ group admin() {
 const group& schema() {
     static const group document = [] {
         auto root = runtime();
-        root.children = {source(), parse(), validation(), scripts(), store(), sinks(), kafka(), admin()};
+        root.children = {source(), parse(), validation(), scripts(), store(), sinks(), archive(), kafka(), admin()};
         return root;
     }();
     return document;

@@ -2,6 +2,8 @@
 // built. A new kind is one more registration here.
 #include "config/schema.hpp"
 
+#include <rtcrm/archive/archive_layout.hpp>
+#include <rtcrm/archive/archive_source.hpp>
 #include <rtcrm/core/generator_source.hpp>
 #include <rtcrm/core/ndjson_source.hpp>
 #include <rtcrm/http/gateway_source.hpp>
@@ -10,6 +12,15 @@
 namespace rtcrm::detail {
 
 namespace {
+
+// An archive directory, a .zst file, or time bounds: read through the archive's reader.
+bool archive_source_wanted(const ndjson_source_config& n) {
+    if (!n.from.empty() || !n.to.empty() || n.input.ends_with(".zst")) {
+        return true;
+    }
+    std::error_code ec;
+    return n.input != "-" && std::filesystem::is_directory(n.input, ec);
+}
 
 source_registration generator() {
     return {
@@ -54,13 +65,44 @@ source_registration ndjson() {
             {
                 text("input", [](auto& c) -> auto& { return c.source.ndjson.input; }, non_empty,
                      {.flag = "input",
-                      .help = "NDJSON input file, or - for stdin (--source ndjson)",
-                      .doc = "the file (resumable with the LMDB store), `-` = stdin"}),
+                      .help = "NDJSON input file, - for stdin, a .zst file or an event archive directory (--source "
+                              "ndjson)",
+                      .doc = "the file (resumable with the LMDB store), `-` = stdin; a `.zst` file or an [event "
+                             "archive](docs/ARCHIVE.md) directory is read in day order (not resumable)"}),
+                text("from", [](auto& c) -> auto& { return c.source.ndjson.from; }, time_bound_or_none,
+                     {.flag = "from",
+                      .help = "skip events whose ts is earlier (ms, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ; --source "
+                              "ndjson)",
+                      .doc = "events with an earlier `ts` are skipped (ms, `YYYY-MM-DD`, ISO 8601 UTC); `\"\"` = "
+                             "none"}),
+                text("to", [](auto& c) -> auto& { return c.source.ndjson.to; }, time_bound_or_none,
+                     {.flag = "to",
+                      .help = "skip events whose ts is this or later (--source ndjson)",
+                      .doc = "events with this `ts` or later are skipped; `\"\"` = none"}),
+            },
+        .check =
+            [](const topology_config& c) {
+                const auto& n = c.source.ndjson;
+                if (!n.from.empty() && !n.to.empty() &&
+                    archive::parse_time_bound(n.from) >= archive::parse_time_bound(n.to)) {
+                    config_error("$.source.to", fmt::format("{} is not later than $.source.from {}", n.to, n.from));
+                }
+                if ((!n.from.empty() || !n.to.empty()) && n.input == "-") {
+                    config_error("$.source.input", "--from and --to need a file or an archive directory, not stdin");
+                }
             },
         .build =
             [](const topology_config& c, assembled_topology& parts) {
-                parts.topology.add_source(
-                    std::make_unique<ndjson_source>(ndjson_source_options{.path = c.source.ndjson.input}));
+                const auto& n = c.source.ndjson;
+                if (archive_source_wanted(n)) {
+                    parts.topology.add_source(std::make_unique<archive_source>(archive_source_options{
+                        .read = {.path = n.input,
+                                 .from = archive::parse_time_bound(n.from),
+                                 .to = archive::parse_time_bound(n.to),
+                                 .key_field = c.parse.key_field}}));
+                    return;
+                }
+                parts.topology.add_source(std::make_unique<ndjson_source>(ndjson_source_options{.path = n.input}));
             },
     };
 }

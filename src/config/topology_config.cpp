@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -168,6 +169,14 @@ void topology_config::validate() const {
     }
     if (!scripts.guards.disabled_campaigns.empty() && !detail::uses_engine(*this)) {
         detail::config_error("$.scripts.guards.disabled_campaigns", "needs $.scripts.dir or $.kafka.handlers_topic");
+    }
+    if (!archive.dir.empty() && source.kind == source_kind::ndjson) {
+        std::error_code ec;
+        if (std::filesystem::equivalent(archive.dir, source.ndjson.input, ec)) {
+            detail::config_error("$.archive.dir", fmt::format("{} is also $.source.input: a topology cannot archive "
+                                                              "into the archive it reads",
+                                                              archive.dir));
+        }
     }
     if (!kafka.handlers_topic.empty()) {
         detail::require_brokers(*this, "a handlers topic ($.kafka.handlers_topic)");

@@ -1,5 +1,6 @@
 #include "config/values.hpp"
 
+#include <rtcrm/archive/archive_layout.hpp>
 #include <rtcrm/cassandra/cassandra_store.hpp>
 #include <rtcrm/core/duration.hpp>
 #include <rtcrm/core/error.hpp>
@@ -208,6 +209,25 @@ const text_rule optional_duration{"duration or `\"\"`", [](std::string_view s) {
                                                  ? std::string{}
                                                  : expected(fmt::format(R"({} or "")", duration_expected), s);
                                   }};
+
+const text_rule time_bound_or_none{
+    "timestamp or `\"\"`", [](std::string_view s) {
+        return s.empty() || archive::parse_time_bound(s)
+                   ? std::string{}
+                   : expected(R"(expected ms since the epoch, YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS[.mmm]Z or "")", s);
+    }};
+
+const text_rule archive_keep{"duration ≥ 1d or `\"\"`", [](std::string_view s) {
+                                 if (s.empty()) {
+                                     return std::string{};
+                                 }
+                                 const auto d = parse_duration(s);
+                                 return d && d->count() >= archive::day_ms
+                                            ? std::string{}
+                                            : expected(fmt::format(R"({} of at least 1d (whole day files), or "")",
+                                                                   duration_expected),
+                                                       s);
+                             }};
 
 std::string number_rule::problem(double d) const {
     return std::isfinite(d) && d >= min && d <= max ? std::string{} : fmt::format("{}, got {}", expected, d);

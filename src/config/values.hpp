@@ -55,7 +55,7 @@ struct text_rule {
 // The rules (values.cpp).
 extern const text_rule any_string, non_empty, listen_address, listen_address_or_none, http_url, kafka_start_point,
     kafka_topic, kafka_topic_or_none, cql_identifier, cql_map, consistency_level, scenario_name, host_list, any_duration, positive_duration,
-    optional_duration;
+    optional_duration, time_bound_or_none, archive_keep;
 
 // A rule for a number: its range, and the words of a message and of README.
 struct number_rule {

@@ -27,7 +27,7 @@ void output_buffer::dispatch() {
                 copies_.clear();
                 copies_.reserve(pending.size());
                 for (const auto& out : pending) {
-                    copies_.push_back(output{out.stream, out.player, out.body, out.ack.share(), out.ingest_ns});
+                    copies_.push_back(output{out.stream, out.player, out.body, out.ack.share(), out.ingest_ns, out.event_ts});
                 }
             }
             auto& batch = last ? pending : copies_;

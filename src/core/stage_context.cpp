@@ -7,7 +7,7 @@
 namespace rtcrm::detail {
 
 void stage_context::emit(event& cause, stream to, std::string body) {
-    outputs_->add(output{to, cause.player(), std::move(body), cause.ack().share(), cause.ingest_ns()});
+    outputs_->add(output{to, cause.player(), std::move(body), cause.ack().share(), cause.ingest_ns(), cause.ts()});
     stage_counters::bump(counters_->outputs[static_cast<std::size_t>(to)]);
 }
 

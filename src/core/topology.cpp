@@ -19,6 +19,7 @@ std::string_view stream_name(stream s) noexcept {
     case stream::main: return "main";
     case stream::shadow: return "shadow";
     case stream::dead_letter: return "dead_letter";
+    case stream::archive: return "archive";
     }
     return "unknown";
 }

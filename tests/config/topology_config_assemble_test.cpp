@@ -7,8 +7,11 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 
 namespace {
 
@@ -58,6 +61,14 @@ TEST(topology_config, validate_checks_the_rules_between_fields) {
     says({.sinks = {.triggers = {.kind = trigger_sink_kind::webhook, .webhook = {.url = "https://x:1/"}}}},
          "$.sinks.triggers.url: expected http://HOST:PORT");
     says({.scripts = {.watch = true}}, "$.scripts.watch: needs $.scripts.dir");
+    says({.source = {.kind = source_kind::ndjson, .ndjson = {.input = "a", .from = "2026-11-02", .to = "2026-11-01"}}},
+         "$.source.to: 2026-11-01 is not later than $.source.from 2026-11-02");
+    says({.source = {.kind = source_kind::ndjson, .ndjson = {.from = "2026-11-02"}}},
+         "$.source.input: --from and --to need a file or an archive directory, not stdin");
+    says({.archive = {.dir = "a", .keep = std::chrono::hours{1}}}, "$.archive.keep: expected a duration");
+    says({.source = {.kind = source_kind::ndjson, .ndjson = {.input = RTCRM_SOURCE_DIR "/examples"}},
+          .archive = {.dir = RTCRM_SOURCE_DIR "/examples/../examples"}},
+         "a topology cannot archive into the archive it reads");
     says({.scripts = {.guards = {.disabled_campaigns = {"3"}}}},
          "$.scripts.guards.disabled_campaigns: needs $.scripts.dir");
     says({.scripts = {.dir = "lua", .guards = {.disabled_campaigns = {"3", ""}}}},
@@ -114,6 +125,31 @@ TEST(topology_config, assemble_builds_the_topology_a_configuration_describes) {
     EXPECT_EQ(parts.properties.at("client.id"), "x");
     EXPECT_EQ(parts.topology.options().shard_scheduling, rtcrm::thread_scheduling{});
     EXPECT_EQ(rtcrm::assemble({}).topology.sinks().size(), 2U);  // no shadow path: dry-run triggers are discarded
+}
+
+TEST(topology_config, assemble_adds_the_archive_after_validation_and_reads_archives_through_archive_source) {
+    const auto dir = std::filesystem::temp_directory_path() / fmt::format("rtcrm-assemble-archive-{}", ::getpid());
+    std::filesystem::remove_all(dir);
+    const rtcrm::topology_config c{.source = {.kind = source_kind::ndjson, .ndjson = {.input = dir.string() + "/x.zst"}},
+                                   .validation = {.schemas = RTCRM_SOURCE_DIR "/examples/schemas"},
+                                   .archive = {.dir = dir.string()}};
+    auto parts = rtcrm::assemble(c);
+    ASSERT_EQ(parts.topology.ingest_bolts().size(), 2U);
+    EXPECT_EQ(parts.topology.ingest_bolts()[1]({})->name(), "archive") << "after validation";
+    const auto& sinks = parts.topology.sinks();
+    EXPECT_EQ(std::count_if(sinks.begin(), sinks.end(), [](const auto& s) { return s.first == rtcrm::stream::archive; }), 1);
+    EXPECT_TRUE(std::filesystem::is_directory(dir)) << "the sink made its directory";
+    EXPECT_EQ(parts.topology.sources()[0]->name(), "archive") << "a .zst input";
+    EXPECT_FALSE(parts.topology.sources()[0]->resumable());
+    auto plain = c;
+    plain.source.ndjson.input = dir.string() + "/events.ndjson";
+    EXPECT_EQ(rtcrm::assemble(plain).topology.sources()[0]->name(), "ndjson");
+    plain.source.ndjson.to = "2026-11-01";
+    EXPECT_EQ(rtcrm::assemble(plain).topology.sources()[0]->name(), "archive") << "bounds need the archive's reader";
+    std::filesystem::create_directories(dir / "history");
+    plain.source.ndjson = {.input = (dir / "history").string()};
+    EXPECT_EQ(rtcrm::assemble(plain).topology.sources()[0]->name(), "archive") << "a directory";
+    std::filesystem::remove_all(dir);
 }
 
 TEST(topology_config, assemble_gives_the_runtime_its_options) {

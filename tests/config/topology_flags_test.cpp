@@ -47,6 +47,10 @@ TEST(topology_flags, are_the_flags_rtcrm_topology_has_always_had) {
     EXPECT_EQ(names, (std::set<std::string>{",X",
                                             "admin",
                                             "admin-token-file",
+                                            "archive",
+                                            "archive-flush-interval",
+                                            "archive-keep",
+                                            "archive-sync",
                                             "brokers",
                                             "cache-max-profiles",
                                             "cassandra-consistency",
@@ -57,6 +61,7 @@ TEST(topology_flags, are_the_flags_rtcrm_topology_has_always_had) {
                                             "dead-letter-topic",
                                             "drain-timeout",
                                             "events",
+                                            "from",
                                             "group",
                                             "handlers-topic",
                                             "history-ttl",
@@ -96,6 +101,7 @@ TEST(topology_flags, are_the_flags_rtcrm_topology_has_always_had) {
                                             "stuck-after",
                                             "timer-clock",
                                             "timer-lateness",
+                                            "to",
                                             "topic",
                                             "trigger-topic",
                                             "ttl-sweep-interval",
@@ -215,7 +221,7 @@ TEST(topology_flags, the_reference_table_has_a_row_per_setting) {
     for (const auto& f : rtcrm::topology_flags()) {
         EXPECT_NE(table.find(fmt::format("| `{}` |", f.json_path)), std::string::npos) << f.json_path;
     }
-    EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2 + 71);  // the header, then every setting
+    EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2 + 77);  // the header, then every setting
 }
 
 }  // namespace

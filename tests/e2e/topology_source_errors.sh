@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A source that fails makes rtcrm-topology exit non-zero with a message naming the input:
-# a directory (refused at start), a missing file, and a file whose read fails mid-run
+# a directory without archive day files (refused at start), a missing file, and a file whose read fails mid-run
 # (/proc/self/mem opens, and its first read fails with EIO), and a closed standard input.
 source "$(dirname "$0")/lib.sh"
 bin=$1

@@ -34,6 +34,7 @@
 ///     "sinks": {"triggers": {"kind": "ndjson", "path": "-"},
 ///               "dead_letters": {"kind": "ndjson", "path": "stderr"},
 ///               "shadow": {"kind": "ndjson", "path": "shadow.ndjson"}},
+///     "archive": {"dir": "", "sync": false, "keep": "", "flush_interval": "1s"},
 ///     "kafka": {"brokers": "", "properties": {"security.protocol": "plaintext"},
 ///               "maintenance_topic": "maintenance", "maintenance_interval_ms": 5000,
 ///               "instance_id": "", "handlers_topic": ""},
@@ -41,7 +42,7 @@
 ///   }
 /// @endcode
 /// Kinds and the members each allows (besides `kind`):
-/// - `source`: `generator` (events, players, seed, rate, scenario), `ndjson` (input),
+/// - `source`: `generator` (events, players, seed, rate, scenario), `ndjson` (input, from, to),
 ///   `kafka` (topic, group, start, revoke_timeout_ms), `http` (listen, queue).
 /// - `store`: `memory`, `lmdb` (path), `cassandra` (hosts, keyspace, replication,
 ///   consistency, username, event_ttl); every kind takes sync, cache_max_profiles and the TTLs.
@@ -135,7 +136,11 @@ struct generator_source_config {
 
 /// An NDJSON file or standard input ($.source, kind ndjson).
 struct ndjson_source_config {
-    std::string input = "-";  ///< input: NDJSON file (resumable with a durable store), or "-" for stdin
+    /// input: NDJSON file (resumable with a durable store), "-" for stdin, a `.zst` file or an
+    /// event archive directory (archive_source.hpp)
+    std::string input = "-";
+    std::string from;  ///< from: events with an earlier `ts` are skipped (ms, YYYY-MM-DD or ISO 8601 UTC); "" = none
+    std::string to;    ///< to: events with this `ts` or later are skipped; "" = none
     friend bool operator==(const ndjson_source_config&, const ndjson_source_config&) = default;
 };
 
@@ -305,6 +310,17 @@ struct sinks_config {
     friend bool operator==(const sinks_config&, const sinks_config&) = default;
 };
 
+/// The event archive [$.archive] (archive/archive_sink.hpp): every validated event, as
+/// received, in `dir/YYYY-MM-DD.ndjson.zst` by event day.
+struct archive_config {
+    std::string dir;   ///< dir: the archive directory; "" = no archive
+    bool sync = false; ///< sync: fdatasync each frame before its events are acked
+    /// keep: day files this much older than the newest event day are deleted; "" = kept forever
+    std::optional<std::chrono::milliseconds> keep;
+    std::chrono::milliseconds flush_interval{1000};  ///< flush_interval: the longest a line waits for its frame
+    friend bool operator==(const archive_config&, const archive_config&) = default;
+};
+
 /// What every Kafka part shares [$.kafka].
 struct kafka_config {
     std::string brokers;                            ///< brokers: HOST:PORT[,...]; needed by every Kafka part
@@ -352,6 +368,7 @@ struct topology_config {
     scripts_config scripts;        ///< scripts: Lua handlers and their guards
     store_config store;            ///< store: the profile store
     sinks_config sinks;            ///< sinks: triggers, dead letters, dry-run triggers
+    archive_config archive;        ///< archive: the event archive
     kafka_config kafka;            ///< kafka: brokers and what every Kafka part shares
     admin_config admin;            ///< admin: the admin API
 

@@ -7,7 +7,8 @@
 ///
 /// Streams: `main` carries triggers and other results; `shadow` carries dry-run triggers
 /// (never sent to players); `dead_letter` carries events that could not be processed,
-/// with the original bytes and the reason.
+/// with the original bytes and the reason; `archive` carries the bytes of every event that
+/// passed the ingest bolts, exactly as received, for an event archive (archive/archive_sink.hpp).
 ///
 /// Dead-letter record format (one JSON object):
 /// @code
@@ -37,10 +38,11 @@ enum class stream : std::uint8_t {
     main = 0,         ///< triggers and results
     shadow = 1,       ///< dry-run (shadow mode) triggers
     dead_letter = 2,  ///< events that could not be processed, with the reason
+    archive = 3,      ///< the raw bytes of validated events (one event per output, not JSON-wrapped)
 };
-inline constexpr std::size_t stream_count = 3;
+inline constexpr std::size_t stream_count = 4;
 
-/// The name of a stream: "main", "shadow" or "dead_letter".
+/// The name of a stream: "main", "shadow", "dead_letter" or "archive".
 std::string_view stream_name(stream s) noexcept;
 
 /// One output. Move-only (it owns an ack share).
@@ -50,6 +52,9 @@ struct output {
     std::string body;           ///< one JSON object
     ack_token ack;              ///< share of the causing event's token; the sink completes it
     std::int64_t ingest_ns = 0; ///< ingest time of the causing event (steady clock), for latency
+    /// Event time (`event::ts`, ms since the epoch) of the causing event, when a bolt emitted
+    /// it; 0 for the runtime's own outputs (dead letters of unparsed bytes have no time).
+    std::int64_t event_ts = 0;
 };
 
 }  // namespace rtcrm
