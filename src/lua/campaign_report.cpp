@@ -170,7 +170,7 @@ std::vector<std::string> arm_names(const campaign_description* described, const 
 }
 
 void write_campaign(json_writer& w, std::string_view id, bool dry_run, const campaign_description* described,
-                    const campaign_tally* tally, report_scope scope) {
+                    const campaign_tally* tally, campaign_report_scope scope) {
     const auto arms = arm_names(described, tally);
     const bool with_arms = described != nullptr ? described->has_arms : !arms.empty();
     totals all;
@@ -190,11 +190,11 @@ void write_campaign(json_writer& w, std::string_view id, bool dry_run, const cam
     write_suppressed(w, all.suppressed);
     if (with_arms) {
         write_arms(w, arms, all.arms);
-        if (scope == report_scope::days && std::find(arms.begin(), arms.end(), control_arm) != arms.end()) {
+        if (scope == campaign_report_scope::days && std::find(arms.begin(), arms.end(), control_arm) != arms.end()) {
             write_uplift(w, arms, all.arms);
         }
     }
-    if (scope == report_scope::days) {
+    if (scope == campaign_report_scope::days) {
         key(w, "days");
         w.StartArray();
         if (tally != nullptr) {
@@ -237,7 +237,7 @@ campaign_description describe(const campaign_spec& campaign) {
 }
 
 std::string render_campaign_report(const campaign_ledger& ledger, const std::vector<campaign_description>& current,
-                                   report_scope scope) {
+                                   campaign_report_scope scope) {
     rapidjson::StringBuffer buf;
     json_writer w(buf);
     w.StartObject();

@@ -23,6 +23,8 @@
 
 #include "campaign_ledger.hpp"
 
+#include <rtcrm/core/script_admin.hpp>
+
 #include <string>
 #include <vector>
 
@@ -42,11 +44,7 @@ struct campaign_description {
 
 campaign_description describe(const campaign_spec& campaign);
 
-// How much the report says: every day, or each campaign's totals only (no `days` and no
-// `uplift`: what the maintenance topic's status messages carry, summed across instances).
-enum class report_scope : std::uint8_t { days, totals };
-
 std::string render_campaign_report(const campaign_ledger& ledger, const std::vector<campaign_description>& current,
-                                   report_scope scope = report_scope::days);
+                                   campaign_report_scope scope = campaign_report_scope::days);
 
 }  // namespace rtcrm::detail::lua

@@ -14,7 +14,6 @@ namespace {
 using rtcrm::detail::lua::campaign_description;
 using rtcrm::detail::lua::campaign_ledger;
 using rtcrm::detail::lua::render_campaign_report;
-using rtcrm::detail::lua::report_scope;
 using rtcrm::detail::lua::suppression;
 
 constexpr std::int64_t day_ms = 86'400'000;
@@ -232,7 +231,7 @@ TEST(campaign_report, ids_are_strings_even_when_numeric_and_text_stays_valid_utf
 }
 
 TEST(campaign_report, totals_scope_leaves_out_days_and_uplift) {
-    const auto doc = parse(render_campaign_report(experiment(), {described_33()}, report_scope::totals));
+    const auto doc = parse(render_campaign_report(experiment(), {described_33()}, rtcrm::campaign_report_scope::totals));
     const auto& c = campaign(doc, 0);
     EXPECT_EQ(keys(c), (std::vector<std::string>{"id", "dry_run", "triggers", "shadow", "players", "suppressed", "arms"}));
     EXPECT_EQ(c["triggers"].GetInt64(), 1234);
