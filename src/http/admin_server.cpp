@@ -114,6 +114,12 @@ struct admin_server::impl {
         if (path == "/handlers" && req.method == "GET") {
             return handlers();
         }
+        if (path == "/campaigns" && req.method == "GET") {
+            if (!scripts) {
+                return error_response(404, "no Lua engine");
+            }
+            return {200, scripts->campaign_report()};
+        }
         if (path.starts_with("/handlers/")) {
             return change_handler(req.method, path.substr(10), req.body);
         }
@@ -198,26 +204,7 @@ struct admin_server::impl {
                         [](const handler_stats& h) { return static_cast<double>(h.nanoseconds) / 1e9; });
             per_handler("rtcrm_handler_disabled", "gauge", "1 if the handler was disabled after too many errors.",
                         [](const handler_stats& h) { return h.disabled ? 1 : 0; });
-            metric_header(out, "rtcrm_campaign_triggers_total", "counter", "Triggers emitted per campaign (main stream).");
-            for (const auto& h : handlers) {
-                if (h.kind == "campaign") {
-                    fmt::format_to(std::back_inserter(out), "rtcrm_campaign_triggers_total{{campaign=\"{}\"}} {}\n", label(h.id), h.triggers);
-                }
-            }
-            metric_header(out, "rtcrm_campaign_suppressed_total", "counter",
-                          "Matches not sent, per campaign and guard (cap, rate, kill_switch, dry_run).");
-            for (const auto& h : handlers) {
-                if (h.kind != "campaign") {
-                    continue;
-                }
-                const auto id = label(h.id);
-                fmt::format_to(std::back_inserter(out),
-                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"cap\"}} {1}\n"
-                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"rate\"}} {2}\n"
-                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"kill_switch\"}} {3}\n"
-                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"dry_run\"}} {4}\n",
-                               id, h.suppressed_cap, h.suppressed_rate, h.suppressed_kill, h.shadow_triggers);
-            }
+            campaign_metrics(out);
             metric_header(out, "rtcrm_campaign_timers_total", "counter",
                           "Delayed campaigns' waits per campaign: armed (or re-armed), cancelled by an `unless` "
                           "event, fired (came due).");
@@ -254,6 +241,53 @@ struct admin_server::impl {
             more(out);
         }
         return out;
+    }
+
+    // The campaign report's totals as counters: they come from the campaign ledger, so they
+    // hold across reloads and, with a durable store, restarts.
+    void campaign_metrics(std::string& out) const {
+        rapidjson::Document report;
+        const auto text = scripts->campaign_report(campaign_report_scope::totals);
+        report.Parse(text.data(), text.size());
+        const bool usable = !report.HasParseError() && report.IsObject() && report.HasMember("campaigns") &&
+                            report["campaigns"].IsArray();
+        static const rapidjson::Value no_campaigns{rapidjson::kArrayType};
+        const auto& campaigns = usable ? report["campaigns"] : no_campaigns;
+        auto id_of = [](const rapidjson::Value& c) { return label({c["id"].GetString(), c["id"].GetStringLength()}); };
+        metric_header(out, "rtcrm_campaign_triggers_total", "counter",
+                      "Triggers sent per campaign (main stream; control exposures are not sent).");
+        for (const auto& c : campaigns.GetArray()) {
+            fmt::format_to(std::back_inserter(out), "rtcrm_campaign_triggers_total{{campaign=\"{}\"}} {}\n", id_of(c),
+                           c["triggers"].GetInt64());
+        }
+        metric_header(out, "rtcrm_campaign_suppressed_total", "counter",
+                      "Firings not sent, per campaign and reason (kill_switch, cap, fatigue, rate, quiet_hours, "
+                      "schedule, dry_run).");
+        for (const auto& c : campaigns.GetArray()) {
+            const auto id = id_of(c);
+            for (const auto& r : c["suppressed"].GetObject()) {
+                fmt::format_to(std::back_inserter(out), "rtcrm_campaign_suppressed_total{{campaign=\"{}\",reason=\"{}\"}} {}\n",
+                               id, r.name.GetString(), r.value.GetInt64());
+            }
+        }
+        auto per_arm = [&](std::string_view name, std::string_view help, const char* field) {
+            metric_header(out, name, "counter", help);
+            for (const auto& c : campaigns.GetArray()) {
+                if (!c.HasMember("arms")) {
+                    continue;
+                }
+                const auto id = id_of(c);
+                for (const auto& a : c["arms"].GetObject()) {
+                    fmt::format_to(std::back_inserter(out), "{}{{campaign=\"{}\",arm=\"{}\"}} {}\n", name, id,
+                                   label({a.name.GetString(), a.name.GetStringLength()}), a.value[field].GetInt64());
+                }
+            }
+        };
+        per_arm("rtcrm_campaign_exposures_total",
+                "Exposures per campaign and arm (firings that passed every check; control ones are not sent).",
+                "exposures");
+        per_arm("rtcrm_campaign_conversions_total", "Exposures per campaign and arm followed by the campaign's goal.",
+                "conversions");
     }
 
     // 200 while the process answers; the body names the stuck shards, if any.
