@@ -207,6 +207,9 @@ struct guards_config {
 struct scripts_config {
     std::string dir;       ///< dir: directory of `*.lua` handler scripts; "" = none
     bool watch = false;    ///< watch: reload the scripts when the directory changes (needs dir)
+    /// report: file where rtcrm-topology writes the campaign report (JSON,
+    /// docs/CAMPAIGN_REPORT.md) when the run ends, atomically; "" = none
+    std::string report;
     guards_config guards;  ///< guards: limits of every handler call
     friend bool operator==(const scripts_config&, const scripts_config&) = default;
 };
