@@ -343,6 +343,7 @@ int main(int argc, char** argv) {
                     }
                     if (engine) {
                         m.handlers_version = engine->version();
+                        m.campaigns = engine->campaign_report(rtcrm::campaign_report_scope::totals);
                     }
                     if (feed) {
                         m.handlers_digest = feed->digest();
