@@ -93,7 +93,10 @@ end
 ---               rate = { per_second = 500 }, dry_run = false,
 ---               after = "3d", unless = "login",
 ---               active = { from = "2026-02-10T00:00:00Z", to = "2026-02-15T00:00:00Z" },
----               quiet = { from = "22:00", to = "08:00", tz = "tz", default_tz = "UTC", defer = true } }
+---               quiet = { from = "22:00", to = "08:00", tz = "tz", default_tz = "UTC", defer = true },
+---               holdout = 0.2, variants = { { name = "a", weight = 1, content = {...} }, ... },
+---               goal = { on = "purchase", within = "1d", when = fn(event, profile) },
+---               priority = 0, transactional = false }
 function crm.campaign(spec)
   local id = check_id(spec, "campaign")
   local content = spec.content
@@ -135,6 +138,25 @@ function crm.campaign(spec)
     end
     quiet = { from = quiet.from, to = quiet.to, tz = quiet.tz, default_tz = quiet.default_tz, defer = quiet.defer }
   end
+  local variants = spec.variants
+  if variants ~= nil then
+    if type(variants) ~= "table" then
+      error("campaign '" .. tostring(id) .. "': `variants` must be a list like { { name = \"a\", weight = 1, content = {...} }, ... }", 2)
+    end
+    local list = {}
+    for i = 1, rawlen(variants) do
+      local v = rawget(variants, i)
+      if type(v) == "table" then
+        v = { name = rawget(v, "name"), weight = rawget(v, "weight"), content = rawget(v, "content") }
+      end
+      list[i] = v  -- plain values, checked by the engine
+    end
+    variants = list
+  end
+  local goal = spec.goal
+  if type(goal) == "table" then
+    goal = { on = rawget(goal, "on"), within = rawget(goal, "within"), when = rawget(goal, "when") }
+  end
   table.insert(registry.campaigns, {
     id = id,
     on = check_on(spec, "campaign"),
@@ -148,8 +170,28 @@ function crm.campaign(spec)
     unless = unless,
     active = active,
     quiet = quiet,
+    holdout = spec.holdout,  -- plain values, checked by the engine
+    variants = variants,
+    goal = goal,
+    priority = spec.priority,
+    transactional = spec.transactional,
     where = defined["campaign:" .. tostring(id)],
   })
+end
+
+--- crm.fatigue{ per_player = 2, every = "1d" }: at most `per_player` exposures of
+--- non-transactional campaigns per player in any `every` of event time. At most one call
+--- per script set.
+function crm.fatigue(spec)
+  local info = debug.getinfo(2, "Sl")
+  local here = info and string.format("%s:%d", (info.source or "?"):gsub("^@", ""), info.currentline or 0) or "?"
+  if type(spec) ~= "table" then
+    error("crm.fatigue expects a table: crm.fatigue{ per_player = 2, every = \"1d\" }", 2)
+  end
+  if registry.fatigue ~= nil then
+    error("crm.fatigue is called twice (first at " .. registry.fatigue.where .. "): a script set has at most one fatigue rule", 2)
+  end
+  registry.fatigue = { per_player = rawget(spec, "per_player"), every = rawget(spec, "every"), where = here }
 end
 
 return registry

@@ -1,5 +1,6 @@
 // The per-shard CRM bolt: runs the Lua updaters and campaigns of the engine's current
 // script set over the events of one shard.
+#include "arm_assignment.hpp"
 #include "engine_state.hpp"
 
 #include "core/logging.hpp"
@@ -11,11 +12,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <chrono>
 #include <cmath>
 #include <iterator>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -38,10 +41,13 @@ struct campaign_hit {
     bool unless = false;
 };
 
-// The handlers to run for one event type, in registration order (updaters: indices into
-// the script set's handler list).
+// The handlers to run for one event type: updaters in registration order (indices into
+// the script set's handler list), the campaigns whose goal is the type (their conversions,
+// in registration order), then the campaigns in evaluation order: descending priority,
+// ties in registration order.
 struct dispatch_entry {
     std::vector<std::size_t> updaters;
+    std::vector<std::size_t> goals;
     std::vector<campaign_hit> campaigns;
 };
 
@@ -99,7 +105,7 @@ constexpr std::uint64_t min_observed_ns = 50'000'000;         // handler time se
 class crm_bolt final : public bolt {
 public:
     crm_bolt(std::shared_ptr<engine_state> engine, std::uint32_t shard, std::uint32_t shards)
-        : engine_(std::move(engine)), shard_(shard), shards_(shards) {
+        : engine_(std::move(engine)), shard_(shard), shards_(shards), ledger_(&engine_->attach_ledger()) {
         swap_if_changed();
         if (!vm_) {
             throw error(errc::invalid_config,
@@ -159,6 +165,9 @@ public:
                     bool ignored = false;
                     run(index, vm_->updaters()[index].fn, true, ignored);
                 }
+                for (const auto campaign : handlers->goals) {
+                    convert(campaign, ev, *p);
+                }
                 for (const auto& hit : handlers->campaigns) {
                     evaluate(hit, ev, *p, ctx);
                 }
@@ -169,15 +178,24 @@ public:
         }
     }
 
-    // A campaign's timers ("campaign:<id>", "quiet:<id>") rank by the campaign's
-    // registration order.
+    // A campaign's timers ("campaign:<id>", "quiet:<id>") rank by the campaigns'
+    // evaluation order: descending priority, ties in registration order.
     [[nodiscard]] std::optional<std::size_t> timer_rank(std::string_view name) const override {
         if (const auto t = campaign_timer_of(name)) {
             if (const auto it = campaign_index_.find(t->id); it != campaign_index_.end()) {
-                return it->second;
+                return rank_[it->second];
             }
         }
         return std::nullopt;
+    }
+
+    // The ledger's changes since the last call, for the store; they move to `committed`.
+    void take_tallies(std::vector<std::pair<std::string, std::int64_t>>& out) override {
+        std::lock_guard lock(ledger_->mutex);
+        ledger_->delta.append_tallies(out);
+        ledger_->committed.add(ledger_->delta);
+        ledger_->delta.clear();
+        ++ledger_->epoch;
     }
 
 private:
@@ -297,6 +315,7 @@ private:
         }
         if (killed_[campaign]) {
             handler_counters::bump(c.suppressed_kill);
+            suppress(campaign, ev.ts(), suppression::kill_switch);
             return;
         }
         bool yes = true;
@@ -362,11 +381,13 @@ private:
             // `active` holds for the firing too: a wait that ends at or after `to` sends nothing.
             if (!spec.active_at(ev.ts())) {
                 handler_counters::bump(c.dropped_inactive);
+                suppress(campaign, ev.ts(), suppression::schedule);
                 return;
             }
         }
         if (killed_[campaign]) {
             handler_counters::bump(c.suppressed_kill);
+            suppress(campaign, ev.ts(), suppression::kill_switch);
             return;
         }
         bool yes = true;
@@ -384,22 +405,29 @@ private:
         send(campaign, ev, type, deferred, p, ctx);
     }
 
-    // The guards every firing passes (cap, quiet hours and rate at the event's time), then
-    // the trigger. `deferred`: the firing was deferred past quiet hours, which have ended.
+    // The guards every firing passes (cap, fatigue, quiet hours and rate at the event's
+    // time), then the exposure: a trigger, or for the control arm a mark on the shadow
+    // stream. `deferred`: the firing was deferred past quiet hours, which have ended.
     void send(std::size_t campaign, event& ev, std::string_view type, bool deferred, profile& p, bolt_context& ctx) {
         const auto& spec = vm_->campaigns()[campaign];
         const std::size_t index = set_->updater_count + campaign;
         auto& c = (*counters_)[index];
+        const std::int64_t ts = ev.ts();
         // Guards. Dry-run campaigns keep their own history, so shadow caps behave as live
         // ones would without touching the live history.
-        const std::string& key = spec.dry_run ? dry_keys_[campaign] : spec.id;
+        const std::string& key = history_key(campaign);
         if (spec.cap_per_player > 0) {
-            const auto fired = spec.cap_every_ms > 0 ? p.triggers_since(key, ev.ts() - spec.cap_every_ms + 1)
+            const auto fired = spec.cap_every_ms > 0 ? p.triggers_since(key, ts - spec.cap_every_ms + 1)
                                                      : (p.triggers(key) != nullptr ? p.triggers(key)->total : 0);
             if (fired >= spec.cap_per_player) {
                 handler_counters::bump(c.suppressed_cap);
+                suppress(campaign, ts, suppression::cap);
                 return;
             }
+        }
+        if (vm_->fatigue() && !spec.transactional && fatigued(spec.dry_run, p, ts)) {
+            suppress(campaign, ts, suppression::fatigue);
+            return;
         }
         if (spec.quiet && !deferred) {
             std::string_view zone;
@@ -408,35 +436,154 @@ private:
                     zone = std::get<std::string>(*a);
                 }
             }
-            if (const auto verdict = quiet_until(*spec.quiet, zone, ev.ts()); verdict.until_ms) {
+            if (const auto verdict = quiet_until(*spec.quiet, zone, ts); verdict.until_ms) {
                 // Deferred: the timer "quiet:<id>" sends it when they end, after the kill
-                // switch, cap and rate at that time.
+                // switch, cap, fatigue and rate at that time.
                 if (spec.quiet->defer &&
                     !at_timer_limit(p, quiet_names_[campaign], ctx.limits(), index, "the deferred trigger is dropped")) {
                     arm_timer(p, quiet_names_[campaign], *verdict.until_ms, ev, type);
                     handler_counters::bump(c.deferred_quiet);
                 } else {
                     handler_counters::bump(c.dropped_quiet);
+                    suppress(campaign, ts, suppression::quiet_hours);
                 }
                 return;
             }
         }
         if (spec.rate_per_second > 0 && !limiters_[campaign].take(clock::now())) {
             handler_counters::bump(c.suppressed_rate);
+            suppress(campaign, ts, suppression::rate);
             return;
         }
-        p.record_trigger(key, ev.ts(), ctx.limits());
-        ctx.emit(ev, spec.dry_run ? stream::shadow : stream::main, trigger_body(spec, ev, type));
-        handler_counters::bump(spec.dry_run ? c.shadow_triggers : c.triggers);
+        // An exposure. Whether the player is new to the campaign (ever, and today) is read
+        // from the history before this firing joins it.
+        const auto day = campaign_ledger::day_of(ts);
+        bool first_ever = true;
+        bool first_today = true;
+        if (const auto* h = p.triggers(key); h != nullptr && h->total > 0) {
+            first_ever = false;
+            first_today = std::none_of(h->recent.begin(), h->recent.end(),
+                                       [day](std::int64_t t) { return campaign_ledger::day_of(t) == day; });
+        }
+        const bool arms = spec.has_arms();
+        const std::size_t arm = arms ? assign_arm(spec, ev.player()) : 1;
+        const bool control = arm == 0;
+        std::string_view content = spec.content_json;
+        if (!spec.variants.empty() && !control && !spec.variants[arm - 1].content_json.empty()) {
+            content = spec.variants[arm - 1].content_json;
+        }
+        // Both arms are recorded alike, so caps and fatigue treat them alike.
+        p.record_trigger(key, ts, ctx.limits());
+        const bool shadow = spec.dry_run || control;
+        ctx.emit(ev, shadow ? stream::shadow : stream::main,
+                 trigger_body(spec, ev, type, content, arms && !control ? arm_name(spec, arm) : std::string_view{}, control));
+        handler_counters::bump(shadow ? c.shadow_triggers : c.triggers);
+        std::lock_guard lock(ledger_->mutex);
+        auto& d = tally(campaign, ts);
+        ++(shadow ? d.shadow : d.triggers);
+        if (spec.dry_run) {
+            ++d.suppressed_by(suppression::dry_run);
+        }
+        if (arms) {
+            ++d.arm(arm_name(spec, arm)).exposures;
+        }
+        if (!control) {
+            slots_[campaign].campaign->players += first_ever ? 1 : 0;
+            d.players += first_today ? 1 : 0;
+        }
+    }
+
+    // True if the player has had `per_player` exposures of the script set's
+    // non-transactional campaigns (live ones, or with `dry_run` the dry-run ones) with
+    // times in (ts - every, ts].
+    bool fatigued(bool dry_run, const profile& p, std::int64_t ts) const {
+        const auto& rule = *vm_->fatigue();
+        const std::int64_t low =
+            ts < std::numeric_limits<std::int64_t>::min() + rule.every_ms ? std::numeric_limits<std::int64_t>::min() : ts - rule.every_ms;
+        std::int64_t count = 0;
+        for (const std::string* key : dry_run ? fatigue_dry_keys_ : fatigue_live_keys_) {
+            if (const auto* h = p.triggers(*key)) {
+                for (const auto t : h->recent) {
+                    count += t > low && t <= ts ? 1 : 0;
+                }
+                if (count >= rule.per_player) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    // A goal event for `campaign`: the player's latest exposure at t converts if
+    // t < ts <= t + within, it has not converted yet, and goal.when passes. Counted for
+    // the player's arm on the day of the exposure, the cohort the conversion belongs to.
+    // Goal events count whether or not the campaign is killed or inside `active`.
+    void convert(std::size_t campaign, const event& ev, profile& p) {
+        const auto& spec = vm_->campaigns()[campaign];
+        const auto& goal = *spec.goal;
+        const std::string& key = history_key(campaign);
+        const auto* h = p.triggers(key);
+        if (h == nullptr || h->total == 0 || h->converted == h->total || h->recent.empty()) {
+            return;
+        }
+        const std::int64_t t = h->recent.back();
+        const std::int64_t end =
+            t > std::numeric_limits<std::int64_t>::max() - goal.within_ms ? std::numeric_limits<std::int64_t>::max() : t + goal.within_ms;
+        if (!(t < ev.ts() && ev.ts() <= end)) {
+            return;
+        }
+        bool yes = true;
+        if (goal.when != LUA_NOREF && (!run(set_->updater_count + campaign, goal.when, true, yes) || !yes)) {
+            return;
+        }
+        if (!p.mark_converted(key)) {
+            return;
+        }
+        const auto arm = assign_arm(spec, ev.player());
+        std::lock_guard lock(ledger_->mutex);
+        ++tally(campaign, t).arm(arm_name(spec, arm)).conversions;
+    }
+
+    // The history a campaign's firings are recorded under: its id, or "dry_run:<id>".
+    const std::string& history_key(std::size_t campaign) const {
+        const auto& spec = vm_->campaigns()[campaign];
+        return spec.dry_run ? dry_keys_[campaign] : spec.id;
+    }
+
+    // Counts a suppressed firing of `campaign` at `ts`.
+    void suppress(std::size_t campaign, std::int64_t ts, suppression reason) {
+        std::lock_guard lock(ledger_->mutex);
+        ++tally(campaign, ts).suppressed_by(reason);
+    }
+
+    // The shard's delta tally of `campaign` on the day of `ts`; the caller holds the
+    // ledger's mutex. The addresses are kept per campaign until the day or the ledger's
+    // epoch changes, so the usual firing costs no map lookup.
+    day_tally& tally(std::size_t campaign, std::int64_t ts) {
+        auto& slot = slots_[campaign];
+        const auto day = campaign_ledger::day_of(ts);
+        if (slot.campaign == nullptr || slot.epoch != ledger_->epoch) {
+            slot.campaign = &ledger_->delta.campaign(vm_->campaigns()[campaign].id);
+            slot.epoch = ledger_->epoch;
+            slot.today = nullptr;
+        }
+        if (slot.today == nullptr || slot.day != day) {
+            slot.today = &slot.campaign->days[day];
+            slot.day = day;
+        }
+        return *slot.today;
     }
 
     // `type`: the event type the trigger names (a delayed campaign's: its arming event's).
-    static std::string trigger_body(const campaign_spec& spec, const event& ev, std::string_view type) {
+    // `content`: the campaign's or its variant's; `variant`: the arm's name in campaigns
+    // with arms ("" without); `holdout`: a control exposure, for the shadow stream.
+    static std::string trigger_body(const campaign_spec& spec, const event& ev, std::string_view type,
+                                    std::string_view content, std::string_view variant, bool holdout) {
         // In a spent body's buffer when the loop bridge gave one back (core/string_pool.hpp),
         // written in place: no temporary strings.
         std::string out = detail::string_pool::take();
         // The ids are written twice: as members, and in trigger_id.
-        out.reserve(200 + spec.content_json.size() + 2 * (spec.id.size() + ev.player().text().size() + ev.id().size()));
+        out.reserve(220 + content.size() + variant.size() + 2 * (spec.id.size() + ev.player().text().size() + ev.id().size()));
         out += R"({"campaign_id":)";
         if (spec.numeric_id) {
             out += spec.id;
@@ -450,7 +597,7 @@ private:
             append_json_string(out, ev.player().text());
         }
         out += R"(,"content":)";
-        out += spec.content_json;
+        out += content;
         out += R"(,"event_id":)";
         if (ev.id().empty()) {
             out += "null";
@@ -460,6 +607,13 @@ private:
         out += R"(,"event_type":)";
         append_json_string(out, type);
         fmt::format_to(std::back_inserter(out), R"(,"ts":{},"dry_run":{})", ev.ts(), spec.dry_run);
+        if (!variant.empty()) {
+            out += R"(,"variant":)";
+            append_json_string(out, variant);
+        }
+        if (holdout) {
+            out += R"(,"holdout":true)";
+        }
         // Last, where sinks find it without parsing (trigger_id_of); its bytes need no
         // JSON escaping.
         out += R"(,"trigger_id":")";
@@ -557,6 +711,29 @@ private:
                 }
             }
         }
+        // Goals after every campaign, so a goal type's new entry copies the complete "*" lists.
+        for (std::size_t i = 0; i < campaigns.size(); ++i) {
+            if (campaigns[i].goal) {
+                entry_of(campaigns[i].goal->on).goals.push_back(i);
+            }
+        }
+        // The evaluation order: descending priority, ties in registration order.
+        std::vector<std::size_t> order(campaigns.size());
+        for (std::size_t i = 0; i < order.size(); ++i) {
+            order[i] = i;
+        }
+        std::stable_sort(order.begin(), order.end(),
+                         [&](std::size_t a, std::size_t b) { return campaigns[a].priority > campaigns[b].priority; });
+        rank_.assign(campaigns.size(), 0);
+        for (std::size_t r = 0; r < order.size(); ++r) {
+            rank_[order[r]] = r;
+        }
+        auto by_rank = [&](const campaign_hit& a, const campaign_hit& b) { return rank_[a.campaign] < rank_[b.campaign]; };
+        std::sort(any_.campaigns.begin(), any_.campaigns.end(), by_rank);
+        for (auto& [type, entry] : dispatch_) {
+            std::sort(entry.campaigns.begin(), entry.campaigns.end(), by_rank);
+        }
+        slots_.assign(campaigns.size(), ledger_slot{});
         campaign_index_.clear();
         timer_names_.clear();
         quiet_names_.clear();
@@ -578,6 +755,13 @@ private:
             l.burst = std::max(1.0, l.rate);
             l.tokens = l.burst;
             dry_keys_.push_back("dry_run:" + campaigns[i].id);
+        }
+        fatigue_live_keys_.clear();
+        fatigue_dry_keys_.clear();
+        for (std::size_t i = 0; i < campaigns.size(); ++i) {
+            if (!campaigns[i].transactional) {
+                (campaigns[i].dry_run ? fatigue_dry_keys_ : fatigue_live_keys_).push_back(&history_key(i));
+            }
         }
     }
 
@@ -610,6 +794,19 @@ private:
     std::uint64_t kill_version_ = 0;
     std::vector<rate_limiter> limiters_;
     std::vector<std::string> dry_keys_;
+    std::vector<std::size_t> rank_;  // per campaign: its place in the evaluation order
+    // The history keys crm.fatigue counts: the non-transactional campaigns', live and dry run.
+    std::vector<const std::string*> fatigue_live_keys_;
+    std::vector<const std::string*> fatigue_dry_keys_;
+    // This shard's ledger, and per campaign the tallies last counted into (see tally()).
+    shard_ledger* ledger_;
+    struct ledger_slot {
+        std::uint64_t epoch = 0;
+        std::int64_t day = 0;
+        campaign_tally* campaign = nullptr;
+        day_tally* today = nullptr;
+    };
+    std::vector<ledger_slot> slots_;
     std::unordered_map<std::string, std::size_t, string_hash, std::equal_to<>> campaign_index_;  // id -> index
     std::vector<std::string> timer_names_;  // "campaign:<id>" per campaign
     std::vector<std::string> quiet_names_;  // "quiet:<id>" per campaign
@@ -622,8 +819,29 @@ private:
 
 }  // namespace
 
+void engine_state::adopt_base(const std::shared_ptr<const stored_tallies>& tallies) {
+    std::lock_guard lock(mutex);
+    if (adopted_tallies == tallies) {
+        return;  // the same runtime's other shards
+    }
+    adopted_tallies = tallies;
+    base.clear();
+    for (const auto& [name, value] : *tallies) {
+        base.add_tally(name, value);
+    }
+    for (auto& shard : ledgers) {
+        std::lock_guard shard_lock(shard.mutex);
+        shard.committed.clear();
+        shard.delta.clear();
+        ++shard.epoch;
+    }
+}
+
 bolt_factory make_crm_bolt_factory(std::shared_ptr<engine_state> state) {
     return [state = std::move(state)](const bolt_placement& where) -> std::unique_ptr<bolt> {
+        if (where.stored_tallies) {
+            state->adopt_base(where.stored_tallies);
+        }
         return std::make_unique<crm_bolt>(state, where.worker, where.workers);
     };
 }

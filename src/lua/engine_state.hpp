@@ -9,9 +9,11 @@
 
 #include <atomic>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rtcrm::detail::lua {
@@ -74,6 +76,9 @@ struct shard_ledger {
     mutable std::mutex mutex;
     campaign_ledger committed;
     campaign_ledger delta;
+    // Advances whenever `delta` or `committed` is cleared, so the bolt knows that the
+    // tallies it looked up (and kept the addresses of) are gone.
+    std::uint64_t epoch = 0;
 };
 
 struct engine_state {
@@ -102,6 +107,12 @@ struct engine_state {
     campaign_ledger base;                 // guarded by mutex
     std::deque<shard_ledger> ledgers;     // guarded by mutex (growth); deque: blocks never move
     shard_ledger& attach_ledger();
+    // Makes the store's tallies (bolt_placement::stored_tallies) the base, once per object:
+    // the shards' ledgers counted an earlier run over that store, which its tallies hold
+    // already, so they are cleared. In crm_bolt.cpp.
+    using stored_tallies = std::vector<std::pair<std::string, std::int64_t>>;
+    void adopt_base(const std::shared_ptr<const stored_tallies>& tallies);
+    std::shared_ptr<const stored_tallies> adopted_tallies;  // guarded by mutex
     // base + every shard's ledgers.
     campaign_ledger ledger_snapshot() const;
 

@@ -21,6 +21,11 @@ if(TARGET rtcrm_topology AND TARGET rtcrm_profiles)
                    $<TARGET_FILE:rtcrm_topology> $<TARGET_FILE:rtcrm_profiles>
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(e2e_topology_crash_lmdb_timers PROPERTIES LABELS e2e TIMEOUT 300)
+  add_test(NAME e2e_topology_crash_lmdb_experiments
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/topology_crash_lmdb_experiments.sh
+                   $<TARGET_FILE:rtcrm_topology>
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(e2e_topology_crash_lmdb_experiments PROPERTIES LABELS e2e TIMEOUT 300)
   add_test(NAME e2e_profiles_where
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/profiles_where.sh
                    $<TARGET_FILE:rtcrm_topology> $<TARGET_FILE:rtcrm_profiles>
