@@ -244,43 +244,67 @@ struct admin_server::impl {
     }
 
     // The campaign report's totals as counters: they come from the campaign ledger, so they
-    // hold across reloads and, with a durable store, restarts.
+    // hold across reloads and, with a durable store, restarts. A script_admin's report is
+    // read defensively: members of another shape are left out, never trusted.
     void campaign_metrics(std::string& out) const {
+        using value = rapidjson::Value;
         rapidjson::Document report;
         const auto text = scripts->campaign_report(campaign_report_scope::totals);
         report.Parse(text.data(), text.size());
-        const bool usable = !report.HasParseError() && report.IsObject() && report.HasMember("campaigns") &&
-                            report["campaigns"].IsArray();
-        static const rapidjson::Value no_campaigns{rapidjson::kArrayType};
-        const auto& campaigns = usable ? report["campaigns"] : no_campaigns;
-        auto id_of = [](const rapidjson::Value& c) { return label({c["id"].GetString(), c["id"].GetStringLength()}); };
+        auto member = [](const value& object, const char* name) -> const value* {
+            if (!object.IsObject()) {
+                return nullptr;
+            }
+            const auto it = object.FindMember(name);
+            return it == object.MemberEnd() ? nullptr : &it->value;
+        };
+        auto text_of = [](const value& v) { return label({v.GetString(), v.GetStringLength()}); };
+        // (campaign label, its object) of every campaign with a string id.
+        std::vector<std::pair<std::string, const value*>> campaigns;
+        if (const auto* list = report.HasParseError() ? nullptr : member(report, "campaigns"); list && list->IsArray()) {
+            for (const auto& c : list->GetArray()) {
+                if (const auto* id = member(c, "id"); id && id->IsString()) {
+                    campaigns.emplace_back(text_of(*id), &c);
+                }
+            }
+        }
         metric_header(out, "rtcrm_campaign_triggers_total", "counter",
                       "Triggers sent per campaign (main stream; control exposures are not sent).");
-        for (const auto& c : campaigns.GetArray()) {
-            fmt::format_to(std::back_inserter(out), "rtcrm_campaign_triggers_total{{campaign=\"{}\"}} {}\n", id_of(c),
-                           c["triggers"].GetInt64());
+        for (const auto& [id, c] : campaigns) {
+            if (const auto* n = member(*c, "triggers"); n && n->IsInt64()) {
+                fmt::format_to(std::back_inserter(out), "rtcrm_campaign_triggers_total{{campaign=\"{}\"}} {}\n", id,
+                               n->GetInt64());
+            }
         }
+        // Each (label value, count) of an object of counters, and of an object of arms.
+        auto counts = [&](const value* object, auto&& each) {
+            if (object != nullptr && object->IsObject()) {
+                for (const auto& m : object->GetObject()) {
+                    each(text_of(m.name), m.value);
+                }
+            }
+        };
         metric_header(out, "rtcrm_campaign_suppressed_total", "counter",
                       "Firings not sent, per campaign and reason (kill_switch, cap, fatigue, rate, quiet_hours, "
                       "schedule, dry_run).");
-        for (const auto& c : campaigns.GetArray()) {
-            const auto id = id_of(c);
-            for (const auto& r : c["suppressed"].GetObject()) {
-                fmt::format_to(std::back_inserter(out), "rtcrm_campaign_suppressed_total{{campaign=\"{}\",reason=\"{}\"}} {}\n",
-                               id, r.name.GetString(), r.value.GetInt64());
-            }
+        for (const auto& [id, c] : campaigns) {
+            counts(member(*c, "suppressed"), [&](const std::string& reason, const value& n) {
+                if (n.IsInt64()) {
+                    fmt::format_to(std::back_inserter(out),
+                                   "rtcrm_campaign_suppressed_total{{campaign=\"{}\",reason=\"{}\"}} {}\n", id, reason,
+                                   n.GetInt64());
+                }
+            });
         }
         auto per_arm = [&](std::string_view name, std::string_view help, const char* field) {
             metric_header(out, name, "counter", help);
-            for (const auto& c : campaigns.GetArray()) {
-                if (!c.HasMember("arms")) {
-                    continue;
-                }
-                const auto id = id_of(c);
-                for (const auto& a : c["arms"].GetObject()) {
-                    fmt::format_to(std::back_inserter(out), "{}{{campaign=\"{}\",arm=\"{}\"}} {}\n", name, id,
-                                   label({a.name.GetString(), a.name.GetStringLength()}), a.value[field].GetInt64());
-                }
+            for (const auto& [id, c] : campaigns) {
+                counts(member(*c, "arms"), [&](const std::string& arm, const value& a) {
+                    if (const auto* n = member(a, field); n && n->IsInt64()) {
+                        fmt::format_to(std::back_inserter(out), "{}{{campaign=\"{}\",arm=\"{}\"}} {}\n", name, id, arm,
+                                       n->GetInt64());
+                    }
+                });
             }
         };
         per_arm("rtcrm_campaign_exposures_total",

@@ -180,6 +180,8 @@ namespace {
 // A script set whose campaign report is fixed: the admin API serves it as it is.
 class reporting_scripts final : public rtcrm::script_admin {
 public:
+    explicit reporting_scripts(std::string text = std::string{report}) : text_(std::move(text)) {}
+
     static constexpr std::string_view report =
         R"({"campaigns":[{"id":"33","dry_run":false,"triggers":12,"shadow":3,"players":9,)"
         R"("suppressed":{"kill_switch":0,"cap":2,"fatigue":1,"rate":0,"quiet_hours":0,"schedule":0,"dry_run":0},)"
@@ -198,8 +200,11 @@ public:
     std::vector<rtcrm::handler_stats> stats() const override { return {}; }
     std::string campaign_report(rtcrm::campaign_report_scope scope) const override {
         // The totals carry what the metrics need; the full report only adds days and uplift.
-        return scope == rtcrm::campaign_report_scope::days ? std::string{report} + " " : std::string{report};
+        return scope == rtcrm::campaign_report_scope::days ? text_ + " " : text_;
     }
+
+private:
+    std::string text_;
 };
 
 }  // namespace
@@ -249,4 +254,29 @@ TEST(admin_server, metrics_carry_the_campaign_report_totals_with_escaped_labels)
     }
     // A campaign without arms has no arm series.
     EXPECT_EQ(body.find("rtcrm_campaign_exposures_total{campaign=\"we"), std::string::npos) << body;
+}
+
+TEST(admin_server, metrics_leave_out_what_a_report_of_another_shape_has) {
+    rtcrm::runtime rt{small_topology()};
+    rtcrm::admin_server admin{
+        {.listen = "127.0.0.1:0"}, rt,
+        std::make_shared<reporting_scripts>(
+            R"({"campaigns":[{"id":3,"triggers":1},{"id":"x","triggers":"many","suppressed":[1],"arms":{"a":{"exposures":2.5}}},)"
+            R"(5,{"id":"y","triggers":4,"arms":{"b":{"exposures":6,"conversions":1}}}]})"),
+        nullptr};
+    rtcrm::testing::tiny_http client{admin.port()};
+    client.send_raw("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    const auto got = client.read_reply();
+    EXPECT_EQ(got.status, 200);
+    EXPECT_NE(got.body.find("\nrtcrm_campaign_triggers_total{campaign=\"y\"} 4\n"), std::string::npos) << got.body;
+    EXPECT_NE(got.body.find("\nrtcrm_campaign_exposures_total{campaign=\"y\",arm=\"b\"} 6\n"), std::string::npos) << got.body;
+    EXPECT_EQ(got.body.find("campaign=\"x\""), std::string::npos) << got.body;
+    EXPECT_EQ(got.body.find("campaign=\"3\""), std::string::npos) << got.body;
+
+    rtcrm::admin_server broken{{.listen = "127.0.0.1:0"}, rt, std::make_shared<reporting_scripts>("{not json"), nullptr};
+    rtcrm::testing::tiny_http other{broken.port()};
+    other.send_raw("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    const auto answer = other.read_reply();
+    EXPECT_EQ(answer.status, 200);
+    EXPECT_NE(answer.body.find("# TYPE rtcrm_campaign_triggers_total counter\n"), std::string::npos);
 }
