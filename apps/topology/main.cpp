@@ -14,14 +14,16 @@
 //
 // Prints triggers as NDJSON on --output, dead letters on --dead-letter, and a summary on
 // standard error, where the library's own messages (rtcrm/core/log.hpp) go too, from
-// --log-level up. SIGINT/SIGTERM stop it cleanly: events in flight are drained first. A
+// --log-level up. With --report FILE, the campaign report (docs/CAMPAIGN_REPORT.md) goes
+// to FILE when the run ends (written to FILE.tmp-PID, then renamed over FILE).
+// SIGINT/SIGTERM stop it cleanly: events in flight are drained first. A
 // stuck shard (a sink, store or bolt that never returns) cannot hold it: once the drain
 // has not finished within --drain-timeout plus --shutdown-grace, or at a second signal,
 // it prints what was lost (events not committed per source, what each stuck shard is
 // doing) and exits with status 3. Exit status: 0 after a clean run, 1 if a source failed
 // (a file that cannot be read), events failed, were left uncommitted or were not stored
-// (a durable store whose writes failed until the drain deadline), 2 for a bad
-// configuration, 3 when it had to leave a stuck shard.
+// (a durable store whose writes failed until the drain deadline), or the --report file
+// could not be written, 2 for a bad configuration, 3 when it had to leave a stuck shard.
 #include <rtcrm/config/topology_config.hpp>
 #include <rtcrm/config/topology_flags.hpp>
 #include <rtcrm/core/log.hpp>
@@ -43,6 +45,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -51,6 +54,8 @@
 #include <type_traits>
 #include <variant>
 #include <vector>
+
+#include <unistd.h>
 
 namespace po = boost::program_options;
 
@@ -173,6 +178,33 @@ void apply_setting_flags(const po::variables_map& vm, rtcrm::topology_config& s)
                 flag.set(s, given->second.as<T>());
             },
             flag.get(s));
+    }
+}
+
+// Writes the campaign report to `path` through a temporary file renamed over it, so a
+// reader sees the previous report or the whole new one, never a part.
+// @throws rtcrm::error(io_error) naming the file when it cannot be written.
+void write_report(const std::string& path, const std::string& report) {
+    namespace fs = std::filesystem;
+    const fs::path target{path};
+    fs::path temp = target;
+    temp += fmt::format(".tmp-{}", ::getpid());
+    {
+        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+        out << report << '\n';
+        out.close();
+        if (!out) {
+            std::error_code ignored;
+            fs::remove(temp, ignored);
+            throw rtcrm::error(rtcrm::errc::io_error, fmt::format("--report {}: cannot write {}", path, temp.string()));
+        }
+    }
+    std::error_code ec;
+    fs::rename(temp, target, ec);
+    if (ec) {
+        std::error_code ignored;
+        fs::remove(temp, ignored);
+        throw rtcrm::error(rtcrm::errc::io_error, fmt::format("--report {}: {}", path, ec.message()));
     }
 }
 
@@ -311,6 +343,7 @@ int main(int argc, char** argv) {
                     }
                     if (engine) {
                         m.handlers_version = engine->version();
+                        m.campaigns = engine->campaign_report(rtcrm::campaign_report_scope::totals);
                     }
                     if (feed) {
                         m.handlers_digest = feed->digest();
@@ -425,6 +458,14 @@ int main(int argc, char** argv) {
             fmt::print(stderr, "rtcrm-topology: not everything was committed:\n");
             print_lines("rtcrm-topology:   ", report.summary());
             lost = true;
+        }
+        if (!s.scripts.report.empty()) {
+            try {
+                write_report(s.scripts.report, engine ? engine->campaign_report() : R"({"campaigns":[]})");
+            } catch (const std::exception& e) {
+                fmt::print(stderr, "rtcrm-topology: {}\n", e.what());
+                lost = true;  // the run's outcome is incomplete without it: exit status 1
+            }
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const auto stats = rt.stats();

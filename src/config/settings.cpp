@@ -204,6 +204,12 @@ group scripts() {
                         {.flag = "watch",
                          .help = "reload the scripts when the directory changes (a broken set is refused)",
                          .doc = "reload the scripts when the directory changes (needs `dir`)"}),
+                text("report", [](auto& c) -> auto& { return c.scripts.report; }, any_string,
+                     {.flag = "report",
+                      .help = "file where the campaign report (JSON: triggers, suppressions, arms, uplift per "
+                              "campaign and day) is written when the run ends",
+                      .doc = "file where the [campaign report](docs/CAMPAIGN_REPORT.md) is written (atomically) "
+                             "when the run ends; `\"\"` = none"}),
             },
         .children = {guards()},
     };

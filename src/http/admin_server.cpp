@@ -114,6 +114,12 @@ struct admin_server::impl {
         if (path == "/handlers" && req.method == "GET") {
             return handlers();
         }
+        if (path == "/campaigns" && req.method == "GET") {
+            if (!scripts) {
+                return error_response(404, "no Lua engine");
+            }
+            return {200, scripts->campaign_report()};
+        }
         if (path.starts_with("/handlers/")) {
             return change_handler(req.method, path.substr(10), req.body);
         }
@@ -198,26 +204,7 @@ struct admin_server::impl {
                         [](const handler_stats& h) { return static_cast<double>(h.nanoseconds) / 1e9; });
             per_handler("rtcrm_handler_disabled", "gauge", "1 if the handler was disabled after too many errors.",
                         [](const handler_stats& h) { return h.disabled ? 1 : 0; });
-            metric_header(out, "rtcrm_campaign_triggers_total", "counter", "Triggers emitted per campaign (main stream).");
-            for (const auto& h : handlers) {
-                if (h.kind == "campaign") {
-                    fmt::format_to(std::back_inserter(out), "rtcrm_campaign_triggers_total{{campaign=\"{}\"}} {}\n", label(h.id), h.triggers);
-                }
-            }
-            metric_header(out, "rtcrm_campaign_suppressed_total", "counter",
-                          "Matches not sent, per campaign and guard (cap, rate, kill_switch, dry_run).");
-            for (const auto& h : handlers) {
-                if (h.kind != "campaign") {
-                    continue;
-                }
-                const auto id = label(h.id);
-                fmt::format_to(std::back_inserter(out),
-                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"cap\"}} {1}\n"
-                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"rate\"}} {2}\n"
-                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"kill_switch\"}} {3}\n"
-                               "rtcrm_campaign_suppressed_total{{campaign=\"{0}\",by=\"dry_run\"}} {4}\n",
-                               id, h.suppressed_cap, h.suppressed_rate, h.suppressed_kill, h.shadow_triggers);
-            }
+            campaign_metrics(out);
             metric_header(out, "rtcrm_campaign_timers_total", "counter",
                           "Delayed campaigns' waits per campaign: armed (or re-armed), cancelled by an `unless` "
                           "event, fired (came due).");
@@ -254,6 +241,77 @@ struct admin_server::impl {
             more(out);
         }
         return out;
+    }
+
+    // The campaign report's totals as counters: they come from the campaign ledger, so they
+    // hold across reloads and, with a durable store, restarts. A script_admin's report is
+    // read defensively: members of another shape are left out, never trusted.
+    void campaign_metrics(std::string& out) const {
+        using value = rapidjson::Value;
+        rapidjson::Document report;
+        const auto text = scripts->campaign_report(campaign_report_scope::totals);
+        report.Parse(text.data(), text.size());
+        auto member = [](const value& object, const char* name) -> const value* {
+            if (!object.IsObject()) {
+                return nullptr;
+            }
+            const auto it = object.FindMember(name);
+            return it == object.MemberEnd() ? nullptr : &it->value;
+        };
+        auto text_of = [](const value& v) { return label({v.GetString(), v.GetStringLength()}); };
+        // (campaign label, its object) of every campaign with a string id.
+        std::vector<std::pair<std::string, const value*>> campaigns;
+        if (const auto* list = report.HasParseError() ? nullptr : member(report, "campaigns"); list && list->IsArray()) {
+            for (const auto& c : list->GetArray()) {
+                if (const auto* id = member(c, "id"); id && id->IsString()) {
+                    campaigns.emplace_back(text_of(*id), &c);
+                }
+            }
+        }
+        metric_header(out, "rtcrm_campaign_triggers_total", "counter",
+                      "Triggers sent per campaign (main stream; control exposures are not sent).");
+        for (const auto& [id, c] : campaigns) {
+            if (const auto* n = member(*c, "triggers"); n && n->IsInt64()) {
+                fmt::format_to(std::back_inserter(out), "rtcrm_campaign_triggers_total{{campaign=\"{}\"}} {}\n", id,
+                               n->GetInt64());
+            }
+        }
+        // Each (label value, count) of an object of counters, and of an object of arms.
+        auto counts = [&](const value* object, auto&& each) {
+            if (object != nullptr && object->IsObject()) {
+                for (const auto& m : object->GetObject()) {
+                    each(text_of(m.name), m.value);
+                }
+            }
+        };
+        metric_header(out, "rtcrm_campaign_suppressed_total", "counter",
+                      "Firings not sent, per campaign and reason (kill_switch, cap, fatigue, rate, quiet_hours, "
+                      "schedule, dry_run).");
+        for (const auto& [id, c] : campaigns) {
+            counts(member(*c, "suppressed"), [&](const std::string& reason, const value& n) {
+                if (n.IsInt64()) {
+                    fmt::format_to(std::back_inserter(out),
+                                   "rtcrm_campaign_suppressed_total{{campaign=\"{}\",reason=\"{}\"}} {}\n", id, reason,
+                                   n.GetInt64());
+                }
+            });
+        }
+        auto per_arm = [&](std::string_view name, std::string_view help, const char* field) {
+            metric_header(out, name, "counter", help);
+            for (const auto& [id, c] : campaigns) {
+                counts(member(*c, "arms"), [&](const std::string& arm, const value& a) {
+                    if (const auto* n = member(a, field); n && n->IsInt64()) {
+                        fmt::format_to(std::back_inserter(out), "{}{{campaign=\"{}\",arm=\"{}\"}} {}\n", name, id, arm,
+                                       n->GetInt64());
+                    }
+                });
+            }
+        };
+        per_arm("rtcrm_campaign_exposures_total",
+                "Exposures per campaign and arm (firings that passed every check; control ones are not sent).",
+                "exposures");
+        per_arm("rtcrm_campaign_conversions_total", "Exposures per campaign and arm followed by the campaign's goal.",
+                "conversions");
     }
 
     // 200 while the process answers; the body names the stuck shards, if any.

@@ -4,8 +4,10 @@
 #include "core/logging.hpp"
 #include "core/thread_stop.hpp"
 #include "rdkafka.hpp"
+#include "status_message.hpp"
 
 #include <fmt/format.h>
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -54,6 +56,60 @@ void key_uint(json_writer& w, std::string_view key, std::uint64_t value) {
 }
 
 }  // namespace
+
+namespace detail::kafka {
+
+std::string status_message(const maintenance_status& s, std::string_view instance, std::int64_t ts_ms,
+                           double events_per_s) {
+    rapidjson::StringBuffer buf;
+    json_writer w(buf);
+    w.StartObject();
+    key_string(w, "kind", "status");
+    key_string(w, "instance", instance);
+    w.Key("ts");
+    w.Int64(ts_ms);
+    w.Key("assigned");
+    w.StartArray();
+    for (auto p : s.assigned) {
+        w.Int(p);
+    }
+    w.EndArray();
+    w.Key("lag");
+    w.Int64(s.lag);
+    key_uint(w, "events_in", s.events_in);
+    w.Key("events_per_s");
+    w.Double(events_per_s);
+    key_uint(w, "processed", s.processed);
+    w.Key("errors");
+    w.StartObject();
+    key_uint(w, "dead_lettered", s.dead_lettered);
+    key_uint(w, "handler_errors", s.handler_errors);
+    key_uint(w, "store_errors", s.store_errors);
+    key_uint(w, "nacked", s.nacked);
+    w.EndObject();
+    w.Key("handlers");
+    w.StartObject();
+    key_uint(w, "version", s.handlers_version);
+    key_string(w, "digest", s.handlers_digest);
+    w.EndObject();
+    if (!s.campaigns.empty()) {
+        rapidjson::Document report;
+        report.Parse(s.campaigns.data(), s.campaigns.size());
+        w.Key("campaigns");
+        if (!report.HasParseError() && report.IsObject() && report.HasMember("campaigns") &&
+            report["campaigns"].IsArray()) {
+            report["campaigns"].Accept(w);
+        } else {
+            detail::log_fmt(log_level::warning, "kafka", "maintenance status: the campaign report is not a report; sent without campaigns");
+            w.StartArray();
+            w.EndArray();
+        }
+    }
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+}
+
+}  // namespace detail::kafka
 
 struct maintenance_reporter::impl {
     maintenance_options opt;
@@ -115,36 +171,7 @@ struct maintenance_reporter::impl {
         const double rate = seconds > 0 && s.events_in >= last_events ? static_cast<double>(s.events_in - last_events) / seconds : 0;
         last_events = s.events_in;
         last_time = now;
-
-        rapidjson::StringBuffer buf;
-        json_writer w(buf);
-        begin(w, "status");
-        w.Key("assigned");
-        w.StartArray();
-        for (auto p : s.assigned) {
-            w.Int(p);
-        }
-        w.EndArray();
-        w.Key("lag");
-        w.Int64(s.lag);
-        key_uint(w, "events_in", s.events_in);
-        w.Key("events_per_s");
-        w.Double(rate);
-        key_uint(w, "processed", s.processed);
-        w.Key("errors");
-        w.StartObject();
-        key_uint(w, "dead_lettered", s.dead_lettered);
-        key_uint(w, "handler_errors", s.handler_errors);
-        key_uint(w, "store_errors", s.store_errors);
-        key_uint(w, "nacked", s.nacked);
-        w.EndObject();
-        w.Key("handlers");
-        w.StartObject();
-        key_uint(w, "version", s.handlers_version);
-        key_string(w, "digest", s.handlers_digest);
-        w.EndObject();
-        w.EndObject();
-        return {buf.GetString(), buf.GetSize()};
+        return status_message(s, opt.instance_id, wall_ms(), rate);
     }
 
     void send(const std::string& body) {

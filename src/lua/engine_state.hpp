@@ -2,6 +2,7 @@
 #pragma once
 
 #include "campaign_ledger.hpp"
+#include "campaign_report.hpp"
 #include "vm.hpp"
 
 #include <rtcrm/lua/lua_engine.hpp>
@@ -53,6 +54,9 @@ struct script_set {
     std::vector<lua_script> scripts;
     std::vector<handler_info> handlers;
     std::size_t updater_count = 0;
+    // The campaigns as the campaign report describes them, in registration order: read
+    // from the set's check at install, so the report needs no shard's Lua state.
+    std::vector<campaign_description> campaigns;
 
     // Per-handler state shared by the shards.
     std::unique_ptr<std::atomic<bool>[]> disabled;

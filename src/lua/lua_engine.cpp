@@ -103,6 +103,7 @@ reload_result engine_state::install(std::vector<lua_script> scripts) {
     set->updater_count = set->handlers.size();
     for (const auto& c : check->campaigns()) {
         set->handlers.push_back(handler_info{"campaign", c.id, c.where});
+        set->campaigns.push_back(describe(c));
     }
     set->disabled = std::make_unique<std::atomic<bool>[]>(set->handlers.size());
     set->last_errors.resize(set->handlers.size());
@@ -306,6 +307,13 @@ std::vector<handler_stats> lua_engine::stats() const {
         out.push_back(std::move(s));
     }
     return out;
+}
+
+std::string lua_engine::campaign_report(campaign_report_scope scope) const {
+    const auto set = state_->snapshot();
+    const auto ledger = state_->ledger_snapshot();
+    static const std::vector<detail::lua::campaign_description> none;
+    return detail::lua::render_campaign_report(ledger, set ? set->campaigns : none, scope);
 }
 
 std::uint64_t lua_engine::failed_reloads() const noexcept {

@@ -2,7 +2,8 @@
 if(TARGET rtcrm_topology)
   foreach(script topology_bob topology_ndjson_dead_letters topology_stdin topology_sigterm_drains
                  topology_bad_script http_admin http_webhook topology_configs topology_config_reference topology_scheduling
-                 topology_stuck_shard topology_source_errors topology_lmdb_full_disk topology_archive)
+                 topology_stuck_shard topology_source_errors topology_lmdb_full_disk topology_archive
+                 topology_report)
     add_test(NAME e2e_${script}
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${script}.sh $<TARGET_FILE:rtcrm_topology>
              WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The HTTP path with real clients (curl, and Python's Prometheus parser): events posted to
 # the gateway become triggers; the admin API shows metrics that agree with what was sent,
-# serves profiles, refuses writes without the token, refuses a broken script with its
+# serves profiles and the campaign report, refuses writes without the token, refuses a broken script with its
 # line while the old handlers keep running, hot-loads a fixed one, flips the kill switch
 # and answers an audience query.
 source "$(dirname "$0")/lib.sh"
@@ -60,6 +60,7 @@ assert get("rtcrm_events_in_total") == 91, get("rtcrm_events_in_total")
 assert get("rtcrm_events_processed_total") == 90
 assert get("rtcrm_events_dead_lettered_total", reason="parse_error") == 1
 assert get("rtcrm_campaign_triggers_total", campaign="3") == 30
+assert get("rtcrm_campaign_suppressed_total", campaign="3", reason="fatigue") == 0
 assert get("rtcrm_campaign_timers_total", campaign="31", event="armed") == 0  # the win-back waits on logins
 assert get("rtcrm_campaign_timed_out_total", campaign="31", by="quiet_deferred") == 0
 assert get("rtcrm_campaign_orphaned_timers_total") == 0
@@ -69,6 +70,17 @@ assert get("rtcrm_event_latency_seconds_count") == 90, get("rtcrm_event_latency_
 assert get("rtcrm_event_latency_seconds_bucket", le="+Inf") == 90
 assert get("rtcrm_event_latency_seconds_sum") > 0
 print("metrics ok")
+PY
+
+# The campaign report: a read (no token), in agreement with the triggers sent.
+curl -sf "$admin/campaigns" > "$work/campaigns.json" || fail "GET /campaigns"
+python3 - "$work/campaigns.json" <<'PY' || fail "GET /campaigns: $(cat "$work/campaigns.json")"
+import json, sys
+report = json.load(open(sys.argv[1]))
+by_id = {c["id"]: c for c in report["campaigns"]}
+assert by_id["3"]["triggers"] == 30, by_id["3"]
+assert by_id["3"]["players"] == 30, by_id["3"]
+assert [d["day"] for d in by_id["3"]["days"]] == ["2025-11-22"], by_id["3"]["days"]
 PY
 
 # A profile, read from its shard.

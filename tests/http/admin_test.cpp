@@ -174,3 +174,109 @@ TEST(admin_server, bodies_are_valid_json_when_scripts_quote_bytes_that_are_not_u
     EXPECT_TRUE(valid_json(listed.body)) << listed.body;
     EXPECT_NE(listed.body.find("bad value '\xEF\xBF\xBD'"), std::string::npos) << listed.body;
 }
+
+namespace {
+
+// A script set whose campaign report is fixed: the admin API serves it as it is.
+class reporting_scripts final : public rtcrm::script_admin {
+public:
+    explicit reporting_scripts(std::string text = std::string{report}) : text_(std::move(text)) {}
+
+    static constexpr std::string_view report =
+        R"({"campaigns":[{"id":"33","dry_run":false,"triggers":12,"shadow":3,"players":9,)"
+        R"("suppressed":{"kill_switch":0,"cap":2,"fatigue":1,"rate":0,"quiet_hours":0,"schedule":0,"dry_run":0},)"
+        R"("arms":{"control":{"exposures":3,"conversions":1},"a\"b":{"exposures":12,"conversions":4}}},)"
+        R"({"id":"we\"ird\n","dry_run":true,"triggers":0,"shadow":5,"players":5,)"
+        R"("suppressed":{"kill_switch":0,"cap":0,"fatigue":0,"rate":0,"quiet_hours":0,"schedule":0,"dry_run":5}}]})";
+
+    std::vector<std::string> script_names() const override { return {}; }
+    std::uint64_t version() const noexcept override { return 1; }
+    rtcrm::reload_result put_script(std::string, std::string) override { return std::uint64_t{1}; }
+    rtcrm::reload_result remove_script(std::string_view) override { return std::uint64_t{1}; }
+    std::uint64_t failed_reloads() const noexcept override { return 0; }
+    void disable(std::string_view) override {}
+    void enable(std::string_view) override {}
+    bool disabled(std::string_view) const override { return false; }
+    std::vector<rtcrm::handler_stats> stats() const override { return {}; }
+    std::string campaign_report(rtcrm::campaign_report_scope scope) const override {
+        // The totals carry what the metrics need; the full report only adds days and uplift.
+        return scope == rtcrm::campaign_report_scope::days ? text_ + " " : text_;
+    }
+
+private:
+    std::string text_;
+};
+
+}  // namespace
+
+TEST(admin_server, get_campaigns_serves_the_campaign_report_as_a_read) {
+    rtcrm::runtime rt{small_topology()};
+    rtcrm::admin_server admin{{.listen = "127.0.0.1:0", .token = "secret"}, rt, std::make_shared<reporting_scripts>(),
+                              nullptr};
+    rtcrm::testing::tiny_http client{admin.port()};
+    client.send_raw("GET /campaigns HTTP/1.1\r\nHost: t\r\n\r\n");  // a read: no token needed
+    const auto got = client.read_reply();
+    EXPECT_EQ(got.status, 200);
+    EXPECT_EQ(got.body, std::string{reporting_scripts::report} + " ");
+    EXPECT_TRUE(valid_json(got.body));
+    client.send_raw("POST /campaigns HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    EXPECT_EQ(client.read_reply().status, 401);  // writes still need it
+
+    rtcrm::admin_server without_engine{{.listen = "127.0.0.1:0"}, rt, nullptr, nullptr};
+    rtcrm::testing::tiny_http other{without_engine.port()};
+    other.send_raw("GET /campaigns HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_EQ(other.read_reply().status, 404);
+}
+
+TEST(admin_server, metrics_carry_the_campaign_report_totals_with_escaped_labels) {
+    rtcrm::runtime rt{small_topology()};
+    rtcrm::admin_server admin{{.listen = "127.0.0.1:0"}, rt, std::make_shared<reporting_scripts>(), nullptr};
+    rtcrm::testing::tiny_http client{admin.port()};
+    client.send_raw("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    const auto body = client.read_reply().body;
+    for (const std::string line : {
+             "# TYPE rtcrm_campaign_triggers_total counter\n",
+             "\nrtcrm_campaign_triggers_total{campaign=\"33\"} 12\n",
+             "\nrtcrm_campaign_triggers_total{campaign=\"we\\\"ird\\n\"} 0\n",
+             "# TYPE rtcrm_campaign_suppressed_total counter\n",
+             "\nrtcrm_campaign_suppressed_total{campaign=\"33\",reason=\"cap\"} 2\n",
+             "\nrtcrm_campaign_suppressed_total{campaign=\"33\",reason=\"fatigue\"} 1\n",
+             "\nrtcrm_campaign_suppressed_total{campaign=\"we\\\"ird\\n\",reason=\"dry_run\"} 5\n",
+             "# HELP rtcrm_campaign_exposures_total ",
+             "# TYPE rtcrm_campaign_exposures_total counter\n",
+             "\nrtcrm_campaign_exposures_total{campaign=\"33\",arm=\"control\"} 3\n",
+             "\nrtcrm_campaign_exposures_total{campaign=\"33\",arm=\"a\\\"b\"} 12\n",
+             "# TYPE rtcrm_campaign_conversions_total counter\n",
+             "\nrtcrm_campaign_conversions_total{campaign=\"33\",arm=\"control\"} 1\n",
+             "\nrtcrm_campaign_conversions_total{campaign=\"33\",arm=\"a\\\"b\"} 4\n",
+         }) {
+        EXPECT_NE(body.find(line), std::string::npos) << line << " in\n" << body;
+    }
+    // A campaign without arms has no arm series.
+    EXPECT_EQ(body.find("rtcrm_campaign_exposures_total{campaign=\"we"), std::string::npos) << body;
+}
+
+TEST(admin_server, metrics_leave_out_what_a_report_of_another_shape_has) {
+    rtcrm::runtime rt{small_topology()};
+    rtcrm::admin_server admin{
+        {.listen = "127.0.0.1:0"}, rt,
+        std::make_shared<reporting_scripts>(
+            R"({"campaigns":[{"id":3,"triggers":1},{"id":"x","triggers":"many","suppressed":[1],"arms":{"a":{"exposures":2.5}}},)"
+            R"(5,{"id":"y","triggers":4,"arms":{"b":{"exposures":6,"conversions":1}}}]})"),
+        nullptr};
+    rtcrm::testing::tiny_http client{admin.port()};
+    client.send_raw("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    const auto got = client.read_reply();
+    EXPECT_EQ(got.status, 200);
+    EXPECT_NE(got.body.find("\nrtcrm_campaign_triggers_total{campaign=\"y\"} 4\n"), std::string::npos) << got.body;
+    EXPECT_NE(got.body.find("\nrtcrm_campaign_exposures_total{campaign=\"y\",arm=\"b\"} 6\n"), std::string::npos) << got.body;
+    EXPECT_EQ(got.body.find("campaign=\"x\""), std::string::npos) << got.body;
+    EXPECT_EQ(got.body.find("campaign=\"3\""), std::string::npos) << got.body;
+
+    rtcrm::admin_server broken{{.listen = "127.0.0.1:0"}, rt, std::make_shared<reporting_scripts>("{not json"), nullptr};
+    rtcrm::testing::tiny_http other{broken.port()};
+    other.send_raw("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+    const auto answer = other.read_reply();
+    EXPECT_EQ(answer.status, 200);
+    EXPECT_NE(answer.body.find("# TYPE rtcrm_campaign_triggers_total counter\n"), std::string::npos);
+}

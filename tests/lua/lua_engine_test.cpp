@@ -231,6 +231,48 @@ TEST(lua_engine, dry_run_campaigns_go_to_the_shadow_stream_only) {
     EXPECT_EQ(h.stat("5").shadow_triggers, 1U);
 }
 
+TEST(lua_engine, the_campaign_report_describes_the_current_set_in_registration_order) {
+    auto engine = engine_with({{"a.lua", R"(crm.campaign{ id = 9, on = "x" }
+crm.campaign{ id = "welcome", on = "x", dry_run = true })"},
+                               {"b.lua", R"(crm.campaign{ id = 2, on = "x" })"}});
+    auto ids = [&] {
+        const auto doc = parse(engine->campaign_report());
+        std::vector<std::pair<std::string, bool>> out;
+        for (const auto& c : doc["campaigns"].GetArray()) {
+            out.emplace_back(c["id"].GetString(), c["dry_run"].GetBool());
+            EXPECT_EQ(c["triggers"].GetInt64(), 0);
+            EXPECT_EQ(c["days"].Size(), 0U);
+        }
+        return out;
+    };
+    EXPECT_EQ(ids(), (std::vector<std::pair<std::string, bool>>{{"9", false}, {"welcome", true}, {"2", false}}));
+    ASSERT_TRUE(succeeded(engine->remove_script("a.lua")));
+    EXPECT_EQ(ids(), (std::vector<std::pair<std::string, bool>>{{"2", false}}));  // nothing counted for 9: gone
+    // The admin API reads it through script_admin.
+    const rtcrm::script_admin& admin = *engine;
+    EXPECT_EQ(admin.campaign_report(rtcrm::campaign_report_scope::totals),
+              R"({"campaigns":[{"id":"2","dry_run":false,"triggers":0,"shadow":0,"players":0,"suppressed":{"kill_switch":0,"cap":0,"fatigue":0,"rate":0,"quiet_hours":0,"schedule":0,"dry_run":0}}]})");
+}
+
+TEST(lua_engine, the_campaign_report_counts_what_the_shards_did_and_keeps_it_across_reloads) {
+    harness h{engine_with({{"c.lua", R"(crm.campaign{ id = 4, on = "x", cap = { per_player = 1 } })"}})};
+    h.driver.pipe(ev(1, "x", t0));
+    h.driver.pipe(ev(2, "x", t0 + 1));
+    h.driver.pipe(ev(1, "x", t0 + day));  // capped
+    ASSERT_EQ(h.driver.read(rtcrm::stream::main).size(), 2U);
+    ASSERT_TRUE(succeeded(h.engine->load({{"other.lua", R"(crm.campaign{ id = 5, on = "y" })"}})));
+    const auto doc = parse(h.engine->campaign_report());
+    ASSERT_EQ(doc["campaigns"].Size(), 2U);
+    const auto& removed = doc["campaigns"][1];
+    EXPECT_STREQ(removed["id"].GetString(), "4");
+    EXPECT_EQ(removed["triggers"].GetInt64(), 2);
+    EXPECT_EQ(removed["players"].GetInt64(), 2);
+    EXPECT_EQ(removed["suppressed"]["cap"].GetInt64(), 1);
+    ASSERT_EQ(removed["days"].Size(), 2U);
+    EXPECT_EQ(removed["days"][0]["triggers"].GetInt64(), 2);
+    EXPECT_EQ(removed["days"][1]["suppressed"]["cap"].GetInt64(), 1);
+}
+
 TEST(lua_engine, a_trigger_body_ends_with_its_trigger_id) {
     harness h{engine_with({{"c.lua", R"(crm.campaign{ id = "win back", on = "x", content = { n = 1 } })"}})};
     rtcrm::record rec{R"({"player_id":"ann","type":"x","ts":5})", std::nullopt, {}};

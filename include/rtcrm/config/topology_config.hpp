@@ -26,7 +26,7 @@
 ///     "source": {"kind": "generator", "events": 20000, "players": 2000, "seed": 7, "rate": 0, "scenario": "bob"},
 ///     "parse": {"key_field": "player_id", "max_event_size": 65536, "max_event_lead": "1d", "max_event_age": ""},
 ///     "validation": {"schemas": "examples/schemas", "reject_unknown_types": false},
-///     "scripts": {"dir": "lua/examples", "watch": false,
+///     "scripts": {"dir": "lua/examples", "watch": false, "report": "",
 ///                 "guards": {"instruction_budget": 1000000, "memory_limit": 67108864,
 ///                            "max_consecutive_errors": 10, "disabled_campaigns": []}},
 ///     "store": {"kind": "memory", "path": "", "sync": true, "cache_max_profiles": 0,
@@ -212,6 +212,9 @@ struct guards_config {
 struct scripts_config {
     std::string dir;       ///< dir: directory of `*.lua` handler scripts; "" = none
     bool watch = false;    ///< watch: reload the scripts when the directory changes (needs dir)
+    /// report: file where rtcrm-topology writes the campaign report (JSON,
+    /// docs/CAMPAIGN_REPORT.md) when the run ends, atomically; "" = none
+    std::string report;
     guards_config guards;  ///< guards: limits of every handler call
     friend bool operator==(const scripts_config&, const scripts_config&) = default;
 };

@@ -1,10 +1,11 @@
 /// @file script_admin.hpp
 /// A script engine's handler set as operators manage it while the pipeline runs: which
 /// scripts and handlers there are and how they fare, uploading or removing one script,
-/// and the campaigns' kill switch.
+/// the campaigns' kill switch, and the campaign report.
 ///
 /// `rtcrm::lua_engine` (`<rtcrm/lua/lua_engine.hpp>`) implements it; `rtcrm::admin_server`
-/// serves it over HTTP (`/handlers`, `/campaigns/{id}/disable`, handler metrics) without
+/// serves it over HTTP (`/handlers`, `/campaigns`, `/campaigns/{id}/disable`, handler and
+/// campaign metrics) without
 /// depending on the engine.
 ///
 /// Contract:
@@ -64,6 +65,10 @@ struct handler_stats {
     std::string last_error;            ///< the latest error, "file:line: message"
 };
 
+/// How much a campaign report says: every day, or each campaign's totals only (no `days`
+/// and no `uplift`; what the maintenance topic's status messages carry).
+enum class campaign_report_scope : std::uint8_t { days, totals };
+
 /// The operators' hold on a running handler set. Thread-safe (see the contract above).
 class script_admin {
 public:
@@ -92,6 +97,15 @@ public:
 
     /// Per-handler counters of the current set, summed over the shards.
     [[nodiscard]] virtual std::vector<handler_stats> stats() const = 0;
+
+    /// What every campaign did (docs/CAMPAIGN_REPORT.md): a JSON document
+    /// `{"campaigns":[...]}` with each campaign's triggers, suppressions by reason, players
+    /// reached, arms and uplift, per event-time day unless `scope` is `totals`. The default,
+    /// for engines without campaigns, reports none.
+    [[nodiscard]] virtual std::string campaign_report(campaign_report_scope scope = campaign_report_scope::days) const {
+        (void)scope;
+        return R"({"campaigns":[]})";
+    }
 };
 
 }  // namespace rtcrm

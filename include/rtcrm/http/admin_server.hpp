@@ -4,8 +4,12 @@
 ///
 /// Read endpoints:
 /// - `GET /metrics`: Prometheus text format (events in/processed/dead-lettered by reason,
-///   outputs per stream, queue depths, handler calls/errors/time, triggers per campaign and
-///   what suppressed them, histograms of event latency and of durable store commits,
+///   outputs per stream, queue depths, handler calls/errors/time, per campaign its triggers
+///   (`rtcrm_campaign_triggers_total{campaign}`), suppressions
+///   (`rtcrm_campaign_suppressed_total{campaign,reason}`) and per arm its exposures and
+///   conversions (`rtcrm_campaign_exposures_total{campaign,arm}`,
+///   `rtcrm_campaign_conversions_total{campaign,arm}`), totals of the campaign report
+///   that hold across reloads, histograms of event latency and of durable store commits,
 ///   cache and store counters, stuck shards (`rtcrm_stuck_shards`, `rtcrm_stuck_episodes_total`,
 ///   `rtcrm_shard_step_seconds` per shard), plus what `add_metrics` adds).
 /// - `GET /healthz`: 200 while the process answers; the body is `{"status":"ok"}`, or
@@ -18,6 +22,9 @@
 ///   last error).
 /// - `GET /profiles/{player}`: the profile as JSON, read on its owning shard's thread.
 /// - `GET /handlers`: the script set (names, version) and per-handler counters.
+/// - `GET /campaigns`: the campaign report (`script_admin::campaign_report`,
+///   docs/CAMPAIGN_REPORT.md): per campaign and event-time day, triggers, suppressions,
+///   players reached, exposures and conversions per arm, and the uplift of each variant.
 ///
 /// Write endpoints (`Authorization: Bearer <token>` when a token is set):
 /// - `PUT /handlers/{name}.lua` (body: the Lua source): validated and hot-reloaded; 400

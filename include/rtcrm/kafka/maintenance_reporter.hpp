@@ -9,8 +9,15 @@
 ///   {"kind":"status","instance":"crm-1","ts":1763800000000,"assigned":[0,1,2],"lag":12,
 ///    "events_in":123456,"events_per_s":40211.5,"processed":123400,
 ///    "errors":{"dead_lettered":3,"handler_errors":0,"store_errors":0,"nacked":0},
-///    "handlers":{"version":4,"digest":"9f2c..."}}
+///    "handlers":{"version":4,"digest":"9f2c..."},
+///    "campaigns":[{"id":"33","dry_run":false,"triggers":1234,"shadow":310,"players":800,
+///                  "suppressed":{"kill_switch":0,"cap":10,...},"arms":{"control":{"exposures":310,"conversions":40},...}}]}
 /// @endcode
+/// `campaigns` (present when the status callback gives a campaign report) is each
+/// campaign's totals as `lua_engine::campaign_report(campaign_report_scope::totals)` has
+/// them, this instance's share only: players are partitioned across the instances of a
+/// group, so summing every instance's latest status per campaign gives the group's
+/// counters (docs/CAMPAIGN_REPORT.md has the kcat and jq query).
 /// Event message: `{"kind":"handler_refused","instance":..,"ts":..,<string fields>}`.
 ///
 /// Caveats: `ts` is the wall clock (this is about the process, not about events).
@@ -47,6 +54,9 @@ struct maintenance_status {
     std::uint64_t nacked = 0;
     std::uint64_t handlers_version = 0;  ///< the script set's version in this process
     std::string handlers_digest;         ///< the same on every instance that runs the same scripts
+    /// A campaign report (`lua_engine::campaign_report(campaign_report_scope::totals)`): its
+    /// `campaigns` array becomes the message's; "" = the message has no `campaigns`.
+    std::string campaigns;
 };
 
 /// Options of `maintenance_reporter`. An aggregate: use designated initialisers.

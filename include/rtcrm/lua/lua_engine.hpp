@@ -168,6 +168,22 @@ public:
 
     /// Per-handler counters of the current set, summed over the shards.
     [[nodiscard]] std::vector<handler_stats> stats() const override;
+    /// What every campaign did, as JSON (docs/CAMPAIGN_REPORT.md describes each field):
+    /// @code
+    ///   {"campaigns":[{"id":"33","dry_run":false,"triggers":1234,"shadow":310,"players":800,
+    ///     "suppressed":{"kill_switch":0,"cap":10,"fatigue":4,"rate":0,"quiet_hours":0,"schedule":0,"dry_run":0},
+    ///     "arms":{"control":{"exposures":310,"conversions":40},"a":{"exposures":612,"conversions":101}},
+    ///     "uplift":[{"variant":"a","rate":0.165,"control_rate":0.129,"diff":0.036,"ci95":[-0.01,0.08]}],
+    ///     "days":[{"day":"2025-11-22","triggers":700,"shadow":200,"players":600,"suppressed":{...},"arms":{...}}]}]}
+    /// @endcode
+    /// The counters are those the store held at start plus every shard's since, keyed by
+    /// campaign id, so they hold across reloads. The current set's campaigns come first in
+    /// registration order (zeros until they fire), then campaigns counted before but no
+    /// longer in the set, by id. `arms` appears for campaigns with a `holdout`, `variants`
+    /// or a `goal`, `uplift` with a holdout (variant against control: difference of
+    /// conversion rates with an unpooled two-proportion 95% z-interval; null while an arm
+    /// has no exposure). `totals` leaves out `days` and `uplift`.
+    [[nodiscard]] std::string campaign_report(campaign_report_scope scope = campaign_report_scope::days) const override;
     /// Reload attempts that failed (the old set stayed), and the latest failure.
     [[nodiscard]] std::uint64_t failed_reloads() const noexcept override;
     [[nodiscard]] std::string last_reload_error() const;
