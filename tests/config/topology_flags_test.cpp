@@ -222,8 +222,7 @@ TEST(topology_flags, the_reference_table_has_a_row_per_setting) {
     for (const auto& f : rtcrm::topology_flags()) {
         EXPECT_NE(table.find(fmt::format("| `{}` |", f.json_path)), std::string::npos) << f.json_path;
     }
-    EXPECT_EQ(std::count(table.begin(), table.end(), '
-'), 2 + 78);  // the header, then every setting
+    EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2 + 78);  // the header, then every setting
 }
 
 }  // namespace
