@@ -1,10 +1,11 @@
 // The per-shard CRM bolt: runs the Lua updaters and campaigns of the engine's current
 // script set over the events of one shard.
 #include "arm_assignment.hpp"
+#include "dispatch_table.hpp"
 #include "engine_state.hpp"
+#include "trigger_body.hpp"
 
 #include "core/logging.hpp"
-#include "core/string_pool.hpp"
 
 #include <rtcrm/core/error.hpp>
 #include <rtcrm/core/json_text.hpp>
@@ -17,7 +18,6 @@
 #include <bit>
 #include <chrono>
 #include <cmath>
-#include <iterator>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -28,32 +28,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// Transparent hashing, so looking up an event type needs no std::string.
-struct string_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-
-// A campaign an event type concerns: as an `on` type, as an `unless` type, or both.
-struct campaign_hit {
-    std::size_t campaign;  // index among the campaigns
-    bool on = false;
-    bool unless = false;
-};
-
-// The handlers to run for one event type: updaters in registration order (indices into
-// the script set's handler list), the campaigns whose goal is the type (their conversions,
-// in registration order), then the campaigns in evaluation order: descending priority,
-// ties in registration order.
-struct dispatch_entry {
-    std::vector<std::size_t> updaters;
-    std::vector<std::size_t> goals;
-    std::vector<campaign_hit> campaigns;
-};
-
-// Timer events ("timer:NAME") are the runtime's, not the game's: "*" never matches them.
-constexpr std::string_view timer_type_prefix = timer_event_prefix;
-bool is_timer_type(std::string_view type) noexcept { return type.starts_with(timer_type_prefix); }
 
 // The campaign id in a campaign timer's event type ("timer:campaign:<id>" or
 // "timer:quiet:<id>"), with which of the two it is; nullopt for other types.
@@ -151,7 +125,7 @@ public:
                     }
                 }
             }
-            const dispatch_entry* handlers = handlers_for(ev.type());
+            const dispatch_entry* handlers = dispatch_.handlers_for(ev.type());
             if (handlers == nullptr && due_campaign == no_campaign) {
                 continue;  // no handler for this type: never enter Lua
             }
@@ -183,7 +157,7 @@ public:
     [[nodiscard]] std::optional<std::size_t> timer_rank(std::string_view name) const override {
         if (const auto t = campaign_timer_of(name)) {
             if (const auto it = campaign_index_.find(t->id); it != campaign_index_.end()) {
-                return rank_[it->second];
+                return dispatch_.rank(it->second);
             }
         }
         return std::nullopt;
@@ -200,17 +174,6 @@ public:
 
 private:
     static constexpr std::size_t no_campaign = static_cast<std::size_t>(-1);
-
-    const dispatch_entry* handlers_for(std::string_view type) const {
-        const auto it = dispatch_.find(type);
-        if (it != dispatch_.end()) {
-            return &it->second;
-        }
-        if (is_timer_type(type)) {
-            return nullptr;
-        }
-        return any_.updaters.empty() && any_.campaigns.empty() ? nullptr : &any_;
-    }
 
     // Calls one handler function, counts it, and feeds the circuit breaker. Returns false
     // on error (or if the handler is disabled).
@@ -574,54 +537,6 @@ private:
         return *slot.today;
     }
 
-    // `type`: the event type the trigger names (a delayed campaign's: its arming event's).
-    // `content`: the campaign's or its variant's; `variant`: the arm's name in campaigns
-    // with arms ("" without); `holdout`: a control exposure, for the shadow stream.
-    static std::string trigger_body(const campaign_spec& spec, const event& ev, std::string_view type,
-                                    std::string_view content, std::string_view variant, bool holdout) {
-        // In a spent body's buffer when the loop bridge gave one back (core/string_pool.hpp),
-        // written in place: no temporary strings.
-        std::string out = detail::string_pool::take();
-        // The ids are written twice: as members, and in trigger_id.
-        out.reserve(220 + content.size() + variant.size() + 2 * (spec.id.size() + ev.player().text().size() + ev.id().size()));
-        out += R"({"campaign_id":)";
-        if (spec.numeric_id) {
-            out += spec.id;
-        } else {
-            append_json_string(out, spec.id);
-        }
-        out += R"(,"player_id":)";
-        if (ev.player().integer()) {
-            out += ev.player().text();
-        } else {
-            append_json_string(out, ev.player().text());
-        }
-        out += R"(,"content":)";
-        out += content;
-        out += R"(,"event_id":)";
-        if (ev.id().empty()) {
-            out += "null";
-        } else {
-            append_json_string(out, ev.id());
-        }
-        out += R"(,"event_type":)";
-        append_json_string(out, type);
-        fmt::format_to(std::back_inserter(out), R"(,"ts":{},"dry_run":{})", ev.ts(), spec.dry_run);
-        if (!variant.empty()) {
-            out += R"(,"variant":)";
-            append_json_string(out, variant);
-        }
-        if (holdout) {
-            out += R"(,"holdout":true)";
-        }
-        // Last, where sinks find it without parsing (trigger_id_of); its bytes need no
-        // JSON escaping.
-        out += R"(,"trigger_id":")";
-        append_trigger_id(out, spec.id, ev, spec.dry_run);
-        out += R"("})";
-        return out;
-    }
-
     // Valid JSON whatever the bytes: ill-formed UTF-8 becomes U+FFFD (core/json_text.hpp).
     static void append_json_string(std::string& out, std::string_view s) { rtcrm::append_json_string(out, s); }
 
@@ -667,72 +582,10 @@ private:
         handler_ns_ = 0;
         error_share_threshold_ = static_cast<unsigned>(
             std::max(1.0, std::ceil(engine_->options.max_error_share * static_cast<double>(breaker_window))));
-        dispatch_.clear();
-        any_ = {};
         const auto& updaters = vm_->updaters();
         const auto& campaigns = vm_->campaigns();
-        // "*" handlers join every type's list but the timer types', keeping registration
-        // order. A campaign's `on` and `unless` types are added one after the other, so
-        // its hit for a type is the list's last when both name the type.
-        auto add_hit = [](dispatch_entry& entry, std::size_t campaign, bool unless) {
-            if (entry.campaigns.empty() || entry.campaigns.back().campaign != campaign) {
-                entry.campaigns.push_back(campaign_hit{campaign});
-            }
-            (unless ? entry.campaigns.back().unless : entry.campaigns.back().on) = true;
-        };
-        auto entry_of = [&](const std::string& type) -> dispatch_entry& {
-            auto [it, inserted] = dispatch_.try_emplace(type);
-            if (inserted && !is_timer_type(type)) {
-                it->second = any_;  // the "*" handlers registered so far
-            }
-            return it->second;
-        };
-        for (std::size_t i = 0; i < updaters.size(); ++i) {
-            for (const auto& type : updaters[i].on) {
-                if (type == "*") {
-                    for (auto* entry : all_entries()) {
-                        entry->updaters.push_back(i);
-                    }
-                } else {
-                    entry_of(type).updaters.push_back(i);
-                }
-            }
-        }
-        for (std::size_t i = 0; i < campaigns.size(); ++i) {
-            for (const bool unless : {false, true}) {
-                for (const auto& type : unless ? campaigns[i].unless : campaigns[i].on) {
-                    if (type == "*") {
-                        for (auto* entry : all_entries()) {
-                            add_hit(*entry, i, unless);
-                        }
-                    } else {
-                        add_hit(entry_of(type), i, unless);
-                    }
-                }
-            }
-        }
-        // Goals after every campaign, so a goal type's new entry copies the complete "*" lists.
-        for (std::size_t i = 0; i < campaigns.size(); ++i) {
-            if (campaigns[i].goal) {
-                entry_of(campaigns[i].goal->on).goals.push_back(i);
-            }
-        }
-        // The evaluation order: descending priority, ties in registration order.
-        std::vector<std::size_t> order(campaigns.size());
-        for (std::size_t i = 0; i < order.size(); ++i) {
-            order[i] = i;
-        }
-        std::stable_sort(order.begin(), order.end(),
-                         [&](std::size_t a, std::size_t b) { return campaigns[a].priority > campaigns[b].priority; });
-        rank_.assign(campaigns.size(), 0);
-        for (std::size_t r = 0; r < order.size(); ++r) {
-            rank_[order[r]] = r;
-        }
-        auto by_rank = [&](const campaign_hit& a, const campaign_hit& b) { return rank_[a.campaign] < rank_[b.campaign]; };
-        std::sort(any_.campaigns.begin(), any_.campaigns.end(), by_rank);
-        for (auto& [type, entry] : dispatch_) {
-            std::sort(entry.campaigns.begin(), entry.campaigns.end(), by_rank);
-        }
+        dispatch_.build(updaters, campaigns);
+
         slots_.assign(campaigns.size(), ledger_slot{});
         campaign_index_.clear();
         timer_names_.clear();
@@ -765,17 +618,6 @@ private:
         }
     }
 
-    // The entries "*" joins: every type's but the timer types'.
-    std::vector<dispatch_entry*> all_entries() {
-        std::vector<dispatch_entry*> out{&any_};
-        for (auto& [type, entry] : dispatch_) {
-            if (!is_timer_type(type)) {
-                out.push_back(&entry);
-            }
-        }
-        return out;
-    }
-
     std::shared_ptr<engine_state> engine_;
     std::uint32_t shard_;
     std::uint32_t shards_;
@@ -788,13 +630,11 @@ private:
     unsigned error_share_threshold_ = 0;      // failures among the last breaker_window calls that trip
     std::atomic<std::size_t> active_handler_{0};  // index + 1 of the handler running now, 0 if none
     mutable std::mutex swap_mutex_;           // held to swap sets, and by activity() to read them
-    std::unordered_map<std::string, dispatch_entry, string_hash, std::equal_to<>> dispatch_;
-    dispatch_entry any_;
+    dispatch_table dispatch_;
     std::vector<bool> killed_;
     std::uint64_t kill_version_ = 0;
     std::vector<rate_limiter> limiters_;
     std::vector<std::string> dry_keys_;
-    std::vector<std::size_t> rank_;  // per campaign: its place in the evaluation order
     // The history keys crm.fatigue counts: the non-transactional campaigns', live and dry run.
     std::vector<const std::string*> fatigue_live_keys_;
     std::vector<const std::string*> fatigue_dry_keys_;
