@@ -17,15 +17,8 @@ args=(--source ndjson --input "$work/events.ndjson" --shards 2 --store lmdb --st
       --store-path "$work/store" --output /dev/null --dead-letter "$work/dead.ndjson"
       --archive "$work/archive" --archive-flush-interval 100ms)
 
-interrupted=0
 for attempt in 1 2 3 4 5; do
-    "$topology" "${args[@]}" 2>> "$work/run.err" &
-    pid=$!
-    sleep "0.$(printf %02d $(( RANDOM % 60 + 10 )))"
-    if kill -9 "$pid" 2>/dev/null; then
-        interrupted=$((interrupted + 1))
-    fi
-    wait "$pid" 2>/dev/null || true
+    kill_mid_run 10 60 "$work/run.err" "$topology" "${args[@]}"
     # What a crash leaves reads back: every line a whole event (no dead letter), whatever
     # frame was being written.
     if [ -d "$work/archive" ]; then

@@ -29,16 +29,8 @@ args=(--source ndjson --input "$work/events.ndjson" --scripts "$work/scripts" --
 "$profiles" --store lmdb --store-path "$work/reference" --dump > "$work/reference.ndjson"
 [ "$(wc -l < "$work/reference.ndjson")" -eq 997 ] || fail "the reference run has $(wc -l < "$work/reference.ndjson") profiles"
 
-interrupted=0
 for attempt in 1 2 3 4 5; do
-    # Started directly (not through a shell function), so $! is rtcrm-topology itself.
-    "$topology" "${args[@]}" --store-path "$work/crashed" 2>> "$work/crashed.err" &
-    pid=$!
-    sleep "0.$(printf %02d $(( RANDOM % 18 + 3 )))"
-    if kill -9 "$pid" 2>/dev/null; then
-        interrupted=$((interrupted + 1))
-    fi
-    wait "$pid" 2>/dev/null || true
+    kill_mid_run 3 18 "$work/crashed.err" "$topology" "${args[@]}" --store-path "$work/crashed"
     echo "attempt $attempt: $("$profiles" --store lmdb --store-path "$work/crashed" --count) profiles stored"
 done
 [ "$interrupted" -ge 3 ] || fail "only $interrupted of 5 runs were still running when killed; make the input larger"

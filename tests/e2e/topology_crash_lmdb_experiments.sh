@@ -49,15 +49,8 @@ assert c35["triggers"] > 0 and "arms" not in c35, c35
 assert len(c33["days"]) >= 3, c33["days"]
 PY
 
-interrupted=0
 for attempt in 1 2 3 4; do
-    "$topology" "${args[@]}" --store-path "$work/crashed" 2>> "$work/crashed.err" &
-    pid=$!
-    sleep "0.$(printf %02d $(( RANDOM % 18 + 3 )))"
-    if kill -9 "$pid" 2>/dev/null; then
-        interrupted=$((interrupted + 1))
-    fi
-    wait "$pid" 2>/dev/null || true
+    kill_mid_run 3 18 "$work/crashed.err" "$topology" "${args[@]}" --store-path "$work/crashed"
 done
 [ "$interrupted" -ge 2 ] || fail "only $interrupted of 4 runs were still running when killed; make the input larger"
 "$topology" "${args[@]}" --store-path "$work/crashed" --report "$work/crashed.json" 2>> "$work/crashed.err" \

@@ -34,15 +34,8 @@ grep -q 'timers_fired=[1-9]' "$work/reference.err" || { tail -n 3 "$work/referen
 [ "$(wc -l < "$work/reference.ndjson")" -eq 997 ] || fail "the reference run has $(wc -l < "$work/reference.ndjson") profiles"
 grep -q '"timers":\[' "$work/reference.ndjson" || fail "no timer is pending at the end of the reference run"
 
-interrupted=0
 for attempt in 1 2 3 4; do
-    "$topology" "${args[@]}" --store-path "$work/crashed" 2>> "$work/crashed.err" &
-    pid=$!
-    sleep "0.$(printf %02d $(( RANDOM % 18 + 3 )))"
-    if kill -9 "$pid" 2>/dev/null; then
-        interrupted=$((interrupted + 1))
-    fi
-    wait "$pid" 2>/dev/null || true
+    kill_mid_run 3 18 "$work/crashed.err" "$topology" "${args[@]}" --store-path "$work/crashed"
 done
 [ "$interrupted" -ge 2 ] || fail "only $interrupted of 4 runs were still running when killed; make the input larger"
 "$topology" "${args[@]}" --store-path "$work/crashed" 2>> "$work/crashed.err" \
