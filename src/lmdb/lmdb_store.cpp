@@ -5,6 +5,7 @@
 
 #include "lmdb/lmdb_due_index.hpp"
 #include "lmdb/lmdb_handles.hpp"
+#include "lmdb/lmdb_tallies.hpp"
 
 #include <fmt/format.h>
 #include <lmdb.h>
@@ -35,12 +36,6 @@ using env_ptr = std::unique_ptr<MDB_env, env_deleter>;
 
 // Positions are keyed by source name, a NUL, and the partition big-endian, so a cursor
 // lists them in order.
-// Tallies are sums that only ever have values added: two's complement wrapping, never
-// undefined behaviour, for a counter that would pass 2^63.
-std::int64_t add_wrapping(std::int64_t a, std::int64_t b) {
-    return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
-}
-
 std::string position_key(const std::string& source, std::int32_t partition) {
     std::string key = source;
     key.push_back('\0');
@@ -196,21 +191,8 @@ struct lmdb_store::impl {
             return rc;
         }
         // The tallies first: few and small, and a later step that fails aborts them too.
-        for (const auto& [name, amount] : batch.tallies) {
-            MDB_val key = as_val(name);
-            MDB_val old{};
-            std::int64_t sum = amount;
-            if (const int rc = mdb_get(txn.native_handle(), tallies, &key, &old); rc == 0 && old.mv_size == sizeof sum) {
-                std::int64_t stored = 0;
-                std::memcpy(&stored, old.mv_data, sizeof stored);
-                sum = add_wrapping(stored, amount);
-            } else if (rc != 0 && rc != MDB_NOTFOUND) {
-                return rc;
-            }
-            MDB_val value{sizeof sum, &sum};
-            if (const int rc = mdb_put(txn.native_handle(), tallies, &key, &value, 0); rc != 0) {
-                return rc;
-            }
+        if (const int rc = lmdb_detail::add_tallies(txn.native_handle(), tallies, batch.tallies); rc != 0) {
+            return rc;
         }
         for (const auto& p : batch.profiles) {
             scratch.clear();
@@ -377,15 +359,8 @@ result<void> lmdb_store::write(const write_batch& batch) {
     if (batch.empty()) {
         return {};
     }
-    for (const auto& [name, amount] : batch.tallies) {
-        // LMDB keys hold 1 to 511 bytes: a name it cannot store would fail every retry.
-        if (name.empty() || name.size() > static_cast<std::size_t>(mdb_env_get_maxkeysize(d.env.get()))) {
-            return failure{make_error_code(errc::store_error),
-                           fmt::format("lmdb_store {}: write: the tally name \"{}\" has {} bytes; names hold 1 to {} "
-                                       "bytes (LMDB's key size limit)",
-                                       d.options.path, name.substr(0, 64), name.size(),
-                                       mdb_env_get_maxkeysize(d.env.get()))};
-        }
+    if (const auto refused = lmdb_detail::refuse_tally_names(batch.tallies, mdb_env_get_maxkeysize(d.env.get()))) {
+        return failure{make_error_code(errc::store_error), fmt::format("lmdb_store {}: write: {}", d.options.path, *refused)};
     }
     std::lock_guard lock(d.write_mutex);
     std::string scratch;
@@ -648,25 +623,9 @@ result<std::vector<tally>> lmdb_store::tallies() {
     if (const int rc = transaction::begin(d.env.get(), MDB_RDONLY, txn); rc != 0) {
         return d.fail(lmdb_error(rc), "begin read");
     }
-    int rc = 0;
-    cursor c{txn.native_handle(), d.tallies, rc};
-    if (rc != 0) {
-        return d.fail(lmdb_error(rc), "open cursor");
-    }
-    MDB_val key{};
-    MDB_val value{};
-    for (rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT)) {
-        if (value.mv_size != sizeof(std::int64_t)) {
-            return d.fail(lmdb_error(MDB_CORRUPTED),
-                          fmt::format("tally \"{}\" holds {} bytes, not 8", as_view(key), value.mv_size));
-        }
-        std::int64_t sum = 0;
-        std::memcpy(&sum, value.mv_data, sizeof sum);
-        out.emplace_back(std::string{as_view(key)}, sum);
-    }
-    if (rc != MDB_NOTFOUND) {
-        return d.fail(lmdb_error(rc), "read tallies");
+    std::string corrupt;
+    if (const int rc = lmdb_detail::read_tallies(txn.native_handle(), d.tallies, out, corrupt); rc != 0) {
+        return d.fail(lmdb_error(rc), corrupt.empty() ? std::string{"read tallies"} : corrupt);
     }
     return out;
 }
