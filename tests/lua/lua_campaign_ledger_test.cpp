@@ -3,7 +3,9 @@
 #include "experiments_harness.hpp"
 
 #include <rtcrm/core/memory_store.hpp>
+#if RTCRM_TEST_WITH_LMDB
 #include <rtcrm/lmdb/lmdb_store.hpp>
+#endif
 
 #include <gtest/gtest.h>
 
@@ -257,6 +259,7 @@ TEST(campaign_arms, are_stable_across_1_2_and_8_shards) {
     EXPECT_GT(d.arms.at("a").conversions + d.arms.at("b").conversions, 0);
 }
 
+#if RTCRM_TEST_WITH_LMDB
 // A record at `offset` of one partition: the store remembers the offsets a profile has
 // seen, so a restarted run must go on from where the first stopped.
 rtcrm::record at_offset(const std::string& line, std::size_t offset) {
@@ -291,5 +294,6 @@ TEST(campaign_arms, are_stable_across_a_restart_with_the_lmdb_store) {
     EXPECT_EQ(first_difference(restarted, uninterrupted), "");
     EXPECT_GT(uninterrupted.size(), 30U);
 }
+#endif  // RTCRM_TEST_WITH_LMDB
 
 }  // namespace
