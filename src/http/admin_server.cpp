@@ -287,8 +287,11 @@ struct admin_server::impl {
         metric_header(out, "rtcrm_campaign_suppressed_total", "counter",
                       "Firings not sent, per campaign and reason (kill_switch, cap, fatigue, rate, quiet_hours, "
                       "schedule, dry_run).");
-        for (const auto& [id, c] : campaigns) {
-            counts(member(*c, "suppressed"), [&](const std::string& reason, const value& n) {
+        // Plain names for the entries: a lambda may not capture a structured binding (C++20
+        // allows it, clang before 16 does not).
+        for (const auto& entry : campaigns) {
+            const auto& id = entry.first;
+            counts(member(*entry.second, "suppressed"), [&](const std::string& reason, const value& n) {
                 if (n.IsInt64()) {
                     fmt::format_to(std::back_inserter(out),
                                    "rtcrm_campaign_suppressed_total{{campaign=\"{}\",reason=\"{}\"}} {}\n", id, reason,
@@ -298,8 +301,9 @@ struct admin_server::impl {
         }
         auto per_arm = [&](std::string_view name, std::string_view help, const char* field) {
             metric_header(out, name, "counter", help);
-            for (const auto& [id, c] : campaigns) {
-                counts(member(*c, "arms"), [&](const std::string& arm, const value& a) {
+            for (const auto& entry : campaigns) {
+                const auto& id = entry.first;
+                counts(member(*entry.second, "arms"), [&](const std::string& arm, const value& a) {
                     if (const auto* n = member(a, field); n && n->IsInt64()) {
                         fmt::format_to(std::back_inserter(out), "{}{{campaign=\"{}\",arm=\"{}\"}} {}\n", name, id, arm,
                                        n->GetInt64());
