@@ -79,31 +79,19 @@ int due_index::open(MDB_txn* txn, MDB_dbi profiles, bool create, std::uint64_t& 
 }
 
 int due_index::fill(MDB_txn* txn, MDB_dbi profiles, std::uint64_t& undecodable) const {
-    int rc = 0;
-    cursor c{txn, profiles, rc};
-    if (rc != 0) {
-        return rc;
-    }
-    MDB_val key{};
-    MDB_val value{};
-    for (rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT)) {
+    return for_each_entry(txn, profiles, [&](const MDB_val& key, const MDB_val& value) {
         const auto bytes = as_view(value);
         if (!bytes.empty() && bytes.front() == version_without_timers) {
-            continue;
+            return 0;
         }
         auto decoded = decode_profile(bytes);
         if (!decoded) {
             ++undecodable;  // the store's get names it when it is read
-            continue;
+            return 0;
         }
-        if (const auto due = decoded->next_timer_due()) {
-            if (const int put = update(txn, as_view(key), due); put != 0) {
-                return put;
-            }
-        }
-    }
-    return rc == MDB_NOTFOUND ? 0 : rc;
+        const auto due = decoded->next_timer_due();
+        return due ? update(txn, as_view(key), due) : 0;
+    });
 }
 
 int due_index::update(MDB_txn* txn, std::string_view key, std::optional<std::int64_t> due) const {

@@ -60,6 +60,26 @@ private:
     MDB_cursor* cursor_ = nullptr;
 };
 
+// Calls `visit(key, value)` with each entry of `dbi`, in key order, until it returns an
+// LMDB code other than 0. Returns that code, a cursor's failure, or 0 after the last entry.
+template <typename Visit>
+int for_each_entry(MDB_txn* txn, MDB_dbi dbi, Visit&& visit) {
+    int rc = 0;
+    cursor c{txn, dbi, rc};
+    if (rc != 0) {
+        return rc;
+    }
+    MDB_val key{};
+    MDB_val value{};
+    for (rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT)) {
+        if (const int stop = visit(key, value); stop != 0) {
+            return stop;
+        }
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 inline MDB_val as_val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 inline std::string_view as_view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
 

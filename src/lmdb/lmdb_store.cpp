@@ -589,18 +589,11 @@ std::vector<source_position> lmdb_store::positions() {
     if (transaction::begin(d.env.get(), MDB_RDONLY, txn) != 0) {
         return out;
     }
-    int rc = 0;
-    cursor c{txn.native_handle(), d.positions, rc};
-    if (rc != 0) {
-        return out;
-    }
-    MDB_val key{};
-    MDB_val value{};
-    for (rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT)) {
+    // A failed read answers the positions read so far: this method has no failure to give.
+    (void)for_each_entry(txn.native_handle(), d.positions, [&](const MDB_val& key, const MDB_val& value) {
         const auto k = as_view(key);
         if (k.size() < 5 || value.mv_size != sizeof(std::int64_t)) {
-            continue;
+            return 0;
         }
         const auto* p = reinterpret_cast<const unsigned char*>(k.data() + k.size() - 4);
         const auto partition = static_cast<std::int32_t>((std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
@@ -608,7 +601,8 @@ std::vector<source_position> lmdb_store::positions() {
         std::int64_t offset = 0;
         std::memcpy(&offset, value.mv_data, sizeof offset);
         out.push_back(source_position{std::string{k.substr(0, k.size() - 5)}, partition, offset});
-    }
+        return 0;
+    });
     return out;
 }
 

@@ -49,15 +49,7 @@ int add_tallies(MDB_txn* txn, MDB_dbi dbi, const std::vector<tally>& tallies) {
 }
 
 int read_tallies(MDB_txn* txn, MDB_dbi dbi, std::vector<tally>& out, std::string& corrupt) {
-    int rc = 0;
-    cursor c{txn, dbi, rc};
-    if (rc != 0) {
-        return rc;
-    }
-    MDB_val key{};
-    MDB_val value{};
-    for (rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c.native_handle(), &key, &value, MDB_NEXT)) {
+    return for_each_entry(txn, dbi, [&](const MDB_val& key, const MDB_val& value) {
         if (value.mv_size != sizeof(std::int64_t)) {
             corrupt = fmt::format("tally \"{}\" holds {} bytes, not 8", as_view(key), value.mv_size);
             return MDB_CORRUPTED;
@@ -65,8 +57,8 @@ int read_tallies(MDB_txn* txn, MDB_dbi dbi, std::vector<tally>& out, std::string
         std::int64_t sum = 0;
         std::memcpy(&sum, value.mv_data, sizeof sum);
         out.emplace_back(std::string{as_view(key)}, sum);
-    }
-    return rc == MDB_NOTFOUND ? 0 : rc;
+        return 0;
+    });
 }
 
 }  // namespace rtcrm::lmdb_detail
